@@ -1,0 +1,129 @@
+#include "net/socket_address.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace plby::net {
+
+absl::StatusOr<SocketAddress> SocketAddress::Resolve(const HostPort& host_port) {
+  SocketAddress result;
+  if (host_port.kind == HostPort::Kind::kIPv4) {
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&result.storage_);
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(host_port.port);
+    if (inet_pton(AF_INET, host_port.host.c_str(), &v4->sin_addr) != 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", host_port.host, "\" is not an IPv4 address"));
+    }
+    result.length_ = sizeof(sockaddr_in);
+    return result;
+  }
+  if (host_port.kind == HostPort::Kind::kIPv6) {
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&result.storage_);
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(host_port.port);
+    if (inet_pton(AF_INET6, host_port.host.c_str(), &v6->sin6_addr) != 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", host_port.host, "\" is not an IPv6 address"));
+    }
+    result.length_ = sizeof(sockaddr_in6);
+    return result;
+  }
+
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const int rc = getaddrinfo(host_port.host.c_str(), nullptr, &hints, &found);
+  if (rc != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot resolve \"", host_port.host, "\": ", gai_strerror(rc)));
+  }
+  for (const addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
+    if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
+    result = FromSockaddr(ai->ai_addr, ai->ai_addrlen);
+    result.set_port(host_port.port);
+    freeaddrinfo(found);
+    return result;
+  }
+  freeaddrinfo(found);
+  return absl::InvalidArgumentError(
+      absl::StrCat("\"", host_port.host, "\" has no IPv4 or IPv6 address"));
+}
+
+SocketAddress SocketAddress::FromSockaddr(const sockaddr* address, socklen_t length) {
+  SocketAddress result;
+  length = std::min<socklen_t>(length, sizeof(result.storage_));
+  std::memcpy(&result.storage_, address, length);
+  result.length_ = length;
+  return result;
+}
+
+absl::StatusOr<SocketAddress> SocketAddress::LocalOf(int fd) {
+  sockaddr_storage storage{};
+  socklen_t length = sizeof(storage);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length) != 0) {
+    return absl::ErrnoToStatus(errno, "getsockname");
+  }
+  return FromSockaddr(reinterpret_cast<const sockaddr*>(&storage), length);
+}
+
+uint16_t SocketAddress::port() const {
+  if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage_)->sin_port);
+  if (family() == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_port);
+  }
+  return 0;
+}
+
+void SocketAddress::set_port(uint16_t port) {
+  if (family() == AF_INET) reinterpret_cast<sockaddr_in*>(&storage_)->sin_port = htons(port);
+  if (family() == AF_INET6) reinterpret_cast<sockaddr_in6*>(&storage_)->sin6_port = htons(port);
+}
+
+bool SocketAddress::IsWildcard() const {
+  if (family() == AF_INET) {
+    return reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr.s_addr == htonl(INADDR_ANY);
+  }
+  if (family() == AF_INET6) {
+    const auto& addr = reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr;
+    return IN6_IS_ADDR_UNSPECIFIED(&addr);
+  }
+  return false;
+}
+
+std::string SocketAddress::ToString() const {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (family() == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr, text,
+              sizeof(text));
+    return absl::StrCat(text, ":", port());
+  }
+  if (family() == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr, text,
+              sizeof(text));
+    return absl::StrCat("[", text, "]:", port());
+  }
+  return "(unknown address family)";
+}
+
+bool operator==(const SocketAddress& a, const SocketAddress& b) {
+  if (a.family() != b.family() || a.port() != b.port()) return false;
+  if (a.family() == AF_INET) {
+    return reinterpret_cast<const sockaddr_in*>(&a.storage_)->sin_addr.s_addr ==
+           reinterpret_cast<const sockaddr_in*>(&b.storage_)->sin_addr.s_addr;
+  }
+  if (a.family() == AF_INET6) {
+    return std::memcmp(&reinterpret_cast<const sockaddr_in6*>(&a.storage_)->sin6_addr,
+                       &reinterpret_cast<const sockaddr_in6*>(&b.storage_)->sin6_addr,
+                       sizeof(in6_addr)) == 0;
+  }
+  return a.length_ == b.length_ && std::memcmp(&a.storage_, &b.storage_, a.length_) == 0;
+}
+
+}  // namespace plby::net

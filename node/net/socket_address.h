@@ -1,0 +1,46 @@
+// SocketAddress: a resolved IPv4 or IPv6 address and port, ready for bind(2) and connect(2).
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "net/host_port.h"
+
+namespace plby::net {
+
+class SocketAddress {
+ public:
+  SocketAddress() = default;
+
+  // Literals convert directly; names go through the system resolver (getaddrinfo) and the first
+  // address it returns is used. Resolution happens once, when this is called.
+  static absl::StatusOr<SocketAddress> Resolve(const HostPort& host_port);
+
+  // Copies what accept(2) or getsockname(2) filled in.
+  static SocketAddress FromSockaddr(const sockaddr* address, socklen_t length);
+
+  // The address a bound socket actually got (the kernel's port when port 0 was asked for).
+  static absl::StatusOr<SocketAddress> LocalOf(int fd);
+
+  const sockaddr* sockaddr_ptr() const { return reinterpret_cast<const sockaddr*>(&storage_); }
+  socklen_t length() const { return length_; }
+  int family() const { return storage_.ss_family; }
+  uint16_t port() const;
+  void set_port(uint16_t port);
+  // True for 0.0.0.0 and [::].
+  bool IsWildcard() const;
+
+  // "10.0.0.1:80" or "[::1]:80".
+  std::string ToString() const;
+
+  friend bool operator==(const SocketAddress& a, const SocketAddress& b);
+
+ private:
+  sockaddr_storage storage_{};
+  socklen_t length_ = 0;
+};
+
+}  // namespace plby::net
