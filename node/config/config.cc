@@ -1,0 +1,414 @@
+#include "config/config.h"
+
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "config/duration.h"
+#include "toml++/toml.h"
+
+namespace plby::config {
+namespace {
+
+// Abseil here has its own string_view type and toml++ uses the standard one.
+absl::string_view ToAbsl(std::string_view text) { return {text.data(), text.size()}; }
+std::string_view ToStd(absl::string_view text) { return {text.data(), text.size()}; }
+
+absl::string_view TypeName(const toml::node& node) {
+  switch (node.type()) {
+    case toml::node_type::table:
+      return "table";
+    case toml::node_type::array:
+      return "array";
+    case toml::node_type::string:
+      return "string";
+    case toml::node_type::integer:
+      return "integer";
+    case toml::node_type::floating_point:
+      return "float";
+    case toml::node_type::boolean:
+      return "boolean";
+    case toml::node_type::date:
+      return "date";
+    case toml::node_type::time:
+      return "time";
+    case toml::node_type::date_time:
+      return "date-time";
+    case toml::node_type::none:
+      break;
+  }
+  return "nothing";
+}
+
+bool IsValidPoolName(absl::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-' || c == ':' || c == '[' || c == ']';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Walks the parsed document and collects every problem with its position.
+class Validator {
+ public:
+  explicit Validator(absl::string_view source) : source_(source) {}
+
+  Config Run(const toml::table& root) {
+    Config config;
+    config.source = source_;
+    CheckKeys(root, "the top level", {"server", "control"});
+    ReadControl(root, config.control);
+    ReadServers(root, config);
+    CheckListenersAreDistinct(config);
+    return config;
+  }
+
+  const std::vector<std::string>& errors() const { return errors_; }
+  std::vector<std::string>& warnings() { return warnings_; }
+
+ private:
+  std::string Where(const toml::source_region& where) const {
+    return absl::StrCat(source_, ":", where.begin.line, ":", where.begin.column);
+  }
+
+  void Error(const toml::source_region& where, absl::string_view message) {
+    errors_.push_back(absl::StrCat(Where(where), ": ", message));
+  }
+
+  void Warn(const toml::source_region& where, absl::string_view message) {
+    warnings_.push_back(absl::StrCat(Where(where), ": ", message));
+  }
+
+  void CheckKeys(const toml::table& table, absl::string_view context,
+                 std::initializer_list<absl::string_view> allowed) {
+    for (auto&& [key, value] : table) {
+      bool known = false;
+      for (absl::string_view name : allowed) known = known || ToAbsl(key.str()) == name;
+      if (!known) {
+        Error(key.source(), absl::StrCat("unknown key \"", ToAbsl(key.str()), "\" in ", context,
+                                         " (valid: ", absl::StrJoin(allowed, ", "), ")"));
+      }
+    }
+  }
+
+  // The string at `table[key]`, or nullopt (with an error if it is there but not a string).
+  std::optional<std::string> GetString(const toml::table& table, absl::string_view key,
+                                       absl::string_view path, absl::string_view example) {
+    const toml::node* node = table.get(ToStd(key));
+    if (node == nullptr) return std::nullopt;
+    if (const auto* text = node->as_string()) return text->get();
+    Error(node->source(), absl::StrCat(path, ": expected a string like \"", example, "\", got a ",
+                                       TypeName(*node)));
+    return std::nullopt;
+  }
+
+  std::optional<net::HostPort> GetAddress(const toml::table& table, absl::string_view key,
+                                          absl::string_view path, net::PortZero port_zero,
+                                          net::SocketAddress* resolved) {
+    std::optional<std::string> text = GetString(table, key, path, "127.0.0.1:8080");
+    if (!text) return std::nullopt;
+    const toml::source_region& where = table.get(ToStd(key))->source();
+    absl::StatusOr<net::HostPort> parsed = net::ParseHostPort(*text, port_zero);
+    if (!parsed.ok()) {
+      Error(where, absl::StrCat(path, ": ", parsed.status().message()));
+      return std::nullopt;
+    }
+    absl::StatusOr<net::SocketAddress> address = net::SocketAddress::Resolve(*parsed);
+    if (!address.ok()) {
+      Error(where, absl::StrCat(path, " \"", *text, "\": ", address.status().message()));
+      return std::nullopt;
+    }
+    *resolved = *address;
+    return *parsed;
+  }
+
+  void ReadControl(const toml::table& root, ControlConfig& control) {
+    // The default is a literal, so it always parses and resolves.
+    control.listen = *net::ParseHostPort(kDefaultControlListen, net::PortZero::kAllow);
+    control.listen_address = *net::SocketAddress::Resolve(control.listen);
+    const toml::node* node = root.get("control");
+    if (node == nullptr) return;
+    const toml::table* table = node->as_table();
+    if (table == nullptr) {
+      Error(node->source(),
+            absl::StrCat("control: expected a table ([control]), got a ", TypeName(*node)));
+      return;
+    }
+    CheckKeys(*table, "[control]", {"listen"});
+    net::SocketAddress resolved;
+    if (auto listen =
+            GetAddress(*table, "listen", "control.listen", net::PortZero::kAllow, &resolved)) {
+      control.listen = *listen;
+      control.listen_address = resolved;
+    }
+  }
+
+  void ReadServers(const toml::table& root, Config& config) {
+    const toml::node* node = root.get("server");
+    if (node == nullptr) {
+      Error(root.source(),
+            "no [[server]] is defined: add one with listen and a [[server.forward]]");
+      return;
+    }
+    const toml::array* servers = node->as_array();
+    if (servers == nullptr || !servers->is_array_of_tables()) {
+      Error(node->source(), "server: expected an array of tables: write [[server]], not [server]");
+      return;
+    }
+    std::map<std::string, int> name_lines;
+    for (size_t i = 0; i < servers->size(); ++i) {
+      const toml::table& table = *servers->get(i)->as_table();
+      ServerConfig server;
+      if (ReadServer(table, absl::StrCat("server[", i, "]"), server)) {
+        const auto [it, inserted] = name_lines.emplace(server.name, server.line);
+        if (!inserted) {
+          Error(table.source(),
+                absl::StrCat("duplicate pool name \"", server.name, "\" (first used at line ",
+                             it->second, "); give each [[server]] its own name"));
+        }
+        config.servers.push_back(std::move(server));
+      }
+    }
+  }
+
+  bool ReadServer(const toml::table& table, const std::string& path, ServerConfig& server) {
+    const size_t errors_before = errors_.size();
+    server.line = static_cast<int>(table.source().begin.line);
+    CheckKeys(table, absl::StrCat("[[server]] (", path, ")"),
+              {"name", "listen", "connect_timeout", "forward"});
+
+    if (table.get("listen") == nullptr) {
+      Error(table.source(), absl::StrCat(path,
+                                         ": missing required key \"listen\" (e.g. listen = "
+                                         "\"0.0.0.0:8200\")"));
+    } else if (auto listen = GetAddress(table, "listen", absl::StrCat(path, ".listen"),
+                                        net::PortZero::kAllow, &server.listen_address)) {
+      server.listen = *listen;
+      server.name = listen->ToString();
+    }
+
+    if (auto name = GetString(table, "name", absl::StrCat(path, ".name"), "web")) {
+      if (IsValidPoolName(*name)) {
+        server.name = *name;
+      } else {
+        Error(table.get("name")->source(),
+              absl::StrCat(path, ".name: invalid pool name \"", *name,
+                           "\" (valid: 1-64 characters from A-Z a-z 0-9 . _ - : [ ])"));
+      }
+    }
+
+    if (auto timeout =
+            GetString(table, "connect_timeout", absl::StrCat(path, ".connect_timeout"), "3s")) {
+      const toml::source_region& where = table.get("connect_timeout")->source();
+      absl::StatusOr<absl::Duration> parsed = ParseDuration(*timeout);
+      if (!parsed.ok()) {
+        Error(where, absl::StrCat(path, ".connect_timeout: ", parsed.status().message()));
+      } else if (*parsed < kMinConnectTimeout || *parsed > kMaxConnectTimeout) {
+        Error(where, absl::StrCat(path, ".connect_timeout \"", *timeout,
+                                  "\" is out of range (valid: 1ms to 5m)"));
+      } else {
+        server.connect_timeout = *parsed;
+      }
+    }
+
+    ReadForward(table, path, server);
+    return errors_.size() == errors_before;
+  }
+
+  void ReadForward(const toml::table& server_table, const std::string& server_path,
+                   ServerConfig& server) {
+    const toml::node* node = server_table.get("forward");
+    if (node == nullptr) {
+      Error(server_table.source(),
+            absl::StrCat(server_path,
+                         ": missing [[server.forward]] with the algorithm and "
+                         "backends of this server"));
+      return;
+    }
+    const toml::array* forwards = node->as_array();
+    if (forwards == nullptr || !forwards->is_array_of_tables()) {
+      Error(node->source(), absl::StrCat(server_path,
+                                         ".forward: expected an array of tables: "
+                                         "write [[server.forward]]"));
+      return;
+    }
+    if (forwards->size() != 1) {
+      Error(forwards->get(1)->source(),
+            absl::StrCat(server_path,
+                         ": exactly one [[server.forward]] per server is supported, "
+                         "found ",
+                         forwards->size(), " (routing between several is not implemented)"));
+      return;
+    }
+    const toml::table& forward = *forwards->get(0)->as_table();
+    const std::string path = absl::StrCat(server_path, ".forward[0]");
+    CheckKeys(forward, "[[server.forward]]", {"algorithm", "backends"});
+
+    if (auto algorithm = GetString(forward, "algorithm", absl::StrCat(path, ".algorithm"), "WRR")) {
+      absl::StatusOr<balance::Algorithm> parsed = balance::ParseAlgorithm(*algorithm);
+      if (parsed.ok()) {
+        server.algorithm = *parsed;
+      } else {
+        Error(forward.get("algorithm")->source(),
+              absl::StrCat(path, ".algorithm: ", parsed.status().message()));
+      }
+    }
+
+    const toml::node* backends_node = forward.get("backends");
+    if (backends_node == nullptr) {
+      Error(forward.source(),
+            absl::StrCat(path,
+                         ": missing required key \"backends\" (e.g. backends = "
+                         "[ { address = \"127.0.0.1:8080\" } ]; use [] for a pool that "
+                         "the control service fills)"));
+      return;
+    }
+    const toml::array* backends = backends_node->as_array();
+    if (backends == nullptr) {
+      Error(backends_node->source(), absl::StrCat(path,
+                                                  ".backends: expected an array of tables like "
+                                                  "[ { address = \"127.0.0.1:8080\" } ], got a ",
+                                                  TypeName(*backends_node)));
+      return;
+    }
+    if (backends->empty()) {
+      Warn(backends_node->source(), absl::StrCat("pool \"", server.name,
+                                                 "\" has no backends: its connections are closed "
+                                                 "until backends are added through the control "
+                                                 "service"));
+    }
+    bool has_weights = false;
+    for (size_t i = 0; i < backends->size(); ++i) {
+      const toml::node& entry = *backends->get(i);
+      const std::string entry_path = absl::StrCat(path, ".backends[", i, "]");
+      const toml::table* table = entry.as_table();
+      if (table == nullptr) {
+        Error(entry.source(),
+              absl::StrCat(entry_path,
+                           ": expected a table like { address = \"127.0.0.1:8080\" }, "
+                           "got a ",
+                           TypeName(entry)));
+        continue;
+      }
+      CheckKeys(*table, "a backend", {"address", "weight"});
+      BackendConfig backend;
+      bool ok = true;
+      if (table->get("address") == nullptr) {
+        Error(table->source(), absl::StrCat(entry_path, ": missing required key \"address\""));
+        ok = false;
+      } else if (auto address = GetAddress(*table, "address", absl::StrCat(entry_path, ".address"),
+                                           net::PortZero::kRefuse, &backend.resolved)) {
+        backend.address = *address;
+      } else {
+        ok = false;
+      }
+      if (const toml::node* weight = table->get("weight")) {
+        has_weights = true;
+        if (const auto* value = weight->as_integer()) {
+          if (absl::Status valid = balance::ValidateWeight(value->get()); valid.ok()) {
+            backend.weight = value->get();
+          } else {
+            Error(weight->source(), absl::StrCat(entry_path, ".weight: ", valid.message()));
+            ok = false;
+          }
+        } else {
+          Error(weight->source(),
+                absl::StrCat(entry_path, ".weight: expected an integer (", balance::kMinWeight, "-",
+                             balance::kMaxWeight, "), got a ", TypeName(*weight)));
+          ok = false;
+        }
+      }
+      if (!ok) continue;
+      for (const BackendConfig& earlier : server.backends) {
+        if (earlier.resolved == backend.resolved) {
+          Error(entry.source(),
+                absl::StrCat(entry_path, ": backend \"", backend.address.ToString(),
+                             "\" is listed twice in pool \"", server.name, "\" (as \"",
+                             earlier.address.ToString(), "\" before)"));
+          ok = false;
+          break;
+        }
+      }
+      if (ok) server.backends.push_back(std::move(backend));
+    }
+    if (has_weights && server.algorithm == balance::Algorithm::kRoundRobin) {
+      Warn(backends_node->source(),
+           absl::StrCat("pool \"", server.name,
+                        "\" uses algorithm RR, which ignores weights; use WRR to honour them"));
+    }
+  }
+
+  void CheckListenersAreDistinct(const Config& config) {
+    struct Listener {
+      std::string what;
+      net::SocketAddress address;
+      int line;
+    };
+    std::vector<Listener> seen;
+    seen.push_back({"the control service", config.control.listen_address, 0});
+    for (const ServerConfig& server : config.servers) {
+      const net::SocketAddress& address = server.listen_address;
+      if (address.port() == 0) continue;  // each port-0 listener gets a port of its own
+      for (const Listener& other : seen) {
+        if (other.address.family() != address.family() || other.address.port() != address.port()) {
+          continue;
+        }
+        const bool same = other.address == address;
+        if (!same && !other.address.IsWildcard() && !address.IsWildcard()) continue;
+        const std::string other_place =
+            other.line > 0 ? absl::StrCat(other.what, " at line ", other.line) : other.what;
+        errors_.push_back(absl::StrCat(
+            source_, ":", server.line, ":1: server \"", server.name, "\": listen \"",
+            address.ToString(), "\" ", same ? "is already used by " : "overlaps ", other_place,
+            same ? "" : absl::StrCat(" (\"", other.address.ToString(), "\")"),
+            "; every listener needs its own address and port"));
+      }
+      seen.push_back({absl::StrCat("server \"", server.name, "\""), address, server.line});
+    }
+  }
+
+  std::string source_;
+  std::vector<std::string> errors_;
+  std::vector<std::string> warnings_;
+};
+
+}  // namespace
+
+absl::StatusOr<Config> ParseConfig(absl::string_view toml_text, absl::string_view source_name) {
+  toml::table root;
+  try {
+    root = toml::parse(ToStd(toml_text), ToStd(source_name));
+  } catch (const toml::parse_error& error) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_name, ":", error.source().begin.line, ":", error.source().begin.column,
+                     ": TOML syntax error: ", ToAbsl(error.description())));
+  }
+  Validator validator(source_name);
+  Config config = validator.Run(root);
+  if (!validator.errors().empty()) {
+    return absl::InvalidArgumentError(absl::StrJoin(validator.errors(), "\n"));
+  }
+  config.warnings = std::move(validator.warnings());
+  return config;
+}
+
+absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    return absl::NotFoundError(
+        absl::StrCat(path, ": cannot read the configuration file: ", std::strerror(errno)));
+  }
+  std::stringstream text;
+  text << file.rdbuf();
+  if (file.bad()) {
+    return absl::DataLossError(absl::StrCat(path, ": read error: ", std::strerror(errno)));
+  }
+  return ParseConfig(text.str(), path);
+}
+
+}  // namespace plby::config

@@ -1,0 +1,59 @@
+// Pool: a named set of backends behind one listener, published to the workers as immutable
+// snapshots.
+//
+// Readers (the workers) never lock: they compare version() with the snapshot they hold and load
+// the new one only when it changed. Writers (the control plane) are serialized among themselves
+// and replace the snapshot whole, so a connection already open keeps the backend it has, and the
+// next connection accepted after Publish() returns sees the change.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "balance/algorithm.h"
+#include "pool/pool_snapshot.h"
+
+namespace plby::pool {
+
+struct PoolSettings {
+  std::string name;
+  balance::Algorithm algorithm = balance::Algorithm::kWeightedRoundRobin;
+  absl::Duration connect_timeout = absl::Seconds(3);
+};
+
+class Pool {
+ public:
+  // Starts at version 1 with `backends`.
+  Pool(PoolSettings settings, std::vector<Backend> backends);
+
+  const PoolSettings& settings() const { return settings_; }
+  const std::string& name() const { return settings_.name; }
+
+  // --- Reader side: any thread, lock-free. ---
+  uint64_t version() const { return version_.load(std::memory_order_acquire); }
+  std::shared_ptr<const PoolSnapshot> snapshot() const {
+    return snapshot_.load(std::memory_order_acquire);
+  }
+  // The next position in the balancing sequence, shared by all workers.
+  uint64_t TakeTicket() { return next_ticket_.fetch_add(1, std::memory_order_relaxed); }
+
+  // --- Writer side: any thread; writers wait for each other, never for readers. ---
+  // Replaces the backend list and returns the snapshot now in force (version + 1).
+  std::shared_ptr<const PoolSnapshot> Publish(std::vector<Backend> backends);
+
+ private:
+  const PoolSettings settings_;
+  std::mutex writer_mutex_;
+  std::atomic<std::shared_ptr<const PoolSnapshot>> snapshot_;
+  // Apart from each other and from the snapshot: the version is read on every accept, the ticket
+  // written on every accept, and neither should drag the other's cache line between cores.
+  alignas(64) std::atomic<uint64_t> version_;
+  alignas(64) std::atomic<uint64_t> next_ticket_{0};
+};
+
+}  // namespace plby::pool

@@ -1,0 +1,26 @@
+#include "pool/pool_registry.h"
+
+namespace plby::pool {
+
+std::unique_ptr<PoolRegistry> PoolRegistry::FromConfig(const config::Config& config) {
+  auto registry = std::make_unique<PoolRegistry>();
+  for (const config::ServerConfig& server : config.servers) {
+    std::vector<Backend> backends;
+    backends.reserve(server.backends.size());
+    for (const config::BackendConfig& backend : server.backends) {
+      backends.push_back({backend.address, backend.resolved, backend.weight});
+    }
+    registry->pools_.push_back(std::make_unique<Pool>(
+        PoolSettings{server.name, server.algorithm, server.connect_timeout}, std::move(backends)));
+  }
+  return registry;
+}
+
+Pool* PoolRegistry::Find(absl::string_view name) const {
+  for (const auto& pool : pools_) {
+    if (pool->name() == name) return pool.get();
+  }
+  return nullptr;
+}
+
+}  // namespace plby::pool

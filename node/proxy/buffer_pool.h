@@ -1,0 +1,40 @@
+// BufferPool: the relay buffers of one worker. A connection holds a buffer only while bytes it
+// has read wait for the other side to take them; an idle connection holds none. Not thread-safe:
+// each worker has its own pool.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+namespace plby::proxy {
+
+// The most one read takes from a socket, and so the most a connection holds per direction.
+inline constexpr size_t kRelayChunkBytes = 64 * 1024;
+
+struct RelayBuffer {
+  std::array<char, kRelayChunkBytes> bytes;
+};
+
+class BufferPool {
+ public:
+  // Buffers kept for reuse beyond this many are freed, so a burst does not pin memory forever.
+  static constexpr size_t kMaxIdleBuffers = 64;
+
+  std::unique_ptr<RelayBuffer> Acquire() {
+    if (idle_.empty()) return std::make_unique_for_overwrite<RelayBuffer>();
+    std::unique_ptr<RelayBuffer> buffer = std::move(idle_.back());
+    idle_.pop_back();
+    return buffer;
+  }
+
+  void Release(std::unique_ptr<RelayBuffer> buffer) {
+    if (buffer && idle_.size() < kMaxIdleBuffers) idle_.push_back(std::move(buffer));
+  }
+
+ private:
+  std::vector<std::unique_ptr<RelayBuffer>> idle_;
+};
+
+}  // namespace plby::proxy

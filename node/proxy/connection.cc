@@ -1,0 +1,250 @@
+#include "proxy/connection.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "log/log.h"
+#include "net/socket_ops.h"
+#include "proxy/connection_pool.h"
+
+namespace plby::proxy {
+namespace {
+
+// Reads per direction before a connection yields to the others (1 MiB with 64 KiB reads).
+constexpr int kReadsPerTurn = 16;
+constexpr uint32_t kEdgeTriggered = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+
+}  // namespace
+
+void Connection::Endpoint::OnEvents(uint32_t events) { owner->OnEndpointEvents(*this, events); }
+
+void Connection::Start(WorkerContext* context, net::UniqueFd client, pool::PoolView* view,
+                       pool::PoolView::SnapshotRef* snapshot, uint32_t first_backend) {
+  context_ = context;
+  phase_ = Phase::kConnecting;
+  client_ = {};
+  backend_ = {};
+  client_.owner = this;
+  backend_.owner = this;
+  client_.fd = std::move(client);
+  upstream_ = {};
+  downstream_ = {};
+  view_ = view;
+  snapshot_ = snapshot;
+  attempts_ = 0;
+  context_->stats->active.Add();
+  if (absl::Status added = context_->loop->Add(client_.fd.get(), kEdgeTriggered, &client_);
+      !added.ok()) {
+    PLBY_LOG(kError, "cannot watch client connection: ", added.message());
+    Close();
+    return;
+  }
+  ConnectFrom(first_backend);
+}
+
+void Connection::Abort() {
+  if (phase_ != Phase::kIdle && phase_ != Phase::kClosed) Close();
+}
+
+void Connection::ConnectFrom(uint32_t index) {
+  const std::vector<pool::Backend>& backends = snapshot_->snapshot->backends();
+  while (attempts_ < backends.size()) {
+    ++attempts_;
+    backend_index_ = index;
+    const int error = StartConnect(backends[index]);
+    if (error == 0) return;  // connected, or waiting for the handshake
+    NoteConnectFailure(error);
+    index = (index + 1) % backends.size();
+  }
+  context_->stats->no_backend.Add();
+  PLBY_LOG(kDebug, "closing client: no backend of pool ", view_->pool().name(), " accepted it");
+  Close();
+}
+
+int Connection::StartConnect(const pool::Backend& backend) {
+  const net::SocketAddress& address = backend.socket_address;
+  net::UniqueFd fd(socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return errno;
+  net::SetNoDelay(fd.get());
+  if (connect(fd.get(), address.sockaddr_ptr(), address.length()) != 0 && errno != EINPROGRESS) {
+    return errno;
+  }
+  // Registered for its whole life with every event, edge-triggered: the first EPOLLOUT says the
+  // handshake finished (or failed); later ones say the socket can take more.
+  if (absl::Status added = context_->loop->Add(fd.get(), kEdgeTriggered, &backend_); !added.ok()) {
+    return ENOMEM;
+  }
+  backend_.fd = std::move(fd);
+  const int64_t timeout_ms = absl::ToInt64Milliseconds(view_->pool().settings().connect_timeout);
+  context_->loop->ArmTimer(connect_timer_, timeout_ms);
+  return 0;
+}
+
+void Connection::NoteConnectFailure(int error) {
+  context_->stats->connect_failures.Add();
+  uint64_t suppressed = 0;
+  if (log::Enabled(log::Level::kWarn) &&
+      context_->connect_failure_log->Allow(context_->loop->now_ms(), &suppressed)) {
+    const pool::Backend& backend = snapshot_->snapshot->backends()[backend_index_];
+    PLBY_LOG(kWarn, "backend connect failed pool=", view_->pool().name(),
+             " backend=", backend.address.ToString(), " error=\"", std::strerror(error), "\"",
+             suppressed > 0 ? absl::StrCat(" (", suppressed, " similar messages suppressed)") : "");
+  }
+}
+
+void Connection::OnBackendConnectEvents(uint32_t events) {
+  int error = net::TakeSocketError(backend_.fd.get());
+  if (error == 0 && (events & (EPOLLERR | EPOLLHUP))) error = ECONNREFUSED;
+  if (error != 0) {
+    OnConnectFailed(error);
+    return;
+  }
+  if ((events & EPOLLOUT) == 0) return;  // not finished yet
+  context_->loop->CancelTimer(connect_timer_);
+  phase_ = Phase::kRelaying;
+  backend_.writable = true;
+  backend_.readable = (events & (EPOLLIN | EPOLLRDHUP)) != 0;
+  backend_.peer_closed = (events & EPOLLRDHUP) != 0;
+  Relay();
+}
+
+void Connection::OnConnectFailed(int error) {
+  context_->loop->CancelTimer(connect_timer_);
+  backend_.fd.reset();  // closing it also removes it from epoll
+  backend_.readable = backend_.writable = backend_.peer_closed = false;
+  NoteConnectFailure(error);
+  ConnectFrom((backend_index_ + 1) % snapshot_->snapshot->backends().size());
+}
+
+void Connection::OnTimer() {
+  if (phase_ == Phase::kConnecting) OnConnectFailed(ETIMEDOUT);
+}
+
+void Connection::OnEndpointEvents(Endpoint& endpoint, uint32_t events) {
+  if (phase_ == Phase::kClosed || phase_ == Phase::kIdle) return;  // stale event of this batch
+  if (&endpoint == &backend_ && phase_ == Phase::kConnecting) {
+    OnBackendConnectEvents(events);
+    return;
+  }
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) endpoint.readable = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) endpoint.writable = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) endpoint.peer_closed = true;
+  if (phase_ == Phase::kConnecting) {
+    // The client's bytes wait in its socket until a backend is connected; a client that is
+    // gone entirely ends the attempt.
+    if (events & (EPOLLERR | EPOLLHUP)) Close();
+    return;
+  }
+  Relay();
+  // Whatever could still be read was passed on above; an error ends both sides now.
+  if (phase_ != Phase::kClosed && (events & EPOLLERR)) Close();
+}
+
+void Connection::Relay() {
+  const Progress up = Transfer(upstream_, client_, backend_);
+  if (up == Progress::kFailed) return Close();
+  const Progress down = Transfer(downstream_, backend_, client_);
+  if (down == Progress::kFailed) return Close();
+  if (upstream_.done && downstream_.done) return Close();
+  if (up == Progress::kMoreToDo || down == Progress::kMoreToDo) DeferOnce();
+}
+
+Connection::Progress Connection::Transfer(Flow& flow, Endpoint& from, Endpoint& to) {
+  if (flow.done) return Progress::kWaiting;
+  if (flow.pending) {
+    if (!to.writable) return Progress::kWaiting;
+    const ssize_t n =
+        ::write(to.fd.get(), flow.pending->bytes.data() + flow.begin, flow.end - flow.begin);
+    if (n < 0) {
+      if (errno != EAGAIN) return Progress::kFailed;
+      to.writable = false;
+      return Progress::kWaiting;
+    }
+    flow.begin += static_cast<uint32_t>(n);
+    if (flow.begin < flow.end) {
+      to.writable = false;  // the kernel took part: it is full until EPOLLOUT
+      return Progress::kWaiting;
+    }
+    context_->buffers->Release(std::move(flow.pending));
+  }
+
+  const std::span<char> scratch = context_->scratch;
+  for (int reads = 0; !flow.source_ended && from.readable && to.writable; ++reads) {
+    if (reads == kReadsPerTurn) return Progress::kMoreToDo;
+    const ssize_t n = ::read(from.fd.get(), scratch.data(), scratch.size());
+    if (n < 0) {
+      if (errno == EAGAIN) {
+        from.readable = false;
+        break;
+      }
+      if (errno == EINTR) continue;
+      return Progress::kFailed;
+    }
+    if (n == 0) {
+      flow.source_ended = true;
+      break;
+    }
+    // Written straight on: most of the time all of it goes, and no buffer is needed.
+    ssize_t written = ::write(to.fd.get(), scratch.data(), static_cast<size_t>(n));
+    if (written < 0) {
+      if (errno != EAGAIN) return Progress::kFailed;
+      written = 0;
+    }
+    if (written < n) {
+      Stash(flow, scratch.data() + written, static_cast<size_t>(n - written));
+      to.writable = false;
+    }
+    // A short read emptied the socket; reading again would only return EAGAIN. The next edge
+    // says when more arrives. After a FIN there is no further edge, so read on to the end.
+    if (static_cast<size_t>(n) < scratch.size() && !from.peer_closed) from.readable = false;
+  }
+
+  if (flow.source_ended && !flow.pending) {
+    ::shutdown(to.fd.get(), SHUT_WR);  // pass the half-close on; the other way keeps flowing
+    flow.done = true;
+  }
+  return Progress::kWaiting;
+}
+
+void Connection::Stash(Flow& flow, const char* data, size_t size) {
+  flow.pending = context_->buffers->Acquire();
+  std::memcpy(flow.pending->bytes.data(), data, size);
+  flow.begin = 0;
+  flow.end = static_cast<uint32_t>(size);
+}
+
+void Connection::Close() {
+  if (phase_ == Phase::kClosed || phase_ == Phase::kIdle) return;
+  phase_ = Phase::kClosed;
+  context_->loop->CancelTimer(connect_timer_);
+  // close(2) also takes the sockets out of epoll. Unread bytes make the kernel send a reset,
+  // which tells a peer that was still sending that its data was not delivered.
+  client_.fd.reset();
+  backend_.fd.reset();
+  context_->buffers->Release(std::move(upstream_.pending));
+  context_->buffers->Release(std::move(downstream_.pending));
+  view_->Release(snapshot_);
+  snapshot_ = nullptr;
+  context_->stats->active.Subtract();
+  DeferOnce();  // back to the pool once this batch of events is through
+}
+
+void Connection::DeferOnce() {
+  if (deferred_) return;
+  deferred_ = true;
+  context_->loop->Defer(this);
+}
+
+void Connection::RunDeferred() {
+  deferred_ = false;
+  if (phase_ == Phase::kClosed) {
+    phase_ = Phase::kIdle;
+    context_->connections->Release(this);
+  } else if (phase_ == Phase::kRelaying) {
+    Relay();
+  }
+}
+
+}  // namespace plby::proxy

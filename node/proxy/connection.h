@@ -1,0 +1,107 @@
+// Connection: one proxied TCP connection, client <-> backend, owned by one worker for its whole
+// life. It connects to a backend (trying the next one when a connect fails), then relays bytes
+// both ways with backpressure and half-close, and holds no buffer while idle.
+//
+// Lifetime: Connections live in their worker's ConnectionPool and are reused. Once closed, a
+// connection returns to the pool only after the current batch of events, because events later in
+// the batch may still point to it.
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "log/rate_limit.h"
+#include "net/event_loop.h"
+#include "net/unique_fd.h"
+#include "pool/pool_view.h"
+#include "proxy/buffer_pool.h"
+#include "proxy/counter.h"
+
+namespace plby::proxy {
+
+class ConnectionPool;
+
+// What the connections of one worker share. Only that worker's thread touches it.
+struct WorkerContext {
+  net::EventLoop* loop = nullptr;
+  BufferPool* buffers = nullptr;
+  ConnectionPool* connections = nullptr;
+  std::span<char> scratch;  // where a read lands before it is written on
+  WorkerStats* stats = nullptr;
+  log::LogRateLimit* connect_failure_log = nullptr;
+};
+
+class Connection final : public net::TimerHandler, public net::DeferredTask {
+ public:
+  Connection() = default;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Takes an accepted client socket and starts connecting to `first_backend` of the snapshot.
+  void Start(WorkerContext* context, net::UniqueFd client, pool::PoolView* view,
+             pool::PoolView::SnapshotRef* snapshot, uint32_t first_backend);
+
+  // Closes both sockets now, if open (worker shutdown).
+  void Abort();
+  bool open() const { return phase_ == Phase::kConnecting || phase_ == Phase::kRelaying; }
+
+ private:
+  enum class Phase { kIdle, kConnecting, kRelaying, kClosed };
+
+  // One socket of the pair and what epoll has told us about it (edge-triggered: a flag stays set
+  // until a system call says otherwise).
+  struct Endpoint final : public net::EventHandler {
+    void OnEvents(uint32_t events) override;
+    Connection* owner = nullptr;
+    net::UniqueFd fd;
+    bool readable = false;
+    bool writable = false;
+    bool peer_closed = false;  // FIN or error seen: read on until the socket says so
+  };
+
+  // One direction of the relay.
+  struct Flow {
+    std::unique_ptr<RelayBuffer> pending;  // bytes read but not yet written on
+    uint32_t begin = 0;
+    uint32_t end = 0;
+    bool source_ended = false;  // the source sent FIN
+    bool done = false;          // ... and it was passed on with shutdown(SHUT_WR)
+  };
+
+  enum class Progress { kWaiting, kMoreToDo, kFailed };
+
+  // Tries the backends from `index` on, each at most once per connection, until one connects
+  // or accepts the handshake attempt; when every one failed, closes the client.
+  void ConnectFrom(uint32_t index);
+  // 0 when the connect succeeded or is under way, else the errno of the failure.
+  int StartConnect(const pool::Backend& backend);
+  void NoteConnectFailure(int error);
+  void OnBackendConnectEvents(uint32_t events);
+  void OnConnectFailed(int error);
+  void OnEndpointEvents(Endpoint& endpoint, uint32_t events);
+  void Relay();
+  Progress Transfer(Flow& flow, Endpoint& from, Endpoint& to);
+  void Stash(Flow& flow, const char* data, size_t size);
+  void Close();
+  void OnTimer() override;
+  void RunDeferred() override;
+  void DeferOnce();
+
+  WorkerContext* context_ = nullptr;
+  Phase phase_ = Phase::kIdle;
+  Endpoint client_;
+  Endpoint backend_;
+  Flow upstream_;    // client -> backend
+  Flow downstream_;  // backend -> client
+  net::Timer connect_timer_{this};
+  pool::PoolView* view_ = nullptr;
+  pool::PoolView::SnapshotRef* snapshot_ = nullptr;
+  uint32_t backend_index_ = 0;
+  uint32_t attempts_ = 0;
+  bool deferred_ = false;
+};
+
+}  // namespace plby::proxy

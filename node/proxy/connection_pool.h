@@ -1,0 +1,26 @@
+// ConnectionPool: the Connection objects of one worker, allocated in chunks and reused, so that
+// accepting a connection allocates nothing once the pool has grown to the load. Not thread-safe.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "proxy/connection.h"
+
+namespace plby::proxy {
+
+class ConnectionPool {
+ public:
+  Connection* Acquire();
+  // Takes back a connection that has closed.
+  void Release(Connection* connection) { free_.push_back(connection); }
+  // Closes every open connection (worker shutdown).
+  void AbortAll();
+
+ private:
+  static constexpr size_t kChunkSize = 256;
+  std::vector<std::unique_ptr<Connection[]>> chunks_;
+  std::vector<Connection*> free_;
+};
+
+}  // namespace plby::proxy

@@ -1,0 +1,61 @@
+#include "runtime/node.h"
+
+#include "absl/strings/str_cat.h"
+#include "net/socket_ops.h"
+
+namespace plby::runtime {
+
+absl::StatusOr<std::unique_ptr<Node>> Node::Create(const config::Config& config,
+                                                   const NodeOptions& options) {
+  std::unique_ptr<Node> node(new Node());
+  node->pools_ = pool::PoolRegistry::FromConfig(config);
+
+  // frontends[w] are the listening sockets of worker w, one per pool.
+  std::vector<std::vector<Worker::Frontend>> frontends(options.workers);
+  for (size_t i = 0; i < config.servers.size(); ++i) {
+    const config::ServerConfig& server = config.servers[i];
+    net::SocketAddress bound;
+    absl::StatusOr<std::vector<net::UniqueFd>> sockets =
+        net::OpenListeners(server.listen_address, options.workers, &bound);
+    if (!sockets.ok()) {
+      return absl::Status(sockets.status().code(),
+                          absl::StrCat("server \"", server.name, "\" (", config.source, " line ",
+                                       server.line, "): ", sockets.status().message()));
+    }
+    node->listeners_.push_back({server.name, bound});
+    for (int w = 0; w < options.workers; ++w) {
+      frontends[w].push_back({node->pools_->pools()[i].get(), std::move((*sockets)[w])});
+    }
+  }
+  for (int w = 0; w < options.workers; ++w) {
+    absl::StatusOr<std::unique_ptr<Worker>> worker = Worker::Create(w, std::move(frontends[w]));
+    if (!worker.ok()) return worker.status();
+    node->workers_.push_back(*std::move(worker));
+  }
+  return node;
+}
+
+Node::~Node() { Stop(); }
+
+void Node::Start() {
+  for (auto& worker : workers_) worker->Start();
+}
+
+void Node::Stop() {
+  for (auto& worker : workers_) worker->Stop();
+  for (auto& worker : workers_) worker->Join();
+}
+
+uint64_t Node::accepted_connections() const {
+  uint64_t total = 0;
+  for (const auto& worker : workers_) total += worker->stats().accepted.Get();
+  return total;
+}
+
+uint64_t Node::active_connections() const {
+  uint64_t total = 0;
+  for (const auto& worker : workers_) total += worker->stats().active.Get();
+  return total;
+}
+
+}  // namespace plby::runtime

@@ -1,0 +1,153 @@
+#include "runtime/worker.h"
+
+#include <pthread.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "log/log.h"
+
+namespace plby::runtime {
+namespace {
+
+// Accepts per wakeup of a listener, so that a flood of new connections cannot starve the
+// established ones of the same worker. The listener is level-triggered: more wake it again.
+constexpr int kAcceptsPerWakeup = 64;
+// How long accepting pauses when the process is out of file descriptors or memory.
+constexpr int64_t kAcceptPauseMs = 100;
+
+}  // namespace
+
+// Accepts the connections of one listening socket and starts their relay.
+class Worker::Acceptor final : public net::EventHandler, public net::TimerHandler {
+ public:
+  Acceptor(Worker* worker, pool::PoolView* view, net::UniqueFd listener)
+      : worker_(worker), view_(view), listener_(std::move(listener)) {}
+
+  absl::Status Watch() { return worker_->loop_->Add(listener_.get(), EPOLLIN, this); }
+
+  void OnEvents(uint32_t) override {
+    for (int i = 0; i < kAcceptsPerWakeup; ++i) {
+      const int fd = accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd >= 0) {
+        worker_->stats_.accepted.Add();
+        HandOff(net::UniqueFd(fd));
+        continue;
+      }
+      switch (errno) {
+        case EAGAIN:
+          return;
+        case EINTR:
+        case ECONNABORTED:  // the client gave up while queued
+          continue;
+        case EMFILE:
+        case ENFILE:
+        case ENOBUFS:
+        case ENOMEM:
+          PauseAccepting(errno);
+          return;
+        default:
+          worker_->stats_.accept_errors.Add();
+          LogAcceptFailure(errno, "");
+          return;
+      }
+    }
+  }
+
+  // Resumes accepting after a pause.
+  void OnTimer() override {
+    if (absl::Status s = worker_->loop_->Modify(listener_.get(), EPOLLIN, this); !s.ok()) {
+      PLBY_LOG(kError, "cannot resume accepting pool=", view_->pool().name(), ": ", s.message());
+    }
+  }
+
+ private:
+  void HandOff(net::UniqueFd client) {
+    pool::PoolView::SnapshotRef* ref = view_->Acquire();
+    if (ref->snapshot->empty()) {
+      view_->Release(ref);
+      worker_->stats_.no_backend.Add();
+      return;  // closing the client is all there is to do
+    }
+    const uint32_t first = ref->snapshot->Pick(view_->pool().TakeTicket());
+    worker_->connections_.Acquire()->Start(&worker_->context_, std::move(client), view_, ref,
+                                           first);
+  }
+
+  // Out of descriptors or memory: a level-triggered listener would wake the loop again at once
+  // and spin a core, so it is muted for a moment while open connections go on being served.
+  void PauseAccepting(int error) {
+    worker_->stats_.accept_errors.Add();
+    LogAcceptFailure(error, absl::StrCat("; accepting paused for ", kAcceptPauseMs, " ms"));
+    if (absl::Status s = worker_->loop_->Modify(listener_.get(), 0, this); !s.ok()) {
+      PLBY_LOG(kError, "cannot pause accepting pool=", view_->pool().name(), ": ", s.message());
+    }
+    worker_->loop_->ArmTimer(pause_timer_, kAcceptPauseMs);
+  }
+
+  void LogAcceptFailure(int error, absl::string_view consequence) {
+    uint64_t suppressed = 0;
+    if (!worker_->accept_failure_log_.Allow(worker_->loop_->now_ms(), &suppressed)) return;
+    PLBY_LOG(kWarn, "accept failed pool=", view_->pool().name(), " worker=", worker_->index_,
+             " error=\"", std::strerror(error), "\"", consequence,
+             suppressed > 0 ? absl::StrCat(" (", suppressed, " similar messages suppressed)") : "");
+  }
+
+  Worker* worker_;
+  pool::PoolView* view_;
+  net::UniqueFd listener_;
+  net::Timer pause_timer_{this};
+};
+
+absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(int index, std::vector<Frontend> frontends) {
+  absl::StatusOr<std::unique_ptr<net::EventLoop>> loop = net::EventLoop::Create();
+  if (!loop.ok()) return loop.status();
+  std::unique_ptr<Worker> worker(new Worker(index, *std::move(loop)));
+  for (Frontend& frontend : frontends) {
+    worker->views_.push_back(std::make_unique<pool::PoolView>(*frontend.pool));
+    worker->acceptors_.push_back(std::make_unique<Acceptor>(
+        worker.get(), worker->views_.back().get(), std::move(frontend.listener)));
+    if (absl::Status s = worker->acceptors_.back()->Watch(); !s.ok()) return s;
+  }
+  return worker;
+}
+
+Worker::Worker(int index, std::unique_ptr<net::EventLoop> loop)
+    : index_(index),
+      loop_(std::move(loop)),
+      scratch_(std::make_unique_for_overwrite<proxy::RelayBuffer>()) {
+  context_.loop = loop_.get();
+  context_.buffers = &buffers_;
+  context_.connections = &connections_;
+  context_.scratch = std::span<char>(scratch_->bytes);
+  context_.stats = &stats_;
+  context_.connect_failure_log = &connect_failure_log_;
+}
+
+Worker::~Worker() {
+  Stop();
+  Join();
+}
+
+void Worker::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Worker::Stop() { loop_->Stop(); }
+
+void Worker::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::Run() {
+  const std::string name = absl::StrCat("plby-worker-", index_);
+  pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+  if (absl::Status s = loop_->Run(); !s.ok()) {
+    PLBY_LOG(kError, "worker ", index_, " event loop failed: ", s.message());
+  }
+  connections_.AbortAll();
+}
+
+}  // namespace plby::runtime

@@ -1,0 +1,62 @@
+// Worker: one thread with its own event loop, its own listening socket per frontend (all in the
+// frontend's SO_REUSEPORT group) and the connections it accepted. A connection stays on the
+// worker that accepted it for its whole life, so the data path takes no locks.
+#pragma once
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "log/rate_limit.h"
+#include "net/event_loop.h"
+#include "net/unique_fd.h"
+#include "pool/pool.h"
+#include "pool/pool_view.h"
+#include "proxy/buffer_pool.h"
+#include "proxy/connection.h"
+#include "proxy/connection_pool.h"
+#include "proxy/counter.h"
+
+namespace plby::runtime {
+
+class Worker {
+ public:
+  // A listening socket and the pool its connections go to.
+  struct Frontend {
+    pool::Pool* pool;
+    net::UniqueFd listener;
+  };
+
+  static absl::StatusOr<std::unique_ptr<Worker>> Create(int index, std::vector<Frontend> frontends);
+  ~Worker();
+
+  // Starts the thread. Stop() may be called from any thread; Join() waits for the thread, which
+  // closes the connections it still has before it ends.
+  void Start();
+  void Stop();
+  void Join();
+
+  const proxy::WorkerStats& stats() const { return stats_; }
+
+ private:
+  class Acceptor;
+
+  Worker(int index, std::unique_ptr<net::EventLoop> loop);
+  void Run();
+
+  const int index_;
+  std::unique_ptr<net::EventLoop> loop_;
+  proxy::WorkerStats stats_;
+  proxy::BufferPool buffers_;
+  proxy::ConnectionPool connections_;
+  std::unique_ptr<proxy::RelayBuffer> scratch_;
+  log::LogRateLimit connect_failure_log_{1000};
+  log::LogRateLimit accept_failure_log_{1000};
+  proxy::WorkerContext context_;
+  std::vector<std::unique_ptr<pool::PoolView>> views_;
+  std::vector<std::unique_ptr<Acceptor>> acceptors_;
+  std::thread thread_;
+};
+
+}  // namespace plby::runtime
