@@ -12,7 +12,7 @@ class LogRateLimit {
 
   // True when a message may be written now; `*suppressed` gets how many were held back since.
   bool Allow(int64_t now_ms, uint64_t* suppressed) {
-    if (now_ms - last_ms_ < interval_ms_ && last_ms_ != kNever) {
+    if (last_ms_ != kNever && now_ms - last_ms_ < interval_ms_) {
       ++suppressed_;
       return false;
     }
