@@ -16,6 +16,12 @@ absl::Status Invalid(absl::string_view text, absl::string_view why) {
                    " (valid: HOST:PORT, e.g. 127.0.0.1:8080, [::1]:8080 or backend.example:8080)"));
 }
 
+// For a port outside its range the range is what the reader needs, not the address syntax.
+absl::Status PortOutOfRange(absl::string_view text, absl::string_view port, int min_port) {
+  return absl::InvalidArgumentError(absl::StrCat("invalid address \"", text, "\": port ", port,
+                                                 " is out of range (valid: ", min_port, "-65535)"));
+}
+
 bool IsValidHostName(absl::string_view name) {
   // RFC 1123: dot-separated labels of letters, digits and hyphens, 1-63 characters each, not
   // starting or ending with a hyphen; 253 characters at most. A trailing dot is allowed.
@@ -97,15 +103,13 @@ absl::StatusOr<HostPort> ParseHostPort(absl::string_view text, PortZero port_zer
   const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
   if (ec == std::errc::result_out_of_range ||
       (ec == std::errc() && end == port.data() + port.size() && value > 65535)) {
-    return Invalid(text,
-                   absl::StrCat("port ", port, " is out of range (valid: ", min_port, "-65535)"));
+    return PortOutOfRange(text, port, min_port);
   }
   if (ec != std::errc() || end != port.data() + port.size()) {
     return Invalid(text, absl::StrCat("port \"", port, "\" is not a number"));
   }
   if (static_cast<int>(value) < min_port) {
-    return Invalid(text,
-                   absl::StrCat("port ", value, " is out of range (valid: ", min_port, "-65535)"));
+    return PortOutOfRange(text, port, min_port);
   }
   result.port = static_cast<uint16_t>(value);
   return result;
