@@ -60,6 +60,7 @@ absl::StatusOr<UniqueFd> OpenOneListener(const SocketAddress& address) {
       return s;
     }
   }
+  // Accepted sockets inherit TCP_NODELAY: small writes of request/response traffic go out at once.
   if (auto s = SetIntOption(fd.get(), IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY", address);
       !s.ok()) {
     return s;
