@@ -1,0 +1,257 @@
+#include "config/config.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace plby::config {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::SizeIs;
+
+// The PLBY seed's config.toml, byte for byte.
+constexpr char kSeedConfig[] = R"([[server]]
+
+listen = "0.0.0.0:8200"
+
+[[server.forward]]
+
+algorithm = "WRR"
+
+backends = [
+    { address = "127.0.0.1:8080"},
+    { address = "127.0.0.1:8081"},
+    { address = "127.0.0.1:8082"},
+]
+)";
+
+std::string ErrorOf(const std::string& text) {
+  absl::StatusOr<Config> config = ParseConfig(text, "test.toml");
+  EXPECT_FALSE(config.ok()) << "accepted:\n" << text;
+  if (config.ok()) return "";
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  return std::string(config.status().message());
+}
+
+// A valid one-server config with `server_lines` added to [[server]] and `backends` as the list.
+std::string Server(const std::string& server_lines = "",
+                   const std::string& backends = R"([ { address = "127.0.0.1:8080" } ])",
+                   const std::string& forward_lines = "") {
+  return "[[server]]\nlisten = \"127.0.0.1:8200\"\n" + server_lines +
+         "\n[[server.forward]]\nalgorithm = \"WRR\"\n" + forward_lines + "backends = " + backends +
+         "\n";
+}
+
+TEST(ConfigTest, SeedConfigLoadsUnchanged) {
+  absl::StatusOr<Config> config = ParseConfig(kSeedConfig, "config.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_THAT(config->servers, SizeIs(1));
+  const ServerConfig& server = config->servers[0];
+  EXPECT_EQ(server.name, "0.0.0.0:8200");
+  EXPECT_EQ(server.listen_address.ToString(), "0.0.0.0:8200");
+  EXPECT_EQ(server.algorithm, balance::Algorithm::kWeightedRoundRobin);
+  EXPECT_EQ(server.connect_timeout, absl::Seconds(3));
+  ASSERT_THAT(server.backends, SizeIs(3));
+  EXPECT_EQ(server.backends[0].address.ToString(), "127.0.0.1:8080");
+  EXPECT_EQ(server.backends[2].resolved.ToString(), "127.0.0.1:8082");
+  EXPECT_EQ(server.backends[1].weight, 1);
+  EXPECT_EQ(config->control.listen.ToString(), "127.0.0.1:9100");
+  EXPECT_THAT(config->warnings, SizeIs(0));
+}
+
+TEST(ConfigTest, AdditionsAreRead) {
+  absl::StatusOr<Config> config = ParseConfig(R"(
+[control]
+listen = "127.0.0.1:9300"
+
+[[server]]
+name = "web"
+listen = "[::1]:8200"
+connect_timeout = "250ms"
+
+[[server.forward]]
+algorithm = "wrr"
+backends = [ { address = "[::1]:8080", weight = 5 }, { address = "localhost:8081" } ]
+
+[[server]]
+listen = "127.0.0.1:8300"
+[[server.forward]]
+algorithm = "Rr"
+backends = []
+)",
+                                              "c.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->control.listen_address.ToString(), "127.0.0.1:9300");
+  ASSERT_THAT(config->servers, SizeIs(2));
+  EXPECT_EQ(config->servers[0].name, "web");
+  EXPECT_EQ(config->servers[0].connect_timeout, absl::Milliseconds(250));
+  EXPECT_EQ(config->servers[0].backends[0].weight, 5);
+  EXPECT_EQ(config->servers[0].backends[1].address.ToString(), "localhost:8081");
+  EXPECT_EQ(config->servers[1].name, "127.0.0.1:8300");
+  EXPECT_EQ(config->servers[1].algorithm, balance::Algorithm::kRoundRobin);
+  EXPECT_THAT(config->servers[1].backends, SizeIs(0));
+  // An empty pool is allowed (the control service fills it) but said out loud.
+  EXPECT_THAT(config->warnings,
+              ElementsAre(HasSubstr("c.toml:18:12: pool \"127.0.0.1:8300\" has no backends")));
+}
+
+TEST(ConfigTest, WeightsUnderRoundRobinAreAWarning) {
+  absl::StatusOr<Config> config = ParseConfig(R"([[server]]
+listen = "127.0.0.1:8200"
+[[server.forward]]
+algorithm = "RR"
+backends = [ { address = "127.0.0.1:8080", weight = 3 } ]
+)",
+                                              "w.toml");
+  ASSERT_TRUE(config.ok());
+  EXPECT_THAT(config->warnings, ElementsAre(HasSubstr("w.toml:5:12: pool \"127.0.0.1:8200\" uses "
+                                                      "algorithm RR, which ignores weights")));
+}
+
+TEST(ConfigTest, SyntaxErrorHasLineAndColumn) {
+  EXPECT_THAT(ErrorOf("[[server]]\nlisten = \"127.0.0.1:8200\n"), HasSubstr("test.toml:2:"));
+  EXPECT_THAT(ErrorOf("[[server]]\nlisten = = 3\n"),
+              HasSubstr("test.toml:2:10: TOML syntax error"));
+}
+
+TEST(ConfigTest, UnknownKeysAreRefusedWhereverTheyAre) {
+  EXPECT_THAT(ErrorOf("servers = 1\n" + Server()),
+              HasSubstr("test.toml:1:1: unknown key \"servers\" in the top level (valid: server, "
+                        "control)"));
+  EXPECT_THAT(ErrorOf(Server("lisen = \"x\"")),
+              HasSubstr("test.toml:3:1: unknown key \"lisen\" in [[server]] (server[0]) (valid: "
+                        "name, listen, connect_timeout, forward)"));
+  EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:8080" } ])", "algoritm = \"RR\"\n")),
+              HasSubstr("test.toml:6:1: unknown key \"algoritm\" in [[server.forward]]"));
+  EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:8080", wieght = 2 } ])")),
+              HasSubstr("test.toml:6:44: unknown key \"wieght\" in a backend (valid: address, "
+                        "weight)"));
+  EXPECT_THAT(ErrorOf("[control]\nlsten = \"127.0.0.1:1\"\n" + Server()),
+              HasSubstr("test.toml:2:1: unknown key \"lsten\" in [control] (valid: listen)"));
+}
+
+TEST(ConfigTest, WrongTypesNameWhatWasExpected) {
+  EXPECT_THAT(ErrorOf("[[server]]\nlisten = 8200\n[[server.forward]]\nbackends = []\n"),
+              HasSubstr("test.toml:2:10: server[0].listen: expected a string like "
+                        "\"127.0.0.1:8080\", got a integer"));
+  EXPECT_THAT(ErrorOf("[server]\nlisten = \"127.0.0.1:1\"\n"),
+              HasSubstr("test.toml:1:1: server: expected an array of tables: write [[server]], "
+                        "not [server]"));
+  EXPECT_THAT(ErrorOf("[[server]]\nlisten = \"127.0.0.1:1\"\n[server.forward]\nbackends = []\n"),
+              HasSubstr("test.toml:3:1: server[0].forward: expected an array of tables"));
+  EXPECT_THAT(ErrorOf(Server("", "\"127.0.0.1:8080\"")),
+              HasSubstr("test.toml:6:12: server[0].forward[0].backends: expected an array of "
+                        "tables like [ { address = \"127.0.0.1:8080\" } ], got a string"));
+  EXPECT_THAT(ErrorOf(Server("", "[ \"127.0.0.1:8080\" ]")),
+              HasSubstr("test.toml:6:14: server[0].forward[0].backends[0]: expected a table like "
+                        "{ address = \"127.0.0.1:8080\" }, got a string"));
+  EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:8080", weight = 1.5 } ])")),
+              HasSubstr("test.toml:6:53: server[0].forward[0].backends[0].weight: expected an "
+                        "integer (1-256), got a float"));
+  EXPECT_THAT(ErrorOf(Server("name = 7")),
+              HasSubstr("test.toml:3:8: server[0].name: expected a string like \"web\", got a "
+                        "integer"));
+  EXPECT_THAT(ErrorOf(Server("connect_timeout = 3")),
+              HasSubstr("test.toml:3:19: server[0].connect_timeout: expected a string like "
+                        "\"3s\", got a integer"));
+}
+
+TEST(ConfigTest, BadValuesAreNamedWithTheValidRange) {
+  EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:0" } ])")),
+              HasSubstr("test.toml:6:26: server[0].forward[0].backends[0].address: invalid "
+                        "address \"127.0.0.1:0\": port 0 is out of range (valid: 1-65535)"));
+  EXPECT_THAT(ErrorOf(Server("", R"([ { address = "::1:8080" } ])")),
+              HasSubstr("IPv6 addresses must be written in brackets"));
+  EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:8080", weight = 257 } ])")),
+              HasSubstr("test.toml:6:53: server[0].forward[0].backends[0].weight: weight 257 is "
+                        "out of range (valid: 1-256)"));
+  EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:8080" } ])")
+                          .replace(Server().find("\"WRR\""), 5, "\"LC\"")),
+              HasSubstr("test.toml:5:13: server[0].forward[0].algorithm: unknown algorithm "
+                        "\"LC\" (valid: RR, WRR)"));
+  EXPECT_THAT(ErrorOf(Server("name = \"my pool\"")),
+              HasSubstr("test.toml:3:8: server[0].name: invalid pool name \"my pool\""));
+  EXPECT_THAT(
+      ErrorOf(Server("connect_timeout = \"3 seconds\"")),
+      HasSubstr("test.toml:3:19: server[0].connect_timeout: invalid duration \"3 seconds\""));
+  EXPECT_THAT(ErrorOf(Server("connect_timeout = \"0ms\"")),
+              HasSubstr("test.toml:3:19: server[0].connect_timeout \"0ms\" is out of range "
+                        "(valid: 1ms to 5m)"));
+  EXPECT_THAT(ErrorOf("[control]\nlisten = \"127.0.0.1:99999\"\n" + Server()),
+              HasSubstr("test.toml:2:10: control.listen: invalid address \"127.0.0.1:99999\": "
+                        "port 99999 is out of range (valid: 0-65535)"));
+}
+
+TEST(ConfigTest, MissingPiecesAreNamed) {
+  EXPECT_THAT(ErrorOf(""), HasSubstr("test.toml:1:1: no [[server]] is defined"));
+  EXPECT_THAT(ErrorOf("[[server]]\n[[server.forward]]\nbackends = []\n"),
+              HasSubstr("test.toml:1:1: server[0]: missing required key \"listen\""));
+  EXPECT_THAT(ErrorOf("[[server]]\nlisten = \"127.0.0.1:1\"\n"),
+              HasSubstr("test.toml:1:1: server[0]: missing [[server.forward]]"));
+  EXPECT_THAT(ErrorOf("[[server]]\nlisten = \"127.0.0.1:1\"\n[[server.forward]]\n"),
+              HasSubstr("test.toml:3:1: server[0].forward[0]: missing required key \"backends\""));
+  EXPECT_THAT(ErrorOf(Server("", "[ { weight = 2 } ]")),
+              HasSubstr("test.toml:6:14: server[0].forward[0].backends[0]: missing required key "
+                        "\"address\""));
+}
+
+TEST(ConfigTest, OnlyOneForwardPerServer) {
+  EXPECT_THAT(ErrorOf(Server() + "[[server.forward]]\nbackends = []\n"),
+              HasSubstr("test.toml:7:1: server[0]: exactly one [[server.forward]] per server is "
+                        "supported, found 2"));
+}
+
+TEST(ConfigTest, DuplicatesAreRefused) {
+  const std::string two = Server() +
+                          "[[server]]\nname = \"b\"\nlisten = \"127.0.0.1:8200\"\n"
+                          "[[server.forward]]\nbackends = []\n";
+  EXPECT_THAT(ErrorOf(two), HasSubstr("test.toml:7:1: server \"b\": listen \"127.0.0.1:8200\" is "
+                                      "already used by server \"127.0.0.1:8200\" at line 1"));
+  const std::string overlap = Server() +
+                              "[[server]]\nlisten = \"0.0.0.0:8200\"\n"
+                              "[[server.forward]]\nbackends = []\n";
+  EXPECT_THAT(ErrorOf(overlap), HasSubstr("test.toml:7:1: server \"0.0.0.0:8200\": listen "
+                                          "\"0.0.0.0:8200\" overlaps server \"127.0.0.1:8200\""));
+  const std::string names = Server("name = \"x\"") +
+                            "[[server]]\nname = \"x\"\nlisten = \"127.0.0.1:8300\"\n"
+                            "[[server.forward]]\nbackends = []\n";
+  EXPECT_THAT(ErrorOf(names),
+              HasSubstr("test.toml:7:1: duplicate pool name \"x\" (first used at line 1)"));
+  EXPECT_THAT(
+      ErrorOf(Server("", R"([ { address = "127.0.0.1:8080" }, { address = "127.0.0.1:8080" } ])")),
+      HasSubstr("test.toml:6:46: server[0].forward[0].backends[1]: backend \"127.0.0.1:8080\" is "
+                "listed twice in pool \"127.0.0.1:8200\""));
+  EXPECT_THAT(ErrorOf("[control]\nlisten = \"127.0.0.1:8200\"\n" + Server()),
+              HasSubstr("test.toml:3:1: server \"127.0.0.1:8200\": listen \"127.0.0.1:8200\" is "
+                        "already used by the control service"));
+}
+
+TEST(ConfigTest, PortZeroListenersNeverCollide) {
+  const std::string text =
+      "[control]\nlisten = \"127.0.0.1:0\"\n[[server]]\nname = \"a\"\nlisten = \"127.0.0.1:0\"\n"
+      "[[server.forward]]\nbackends = []\n[[server]]\nname = \"b\"\nlisten = \"127.0.0.1:0\"\n"
+      "[[server.forward]]\nbackends = []\n";
+  EXPECT_TRUE(ParseConfig(text, "t.toml").ok());
+}
+
+TEST(ConfigTest, EveryErrorIsReportedAtOnce) {
+  const std::string message = ErrorOf(
+      "[[server]]\nlisten = \"127.0.0.1:99999\"\ncolour = \"blue\"\n[[server.forward]]\n"
+      "algorithm = \"FAST\"\nbackends = []\n");
+  EXPECT_THAT(message, HasSubstr("test.toml:2:10:"));
+  EXPECT_THAT(message, HasSubstr("test.toml:3:1: unknown key \"colour\""));
+  EXPECT_THAT(message, HasSubstr("test.toml:5:13:"));
+}
+
+TEST(ConfigTest, UnreadableFileIsNamed) {
+  absl::StatusOr<Config> config = LoadConfigFile("/nonexistent/config.toml");
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("/nonexistent/config.toml: cannot read the configuration file"));
+}
+
+}  // namespace
+}  // namespace plby::config

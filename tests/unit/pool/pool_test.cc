@@ -1,0 +1,107 @@
+#include "pool/pool.h"
+
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pool/pool_registry.h"
+#include "pool/pool_view.h"
+
+namespace plby::pool {
+namespace {
+
+Backend MakeBackend(const std::string& text, int64_t weight = 1) {
+  net::HostPort address = *net::ParseHostPort(text, net::PortZero::kRefuse);
+  return Backend{address, *net::SocketAddress::Resolve(address), weight};
+}
+
+PoolSettings Settings() {
+  return {"web", balance::Algorithm::kWeightedRoundRobin, absl::Seconds(1)};
+}
+
+TEST(PoolTest, PublishReplacesTheSnapshotAndBumpsTheVersion) {
+  Pool pool(Settings(), {MakeBackend("10.0.0.1:80")});
+  EXPECT_EQ(pool.version(), 1u);
+  const std::shared_ptr<const PoolSnapshot> first = pool.snapshot();
+  std::shared_ptr<const PoolSnapshot> second =
+      pool.Publish({MakeBackend("10.0.0.1:80"), MakeBackend("10.0.0.2:80", 3)});
+  EXPECT_EQ(pool.version(), 2u);
+  EXPECT_EQ(second->version(), 2u);
+  EXPECT_EQ(pool.snapshot(), second);
+  // The old snapshot is untouched: whoever holds it still sees one backend.
+  EXPECT_EQ(first->backends().size(), 1u);
+  EXPECT_EQ(second->backends()[1].weight, 3);
+}
+
+TEST(PoolTest, TicketsAreSharedAcrossThreads) {
+  Pool pool(Settings(), {MakeBackend("10.0.0.1:80")});
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 1000; ++i) pool.TakeTicket();
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(pool.TakeTicket(), 4000u);
+}
+
+TEST(PoolViewTest, NewConnectionsSeeTheLatestSnapshotOldOnesKeepTheirs) {
+  Pool pool(Settings(), {MakeBackend("10.0.0.1:80")});
+  PoolView view(pool);
+  PoolView::SnapshotRef* before = view.Acquire();
+  EXPECT_EQ(before->snapshot->version(), 1u);
+  std::weak_ptr<const PoolSnapshot> old = before->snapshot;
+
+  pool.Publish({MakeBackend("10.0.0.2:80")});
+  PoolView::SnapshotRef* after = view.Acquire();
+  EXPECT_EQ(after->snapshot->version(), 2u);
+  EXPECT_EQ(before->snapshot->backends()[0].address.ToString(), "10.0.0.1:80");
+  EXPECT_FALSE(old.expired()) << "a connection still uses version 1";
+
+  view.Release(before);
+  EXPECT_TRUE(old.expired()) << "the last user of version 1 has gone";
+  view.Release(after);
+  EXPECT_EQ(view.Acquire()->snapshot->version(), 2u);
+}
+
+TEST(PoolViewTest, AnUnusedSnapshotIsReplacedInPlace) {
+  Pool pool(Settings(), {MakeBackend("10.0.0.1:80")});
+  PoolView view(pool);
+  std::weak_ptr<const PoolSnapshot> first = pool.snapshot();
+  pool.Publish({MakeBackend("10.0.0.2:80")});
+  PoolView::SnapshotRef* ref = view.Acquire();
+  EXPECT_TRUE(first.expired());
+  EXPECT_EQ(ref->snapshot->version(), 2u);
+  view.Release(ref);
+}
+
+TEST(PoolRegistryTest, OnePoolPerServerInFileOrder) {
+  absl::StatusOr<config::Config> config = config::ParseConfig(R"(
+[[server]]
+name = "a"
+listen = "127.0.0.1:0"
+connect_timeout = "2s"
+[[server.forward]]
+algorithm = "RR"
+backends = [ { address = "127.0.0.1:1" }, { address = "127.0.0.1:2", weight = 4 } ]
+[[server]]
+name = "b"
+listen = "127.0.0.1:0"
+[[server.forward]]
+backends = []
+)",
+                                                              "r.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  std::unique_ptr<PoolRegistry> registry = PoolRegistry::FromConfig(*config);
+  ASSERT_EQ(registry->pools().size(), 2u);
+  Pool* a = registry->Find("a");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->settings().algorithm, balance::Algorithm::kRoundRobin);
+  EXPECT_EQ(a->settings().connect_timeout, absl::Seconds(2));
+  EXPECT_EQ(a->snapshot()->backends()[1].weight, 4);
+  EXPECT_TRUE(registry->Find("b")->snapshot()->empty());
+  EXPECT_EQ(registry->Find("c"), nullptr);
+}
+
+}  // namespace
+}  // namespace plby::pool
