@@ -1,0 +1,284 @@
+#include "harness.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace plby::testing {
+namespace {
+
+absl::Status Errno(const std::string& what) { return absl::ErrnoToStatus(errno, what); }
+
+}  // namespace
+
+std::string NodeBinary() { return PLBY_NODE_BINARY; }
+std::string TestPeerBinary() { return PLBY_TESTPEER_BINARY; }
+
+absl::StatusOr<std::unique_ptr<Process>> Process::Start(const std::string& binary,
+                                                        const std::vector<std::string>& args) {
+  int out[2];
+  int err[2];
+  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) return Errno("pipe2");
+  std::vector<std::string> argv_storage{binary};
+  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& arg : argv_storage) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) return Errno("fork");
+  if (pid == 0) {
+    // Only async-signal-safe calls between fork and exec.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    dup2(out[1], STDOUT_FILENO);
+    dup2(err[1], STDERR_FILENO);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execv(binary.c_str(), argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  close(err[1]);
+  std::unique_ptr<Process> process(new Process());
+  process->pid_ = pid;
+  process->pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  process->reader_ =
+      std::thread([p = process.get(), o = out[0], e = err[0]] { p->ReadOutput(o, e); });
+  return process;
+}
+
+Process::~Process() {
+  if (!exit_code_) {
+    kill(pid_, SIGKILL);
+    WaitForExit(kWaitTimeout);
+  }
+  if (reader_.joinable()) reader_.join();
+  if (pidfd_ >= 0) close(pidfd_);
+}
+
+void Process::ReadOutput(int stdout_fd, int stderr_fd) {
+  pollfd fds[2] = {{.fd = stdout_fd, .events = POLLIN, .revents = 0},
+                   {.fd = stderr_fd, .events = POLLIN, .revents = 0}};
+  std::string partial[2];
+  int open = 2;
+  while (open > 0) {
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      char buffer[4096];
+      const ssize_t n = read(fds[i].fd, buffer, sizeof(buffer));
+      if (n <= 0) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open;
+        if (!partial[i].empty()) {
+          std::lock_guard<std::mutex> lock(mutex_);
+          lines_.push_back(std::move(partial[i]));
+        }
+        continue;
+      }
+      partial[i].append(buffer, static_cast<size_t>(n));
+      size_t newline;
+      std::lock_guard<std::mutex> lock(mutex_);
+      while ((newline = partial[i].find('\n')) != std::string::npos) {
+        lines_.push_back(partial[i].substr(0, newline));
+        partial[i].erase(0, newline + 1);
+      }
+      changed_.notify_all();
+    }
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  output_closed_ = true;
+  changed_.notify_all();
+}
+
+std::optional<std::vector<std::string>> Process::WaitForLine(const std::regex& pattern,
+                                                             milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::unique_lock<std::mutex> lock(mutex_);
+  size_t checked = 0;
+  while (true) {
+    for (; checked < lines_.size(); ++checked) {
+      std::smatch match;
+      if (std::regex_search(lines_[checked], match, pattern)) {
+        return std::vector<std::string>(match.begin(), match.end());
+      }
+    }
+    if (output_closed_) return std::nullopt;
+    if (changed_.wait_until(lock, deadline) == std::cv_status::timeout) return std::nullopt;
+  }
+}
+
+bool Process::WaitForOutputEnd(milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return changed_.wait_for(lock, timeout, [this] { return output_closed_; });
+}
+
+int Process::CountLines(const std::regex& pattern) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  int count = 0;
+  for (const std::string& line : lines_) count += std::regex_search(line, pattern) ? 1 : 0;
+  return count;
+}
+
+std::string Process::Output() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return absl::StrJoin(lines_, "\n");
+}
+
+void Process::Signal(int signo) {
+  if (!exit_code_) kill(pid_, signo);
+}
+
+std::optional<int> Process::WaitForExit(milliseconds timeout) {
+  if (exit_code_) return exit_code_;
+  pollfd exited{.fd = pidfd_, .events = POLLIN, .revents = 0};
+  if (poll(&exited, 1, static_cast<int>(timeout.count())) <= 0) return std::nullopt;
+  int status = 0;
+  if (waitpid(pid_, &status, 0) != pid_) return std::nullopt;
+  exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return exit_code_;
+}
+
+TempDir::TempDir() {
+  std::string pattern = std::filesystem::temp_directory_path() / "plby-test-XXXXXX";
+  if (mkdtemp(pattern.data()) == nullptr) std::abort();
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+std::string TempDir::Write(const std::string& name, const std::string& content) const {
+  const std::string file = path_ + "/" + name;
+  std::ofstream(file, std::ios::binary) << content;
+  return file;
+}
+
+absl::StatusOr<Backend> StartBackend(const std::string& mode,
+                                     const std::vector<std::string>& extra_args) {
+  std::vector<std::string> args{mode, "--listen", "127.0.0.1:0"};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  absl::StatusOr<std::unique_ptr<Process>> process = Process::Start(TestPeerBinary(), args);
+  if (!process.ok()) return process.status();
+  static const std::regex kListening(R"(^listening 127\.0\.0\.1:(\d+)$)");
+  auto line = (*process)->WaitForLine(kListening);
+  if (!line) {
+    return absl::InternalError(
+        absl::StrCat("plby-testpeer ", mode, " did not start: ", (*process)->Output()));
+  }
+  return Backend{*std::move(process), static_cast<uint16_t>(std::stoi((*line)[1]))};
+}
+
+absl::StatusOr<Node> StartNode(const TempDir& dir, const std::string& config_text,
+                               std::vector<std::string> extra_args) {
+  const std::string config = dir.Write("config.toml", config_text);
+  std::vector<std::string> args{"--config", config};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  absl::StatusOr<std::unique_ptr<Process>> process = Process::Start(NodeBinary(), args);
+  if (!process.ok()) return process.status();
+  static const std::regex kReady(R"( ready workers=\d+)");
+  if (!(*process)->WaitForLine(kReady)) {
+    return absl::InternalError(
+        absl::StrCat("plby-node did not become ready:\n", (*process)->Output()));
+  }
+  Node node{*std::move(process), {}};
+  static const std::regex kListening(R"( listening pool=(\S+) address=\S+:(\d+) )");
+  const std::string output = node.process->Output();
+  for (std::sregex_iterator it(output.begin(), output.end(), kListening), end; it != end; ++it) {
+    node.ports[(*it)[1]] = static_cast<uint16_t>(std::stoi((*it)[2]));
+  }
+  if (node.ports.empty()) return absl::InternalError("plby-node listens on nothing: " + output);
+  return node;
+}
+
+absl::StatusOr<RunResult> RunToExit(const std::string& binary,
+                                    const std::vector<std::string>& args) {
+  absl::StatusOr<std::unique_ptr<Process>> process = Process::Start(binary, args);
+  if (!process.ok()) return process.status();
+  std::optional<int> code = (*process)->WaitForExit();
+  if (!code) return absl::DeadlineExceededError(binary + " did not exit");
+  (*process)->WaitForOutputEnd();
+  return RunResult{*code, (*process)->Output()};
+}
+
+absl::StatusOr<int> Connect(uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Errno("socket");
+  timeval timeout{.tv_sec = 20, .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    const absl::Status status = Errno(absl::StrCat("connect to 127.0.0.1:", port));
+    close(fd);
+    return status;
+  }
+  return fd;
+}
+
+absl::Status SendAll(int fd, const std::string& data) {
+  size_t sent = 0;
+  while (sent < data.size()) {
+    const ssize_t n = send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Errno("send");
+    }
+    sent += static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadToEnd(int fd) {
+  std::string data;
+  char buffer[65536];
+  while (true) {
+    const ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Errno("read");
+    }
+    if (n == 0) return data;
+    data.append(buffer, static_cast<size_t>(n));
+  }
+}
+
+absl::StatusOr<std::string> Exchange(uint16_t port, const std::string& message) {
+  absl::StatusOr<int> fd = Connect(port);
+  if (!fd.ok()) return fd.status();
+  absl::Status sent = SendAll(*fd, message);
+  if (sent.ok()) shutdown(*fd, SHUT_WR);
+  absl::StatusOr<std::string> answer = sent.ok() ? ReadToEnd(*fd) : sent;
+  close(*fd);
+  return answer;
+}
+
+}  // namespace plby::testing

@@ -1,0 +1,130 @@
+// Test harness for the integration tests: real processes (plby-node, plby-testpeer) on
+// loopback, with their output captured, and helpers that wait on conditions, never on a clock.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace plby::testing {
+
+using std::chrono::milliseconds;
+
+// Generous: sanitizer builds on a loaded 2-core machine are slow. Waits end as soon as their
+// condition holds, so the bound costs nothing when things work.
+inline constexpr milliseconds kWaitTimeout{20000};
+
+// A child process whose stdout and stderr are captured line by line. It is killed when this
+// object goes away, and also if the test process dies (PR_SET_PDEATHSIG).
+class Process {
+ public:
+  static absl::StatusOr<std::unique_ptr<Process>> Start(const std::string& binary,
+                                                        const std::vector<std::string>& args);
+  ~Process();
+
+  pid_t pid() const { return pid_; }
+
+  // Waits for a line (from stdout or stderr, from the start) matching `pattern`, and returns its
+  // capture groups ([0] is the whole match). nullopt when the process ends or time runs out.
+  std::optional<std::vector<std::string>> WaitForLine(const std::regex& pattern,
+                                                      milliseconds timeout = kWaitTimeout);
+  // Counts the lines matching `pattern` seen so far.
+  int CountLines(const std::regex& pattern);
+  // Everything captured so far, for failure messages.
+  std::string Output();
+  // Waits until the process has closed its stdout and stderr (normally: it exited).
+  bool WaitForOutputEnd(milliseconds timeout = kWaitTimeout);
+
+  void Signal(int signo);
+  // The exit code (128 + N after signal N), or nullopt if still running after `timeout`.
+  std::optional<int> WaitForExit(milliseconds timeout = kWaitTimeout);
+
+ private:
+  Process() = default;
+  void ReadOutput(int stdout_fd, int stderr_fd);
+
+  pid_t pid_ = -1;
+  int pidfd_ = -1;
+  std::optional<int> exit_code_;
+  std::thread reader_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<std::string> lines_;  // guarded by mutex_
+  bool output_closed_ = false;      // guarded by mutex_
+};
+
+// A directory for one test's files, removed afterwards.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  // Writes `content` to path()/name and returns the full path.
+  std::string Write(const std::string& name, const std::string& content) const;
+
+ private:
+  std::string path_;
+};
+
+// A plby-testpeer server.
+struct Backend {
+  std::unique_ptr<Process> process;
+  uint16_t port = 0;
+  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
+};
+absl::StatusOr<Backend> StartBackend(const std::string& mode,
+                                     const std::vector<std::string>& extra_args = {});
+
+// A plby-node and the ports its pools listen on.
+struct Node {
+  std::unique_ptr<Process> process;
+  std::map<std::string, uint16_t> ports;                   // pool name -> port
+  uint16_t port() const { return ports.begin()->second; }  // the only (or first) pool's
+};
+// Writes `config_text` into `dir` and runs plby-node on it until it says "ready".
+absl::StatusOr<Node> StartNode(const TempDir& dir, const std::string& config_text,
+                               std::vector<std::string> extra_args = {"--workers", "2"});
+
+// Runs a binary to completion and returns its exit code and output (stdout + stderr).
+struct RunResult {
+  int exit_code = -1;
+  std::string output;
+};
+absl::StatusOr<RunResult> RunToExit(const std::string& binary,
+                                    const std::vector<std::string>& args);
+
+// A blocking TCP connection to 127.0.0.1:port, with 20 s send and receive timeouts so that a
+// hang fails the test instead of stalling it.
+absl::StatusOr<int> Connect(uint16_t port);
+// Connects, sends `message`, half-closes, and reads until the other side closes.
+absl::StatusOr<std::string> Exchange(uint16_t port, const std::string& message);
+// Sends all of `data` (blocking socket).
+absl::Status SendAll(int fd, const std::string& data);
+// Reads until EOF.
+absl::StatusOr<std::string> ReadToEnd(int fd);
+
+std::string NodeBinary();
+std::string TestPeerBinary();
+
+}  // namespace plby::testing
+
+#define PLBY_CONCAT_INNER(a, b) a##b
+#define PLBY_CONCAT(a, b) PLBY_CONCAT_INNER(a, b)
+#define PLBY_ASSERT_OK_AND_ASSIGN(lhs, expr) \
+  PLBY_ASSERT_OK_AND_ASSIGN_IMPL(PLBY_CONCAT(status_or_, __LINE__), lhs, expr)
+#define PLBY_ASSERT_OK_AND_ASSIGN_IMPL(tmp, lhs, expr) \
+  auto tmp = (expr);                                   \
+  ASSERT_TRUE(tmp.ok()) << tmp.status();               \
+  lhs = *std::move(tmp)
