@@ -1,9 +1,13 @@
 #include "config/config.h"
 
-#include <fstream>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <optional>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -398,17 +402,33 @@ absl::StatusOr<Config> ParseConfig(absl::string_view toml_text, absl::string_vie
 }
 
 absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
+  const auto unreadable = [&](int error) {
     return absl::NotFoundError(
-        absl::StrCat(path, ": cannot read the configuration file: ", std::strerror(errno)));
+        absl::StrCat(path, ": cannot read the configuration file: ", std::strerror(error)));
+  };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return unreadable(errno);
+  std::string text;
+  struct stat info {};
+  if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    const int error = S_ISDIR(info.st_mode) ? EISDIR : errno;
+    ::close(fd);
+    return unreadable(error == 0 ? EINVAL : error);
   }
-  std::stringstream text;
-  text << file.rdbuf();
-  if (file.bad()) {
-    return absl::DataLossError(absl::StrCat(path, ": read error: ", std::strerror(errno)));
+  char buffer[16384];
+  while (true) {
+    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int error = errno;
+      ::close(fd);
+      return unreadable(error);
+    }
+    if (n == 0) break;
+    text.append(buffer, static_cast<size_t>(n));
   }
-  return ParseConfig(text.str(), path);
+  ::close(fd);
+  return ParseConfig(text, path);
 }
 
 }  // namespace plby::config

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
 
 namespace plby::net {
@@ -28,7 +29,8 @@ absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create() {
   if (!epoll) return absl::ErrnoToStatus(errno, "epoll_create1");
   UniqueFd wakeup(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!wakeup) return absl::ErrnoToStatus(errno, "eventfd");
-  std::unique_ptr<EventLoop> loop(new EventLoop(std::move(epoll), std::move(wakeup)));
+  std::unique_ptr<EventLoop> loop =
+      absl::WrapUnique(new EventLoop(std::move(epoll), std::move(wakeup)));
   if (auto s = loop->Add(loop->wakeup_fd_.get(), EPOLLIN, loop->wakeup_handler_.get()); !s.ok()) {
     return s;
   }

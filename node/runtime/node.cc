@@ -1,5 +1,6 @@
 #include "runtime/node.h"
 
+#include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
 #include "net/socket_ops.h"
 
@@ -7,7 +8,8 @@ namespace plby::runtime {
 
 absl::StatusOr<std::unique_ptr<Node>> Node::Create(const config::Config& config,
                                                    const NodeOptions& options) {
-  std::unique_ptr<Node> node(new Node());
+  // WrapUnique: the constructor is private, so that every Node comes from Create().
+  std::unique_ptr<Node> node = absl::WrapUnique(new Node());
   node->pools_ = pool::PoolRegistry::FromConfig(config);
 
   // frontends[w] are the listening sockets of worker w, one per pool.

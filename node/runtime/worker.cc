@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
 #include "log/log.h"
 
@@ -69,6 +70,12 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
     if (ref->snapshot->empty()) {
       view_->Release(ref);
       worker_->stats_.no_backend.Add();
+      uint64_t suppressed = 0;
+      if (worker_->empty_pool_log_.Allow(worker_->loop_->now_ms(), &suppressed)) {
+        PLBY_LOG(
+            kWarn, "closing client: pool ", view_->pool().name(), " has no backends",
+            suppressed > 0 ? absl::StrCat(" (", suppressed, " similar messages suppressed)") : "");
+      }
       return;  // closing the client is all there is to do
     }
     const uint32_t first = ref->snapshot->Pick(view_->pool().TakeTicket());
@@ -104,7 +111,7 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
 absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(int index, std::vector<Frontend> frontends) {
   absl::StatusOr<std::unique_ptr<net::EventLoop>> loop = net::EventLoop::Create();
   if (!loop.ok()) return loop.status();
-  std::unique_ptr<Worker> worker(new Worker(index, *std::move(loop)));
+  std::unique_ptr<Worker> worker = absl::WrapUnique(new Worker(index, *std::move(loop)));
   for (Frontend& frontend : frontends) {
     worker->views_.push_back(std::make_unique<pool::PoolView>(*frontend.pool));
     worker->acceptors_.push_back(std::make_unique<Acceptor>(

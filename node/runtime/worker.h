@@ -53,6 +53,7 @@ class Worker {
   std::unique_ptr<proxy::RelayBuffer> scratch_;
   log::LogRateLimit connect_failure_log_{1000};
   log::LogRateLimit accept_failure_log_{1000};
+  log::LogRateLimit empty_pool_log_{1000};
   proxy::WorkerContext context_;
   std::vector<std::unique_ptr<pool::PoolView>> views_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;

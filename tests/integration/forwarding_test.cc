@@ -318,6 +318,16 @@ TEST_F(ForwardingTest, ClientIsClosedWhenEveryBackendRefuses) {
   EXPECT_FALSE(node.process->WaitForExit(milliseconds(0))) << "the node must keep running";
 }
 
+TEST_F(ForwardingTest, EmptyPoolClosesClientsAndSaysSo) {
+  PLBY_ASSERT_OK_AND_ASSIGN(Node node, StartNode(dir_, OnePoolConfig({})));
+  EXPECT_TRUE(node.process->WaitForLine(std::regex("warn .*pool \"web\" has no backends")));
+  absl::StatusOr<std::string> answer = Exchange(node.port(), "anyone?");
+  if (answer.ok()) {
+    EXPECT_EQ(*answer, "");
+  }
+  EXPECT_TRUE(node.process->WaitForLine(std::regex("closing client: pool web has no backends")));
+}
+
 TEST_F(ForwardingTest, BackendThatNeverAnswersTimesOutAndIsSkipped) {
   PLBY_ASSERT_OK_AND_ASSIGN(Backend blackhole, StartBackend("blackhole"));
   // Fill its accept queue (backlog 0): further handshakes get no answer at all.

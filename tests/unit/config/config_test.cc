@@ -247,10 +247,15 @@ TEST(ConfigTest, EveryErrorIsReportedAtOnce) {
 }
 
 TEST(ConfigTest, UnreadableFileIsNamed) {
-  absl::StatusOr<Config> config = LoadConfigFile("/nonexistent/config.toml");
-  ASSERT_FALSE(config.ok());
-  EXPECT_THAT(config.status().message(),
-              HasSubstr("/nonexistent/config.toml: cannot read the configuration file"));
+  absl::StatusOr<Config> missing = LoadConfigFile("/nonexistent/config.toml");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().message(),
+            "/nonexistent/config.toml: cannot read the configuration file: No such file or "
+            "directory");
+  absl::StatusOr<Config> directory = LoadConfigFile("/tmp");
+  ASSERT_FALSE(directory.ok());
+  EXPECT_EQ(directory.status().message(),
+            "/tmp: cannot read the configuration file: Is a directory");
 }
 
 }  // namespace
