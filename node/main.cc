@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
@@ -159,22 +160,28 @@ int main(int argc, char** argv) {
   // Signals are taken synchronously by this thread with sigwait(); every thread started from
   // here on inherits the blocked mask. Dispositions are reset first: a shell starting us in the
   // background may have set SIGINT to "ignore", and an ignored signal never reaches sigwait().
-  signal(SIGPIPE, SIG_IGN);  // a write to a reset peer returns EPIPE instead of killing us
-  for (int signo : {SIGINT, SIGTERM, SIGHUP}) signal(signo, SIG_DFL);
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // first, so none can slip through below
+  for (int signo : {SIGINT, SIGTERM, SIGHUP}) signal(signo, SIG_DFL);
+  signal(SIGPIPE, SIG_IGN);  // a write to a reset peer returns EPIPE instead of killing us
 
   PLBY_LOG(kInfo, "plby-node ", PLBY_VERSION, " starting config=", config->source,
            " workers=", flags.workers);
   for (const std::string& warning : config->warnings) PLBY_LOG(kWarn, warning);
   RaiseDescriptorLimit();
 
-  absl::StatusOr<std::unique_ptr<plby::runtime::Node>> node =
-      plby::runtime::Node::Create(*config, {.workers = flags.workers});
+  // A worker whose event loop fails stops the whole node, with exit code 1: a node serving on
+  // fewer workers than asked would leave part of the traffic unanswered.
+  static std::atomic<bool> worker_failed{false};
+  absl::StatusOr<std::unique_ptr<plby::runtime::Node>> node = plby::runtime::Node::Create(
+      *config, {.workers = flags.workers, .on_worker_failure = [](const absl::Status&) {
+                  worker_failed.store(true);
+                  kill(getpid(), SIGTERM);  // wakes the sigwait() below
+                }});
   if (!node.ok()) {
     PLBY_LOG(kError, "cannot start: ", node.status().message());
     return kExitRuntimeError;
@@ -195,12 +202,16 @@ int main(int argc, char** argv) {
       PLBY_LOG(kWarn, "SIGHUP ignored: configuration reload is not supported; restart the node");
       continue;
     }
-    PLBY_LOG(kInfo, "received ", signo == SIGINT ? "SIGINT" : "SIGTERM", ", stopping");
+    if (worker_failed.load()) {
+      PLBY_LOG(kError, "a worker failed, stopping");
+    } else {
+      PLBY_LOG(kInfo, "received ", signo == SIGINT ? "SIGINT" : "SIGTERM", ", stopping");
+    }
     break;
   }
   const uint64_t open = (*node)->active_connections();
   (*node)->Stop();
   PLBY_LOG(kInfo, "stopped accepted=", (*node)->accepted_connections(),
            " closed_open_connections=", open);
-  return kExitOk;
+  return worker_failed.load() ? kExitRuntimeError : kExitOk;
 }

@@ -179,6 +179,7 @@ absl::Status EventLoop::Run() {
     for (int i = 0; i < count; ++i) {
       static_cast<EventHandler*>(events[i].data.ptr)->OnEvents(events[i].events);
     }
+    now_ms_ = MonotonicMs();  // a long batch must not make timers late or early
     RunExpiredTimers();
     // Tasks deferred while running deferred tasks wait for the next iteration, so that a busy
     // transfer yields to the descriptors that became ready meanwhile.

@@ -16,6 +16,12 @@ namespace {
 constexpr int kReadsPerTurn = 16;
 constexpr uint32_t kEdgeTriggered = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 
+// Errors of this machine, not of the backend being connected to.
+bool IsLocalShortage(int error) {
+  return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM ||
+         error == EADDRNOTAVAIL;  // no free local port for the connection
+}
+
 }  // namespace
 
 void Connection::Endpoint::OnEvents(uint32_t events) { owner->OnEndpointEvents(*this, events); }
@@ -55,6 +61,20 @@ void Connection::ConnectFrom(uint32_t index) {
     backend_index_ = index;
     const int error = StartConnect(backends[index]);
     if (error == 0) return;  // connected, or waiting for the handshake
+    if (IsLocalShortage(error)) {
+      // Out of descriptors, memory or local ports: no backend is at fault and another would
+      // fail the same way. The client is closed, which also frees a descriptor.
+      context_->stats->resource_errors.Add();
+      uint64_t suppressed = 0;
+      if (context_->resource_error_log->Allow(context_->loop->now_ms(), &suppressed)) {
+        PLBY_LOG(
+            kWarn, "cannot open a backend connection pool=", view_->pool().name(), " error=\"",
+            std::strerror(error), "\"; closing the client",
+            suppressed > 0 ? absl::StrCat(" (", suppressed, " similar messages suppressed)") : "");
+      }
+      Close();
+      return;
+    }
     NoteConnectFailure(error);
     index = (index + 1) % backends.size();
   }
@@ -143,10 +163,12 @@ void Connection::OnEndpointEvents(Endpoint& endpoint, uint32_t events) {
 }
 
 void Connection::Relay() {
+  // Both directions run even when the first fails: a backend that resets while the client is
+  // still uploading may have queued its answer (say, an error status) just before the reset,
+  // and that answer is passed on before the pair is closed.
   const Progress up = Transfer(upstream_, client_, backend_);
-  if (up == Progress::kFailed) return Close();
   const Progress down = Transfer(downstream_, backend_, client_);
-  if (down == Progress::kFailed) return Close();
+  if (up == Progress::kFailed || down == Progress::kFailed) return Close();
   if (upstream_.done && downstream_.done) return Close();
   if (up == Progress::kMoreToDo || down == Progress::kMoreToDo) DeferOnce();
 }

@@ -32,6 +32,7 @@ struct WorkerContext {
   std::span<char> scratch;  // where a read lands before it is written on
   WorkerStats* stats = nullptr;
   log::LogRateLimit* connect_failure_log = nullptr;
+  log::LogRateLimit* resource_error_log = nullptr;
 };
 
 class Connection final : public net::TimerHandler, public net::DeferredTask {

@@ -30,6 +30,7 @@ struct WorkerStats {
   Counter connect_failures;  // backend connects that were refused, timed out or failed
   Counter no_backend;        // clients closed because no backend could be reached
   Counter accept_errors;     // accept(2) failures other than "nothing to accept"
+  Counter resource_errors;   // clients closed for lack of descriptors, memory or local ports
 };
 
 }  // namespace plby::proxy

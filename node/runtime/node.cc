@@ -30,7 +30,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const config::Config& config,
     }
   }
   for (int w = 0; w < options.workers; ++w) {
-    absl::StatusOr<std::unique_ptr<Worker>> worker = Worker::Create(w, std::move(frontends[w]));
+    absl::StatusOr<std::unique_ptr<Worker>> worker =
+        Worker::Create(w, std::move(frontends[w]), options.on_worker_failure);
     if (!worker.ok()) return worker.status();
     node->workers_.push_back(*std::move(worker));
   }

@@ -15,6 +15,8 @@ namespace plby::runtime {
 
 struct NodeOptions {
   int workers = 1;
+  // Called (on a worker's thread) when a worker fails and stops; see Worker::FailureCallback.
+  Worker::FailureCallback on_worker_failure;
 };
 
 class Node {

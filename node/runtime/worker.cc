@@ -26,6 +26,9 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
  public:
   Acceptor(Worker* worker, pool::PoolView* view, net::UniqueFd listener)
       : worker_(worker), view_(view), listener_(std::move(listener)) {}
+  ~Acceptor() { worker_->loop_->CancelTimer(pause_timer_); }
+  Acceptor(const Acceptor&) = delete;
+  Acceptor& operator=(const Acceptor&) = delete;
 
   absl::Status Watch() { return worker_->loop_->Add(listener_.get(), EPOLLIN, this); }
 
@@ -108,10 +111,12 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
   net::Timer pause_timer_{this};
 };
 
-absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(int index, std::vector<Frontend> frontends) {
+absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(int index, std::vector<Frontend> frontends,
+                                                       FailureCallback on_failure) {
   absl::StatusOr<std::unique_ptr<net::EventLoop>> loop = net::EventLoop::Create();
   if (!loop.ok()) return loop.status();
   std::unique_ptr<Worker> worker = absl::WrapUnique(new Worker(index, *std::move(loop)));
+  worker->on_failure_ = std::move(on_failure);
   for (Frontend& frontend : frontends) {
     worker->views_.push_back(std::make_unique<pool::PoolView>(*frontend.pool));
     worker->acceptors_.push_back(std::make_unique<Acceptor>(
@@ -131,6 +136,7 @@ Worker::Worker(int index, std::unique_ptr<net::EventLoop> loop)
   context_.scratch = std::span<char>(scratch_->bytes);
   context_.stats = &stats_;
   context_.connect_failure_log = &connect_failure_log_;
+  context_.resource_error_log = &resource_error_log_;
 }
 
 Worker::~Worker() {
@@ -151,10 +157,15 @@ void Worker::Join() {
 void Worker::Run() {
   const std::string name = absl::StrCat("plby-worker-", index_);
   pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
-  if (absl::Status s = loop_->Run(); !s.ok()) {
-    PLBY_LOG(kError, "worker ", index_, " event loop failed: ", s.message());
-  }
+  const absl::Status status = loop_->Run();
   connections_.AbortAll();
+  if (!status.ok()) {
+    PLBY_LOG(kError, "worker ", index_, " event loop failed: ", status.message());
+    // Its listeners must not stay in their SO_REUSEPORT groups: the kernel would keep queueing
+    // connections on them that nobody accepts.
+    acceptors_.clear();
+    if (on_failure_) on_failure_(status);
+  }
 }
 
 }  // namespace plby::runtime

@@ -3,6 +3,7 @@
 // worker that accepted it for its whole life, so the data path takes no locks.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -28,7 +29,12 @@ class Worker {
     net::UniqueFd listener;
   };
 
-  static absl::StatusOr<std::unique_ptr<Worker>> Create(int index, std::vector<Frontend> frontends);
+  // Called on the worker's thread if its event loop fails: the worker has then closed its
+  // connections and listeners and stopped.
+  using FailureCallback = std::function<void(const absl::Status&)>;
+
+  static absl::StatusOr<std::unique_ptr<Worker>> Create(int index, std::vector<Frontend> frontends,
+                                                        FailureCallback on_failure);
   ~Worker();
 
   // Starts the thread. Stop() may be called from any thread; Join() waits for the thread, which
@@ -54,9 +60,11 @@ class Worker {
   log::LogRateLimit connect_failure_log_{1000};
   log::LogRateLimit accept_failure_log_{1000};
   log::LogRateLimit empty_pool_log_{1000};
+  log::LogRateLimit resource_error_log_{1000};
   proxy::WorkerContext context_;
   std::vector<std::unique_ptr<pool::PoolView>> views_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
+  FailureCallback on_failure_;
   std::thread thread_;
 };
 
