@@ -69,6 +69,7 @@ class Validator {
     ReadControl(root, config.control);
     ReadServers(root, config);
     CheckListenersAreDistinct(config);
+    CheckNoBackendIsAListener(config);
     return config;
   }
 
@@ -301,6 +302,8 @@ class Validator {
       }
       CheckKeys(*table, "a backend", {"address", "weight"});
       BackendConfig backend;
+      backend.line = static_cast<int>(entry.source().begin.line);
+      backend.column = static_cast<int>(entry.source().begin.column);
       bool ok = true;
       if (table->get("address") == nullptr) {
         Error(table->source(), absl::StrCat(entry_path, ": missing required key \"address\""));
@@ -344,6 +347,30 @@ class Validator {
       Warn(backends_node->source(),
            absl::StrCat("pool \"", server.name,
                         "\" uses algorithm RR, which ignores weights; use WRR to honour them"));
+    }
+  }
+
+  // A backend that is one of this node's own listeners would make every connection loop back
+  // into the node until it runs out of descriptors.
+  void CheckNoBackendIsAListener(const Config& config) {
+    for (const ServerConfig& server : config.servers) {
+      for (const BackendConfig& backend : server.backends) {
+        for (const ServerConfig& listener : config.servers) {
+          const net::SocketAddress& listen = listener.listen_address;
+          if (listen.port() == 0 || listen.family() != backend.resolved.family() ||
+              listen.port() != backend.resolved.port()) {
+            continue;
+          }
+          if (listen == backend.resolved ||
+              (listen.IsWildcard() && net::IsLocalAddress(backend.resolved))) {
+            errors_.push_back(absl::StrCat(
+                source_, ":", backend.line, ":", backend.column, ": pool \"", server.name,
+                "\": backend \"", backend.address.ToString(), "\" is this node's own listener \"",
+                listener.listen.ToString(), "\" (server \"", listener.name,
+                "\"): its connections would loop back into the node"));
+          }
+        }
+      }
     }
   }
 
@@ -410,10 +437,10 @@ absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
   if (fd < 0) return unreadable(errno);
   std::string text;
   struct stat info {};
-  if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+  if (fstat(fd, &info) != 0 || S_ISDIR(info.st_mode)) {
     const int error = S_ISDIR(info.st_mode) ? EISDIR : errno;
     ::close(fd);
-    return unreadable(error == 0 ? EINVAL : error);
+    return unreadable(error);
   }
   char buffer[16384];
   while (true) {

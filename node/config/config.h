@@ -23,6 +23,8 @@ struct BackendConfig {
   net::HostPort address;  // identifies the backend within its pool
   net::SocketAddress resolved;
   int64_t weight = 1;
+  int line = 0;  // where the entry is, for messages
+  int column = 0;
 };
 
 // One [[server]]: a listener and the pool of backends behind it.

@@ -1,6 +1,7 @@
 #include "net/socket_address.h"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <netdb.h>
 #include <netinet/in.h>
 
@@ -124,6 +125,32 @@ bool operator==(const SocketAddress& a, const SocketAddress& b) {
                        sizeof(in6_addr)) == 0;
   }
   return a.length_ == b.length_ && std::memcmp(&a.storage_, &b.storage_, a.length_) == 0;
+}
+
+bool IsLocalAddress(const SocketAddress& address) {
+  if (address.family() == AF_INET) {
+    const uint32_t ip =
+        ntohl(reinterpret_cast<const sockaddr_in*>(address.sockaddr_ptr())->sin_addr.s_addr);
+    if ((ip >> 24) == 127) return true;
+  } else if (address.family() == AF_INET6) {
+    const auto& ip = reinterpret_cast<const sockaddr_in6*>(address.sockaddr_ptr())->sin6_addr;
+    if (IN6_IS_ADDR_LOOPBACK(&ip)) return true;
+  } else {
+    return false;
+  }
+  ifaddrs* interfaces = nullptr;
+  if (getifaddrs(&interfaces) != 0) return false;
+  bool local = false;
+  for (const ifaddrs* i = interfaces; i != nullptr && !local; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != address.family()) continue;
+    const socklen_t length =
+        address.family() == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+    SocketAddress candidate = SocketAddress::FromSockaddr(i->ifa_addr, length);
+    candidate.set_port(address.port());
+    local = candidate == address;
+  }
+  freeifaddrs(interfaces);
+  return local;
 }
 
 }  // namespace plby::net

@@ -43,4 +43,7 @@ class SocketAddress {
   socklen_t length_ = 0;
 };
 
+// True for loopback addresses and the addresses of this machine's interfaces.
+bool IsLocalAddress(const SocketAddress& address);
+
 }  // namespace plby::net

@@ -229,6 +229,21 @@ TEST(ConfigTest, DuplicatesAreRefused) {
                         "already used by the control service"));
 }
 
+TEST(ConfigTest, ABackendThatIsOneOfTheListenersIsALoop) {
+  EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:8200" } ])")),
+              HasSubstr("test.toml:6:14: pool \"127.0.0.1:8200\": backend \"127.0.0.1:8200\" is "
+                        "this node's own listener \"127.0.0.1:8200\" (server \"127.0.0.1:8200\"): "
+                        "its connections would loop back into the node"));
+  const std::string wildcard =
+      "[[server]]\nname = \"front\"\nlisten = \"0.0.0.0:8300\"\n[[server.forward]]\n"
+      "backends = [ { address = \"127.0.0.2:8300\" } ]\n";
+  EXPECT_THAT(ErrorOf(wildcard), HasSubstr("test.toml:5:14: pool \"front\": backend "
+                                           "\"127.0.0.2:8300\" is this node's own listener "
+                                           "\"0.0.0.0:8300\""));
+  // Another port on this machine is a backend like any other.
+  EXPECT_TRUE(ParseConfig(Server("", R"([ { address = "127.0.0.1:8201" } ])"), "t.toml").ok());
+}
+
 TEST(ConfigTest, PortZeroListenersNeverCollide) {
   const std::string text =
       "[control]\nlisten = \"127.0.0.1:0\"\n[[server]]\nname = \"a\"\nlisten = \"127.0.0.1:0\"\n"
