@@ -1,10 +1,12 @@
-// Backend: one server a pool forwards to, as a snapshot holds it (immutable).
+// Backend: one server a pool forwards to, as a snapshot holds it.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "net/host_port.h"
 #include "net/socket_address.h"
+#include "pool/backend_runtime.h"
 
 namespace plby::pool {
 
@@ -12,6 +14,9 @@ struct Backend {
   net::HostPort address;  // identifies the backend within its pool
   net::SocketAddress socket_address;
   int64_t weight = 1;
+  bool draining = false;  // keeps its open connections, gets no new ones
+  // Shared by every snapshot that lists this backend, so counters survive pool changes.
+  std::shared_ptr<BackendRuntime> runtime;
 };
 
 }  // namespace plby::pool

@@ -4,18 +4,22 @@
 // Readers (the workers) never lock: they compare version() with the snapshot they hold and load
 // the new one only when it changed. Writers (the control plane) are serialized among themselves
 // and replace the snapshot whole, so a connection already open keeps the backend it has, and the
-// next connection accepted after Publish() returns sees the change.
+// next connection accepted after a change returns sees the change.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "balance/algorithm.h"
+#include "pool/change_feed.h"
 #include "pool/pool_snapshot.h"
 
 namespace plby::pool {
@@ -28,8 +32,8 @@ struct PoolSettings {
 
 class Pool {
  public:
-  // Starts at version 1 with `backends`.
-  Pool(PoolSettings settings, std::vector<Backend> backends);
+  // Starts at version 1 with `backends`. `changes`, when set, is told about every new version.
+  Pool(PoolSettings settings, std::vector<Backend> backends, ChangeFeed* changes = nullptr);
 
   const PoolSettings& settings() const { return settings_; }
   const std::string& name() const { return settings_.name; }
@@ -43,11 +47,24 @@ class Pool {
   uint64_t TakeTicket() { return next_ticket_.fetch_add(1, std::memory_order_relaxed); }
 
   // --- Writer side: any thread; writers wait for each other, never for readers. ---
-  // Replaces the backend list and returns the snapshot now in force (version + 1).
+
+  // Edits a copy of the backend list; returns whether it changed anything, or an error.
+  using Edit = absl::FunctionRef<absl::StatusOr<bool>(std::vector<Backend>& backends)>;
+
+  // Applies `edit` and publishes the result as the next version. Nothing changes when
+  // `expected_version` is set and the pool is at another version (ABORTED), when `edit` fails
+  // (its error is returned), or when it changed nothing (the current snapshot is returned).
+  absl::StatusOr<std::shared_ptr<const PoolSnapshot>> Update(
+      std::optional<uint64_t> expected_version, Edit edit);
+
+  // Replaces the backend list unconditionally and returns the new snapshot.
   std::shared_ptr<const PoolSnapshot> Publish(std::vector<Backend> backends);
 
  private:
+  std::shared_ptr<const PoolSnapshot> PublishLocked(std::vector<Backend> backends);
+
   const PoolSettings settings_;
+  ChangeFeed* const changes_;
   std::mutex writer_mutex_;
   std::atomic<std::shared_ptr<const PoolSnapshot>> snapshot_;
   // Apart from each other and from the snapshot: the version is read on every accept, the ticket

@@ -27,7 +27,7 @@ bool IsLocalShortage(int error) {
 void Connection::Endpoint::OnEvents(uint32_t events) { owner->OnEndpointEvents(*this, events); }
 
 void Connection::Start(WorkerContext* context, net::UniqueFd client, pool::PoolView* view,
-                       pool::PoolView::SnapshotRef* snapshot, uint32_t first_backend) {
+                       pool::PoolView::SnapshotRef* snapshot, uint32_t first) {
   context_ = context;
   phase_ = Phase::kConnecting;
   client_ = {};
@@ -40,6 +40,7 @@ void Connection::Start(WorkerContext* context, net::UniqueFd client, pool::PoolV
   view_ = view;
   snapshot_ = snapshot;
   attempts_ = 0;
+  counted_ = false;
   context_->stats->active.Add();
   if (absl::Status added = context_->loop->Add(client_.fd.get(), kEdgeTriggered, &client_);
       !added.ok()) {
@@ -47,19 +48,21 @@ void Connection::Start(WorkerContext* context, net::UniqueFd client, pool::PoolV
     Close();
     return;
   }
-  ConnectFrom(first_backend);
+  ConnectFrom(first);
 }
 
 void Connection::Abort() {
   if (phase_ != Phase::kIdle && phase_ != Phase::kClosed) Close();
 }
 
-void Connection::ConnectFrom(uint32_t index) {
-  const std::vector<pool::Backend>& backends = snapshot_->snapshot->backends();
-  while (attempts_ < backends.size()) {
+void Connection::ConnectFrom(uint32_t position) {
+  const pool::PoolSnapshot& snapshot = *snapshot_->snapshot;
+  const std::vector<uint32_t>& eligible = snapshot.eligible();
+  while (attempts_ < eligible.size()) {
     ++attempts_;
-    backend_index_ = index;
-    const int error = StartConnect(backends[index]);
+    position_ = position;
+    backend_info_ = &snapshot.backends()[eligible[position]];
+    const int error = StartConnect(*backend_info_);
     if (error == 0) return;  // connected, or waiting for the handshake
     if (IsLocalShortage(error)) {
       // Out of descriptors, memory or local ports: no backend is at fault and another would
@@ -76,7 +79,7 @@ void Connection::ConnectFrom(uint32_t index) {
       return;
     }
     NoteConnectFailure(error);
-    index = (index + 1) % backends.size();
+    position = (position + 1) % eligible.size();
   }
   context_->stats->no_backend.Add();
   PLBY_LOG(kDebug, "closing client: no backend of pool ", view_->pool().name(), " accepted it");
@@ -104,12 +107,13 @@ int Connection::StartConnect(const pool::Backend& backend) {
 
 void Connection::NoteConnectFailure(int error) {
   context_->stats->connect_failures.Add();
+  backend_info_->runtime->worker(context_->worker_index).connect_failures.Add();
   uint64_t suppressed = 0;
   if (log::Enabled(log::Level::kWarn) &&
       context_->connect_failure_log->Allow(context_->loop->now_ms(), &suppressed)) {
-    const pool::Backend& backend = snapshot_->snapshot->backends()[backend_index_];
     PLBY_LOG(kWarn, "backend connect failed pool=", view_->pool().name(),
-             " backend=", backend.address.ToString(), " error=\"", std::strerror(error), "\"",
+             " backend=", backend_info_->address.ToString(), " error=\"", std::strerror(error),
+             "\"",
              suppressed > 0 ? absl::StrCat(" (", suppressed, " similar messages suppressed)") : "");
   }
 }
@@ -124,6 +128,11 @@ void Connection::OnBackendConnectEvents(uint32_t events) {
   if ((events & EPOLLOUT) == 0) return;  // not finished yet
   context_->loop->CancelTimer(connect_timer_);
   phase_ = Phase::kRelaying;
+  pool::BackendRuntime::WorkerCounters& counters =
+      backend_info_->runtime->worker(context_->worker_index);
+  counters.active.Add();
+  counters.total.Add();
+  counted_ = true;
   backend_.writable = true;
   backend_.readable = (events & (EPOLLIN | EPOLLRDHUP)) != 0;
   backend_.peer_closed = (events & EPOLLRDHUP) != 0;
@@ -135,7 +144,7 @@ void Connection::OnConnectFailed(int error) {
   backend_.fd.reset();  // closing it also removes it from epoll
   backend_.readable = backend_.writable = backend_.peer_closed = false;
   NoteConnectFailure(error);
-  ConnectFrom((backend_index_ + 1) % snapshot_->snapshot->backends().size());
+  ConnectFrom((position_ + 1) % snapshot_->snapshot->eligible().size());
 }
 
 void Connection::OnTimer() {
@@ -247,6 +256,7 @@ void Connection::Close() {
   backend_.fd.reset();
   context_->buffers->Release(std::move(upstream_.pending));
   context_->buffers->Release(std::move(downstream_.pending));
+  if (counted_) backend_info_->runtime->worker(context_->worker_index).active.Subtract();
   view_->Release(snapshot_);
   snapshot_ = nullptr;
   context_->stats->active.Subtract();

@@ -18,7 +18,7 @@
 #include "net/unique_fd.h"
 #include "pool/pool_view.h"
 #include "proxy/buffer_pool.h"
-#include "proxy/counter.h"
+#include "stats/counter.h"
 
 namespace plby::proxy {
 
@@ -26,11 +26,12 @@ class ConnectionPool;
 
 // What the connections of one worker share. Only that worker's thread touches it.
 struct WorkerContext {
+  int worker_index = 0;  // which block of the per-backend counters is ours
   net::EventLoop* loop = nullptr;
   BufferPool* buffers = nullptr;
   ConnectionPool* connections = nullptr;
   std::span<char> scratch;  // where a read lands before it is written on
-  WorkerStats* stats = nullptr;
+  stats::WorkerStats* stats = nullptr;
   log::LogRateLimit* connect_failure_log = nullptr;
   log::LogRateLimit* resource_error_log = nullptr;
 };
@@ -41,9 +42,10 @@ class Connection final : public net::TimerHandler, public net::DeferredTask {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Takes an accepted client socket and starts connecting to `first_backend` of the snapshot.
+  // Takes an accepted client socket and starts connecting to the backend at `first` in the
+  // snapshot's eligible() list.
   void Start(WorkerContext* context, net::UniqueFd client, pool::PoolView* view,
-             pool::PoolView::SnapshotRef* snapshot, uint32_t first_backend);
+             pool::PoolView::SnapshotRef* snapshot, uint32_t first);
 
   // Closes both sockets now, if open (worker shutdown).
   void Abort();
@@ -74,9 +76,9 @@ class Connection final : public net::TimerHandler, public net::DeferredTask {
 
   enum class Progress { kWaiting, kMoreToDo, kFailed };
 
-  // Tries the backends from `index` on, each at most once per connection, until one connects
-  // or accepts the handshake attempt; when every one failed, closes the client.
-  void ConnectFrom(uint32_t index);
+  // Tries the eligible backends from position `position` on, each at most once per connection,
+  // until one connects or its handshake is under way; when every one failed, closes the client.
+  void ConnectFrom(uint32_t position);
   // 0 when the connect succeeded or is under way, else the errno of the failure.
   int StartConnect(const pool::Backend& backend);
   void NoteConnectFailure(int error);
@@ -100,8 +102,10 @@ class Connection final : public net::TimerHandler, public net::DeferredTask {
   net::Timer connect_timer_{this};
   pool::PoolView* view_ = nullptr;
   pool::PoolView::SnapshotRef* snapshot_ = nullptr;
-  uint32_t backend_index_ = 0;
+  const pool::Backend* backend_info_ = nullptr;  // in snapshot_, which outlives the connection
+  uint32_t position_ = 0;                        // of backend_info_ in eligible()
   uint32_t attempts_ = 0;
+  bool counted_ = false;  // in backend_info_'s active connections
   bool deferred_ = false;
 };
 

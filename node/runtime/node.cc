@@ -10,7 +10,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const config::Config& config,
                                                    const NodeOptions& options) {
   // WrapUnique: the constructor is private, so that every Node comes from Create().
   std::unique_ptr<Node> node = absl::WrapUnique(new Node());
-  node->pools_ = pool::PoolRegistry::FromConfig(config);
+  node->pools_ = pool::PoolRegistry::FromConfig(config, options.workers);
 
   // frontends[w] are the listening sockets of worker w, one per pool.
   std::vector<std::vector<Worker::Frontend>> frontends(options.workers);

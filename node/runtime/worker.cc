@@ -70,13 +70,14 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
  private:
   void HandOff(net::UniqueFd client) {
     pool::PoolView::SnapshotRef* ref = view_->Acquire();
-    if (ref->snapshot->empty()) {
+    if (ref->snapshot->eligible().empty()) {
       view_->Release(ref);
       worker_->stats_.no_backend.Add();
       uint64_t suppressed = 0;
       if (worker_->empty_pool_log_.Allow(worker_->loop_->now_ms(), &suppressed)) {
         PLBY_LOG(
-            kWarn, "closing client: pool ", view_->pool().name(), " has no backends",
+            kWarn, "closing client: pool ", view_->pool().name(),
+            " has no backend taking connections",
             suppressed > 0 ? absl::StrCat(" (", suppressed, " similar messages suppressed)") : "");
       }
       return;  // closing the client is all there is to do
@@ -130,6 +131,7 @@ Worker::Worker(int index, std::unique_ptr<net::EventLoop> loop)
     : index_(index),
       loop_(std::move(loop)),
       scratch_(std::make_unique_for_overwrite<proxy::RelayBuffer>()) {
+  context_.worker_index = index_;
   context_.loop = loop_.get();
   context_.buffers = &buffers_;
   context_.connections = &connections_;

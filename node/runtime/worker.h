@@ -17,7 +17,7 @@
 #include "proxy/buffer_pool.h"
 #include "proxy/connection.h"
 #include "proxy/connection_pool.h"
-#include "proxy/counter.h"
+#include "stats/counter.h"
 
 namespace plby::runtime {
 
@@ -43,7 +43,7 @@ class Worker {
   void Stop();
   void Join();
 
-  const proxy::WorkerStats& stats() const { return stats_; }
+  const stats::WorkerStats& stats() const { return stats_; }
 
  private:
   class Acceptor;
@@ -53,7 +53,7 @@ class Worker {
 
   const int index_;
   std::unique_ptr<net::EventLoop> loop_;
-  proxy::WorkerStats stats_;
+  stats::WorkerStats stats_;
   proxy::BufferPool buffers_;
   proxy::ConnectionPool connections_;
   std::unique_ptr<proxy::RelayBuffer> scratch_;

@@ -7,7 +7,7 @@
 #include <atomic>
 #include <cstdint>
 
-namespace plby::proxy {
+namespace plby::stats {
 
 class Counter {
  public:
@@ -23,7 +23,7 @@ class Counter {
   std::atomic<uint64_t> value_{0};
 };
 
-// What one worker counts about its connections.
+// What one worker counts about the connections it accepts.
 struct WorkerStats {
   Counter accepted;          // client connections accepted
   Counter active;            // connections open now
@@ -33,4 +33,4 @@ struct WorkerStats {
   Counter resource_errors;   // clients closed for lack of descriptors, memory or local ports
 };
 
-}  // namespace plby::proxy
+}  // namespace plby::stats
