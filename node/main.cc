@@ -16,6 +16,8 @@
 #include "absl/strings/string_view.h"
 #include "balance/algorithm.h"
 #include "config/config.h"
+#include "control/control_plane.h"
+#include "control/control_server.h"
 #include "log/log.h"
 #include "plby/version.h"
 #include "runtime/node.h"
@@ -192,8 +194,30 @@ int main(int argc, char** argv) {
              " algorithm=", plby::balance::AlgorithmName(pool->settings().algorithm),
              " backends=", pool->snapshot()->backends().size());
   }
-  (*node)->Start();
-  PLBY_LOG(kInfo, "ready workers=", (*node)->worker_count());
+  plby::runtime::Node& running = **node;
+
+  plby::control::NodeFacts facts{
+      .version = PLBY_VERSION,
+      .started = absl::Now(),
+      .workers = running.worker_count(),
+      .listeners = {},
+      .accepted_connections = [&running] { return running.accepted_connections(); },
+      .active_connections = [&running] { return running.active_connections(); }};
+  for (const auto& listener : running.listeners()) {
+    facts.listeners.push_back({listener.pool, listener.address});
+  }
+  plby::control::ControlPlane control_plane(running.pools(), std::move(facts));
+  absl::StatusOr<std::unique_ptr<plby::control::ControlServer>> control =
+      plby::control::ControlServer::Start(config->control, control_plane);
+  if (!control.ok()) {
+    PLBY_LOG(kError, "cannot start: ", control.status().message());
+    return kExitRuntimeError;
+  }
+  PLBY_LOG(kInfo, "control service listening address=", (*control)->address().ToString(),
+           " tls=", (*control)->tls() ? "mtls" : "off");
+
+  running.Start();
+  PLBY_LOG(kInfo, "ready workers=", running.worker_count());
 
   while (true) {
     int signo = 0;
@@ -209,8 +233,11 @@ int main(int argc, char** argv) {
     }
     break;
   }
-  const uint64_t open = (*node)->active_connections();
-  (*node)->Stop();
+  // Watch streams end first (their feed closes), then the control service, then the workers.
+  running.pools().changes().Close();
+  (*control)->Shutdown(absl::Seconds(1));
+  const uint64_t open = running.active_connections();
+  running.Stop();
   PLBY_LOG(kInfo, "stopped accepted=", (*node)->accepted_connections(),
            " closed_open_connections=", open);
   return worker_failed.load() ? kExitRuntimeError : kExitOk;

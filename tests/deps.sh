@@ -8,7 +8,7 @@ packages=(
   cmake g++ make pkg-config
   libabsl-dev libtomlplusplus-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev openssl
 )
 
 if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then

@@ -57,6 +57,26 @@ bool IsValidPoolName(absl::string_view name) {
   return true;
 }
 
+absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::ErrnoToStatus(errno, "cannot read it");
+  std::string text;
+  char buffer[16384];
+  while (true) {
+    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const absl::Status error = absl::ErrnoToStatus(errno, "cannot read it");
+      ::close(fd);
+      return error;
+    }
+    if (n == 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return text;
+}
+
 // Walks the parsed document and collects every problem with its position.
 class Validator {
  public:
@@ -144,13 +164,88 @@ class Validator {
             absl::StrCat("control: expected a table ([control]), got a ", TypeName(*node)));
       return;
     }
-    CheckKeys(*table, "[control]", {"listen"});
+    CheckKeys(*table, "[control]",
+              {"listen", "tls_cert", "tls_key", "tls_client_ca", "allow_insecure_remote"});
     net::SocketAddress resolved;
     if (auto listen =
             GetAddress(*table, "listen", "control.listen", net::PortZero::kAllow, &resolved)) {
       control.listen = *listen;
       control.listen_address = resolved;
     }
+    if (const toml::node* insecure = table->get("allow_insecure_remote")) {
+      if (const auto* value = insecure->as_boolean()) {
+        control.allow_insecure_remote = value->get();
+      } else {
+        Error(insecure->source(), absl::StrCat("control.allow_insecure_remote: expected true or "
+                                               "false, got a ",
+                                               TypeName(*insecure)));
+      }
+    }
+    ReadControlTls(*table, control);
+    const bool loopback = control.listen_address.IsLoopback();
+    if (!control.tls && !loopback && !control.allow_insecure_remote) {
+      const toml::node* listen = table->get("listen");
+      Error(listen != nullptr ? listen->source() : table->source(),
+            absl::StrCat("control.listen \"", control.listen.ToString(),
+                         "\" is not a loopback address, and the control service (which can "
+                         "change where traffic goes) has no TLS: set tls_cert, tls_key and "
+                         "tls_client_ca for mTLS, or allow_insecure_remote = true to accept "
+                         "plaintext control from the network"));
+    }
+  }
+
+  // The three TLS files come together or not at all; each must be readable PEM.
+  void ReadControlTls(const toml::table& table, ControlConfig& control) {
+    struct File {
+      absl::string_view key;
+      std::string* path;
+      std::string* pem;
+    };
+    ControlTls tls;
+    const File files[] = {{"tls_cert", &tls.cert_file, &tls.cert_pem},
+                          {"tls_key", &tls.key_file, &tls.key_pem},
+                          {"tls_client_ca", &tls.client_ca_file, &tls.client_ca_pem}};
+    int present = 0;
+    bool ok = true;
+    for (const File& file : files) {
+      std::optional<std::string> path =
+          GetString(table, file.key, absl::StrCat("control.", file.key), "/etc/plby/tls.pem");
+      if (!path) {
+        ok = ok && table.get(ToStd(file.key)) == nullptr;
+        continue;
+      }
+      ++present;
+      *file.path = ResolveRelative(*path);
+      const toml::source_region& where = table.get(ToStd(file.key))->source();
+      absl::StatusOr<std::string> pem = ReadSmallFile(*file.path);
+      if (!pem.ok()) {
+        Error(where,
+              absl::StrCat("control.", file.key, " \"", *path, "\": ", pem.status().message()));
+        ok = false;
+      } else if (pem->find("-----BEGIN ") == std::string::npos) {
+        Error(where, absl::StrCat("control.", file.key, " \"", *path,
+                                  "\": not PEM (expected a \"-----BEGIN ...\" block)"));
+        ok = false;
+      } else {
+        *file.pem = *std::move(pem);
+      }
+    }
+    if (present == 0) return;
+    if (present != 3) {
+      Error(table.source(),
+            "[control]: tls_cert, tls_key and tls_client_ca go together: the "
+            "control service takes TLS only with client certificates (mTLS)");
+      return;
+    }
+    if (ok) control.tls = std::move(tls);
+  }
+
+  // Paths in the config are relative to the directory of the config file.
+  std::string ResolveRelative(const std::string& path) const {
+    if (path.empty() || path.front() == '/') return path;
+    const size_t slash = source_.rfind('/');
+    if (slash == std::string::npos) return path;
+    return absl::StrCat(source_.substr(0, slash + 1), path);
   }
 
   void ReadServers(const toml::table& root, Config& config) {
@@ -356,13 +451,7 @@ class Validator {
     for (const ServerConfig& server : config.servers) {
       for (const BackendConfig& backend : server.backends) {
         for (const ServerConfig& listener : config.servers) {
-          const net::SocketAddress& listen = listener.listen_address;
-          if (listen.port() == 0 || listen.family() != backend.resolved.family() ||
-              listen.port() != backend.resolved.port()) {
-            continue;
-          }
-          if (listen == backend.resolved ||
-              (listen.IsWildcard() && net::IsLocalAddress(backend.resolved))) {
+          if (net::WouldReachListener(backend.resolved, listener.listen_address)) {
             errors_.push_back(absl::StrCat(
                 source_, ":", backend.line, ":", backend.column, ": pool \"", server.name,
                 "\": backend \"", backend.address.ToString(), "\" is this node's own listener \"",

@@ -2,6 +2,7 @@
 // "file:line:column" and the offending value; a config with any error is refused whole.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,9 +39,23 @@ struct ServerConfig {
   int line = 0;  // where the [[server]] starts, for messages
 };
 
+// mTLS for the control service: the node's certificate and key, and the CA that client
+// certificates must be signed by. The files are read when the config is loaded.
+struct ControlTls {
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca_file;
+  std::string cert_pem;
+  std::string key_pem;
+  std::string client_ca_pem;
+};
+
 struct ControlConfig {
   net::HostPort listen;
   net::SocketAddress listen_address;
+  std::optional<ControlTls> tls;
+  // Without TLS the control service may only listen on loopback, unless this is set.
+  bool allow_insecure_remote = false;
 };
 
 struct Config {

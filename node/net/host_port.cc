@@ -68,12 +68,15 @@ absl::StatusOr<HostPort> ParseHostPort(absl::string_view text, PortZero port_zer
     const absl::string_view rest = text.substr(close + 1);
     if (rest.empty() || rest.front() != ':') return Invalid(text, "missing \":PORT\" after ']'");
     port = rest.substr(1);
-    in6_addr unused{};
-    if (inet_pton(AF_INET6, std::string(host).c_str(), &unused) != 1) {
+    in6_addr v6{};
+    if (inet_pton(AF_INET6, std::string(host).c_str(), &v6) != 1) {
       return Invalid(text, absl::StrCat("\"", host, "\" is not an IPv6 address"));
     }
+    // The canonical text ("[::1]", not "[0:0::1]"), so that one address has one name.
+    char canonical[INET6_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET6, &v6, canonical, sizeof(canonical));
     result.kind = HostPort::Kind::kIPv6;
-    result.host = absl::AsciiStrToLower(host);
+    result.host = canonical;
   } else {
     const size_t colon = text.rfind(':');
     if (colon == absl::string_view::npos) return Invalid(text, "missing \":PORT\"");

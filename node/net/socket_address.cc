@@ -98,6 +98,18 @@ bool SocketAddress::IsWildcard() const {
   return false;
 }
 
+bool SocketAddress::IsLoopback() const {
+  if (family() == AF_INET) {
+    const uint32_t ip = ntohl(reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr.s_addr);
+    return (ip >> 24) == 127;
+  }
+  if (family() == AF_INET6) {
+    const auto& ip = reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(&ip);
+  }
+  return false;
+}
+
 std::string SocketAddress::ToString() const {
   char text[INET6_ADDRSTRLEN] = {};
   if (family() == AF_INET) {
@@ -127,17 +139,17 @@ bool operator==(const SocketAddress& a, const SocketAddress& b) {
   return a.length_ == b.length_ && std::memcmp(&a.storage_, &b.storage_, a.length_) == 0;
 }
 
-bool IsLocalAddress(const SocketAddress& address) {
-  if (address.family() == AF_INET) {
-    const uint32_t ip =
-        ntohl(reinterpret_cast<const sockaddr_in*>(address.sockaddr_ptr())->sin_addr.s_addr);
-    if ((ip >> 24) == 127) return true;
-  } else if (address.family() == AF_INET6) {
-    const auto& ip = reinterpret_cast<const sockaddr_in6*>(address.sockaddr_ptr())->sin6_addr;
-    if (IN6_IS_ADDR_LOOPBACK(&ip)) return true;
-  } else {
+bool WouldReachListener(const SocketAddress& target, const SocketAddress& listener) {
+  if (listener.port() == 0 || listener.family() != target.family() ||
+      listener.port() != target.port()) {
     return false;
   }
+  return listener == target || (listener.IsWildcard() && IsLocalAddress(target));
+}
+
+bool IsLocalAddress(const SocketAddress& address) {
+  if (address.IsLoopback()) return true;
+  if (address.family() != AF_INET && address.family() != AF_INET6) return false;
   ifaddrs* interfaces = nullptr;
   if (getifaddrs(&interfaces) != 0) return false;
   bool local = false;

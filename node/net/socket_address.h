@@ -32,6 +32,8 @@ class SocketAddress {
   void set_port(uint16_t port);
   // True for 0.0.0.0 and [::].
   bool IsWildcard() const;
+  // True for 127.0.0.0/8 and [::1].
+  bool IsLoopback() const;
 
   // "10.0.0.1:80" or "[::1]:80".
   std::string ToString() const;
@@ -45,5 +47,10 @@ class SocketAddress {
 
 // True for loopback addresses and the addresses of this machine's interfaces.
 bool IsLocalAddress(const SocketAddress& address);
+
+// True when connecting to `target` would reach the socket listening on `listener` (the same
+// address, or a local one while the listener is a wildcard on the same port). Port-0
+// listeners have no port yet and reach nothing.
+bool WouldReachListener(const SocketAddress& target, const SocketAddress& listener);
 
 }  // namespace plby::net

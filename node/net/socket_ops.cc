@@ -25,27 +25,6 @@ absl::Status SetIntOption(int fd, int level, int name, int value, absl::string_v
   return absl::OkStatus();
 }
 
-// Fails with "address already in use" when something is listening on `address` already.
-absl::Status ProbeAddressIsFree(const SocketAddress& address) {
-  UniqueFd probe(socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!probe) return ErrnoError(errno, "socket for", address);
-  // SO_REUSEADDR tolerates connections of an earlier run in TIME_WAIT, but not a live listener.
-  if (auto s = SetIntOption(probe.get(), SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR", address);
-      !s.ok()) {
-    return s;
-  }
-  if (address.family() == AF_INET6) {
-    if (auto s = SetIntOption(probe.get(), IPPROTO_IPV6, IPV6_V6ONLY, 1, "IPV6_V6ONLY", address);
-        !s.ok()) {
-      return s;
-    }
-  }
-  if (bind(probe.get(), address.sockaddr_ptr(), address.length()) != 0) {
-    return ErrnoError(errno, "cannot listen on", address);
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<UniqueFd> OpenOneListener(const SocketAddress& address) {
   UniqueFd fd(socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return ErrnoError(errno, "socket for", address);
@@ -74,11 +53,31 @@ absl::StatusOr<UniqueFd> OpenOneListener(const SocketAddress& address) {
 
 }  // namespace
 
+absl::Status CheckNobodyListens(const SocketAddress& address) {
+  UniqueFd probe(socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!probe) return ErrnoError(errno, "socket for", address);
+  // SO_REUSEADDR tolerates connections of an earlier run in TIME_WAIT, but not a live listener.
+  if (auto s = SetIntOption(probe.get(), SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR", address);
+      !s.ok()) {
+    return s;
+  }
+  if (address.family() == AF_INET6) {
+    if (auto s = SetIntOption(probe.get(), IPPROTO_IPV6, IPV6_V6ONLY, 1, "IPV6_V6ONLY", address);
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (bind(probe.get(), address.sockaddr_ptr(), address.length()) != 0) {
+    return ErrnoError(errno, "cannot listen on", address);
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<UniqueFd>> OpenListeners(const SocketAddress& address, int count,
                                                     SocketAddress* bound) {
   SocketAddress target = address;
   if (target.port() != 0) {
-    if (auto s = ProbeAddressIsFree(target); !s.ok()) return s;
+    if (auto s = CheckNobodyListens(target); !s.ok()) return s;
   }
   std::vector<UniqueFd> listeners;
   listeners.reserve(count);

@@ -20,6 +20,10 @@ namespace plby::net {
 absl::StatusOr<std::vector<UniqueFd>> OpenListeners(const SocketAddress& address, int count,
                                                     SocketAddress* bound);
 
+// Fails with "address already in use" when a socket is listening on `address` already (or the
+// address cannot be bound at all); connections of an earlier run in TIME_WAIT are no obstacle.
+absl::Status CheckNobodyListens(const SocketAddress& address);
+
 // A non-blocking, close-on-exec TCP socket for `family`, with TCP_NODELAY set.
 absl::StatusOr<UniqueFd> NewStreamSocket(int family);
 

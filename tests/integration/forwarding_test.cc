@@ -325,7 +325,8 @@ TEST_F(ForwardingTest, EmptyPoolClosesClientsAndSaysSo) {
   if (answer.ok()) {
     EXPECT_EQ(*answer, "");
   }
-  EXPECT_TRUE(node.process->WaitForLine(std::regex("closing client: pool web has no backends")));
+  EXPECT_TRUE(node.process->WaitForLine(
+      std::regex("closing client: pool web has no backend taking connections")));
 }
 
 TEST_F(ForwardingTest, BackendThatNeverAnswersTimesOutAndIsSkipped) {

@@ -1,5 +1,7 @@
 #include "config/config.h"
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -129,8 +131,10 @@ TEST(ConfigTest, UnknownKeysAreRefusedWhereverTheyAre) {
   EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:8080", wieght = 2 } ])")),
               HasSubstr("test.toml:6:44: unknown key \"wieght\" in a backend (valid: address, "
                         "weight)"));
-  EXPECT_THAT(ErrorOf("[control]\nlsten = \"127.0.0.1:1\"\n" + Server()),
-              HasSubstr("test.toml:2:1: unknown key \"lsten\" in [control] (valid: listen)"));
+  EXPECT_THAT(
+      ErrorOf("[control]\nlsten = \"127.0.0.1:1\"\n" + Server()),
+      HasSubstr("test.toml:2:1: unknown key \"lsten\" in [control] (valid: listen, tls_cert, "
+                "tls_key, tls_client_ca, allow_insecure_remote)"));
 }
 
 TEST(ConfigTest, WrongTypesNameWhatWasExpected) {
@@ -259,6 +263,76 @@ TEST(ConfigTest, EveryErrorIsReportedAtOnce) {
   EXPECT_THAT(message, HasSubstr("test.toml:2:10:"));
   EXPECT_THAT(message, HasSubstr("test.toml:3:1: unknown key \"colour\""));
   EXPECT_THAT(message, HasSubstr("test.toml:5:13:"));
+}
+
+TEST(ConfigTest, ControlOffLoopbackNeedsTlsOrAnExplicitOptIn) {
+  EXPECT_THAT(ErrorOf("[control]\nlisten = \"0.0.0.0:9100\"\n" + Server()),
+              HasSubstr("test.toml:2:10: control.listen \"0.0.0.0:9100\" is not a loopback "
+                        "address, and the control service (which can change where traffic goes) "
+                        "has no TLS: set tls_cert, tls_key and tls_client_ca for mTLS, or "
+                        "allow_insecure_remote = true"));
+  absl::StatusOr<Config> opted_in = ParseConfig(
+      "[control]\nlisten = \"0.0.0.0:9100\"\nallow_insecure_remote = true\n" + Server(), "t.toml");
+  ASSERT_TRUE(opted_in.ok()) << opted_in.status();
+  EXPECT_TRUE(opted_in->control.allow_insecure_remote);
+  EXPECT_TRUE(ParseConfig("[control]\nlisten = \"[::1]:9100\"\n" + Server(), "t.toml").ok());
+  EXPECT_THAT(ErrorOf("[control]\nallow_insecure_remote = \"yes\"\n" + Server()),
+              HasSubstr("test.toml:2:25: control.allow_insecure_remote: expected true or false, "
+                        "got a string"));
+}
+
+// A directory with a config file and PEM files, for the TLS settings.
+class ControlTlsConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/plby-config-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+    Write("node.pem", "-----BEGIN CERTIFICATE-----\nnode\n-----END CERTIFICATE-----\n");
+    Write("node.key", "-----BEGIN PRIVATE KEY-----\nkey\n-----END PRIVATE KEY-----\n");
+    Write("ca.pem", "-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n");
+    Write("junk.pem", "not a certificate\n");
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  void Write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ + "/" + name) << text;
+  }
+  absl::StatusOr<Config> Load(const std::string& control) {
+    Write("config.toml", "[control]\nlisten = \"0.0.0.0:9100\"\n" + control + Server());
+    return LoadConfigFile(dir_ + "/config.toml");
+  }
+
+  std::string dir_;
+};
+
+TEST_F(ControlTlsConfigTest, ReadsTheFilesRelativeToTheConfig) {
+  absl::StatusOr<Config> config = Load(
+      "tls_cert = \"node.pem\"\ntls_key = \"node.key\"\ntls_client_ca = \"" + dir_ + "/ca.pem\"\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(config->control.tls.has_value());
+  EXPECT_EQ(config->control.tls->cert_file, dir_ + "/node.pem");
+  EXPECT_THAT(config->control.tls->key_pem, HasSubstr("PRIVATE KEY"));
+  EXPECT_THAT(config->control.tls->client_ca_pem, HasSubstr("\nca\n"));
+}
+
+TEST_F(ControlTlsConfigTest, RefusesMissingIncompleteAndNonPemFiles) {
+  absl::StatusOr<Config> partial = Load("tls_cert = \"node.pem\"\ntls_key = \"node.key\"\n");
+  ASSERT_FALSE(partial.ok());
+  EXPECT_THAT(partial.status().message(),
+              HasSubstr("config.toml:1:1: [control]: tls_cert, tls_key and tls_client_ca go "
+                        "together"));
+  absl::StatusOr<Config> missing =
+      Load("tls_cert = \"nope.pem\"\ntls_key = \"node.key\"\ntls_client_ca = \"ca.pem\"\n");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(),
+              HasSubstr("config.toml:3:12: control.tls_cert \"nope.pem\": cannot read it: No "
+                        "such file or directory"));
+  absl::StatusOr<Config> junk =
+      Load("tls_cert = \"node.pem\"\ntls_key = \"node.key\"\ntls_client_ca = \"junk.pem\"\n");
+  ASSERT_FALSE(junk.ok());
+  EXPECT_THAT(junk.status().message(),
+              HasSubstr("config.toml:5:17: control.tls_client_ca \"junk.pem\": not PEM"));
 }
 
 TEST(ConfigTest, UnreadableFileIsNamed) {

@@ -12,7 +12,11 @@ namespace {
 
 Backend MakeBackend(const std::string& text, int64_t weight = 1) {
   net::HostPort address = *net::ParseHostPort(text, net::PortZero::kRefuse);
-  return Backend{address, *net::SocketAddress::Resolve(address), weight};
+  return Backend{.address = address,
+                 .socket_address = *net::SocketAddress::Resolve(address),
+                 .weight = weight,
+                 .draining = false,
+                 .runtime = std::make_shared<BackendRuntime>(1)};
 }
 
 PoolSettings Settings() {
@@ -92,14 +96,14 @@ backends = []
 )",
                                                               "r.toml");
   ASSERT_TRUE(config.ok()) << config.status();
-  std::unique_ptr<PoolRegistry> registry = PoolRegistry::FromConfig(*config);
+  std::unique_ptr<PoolRegistry> registry = PoolRegistry::FromConfig(*config, 2);
   ASSERT_EQ(registry->pools().size(), 2u);
   Pool* a = registry->Find("a");
   ASSERT_NE(a, nullptr);
   EXPECT_EQ(a->settings().algorithm, balance::Algorithm::kRoundRobin);
   EXPECT_EQ(a->settings().connect_timeout, absl::Seconds(2));
   EXPECT_EQ(a->snapshot()->backends()[1].weight, 4);
-  EXPECT_TRUE(registry->Find("b")->snapshot()->empty());
+  EXPECT_TRUE(registry->Find("b")->snapshot()->backends().empty());
   EXPECT_EQ(registry->Find("c"), nullptr);
 }
 

@@ -1,0 +1,258 @@
+#include "control/control_plane.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "net/host_port.h"
+
+namespace plby::control {
+namespace {
+
+// At most this many names are listed in a "valid: ..." hint.
+constexpr size_t kNamesInHint = 10;
+
+template <typename Range, typename Name>
+std::string NameList(const Range& items, Name name) {
+  std::vector<std::string> names;
+  for (const auto& item : items) {
+    if (names.size() == kNamesInHint) {
+      names.push_back(absl::StrCat("and ", items.size() - kNamesInHint, " more"));
+      break;
+    }
+    names.push_back(name(item));
+  }
+  return names.empty() ? "none" : absl::StrJoin(names, ", ");
+}
+
+BackendStatus StatusOf(const pool::Backend& backend) {
+  return {.address = backend.address.ToString(),
+          .weight = backend.weight,
+          .draining = backend.draining,
+          .health = backend.runtime->health(),
+          .active_connections = backend.runtime->active(),
+          .total_connections = backend.runtime->total()};
+}
+
+absl::Status CheckWeight(std::optional<int64_t> weight) {
+  if (!weight) return absl::OkStatus();
+  return balance::ValidateWeight(*weight);
+}
+
+std::vector<pool::Backend>::iterator FindIn(std::vector<pool::Backend>& backends,
+                                            const std::string& address) {
+  return std::find_if(backends.begin(), backends.end(), [&](const pool::Backend& backend) {
+    return backend.address.ToString() == address;
+  });
+}
+
+absl::Status NoSuchBackend(const std::string& pool, const std::string& address,
+                           const std::vector<pool::Backend>& backends) {
+  return absl::NotFoundError(absl::StrCat(
+      "no backend \"", address, "\" in pool \"", pool, "\" (backends: ",
+      NameList(backends, [](const pool::Backend& b) { return b.address.ToString(); }), ")"));
+}
+
+}  // namespace
+
+ControlPlane::ControlPlane(pool::PoolRegistry& pools, NodeFacts facts)
+    : pools_(pools), facts_(std::move(facts)) {}
+
+NodeStatus ControlPlane::Status() const {
+  NodeStatus status;
+  status.version = facts_.version;
+  status.uptime = absl::Now() - facts_.started;
+  status.workers = facts_.workers;
+  status.accepted_connections = facts_.accepted_connections ? facts_.accepted_connections() : 0;
+  status.active_connections = facts_.active_connections ? facts_.active_connections() : 0;
+  status.pools = ListPools();
+  return status;
+}
+
+std::vector<PoolSummary> ControlPlane::ListPools() const {
+  std::vector<PoolSummary> summaries;
+  for (const auto& pool : pools_.pools()) {
+    const std::shared_ptr<const pool::PoolSnapshot> snapshot = pool->snapshot();
+    PoolSummary summary{.name = pool->name(),
+                        .listen = "",
+                        .algorithm = pool->settings().algorithm,
+                        .version = snapshot->version(),
+                        .backend_count = snapshot->backends().size(),
+                        .active_connections = 0};
+    for (const NodeFacts::Listener& listener : facts_.listeners) {
+      if (listener.pool == pool->name()) summary.listen = listener.address.ToString();
+    }
+    for (const pool::Backend& backend : snapshot->backends()) {
+      summary.active_connections += backend.runtime->active();
+    }
+    summaries.push_back(std::move(summary));
+  }
+  return summaries;
+}
+
+absl::StatusOr<pool::Pool*> ControlPlane::FindPool(absl::string_view name) const {
+  const std::string valid =
+      NameList(pools_.pools(), [](const std::unique_ptr<pool::Pool>& p) { return p->name(); });
+  if (name.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("pool is empty: name one (pools: ", valid, ")"));
+  }
+  pool::Pool* pool = pools_.Find(name);
+  if (pool == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("no pool \"", name, "\" on this node (pools: ", valid, ")"));
+  }
+  return pool;
+}
+
+absl::StatusOr<net::HostPort> ControlPlane::ParseAddress(absl::string_view address) const {
+  if (address.empty()) {
+    return absl::InvalidArgumentError(
+        "address is empty (valid: HOST:PORT, e.g. 127.0.0.1:8080, [::1]:8080 or "
+        "backend.example:8080)");
+  }
+  return net::ParseHostPort(address, net::PortZero::kRefuse);
+}
+
+PoolState ControlPlane::StateOf(const pool::Pool& pool, const pool::PoolSnapshot& snapshot) const {
+  PoolState state{.pool = pool.name(), .version = snapshot.version(), .backends = {}};
+  for (const pool::Backend& backend : snapshot.backends()) {
+    state.backends.push_back(StatusOf(backend));
+  }
+  return state;
+}
+
+absl::StatusOr<PoolState> ControlPlane::ListBackends(absl::string_view name) const {
+  absl::StatusOr<pool::Pool*> pool = FindPool(name);
+  if (!pool.ok()) return pool.status();
+  return StateOf(**pool, *(*pool)->snapshot());
+}
+
+absl::StatusOr<BackendChange> ControlPlane::AddBackend(const AddBackendArgs& args) {
+  absl::StatusOr<net::HostPort> address = ParseAddress(args.address);
+  if (!address.ok()) return address.status();
+  if (absl::Status weight = CheckWeight(args.weight); !weight.ok()) return weight;
+  absl::StatusOr<pool::Pool*> pool = FindPool(args.pool);
+  if (!pool.ok()) return pool.status();
+  absl::StatusOr<net::SocketAddress> resolved = net::SocketAddress::Resolve(*address);
+  if (!resolved.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("address \"", address->ToString(), "\": ", resolved.status().message()));
+  }
+  for (const NodeFacts::Listener& listener : facts_.listeners) {
+    if (net::WouldReachListener(*resolved, listener.address)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("backend \"", address->ToString(), "\" is this node's own listener ",
+                       listener.address.ToString(), " (pool \"", listener.pool,
+                       "\"): its connections would loop back into the node"));
+    }
+  }
+
+  const std::string key = address->ToString();
+  absl::StatusOr<std::shared_ptr<const pool::PoolSnapshot>> snapshot = (*pool)->Update(
+      args.expected_version, [&](std::vector<pool::Backend>& backends) -> absl::StatusOr<bool> {
+        for (const pool::Backend& backend : backends) {
+          if (backend.address.ToString() == key || backend.socket_address == *resolved) {
+            return absl::AlreadyExistsError(
+                absl::StrCat("backend \"", key, "\" is already in pool \"", args.pool, "\"",
+                             backend.address.ToString() == key
+                                 ? ""
+                                 : absl::StrCat(" as \"", backend.address.ToString(), "\""),
+                             " (weight ", backend.weight, "); change it with UpdateBackend"));
+          }
+        }
+        if (backends.size() >= kMaxBackendsPerPool) {
+          return absl::ResourceExhaustedError(
+              absl::StrCat("pool \"", args.pool, "\" is full: it has ", backends.size(),
+                           " backends, the most a pool may hold is ", kMaxBackendsPerPool));
+        }
+        backends.push_back({.address = *address,
+                            .socket_address = *resolved,
+                            .weight = args.weight.value_or(1),
+                            .draining = false,
+                            .runtime = pools_.NewBackendRuntime()});
+        return true;
+      });
+  if (!snapshot.ok()) return snapshot.status();
+  return BackendChange{.pool = args.pool,
+                       .version = (*snapshot)->version(),
+                       .backend = StatusOf(*(*snapshot)->Find(key))};
+}
+
+absl::StatusOr<BackendChange> ControlPlane::RemoveBackend(const RemoveBackendArgs& args) {
+  absl::StatusOr<net::HostPort> address = ParseAddress(args.address);
+  if (!address.ok()) return address.status();
+  absl::StatusOr<pool::Pool*> pool = FindPool(args.pool);
+  if (!pool.ok()) return pool.status();
+  const std::string key = address->ToString();
+  BackendStatus removed;
+  absl::StatusOr<std::shared_ptr<const pool::PoolSnapshot>> snapshot = (*pool)->Update(
+      args.expected_version, [&](std::vector<pool::Backend>& backends) -> absl::StatusOr<bool> {
+        auto it = FindIn(backends, key);
+        if (it == backends.end()) return NoSuchBackend(args.pool, key, backends);
+        removed = StatusOf(*it);
+        backends.erase(it);
+        return true;
+      });
+  if (!snapshot.ok()) return snapshot.status();
+  return BackendChange{.pool = args.pool, .version = (*snapshot)->version(), .backend = removed};
+}
+
+absl::StatusOr<BackendChange> ControlPlane::UpdateBackend(const UpdateBackendArgs& args) {
+  absl::StatusOr<net::HostPort> address = ParseAddress(args.address);
+  if (!address.ok()) return address.status();
+  if (!args.weight && !args.draining) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "nothing to change for backend \"", address->ToString(), "\": set a weight (",
+        balance::kMinWeight, "-", balance::kMaxWeight, ") or draining (true or false)"));
+  }
+  if (absl::Status weight = CheckWeight(args.weight); !weight.ok()) return weight;
+  absl::StatusOr<pool::Pool*> pool = FindPool(args.pool);
+  if (!pool.ok()) return pool.status();
+  const std::string key = address->ToString();
+  absl::StatusOr<std::shared_ptr<const pool::PoolSnapshot>> snapshot = (*pool)->Update(
+      args.expected_version, [&](std::vector<pool::Backend>& backends) -> absl::StatusOr<bool> {
+        auto it = FindIn(backends, key);
+        if (it == backends.end()) return NoSuchBackend(args.pool, key, backends);
+        const pool::Backend before = *it;
+        if (args.weight) it->weight = *args.weight;
+        if (args.draining) it->draining = *args.draining;
+        return it->weight != before.weight || it->draining != before.draining;
+      });
+  if (!snapshot.ok()) return snapshot.status();
+  return BackendChange{.pool = args.pool,
+                       .version = (*snapshot)->version(),
+                       .backend = StatusOf(*(*snapshot)->Find(key))};
+}
+
+absl::Status ControlPlane::Watch(absl::string_view pool_name,
+                                 absl::FunctionRef<bool(const PoolState&)> send,
+                                 absl::FunctionRef<bool()> cancelled, absl::Duration poll) const {
+  std::vector<pool::Pool*> watched;
+  if (pool_name.empty()) {
+    for (const auto& pool : pools_.pools()) watched.push_back(pool.get());
+  } else {
+    pool::Pool* pool = pools_.Find(pool_name);
+    if (pool == nullptr) return FindPool(pool_name).status();
+    watched.push_back(pool);
+  }
+  std::vector<uint64_t> sent_versions(watched.size(), 0);  // versions start at 1
+  pool::ChangeFeed& changes = pools_.changes();
+  // The generation is read before the pools: a change after the read makes the wait below
+  // return at once, so none is missed.
+  uint64_t generation = changes.generation();
+  while (true) {
+    for (size_t i = 0; i < watched.size(); ++i) {
+      const std::shared_ptr<const pool::PoolSnapshot> snapshot = watched[i]->snapshot();
+      if (snapshot->version() == sent_versions[i]) continue;
+      if (!send(StateOf(*watched[i], *snapshot))) return absl::OkStatus();
+      sent_versions[i] = snapshot->version();
+    }
+    do {
+      if (cancelled()) return absl::CancelledError("the watcher went away");
+      if (changes.closed()) return absl::UnavailableError("the node is stopping");
+    } while (changes.WaitForChange(generation, poll) == generation);
+    generation = changes.generation();
+  }
+}
+
+}  // namespace plby::control

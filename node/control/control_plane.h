@@ -1,0 +1,133 @@
+// ControlPlane: what the control service can read and change on a node, as plain C++: the gRPC
+// handlers translate to and from it, and the rules live (and are tested) here.
+//
+// Every change goes through Pool::Update, so it is checked against the expected version and
+// applied whole or not at all. Errors are absl::Status values whose codes are gRPC's and whose
+// messages name the offending value and what would be valid.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "balance/algorithm.h"
+#include "net/socket_address.h"
+#include "pool/backend_runtime.h"
+#include "pool/pool_registry.h"
+
+namespace plby::control {
+
+// The most backends one pool may hold.
+inline constexpr size_t kMaxBackendsPerPool = 65536;
+
+struct BackendStatus {
+  std::string address;
+  int64_t weight = 1;
+  bool draining = false;
+  pool::Health health = pool::Health::kUnknown;
+  uint64_t active_connections = 0;
+  uint64_t total_connections = 0;
+};
+
+struct PoolState {
+  std::string pool;
+  uint64_t version = 0;
+  std::vector<BackendStatus> backends;
+};
+
+struct PoolSummary {
+  std::string name;
+  std::string listen;
+  balance::Algorithm algorithm = balance::Algorithm::kWeightedRoundRobin;
+  uint64_t version = 0;
+  size_t backend_count = 0;
+  uint64_t active_connections = 0;
+};
+
+struct NodeStatus {
+  std::string version;
+  absl::Duration uptime;
+  int workers = 0;
+  uint64_t accepted_connections = 0;
+  uint64_t active_connections = 0;
+  std::vector<PoolSummary> pools;
+};
+
+// The result of a change: the pool's version after it, and the backend it was about (as it is
+// now, or as it was when removed).
+struct BackendChange {
+  std::string pool;
+  uint64_t version = 0;
+  BackendStatus backend;
+};
+
+// What the control plane reports about the node besides its pools.
+struct NodeFacts {
+  struct Listener {
+    std::string pool;
+    net::SocketAddress address;  // as bound
+  };
+  std::string version;
+  absl::Time started;
+  int workers = 0;
+  std::vector<Listener> listeners;
+  std::function<uint64_t()> accepted_connections;
+  std::function<uint64_t()> active_connections;
+};
+
+struct AddBackendArgs {
+  std::string pool;
+  std::string address;
+  std::optional<int64_t> weight = std::nullopt;  // default 1
+  std::optional<uint64_t> expected_version = std::nullopt;
+};
+
+struct RemoveBackendArgs {
+  std::string pool;
+  std::string address;
+  std::optional<uint64_t> expected_version = std::nullopt;
+};
+
+struct UpdateBackendArgs {
+  std::string pool;
+  std::string address;
+  std::optional<int64_t> weight = std::nullopt;
+  std::optional<bool> draining = std::nullopt;
+  std::optional<uint64_t> expected_version = std::nullopt;
+};
+
+class ControlPlane {
+ public:
+  ControlPlane(pool::PoolRegistry& pools, NodeFacts facts);
+
+  NodeStatus Status() const;
+  std::vector<PoolSummary> ListPools() const;
+  absl::StatusOr<PoolState> ListBackends(absl::string_view pool) const;
+
+  absl::StatusOr<BackendChange> AddBackend(const AddBackendArgs& args);
+  absl::StatusOr<BackendChange> RemoveBackend(const RemoveBackendArgs& args);
+  absl::StatusOr<BackendChange> UpdateBackend(const UpdateBackendArgs& args);
+
+  // Calls `send` with the state of `pool` (every pool when empty) now, then again after each
+  // change, until `send` returns false, `cancelled` returns true (checked at least every
+  // `poll`) or the pools' change feed closes. NOT_FOUND for an unknown pool.
+  absl::Status Watch(absl::string_view pool, absl::FunctionRef<bool(const PoolState&)> send,
+                     absl::FunctionRef<bool()> cancelled,
+                     absl::Duration poll = absl::Milliseconds(200)) const;
+
+ private:
+  absl::StatusOr<pool::Pool*> FindPool(absl::string_view name) const;
+  absl::StatusOr<net::HostPort> ParseAddress(absl::string_view address) const;
+  PoolState StateOf(const pool::Pool& pool, const pool::PoolSnapshot& snapshot) const;
+
+  pool::PoolRegistry& pools_;
+  NodeFacts facts_;
+};
+
+}  // namespace plby::control

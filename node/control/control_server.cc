@@ -1,0 +1,74 @@
+#include "control/control_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+
+#include <chrono>
+
+#include "absl/memory/memory.h"
+#include "absl/strings/str_cat.h"
+#include "net/socket_ops.h"
+
+namespace plby::control {
+namespace {
+
+std::shared_ptr<grpc::ServerCredentials> CredentialsFor(const config::ControlConfig& config) {
+  if (!config.tls) return grpc::InsecureServerCredentials();
+  // Client certificates are required and verified: without one, the handshake fails and no
+  // call reaches the service.
+  grpc::SslServerCredentialsOptions options(
+      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  options.pem_root_certs = config.tls->client_ca_pem;
+  options.pem_key_cert_pairs.push_back({config.tls->key_pem, config.tls->cert_pem});
+  return grpc::SslServerCredentials(options);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(
+    const config::ControlConfig& config, ControlPlane& plane) {
+  const net::SocketAddress& address = config.listen_address;
+  if (address.port() != 0) {
+    if (absl::Status free = net::CheckNobodyListens(address); !free.ok()) {
+      return absl::Status(free.code(), absl::StrCat("control service: ", free.message()));
+    }
+  }
+  std::unique_ptr<ControlServer> server = absl::WrapUnique(new ControlServer());
+  server->tls_ = config.tls.has_value();
+  server->service_ = std::make_unique<ControlService>(plane);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  // gRPC sets SO_REUSEPORT by default, which would let a second node share the port silently.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  int bound_port = 0;
+  builder.AddListeningPort(address.ToString(), CredentialsFor(config), &bound_port);
+  builder.RegisterService(server->service_.get());
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || bound_port == 0) {
+    return absl::UnavailableError(absl::StrCat("control service: cannot listen on ",
+                                               address.ToString(),
+                                               " (gRPC refused it; see its message above)"));
+  }
+  server->address_ = address;
+  server->address_.set_port(static_cast<uint16_t>(bound_port));
+  return server;
+}
+
+ControlServer::~ControlServer() { Shutdown(absl::ZeroDuration()); }
+
+void ControlServer::Shutdown(absl::Duration grace) {
+  if (server_ == nullptr) return;
+  if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
+    health->SetServingStatus(false);
+  }
+  server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
+  server_->Wait();
+  server_.reset();
+}
+
+}  // namespace plby::control

@@ -1,0 +1,158 @@
+#include "control/control_service.h"
+
+#include <string>
+
+#include "absl/time/time.h"
+
+namespace plby::control {
+namespace {
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+v1::Health ToProto(pool::Health health) {
+  switch (health) {
+    case pool::Health::kUnknown:
+      return v1::HEALTH_UNKNOWN;
+    case pool::Health::kHealthy:
+      return v1::HEALTH_HEALTHY;
+    case pool::Health::kUnhealthy:
+      return v1::HEALTH_UNHEALTHY;
+  }
+  return v1::HEALTH_UNSPECIFIED;
+}
+
+v1::Algorithm ToProto(balance::Algorithm algorithm) {
+  switch (algorithm) {
+    case balance::Algorithm::kRoundRobin:
+      return v1::ALGORITHM_ROUND_ROBIN;
+    case balance::Algorithm::kWeightedRoundRobin:
+      return v1::ALGORITHM_WEIGHTED_ROUND_ROBIN;
+  }
+  return v1::ALGORITHM_UNSPECIFIED;
+}
+
+void Fill(const BackendStatus& status, v1::Backend* backend) {
+  backend->set_address(status.address);
+  backend->set_weight(static_cast<uint32_t>(status.weight));
+  backend->set_health(ToProto(status.health));
+  backend->set_state(status.draining ? v1::BACKEND_STATE_DRAINING : v1::BACKEND_STATE_ACTIVE);
+  backend->set_active_connections(status.active_connections);
+  backend->set_total_connections(status.total_connections);
+}
+
+void Fill(const PoolSummary& summary, v1::PoolSummary* pool) {
+  pool->set_name(summary.name);
+  pool->set_listen(summary.listen);
+  pool->set_algorithm(ToProto(summary.algorithm));
+  pool->set_version(summary.version);
+  pool->set_backend_count(static_cast<uint32_t>(summary.backend_count));
+  pool->set_active_connections(summary.active_connections);
+}
+
+template <typename Response>
+void FillState(const PoolState& state, Response* response) {
+  response->set_pool(state.pool);
+  response->set_version(state.version);
+  for (const BackendStatus& backend : state.backends) Fill(backend, response->add_backends());
+}
+
+template <typename Response>
+grpc::Status Reply(const absl::StatusOr<BackendChange>& change, Response* response) {
+  if (!change.ok()) return ToGrpc(change.status());
+  response->set_pool(change->pool);
+  response->set_version(change->version);
+  Fill(change->backend, response->mutable_backend());
+  return grpc::Status::OK;
+}
+
+// proto3 `optional uint32` as the domain's optional weight.
+template <typename Request>
+std::optional<int64_t> WeightOf(const Request& request) {
+  if (!request.has_weight()) return std::nullopt;
+  return static_cast<int64_t>(request.weight());
+}
+
+template <typename Request>
+std::optional<uint64_t> ExpectedVersionOf(const Request& request) {
+  if (!request.has_expected_version()) return std::nullopt;
+  return request.expected_version();
+}
+
+}  // namespace
+
+grpc::Status ControlService::GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
+                                       v1::GetStatusResponse* response) {
+  const NodeStatus status = plane_.Status();
+  response->set_node_version(status.version);
+  response->set_uptime_seconds(static_cast<uint64_t>(absl::ToInt64Seconds(status.uptime)));
+  response->set_workers(static_cast<uint32_t>(status.workers));
+  response->set_accepted_connections(status.accepted_connections);
+  response->set_active_connections(status.active_connections);
+  for (const PoolSummary& pool : status.pools) Fill(pool, response->add_pools());
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::ListPools(grpc::ServerContext*, const v1::ListPoolsRequest*,
+                                       v1::ListPoolsResponse* response) {
+  for (const PoolSummary& pool : plane_.ListPools()) Fill(pool, response->add_pools());
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::ListBackends(grpc::ServerContext*,
+                                          const v1::ListBackendsRequest* request,
+                                          v1::ListBackendsResponse* response) {
+  absl::StatusOr<PoolState> state = plane_.ListBackends(request->pool());
+  if (!state.ok()) return ToGrpc(state.status());
+  FillState(*state, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::AddBackend(grpc::ServerContext*, const v1::AddBackendRequest* request,
+                                        v1::AddBackendResponse* response) {
+  return Reply(plane_.AddBackend({.pool = request->pool(),
+                                  .address = request->address(),
+                                  .weight = WeightOf(*request),
+                                  .expected_version = ExpectedVersionOf(*request)}),
+               response);
+}
+
+grpc::Status ControlService::RemoveBackend(grpc::ServerContext*,
+                                           const v1::RemoveBackendRequest* request,
+                                           v1::RemoveBackendResponse* response) {
+  return Reply(plane_.RemoveBackend({.pool = request->pool(),
+                                     .address = request->address(),
+                                     .expected_version = ExpectedVersionOf(*request)}),
+               response);
+}
+
+grpc::Status ControlService::UpdateBackend(grpc::ServerContext*,
+                                           const v1::UpdateBackendRequest* request,
+                                           v1::UpdateBackendResponse* response) {
+  return Reply(plane_.UpdateBackend({.pool = request->pool(),
+                                     .address = request->address(),
+                                     .weight = WeightOf(*request),
+                                     .draining = request->has_draining()
+                                                     ? std::optional<bool>(request->draining())
+                                                     : std::nullopt,
+                                     .expected_version = ExpectedVersionOf(*request)}),
+               response);
+}
+
+grpc::Status ControlService::WatchBackends(grpc::ServerContext* context,
+                                           const v1::WatchBackendsRequest* request,
+                                           grpc::ServerWriter<v1::WatchBackendsResponse>* writer) {
+  const absl::Status status = plane_.Watch(
+      request->pool(),
+      [&](const PoolState& state) {
+        v1::WatchBackendsResponse message;
+        FillState(state, &message);
+        return writer->Write(message);
+      },
+      [&] { return context->IsCancelled(); });
+  return ToGrpc(status);
+}
+
+}  // namespace plby::control

@@ -1,0 +1,224 @@
+#include "control/control_plane.h"
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace plby::control {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::Field;
+using ::testing::HasSubstr;
+
+constexpr char kConfig[] = R"([control]
+listen = "127.0.0.1:0"
+[[server]]
+name = "web"
+listen = "127.0.0.1:0"
+[[server.forward]]
+backends = [ { address = "127.0.0.1:9001" }, { address = "127.0.0.1:9002", weight = 2 } ]
+[[server]]
+name = "api"
+listen = "127.0.0.1:0"
+[[server.forward]]
+algorithm = "RR"
+backends = []
+)";
+
+class ControlPlaneTest : public ::testing::Test {
+ protected:
+  ControlPlaneTest()
+      : registry_(pool::PoolRegistry::FromConfig(*config::ParseConfig(kConfig, "t.toml"), 2)),
+        plane_(*registry_, Facts()) {}
+
+  static NodeFacts Facts() {
+    NodeFacts facts;
+    facts.version = "1.2.3";
+    facts.started = absl::Now() - absl::Seconds(90);
+    facts.workers = 2;
+    facts.listeners = {{"web", *net::SocketAddress::Resolve(
+                                   *net::ParseHostPort("127.0.0.1:8200", net::PortZero::kRefuse))},
+                       {"api", *net::SocketAddress::Resolve(
+                                   *net::ParseHostPort("0.0.0.0:8300", net::PortZero::kRefuse))}};
+    facts.accepted_connections = [] { return uint64_t{42}; };
+    facts.active_connections = [] { return uint64_t{7}; };
+    return facts;
+  }
+
+  std::vector<std::string> Addresses(const std::string& pool) {
+    std::vector<std::string> addresses;
+    const absl::StatusOr<PoolState> state = plane_.ListBackends(pool);
+    for (const BackendStatus& b : state->backends) addresses.push_back(b.address);
+    return addresses;
+  }
+
+  std::unique_ptr<pool::PoolRegistry> registry_;
+  ControlPlane plane_;
+};
+
+TEST_F(ControlPlaneTest, StatusAndPoolsDescribeTheNode) {
+  const NodeStatus status = plane_.Status();
+  EXPECT_EQ(status.version, "1.2.3");
+  EXPECT_GE(status.uptime, absl::Seconds(90));
+  EXPECT_EQ(status.workers, 2);
+  EXPECT_EQ(status.accepted_connections, 42u);
+  ASSERT_EQ(status.pools.size(), 2u);
+  EXPECT_EQ(status.pools[0].name, "web");
+  EXPECT_EQ(status.pools[0].listen, "127.0.0.1:8200");
+  EXPECT_EQ(status.pools[0].version, 1u);
+  EXPECT_EQ(status.pools[0].backend_count, 2u);
+  EXPECT_EQ(status.pools[1].algorithm, balance::Algorithm::kRoundRobin);
+}
+
+TEST_F(ControlPlaneTest, AddRemoveAndUpdateBumpTheVersion) {
+  absl::StatusOr<BackendChange> added =
+      plane_.AddBackend({.pool = "web", .address = "127.0.0.1:9003", .weight = 3});
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_EQ(added->version, 2u);
+  EXPECT_EQ(added->backend.address, "127.0.0.1:9003");
+  EXPECT_EQ(added->backend.weight, 3);
+  EXPECT_EQ(added->backend.health, pool::Health::kUnknown);
+  EXPECT_THAT(Addresses("web"), ElementsAre("127.0.0.1:9001", "127.0.0.1:9002", "127.0.0.1:9003"));
+
+  absl::StatusOr<BackendChange> drained =
+      plane_.UpdateBackend({.pool = "web", .address = "127.0.0.1:9003", .draining = true});
+  ASSERT_TRUE(drained.ok()) << drained.status();
+  EXPECT_EQ(drained->version, 3u);
+  EXPECT_TRUE(drained->backend.draining);
+  // Drained: listed, but not among the backends new connections go to.
+  const auto snapshot = registry_->Find("web")->snapshot();
+  EXPECT_THAT(snapshot->eligible(), ElementsAre(0, 1));
+
+  absl::StatusOr<BackendChange> removed =
+      plane_.RemoveBackend({.pool = "web", .address = "127.0.0.1:9001", .expected_version = 3});
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(removed->version, 4u);
+  EXPECT_EQ(removed->backend.address, "127.0.0.1:9001");
+  EXPECT_THAT(Addresses("web"), ElementsAre("127.0.0.1:9002", "127.0.0.1:9003"));
+}
+
+TEST_F(ControlPlaneTest, AnUpdateThatChangesNothingKeepsTheVersion) {
+  absl::StatusOr<BackendChange> same =
+      plane_.UpdateBackend({.pool = "web", .address = "127.0.0.1:9002", .weight = 2});
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(same->version, 1u);
+}
+
+TEST_F(ControlPlaneTest, CountersFollowABackendAcrossVersions) {
+  pool::Pool* web = registry_->Find("web");
+  web->snapshot()->backends()[1].runtime->worker(1).total.Add(5);
+  ASSERT_TRUE(plane_.UpdateBackend({.pool = "web", .address = "127.0.0.1:9002", .weight = 9}).ok());
+  EXPECT_EQ(plane_.ListBackends("web")->backends[1].total_connections, 5u);
+}
+
+TEST_F(ControlPlaneTest, RefusedChangesNameTheValueAndChangeNothing) {
+  struct Case {
+    absl::StatusOr<BackendChange> result;
+    absl::StatusCode code;
+    std::string message;
+  };
+  const Case cases[] = {
+      {plane_.AddBackend({.pool = "web", .address = "127.0.0.1"}),
+       absl::StatusCode::kInvalidArgument, "invalid address \"127.0.0.1\": missing \":PORT\""},
+      {plane_.AddBackend({.pool = "web", .address = "127.0.0.1:70000"}),
+       absl::StatusCode::kInvalidArgument, "port 70000 is out of range (valid: 1-65535)"},
+      {plane_.AddBackend({.pool = "web", .address = "127.0.0.1:9009", .weight = 0}),
+       absl::StatusCode::kInvalidArgument, "weight 0 is out of range (valid: 1-256)"},
+      {plane_.AddBackend({.pool = "web", .address = ""}), absl::StatusCode::kInvalidArgument,
+       "address is empty (valid: HOST:PORT"},
+      {plane_.AddBackend({.pool = "", .address = "127.0.0.1:9009"}),
+       absl::StatusCode::kInvalidArgument, "pool is empty: name one (pools: web, api)"},
+      {plane_.AddBackend({.pool = "web", .address = "127.0.0.1:8200"}),
+       absl::StatusCode::kInvalidArgument,
+       "backend \"127.0.0.1:8200\" is this node's own listener 127.0.0.1:8200 (pool \"web\")"},
+      {plane_.AddBackend({.pool = "web", .address = "127.0.0.5:8300"}),
+       absl::StatusCode::kInvalidArgument, "is this node's own listener 0.0.0.0:8300"},
+      {plane_.AddBackend({.pool = "nope", .address = "127.0.0.1:9009"}),
+       absl::StatusCode::kNotFound, "no pool \"nope\" on this node (pools: web, api)"},
+      {plane_.AddBackend({.pool = "web", .address = "127.0.0.1:9001"}),
+       absl::StatusCode::kAlreadyExists, "backend \"127.0.0.1:9001\" is already in pool \"web\""},
+      {plane_.AddBackend({.pool = "web", .address = "localhost:9001"}),
+       absl::StatusCode::kAlreadyExists, "already in pool \"web\" as \"127.0.0.1:9001\""},
+      {plane_.RemoveBackend({.pool = "web", .address = "127.0.0.1:9999"}),
+       absl::StatusCode::kNotFound,
+       "no backend \"127.0.0.1:9999\" in pool \"web\" (backends: 127.0.0.1:9001, 127.0.0.1:9002)"},
+      {plane_.UpdateBackend({.pool = "web", .address = "127.0.0.1:9001"}),
+       absl::StatusCode::kInvalidArgument,
+       "nothing to change for backend \"127.0.0.1:9001\": set a weight (1-256) or draining"},
+      {plane_.UpdateBackend({.pool = "web", .address = "127.0.0.1:9001", .weight = 300}),
+       absl::StatusCode::kInvalidArgument, "weight 300 is out of range"},
+      {plane_.AddBackend({.pool = "web", .address = "127.0.0.1:9009", .expected_version = 7}),
+       absl::StatusCode::kAborted,
+       "pool \"web\" is at version 1, not the expected version 7: someone else changed it"},
+  };
+  for (const Case& c : cases) {
+    ASSERT_FALSE(c.result.ok()) << c.message;
+    EXPECT_EQ(c.result.status().code(), c.code) << c.result.status();
+    EXPECT_THAT(c.result.status().message(), HasSubstr(c.message));
+  }
+  EXPECT_EQ(registry_->Find("web")->version(), 1u);
+  EXPECT_THAT(Addresses("web"), ElementsAre("127.0.0.1:9001", "127.0.0.1:9002"));
+}
+
+TEST_F(ControlPlaneTest, ConcurrentWritersWithTheSameExpectedVersionOneWins) {
+  std::atomic<int> wins{0};
+  std::atomic<int> aborted{0};
+  std::vector<std::thread> writers;
+  for (int i = 0; i < 8; ++i) {
+    writers.emplace_back([&, i] {
+      absl::StatusOr<BackendChange> result = plane_.AddBackend(
+          {.pool = "web", .address = absl::StrCat("127.0.0.1:", 9100 + i), .expected_version = 1});
+      if (result.ok()) ++wins;
+      if (result.status().code() == absl::StatusCode::kAborted) ++aborted;
+    });
+  }
+  for (std::thread& writer : writers) writer.join();
+  EXPECT_EQ(wins, 1);
+  EXPECT_EQ(aborted, 7);
+  EXPECT_EQ(registry_->Find("web")->version(), 2u);
+}
+
+TEST_F(ControlPlaneTest, WatchStartsWithTheCurrentStateThenFollowsChanges) {
+  std::vector<PoolState> seen;
+  std::promise<void> first_sent;
+  std::thread watcher([&] {
+    absl::Status status = plane_.Watch(
+        "web",
+        [&](const PoolState& state) {
+          seen.push_back(state);
+          if (seen.size() == 1) first_sent.set_value();
+          return state.version < 2;  // stop once the change has been seen
+        },
+        [] { return false; });
+    EXPECT_TRUE(status.ok()) << status;
+  });
+  first_sent.get_future().wait();
+  ASSERT_TRUE(plane_.AddBackend({.pool = "web", .address = "127.0.0.1:9003"}).ok());
+  watcher.join();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].version, 1u);
+  EXPECT_EQ(seen[0].backends.size(), 2u);
+  EXPECT_EQ(seen[1].version, 2u);
+  EXPECT_EQ(seen[1].backends.size(), 3u);
+}
+
+TEST_F(ControlPlaneTest, WatchEndsWhenTheFeedCloses) {
+  std::thread closer([&] { registry_->changes().Close(); });
+  absl::Status status = plane_.Watch(
+      "", [](const PoolState&) { return true; }, [] { return false; });
+  closer.join();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(plane_
+                .Watch(
+                    "nope", [](const PoolState&) { return true; }, [] { return false; })
+                .code(),
+            absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace plby::control
