@@ -1,5 +1,6 @@
 #include "control/control_server.h"
 
+#include <grpc/support/log.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
@@ -10,10 +11,28 @@
 
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
+#include "log/log.h"
 #include "net/socket_ops.h"
 
 namespace plby::control {
 namespace {
+
+// gRPC's own messages (a failed TLS handshake, say) go through the node's log, in its format.
+void ForwardGrpcLog(gpr_log_func_args* args) {
+  const absl::string_view file = args->file != nullptr ? args->file : "";
+  const absl::string_view base = file.substr(file.rfind('/') + 1);
+  switch (args->severity) {
+    case GPR_LOG_SEVERITY_DEBUG:
+      PLBY_LOG(kDebug, "grpc: ", args->message, " (", base, ":", args->line, ")");
+      break;
+    case GPR_LOG_SEVERITY_INFO:
+      PLBY_LOG(kInfo, "grpc: ", args->message, " (", base, ":", args->line, ")");
+      break;
+    case GPR_LOG_SEVERITY_ERROR:
+      PLBY_LOG(kWarn, "grpc: ", args->message, " (", base, ":", args->line, ")");
+      break;
+  }
+}
 
 std::shared_ptr<grpc::ServerCredentials> CredentialsFor(const config::ControlConfig& config) {
   if (!config.tls) return grpc::InsecureServerCredentials();
@@ -40,6 +59,7 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(
   server->tls_ = config.tls.has_value();
   server->service_ = std::make_unique<ControlService>(plane);
 
+  gpr_set_log_function(ForwardGrpcLog);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
