@@ -1,0 +1,301 @@
+#include "cli.h"
+
+#include <charconv>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "balance/algorithm.h"
+#include "config/duration.h"
+#include "net/host_port.h"
+
+namespace plby::ctl {
+namespace {
+
+constexpr char kUsage[] = R"(Usage: plbyctl [flags] COMMAND [ARGS]
+
+Reads and changes the backend pools of one or many plby nodes, through their gRPC
+control service. Every command goes to all the nodes at once.
+
+Commands:
+  status                      node version, uptime, workers and pools
+  pools list                  the pools of each node
+  backends list               the backends of a pool
+  backends add ADDRESS        add a backend (--weight N, default 1)
+  backends remove ADDRESS     remove a backend; its open connections go on
+  backends set ADDRESS        change a backend's weight (--weight N)
+  backends drain ADDRESS      no new connections to the backend; open ones go on
+  backends undrain ADDRESS    take new connections again
+  backends watch              print each pool change as it happens (--count N,
+                              --duration D; otherwise until Ctrl-C)
+
+Flags:
+  --node ADDR          a node's control address, HOST:PORT; repeat it or separate
+                       with commas for a fleet (default: $PLBY_NODES, else 127.0.0.1:9100)
+  --pool NAME          the pool (default: the node's only pool)
+  --weight N           1-256, for add and set
+  --expected-version V change only if the pool is at version V (add, remove, set,
+                       drain, undrain): two operators cannot overwrite each other
+  --timeout D          deadline per node, e.g. 5s or 500ms (default 5s)
+  -o, --output FORMAT  table (default) or json (one document; watch: one per line)
+  --ca FILE            CA of the nodes' certificates (mTLS; default: $PLBY_CA)
+  --cert FILE          client certificate (default: $PLBY_CERT)
+  --key FILE           client key (default: $PLBY_KEY)
+  --tls-server-name N  name the node certificates carry, if not their address
+  -h, --help           this help; also after a command: plbyctl backends add --help
+
+Exit codes: 0 every node succeeded; 1 some node failed (each is named with its
+error, and the nodes that succeeded keep the change); 2 bad command line (no node
+was contacted).
+)";
+
+struct CommandSpec {
+  const char* name;
+  Command command;
+  bool takes_address;
+  const char* help;
+};
+
+constexpr CommandSpec kCommands[] = {
+    {"status", Command::kStatus, false,
+     "Usage: plbyctl status [flags]\n\nShows each node's version, uptime, workers, connections "
+     "and pools.\n"},
+    {"pools list", Command::kPoolsList, false,
+     "Usage: plbyctl pools list [flags]\n\nLists each node's pools: name, listen address, "
+     "algorithm, version, backends.\n"},
+    {"backends list", Command::kBackendsList, false,
+     "Usage: plbyctl backends list [--pool NAME] [flags]\n\nLists the backends of a pool: "
+     "address, weight, health, state (active or draining),\nactive and total connections.\n"},
+    {"backends add", Command::kBackendsAdd, true,
+     "Usage: plbyctl backends add ADDRESS [--weight N] [--pool NAME] [--expected-version V]\n\n"
+     "Adds the backend ADDRESS (HOST:PORT) to the pool. New connections start going to it\n"
+     "at once.\n"},
+    {"backends remove", Command::kBackendsRemove, true,
+     "Usage: plbyctl backends remove ADDRESS [--pool NAME] [--expected-version V]\n\n"
+     "Removes the backend. Connections already open to it are not cut.\n"},
+    {"backends set", Command::kBackendsSet, true,
+     "Usage: plbyctl backends set ADDRESS --weight N [--pool NAME] [--expected-version V]\n\n"
+     "Changes the backend's weight (1-256).\n"},
+    {"backends drain", Command::kBackendsDrain, true,
+     "Usage: plbyctl backends drain ADDRESS [--pool NAME] [--expected-version V]\n\n"
+     "Sends no new connections to the backend; open ones go on until they end.\n"},
+    {"backends undrain", Command::kBackendsUndrain, true,
+     "Usage: plbyctl backends undrain ADDRESS [--pool NAME] [--expected-version V]\n\n"
+     "Lets the backend take new connections again.\n"},
+    {"backends watch", Command::kBackendsWatch, false,
+     "Usage: plbyctl backends watch [--pool NAME] [--count N] [--duration D] [flags]\n\n"
+     "Prints each pool's state now, then again after every change, from every node,\n"
+     "until Ctrl-C, or after N updates per node (--count), or after D (--duration).\n"
+     "Without --pool, every pool of the node is watched. With -o json, one JSON object\n"
+     "per line.\n"},
+};
+
+absl::Status Usage(absl::string_view message) { return absl::InvalidArgumentError(message); }
+
+absl::StatusOr<int64_t> ParseInteger(absl::string_view flag, absl::string_view text, int64_t min,
+                                     int64_t max) {
+  int64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max) {
+    return Usage(absl::StrCat(flag, " \"", text, "\" is not valid (valid: a whole number from ",
+                              min, " to ", max, ")"));
+  }
+  return value;
+}
+
+const CommandSpec* FindCommand(absl::string_view name) {
+  for (const CommandSpec& spec : kCommands) {
+    if (name == spec.name) return &spec;
+  }
+  return nullptr;
+}
+
+std::string CommandNames() {
+  std::vector<std::string> names;
+  for (const CommandSpec& spec : kCommands) names.push_back(spec.name);
+  return absl::StrJoin(names, ", ");
+}
+
+}  // namespace
+
+absl::StatusOr<ParsedCommandLine> ParseCommandLine(
+    const std::vector<std::string>& args, const std::map<std::string, std::string>& environment) {
+  Invocation invocation;
+  std::vector<std::string> words;  // the command and its positional arguments
+  std::vector<std::string> node_flags;
+  bool help = false;
+  std::vector<std::string> set_flags;  // for "not valid with this command" checks
+
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string flag = args[i];
+    std::optional<std::string> inline_value;
+    if (absl::StartsWith(flag, "--")) {
+      if (const size_t eq = flag.find('='); eq != std::string::npos) {
+        inline_value = flag.substr(eq + 1);
+        flag = flag.substr(0, eq);
+      }
+    } else if (flag != "-o" && flag != "-h") {
+      words.push_back(flag);
+      continue;
+    }
+    const auto value = [&]() -> absl::StatusOr<std::string> {
+      if (inline_value) return *inline_value;
+      if (i + 1 >= args.size()) return Usage(absl::StrCat(flag, " needs a value"));
+      return args[++i];
+    };
+    if (flag == "-h" || flag == "--help") {
+      help = true;
+      continue;
+    }
+    static constexpr absl::string_view kValueFlags[] = {
+        "--node",           "--pool",     "--weight", "--expected-version",
+        "--timeout",        "--duration", "--count",  "-o",
+        "--output",         "--ca",       "--cert",   "--key",
+        "--tls-server-name"};
+    if (std::find(std::begin(kValueFlags), std::end(kValueFlags), flag) == std::end(kValueFlags)) {
+      return Usage(absl::StrCat("unknown flag \"", flag, "\" (see plbyctl --help)"));
+    }
+    absl::StatusOr<std::string> text = value();
+    if (!text.ok()) return text.status();
+    set_flags.push_back(flag);
+    if (flag == "--node") {
+      node_flags.push_back(*text);
+    } else if (flag == "--pool") {
+      if (text->empty()) return Usage("--pool needs a pool name");
+      invocation.pool = *text;
+    } else if (flag == "--weight") {
+      absl::StatusOr<int64_t> weight =
+          ParseInteger("--weight", *text, balance::kMinWeight, balance::kMaxWeight);
+      if (!weight.ok()) return weight.status();
+      invocation.weight = *weight;
+    } else if (flag == "--expected-version") {
+      absl::StatusOr<int64_t> version = ParseInteger("--expected-version", *text, 1, INT64_MAX);
+      if (!version.ok()) return version.status();
+      invocation.expected_version = static_cast<uint64_t>(*version);
+    } else if (flag == "--timeout" || flag == "--duration") {
+      absl::StatusOr<absl::Duration> duration = config::ParseDuration(*text);
+      if (!duration.ok() || *duration <= absl::ZeroDuration()) {
+        return Usage(absl::StrCat(flag, " \"", *text,
+                                  "\" is not valid (valid: a positive "
+                                  "duration such as 5s or 500ms)"));
+      }
+      (flag == "--timeout" ? invocation.timeout : invocation.watch_duration.emplace()) = *duration;
+    } else if (flag == "--count") {
+      absl::StatusOr<int64_t> count = ParseInteger("--count", *text, 1, INT64_MAX);
+      if (!count.ok()) return count.status();
+      invocation.watch_count = *count;
+    } else if (flag == "-o" || flag == "--output") {
+      if (*text == "table") {
+        invocation.output = OutputFormat::kTable;
+      } else if (*text == "json") {
+        invocation.output = OutputFormat::kJson;
+      } else {
+        return Usage(absl::StrCat("--output \"", *text, "\" is not valid (valid: table, json)"));
+      }
+    } else if (flag == "--ca") {
+      invocation.tls.ca = *text;
+    } else if (flag == "--cert") {
+      invocation.tls.cert = *text;
+    } else if (flag == "--key") {
+      invocation.tls.key = *text;
+    } else if (flag == "--tls-server-name") {
+      invocation.tls.server_name = *text;
+    }
+  }
+
+  // The command is the longest known prefix of the words: "status", or "backends add".
+  const CommandSpec* spec = nullptr;
+  size_t used = 0;
+  if (!words.empty()) {
+    if (words.size() >= 2) spec = FindCommand(absl::StrCat(words[0], " ", words[1]));
+    used = spec != nullptr ? 2 : 1;
+    if (spec == nullptr) spec = FindCommand(words[0]);
+  }
+  if (help) {
+    return ParsedCommandLine{.invocation = std::nullopt, .help = spec ? spec->help : kUsage};
+  }
+  if (words.empty()) return Usage(absl::StrCat("no command given (valid: ", CommandNames(), ")"));
+  if (spec == nullptr) {
+    const std::string given =
+        absl::StrJoin(words.begin(), words.begin() + std::min<size_t>(2, words.size()), " ");
+    return Usage(absl::StrCat("unknown command \"", given, "\" (valid: ", CommandNames(), ")"));
+  }
+  invocation.command = spec->command;
+  invocation.command_name = spec->name;
+  const std::vector<std::string> rest(words.begin() + used, words.end());
+  if (spec->takes_address) {
+    if (rest.empty()) {
+      return Usage(absl::StrCat(spec->name, " needs the backend's ADDRESS (HOST:PORT)"));
+    }
+    absl::StatusOr<net::HostPort> address = net::ParseHostPort(rest[0], net::PortZero::kRefuse);
+    if (!address.ok()) return Usage(address.status().message());
+    invocation.address = address->ToString();
+  }
+  if (rest.size() > (spec->takes_address ? 1u : 0u)) {
+    return Usage(absl::StrCat("unexpected argument \"", rest[spec->takes_address ? 1 : 0],
+                              "\" for ", spec->name));
+  }
+
+  const auto allowed = [&](const std::string& flag) {
+    if (flag == "--weight") {
+      return spec->command == Command::kBackendsAdd || spec->command == Command::kBackendsSet;
+    }
+    if (flag == "--expected-version") {
+      return spec->command == Command::kBackendsAdd || spec->command == Command::kBackendsRemove ||
+             spec->command == Command::kBackendsSet || spec->command == Command::kBackendsDrain ||
+             spec->command == Command::kBackendsUndrain;
+    }
+    if (flag == "--count" || flag == "--duration") return spec->command == Command::kBackendsWatch;
+    if (flag == "--pool") {
+      return spec->command != Command::kStatus && spec->command != Command::kPoolsList;
+    }
+    return true;
+  };
+  for (const std::string& flag : set_flags) {
+    if (!allowed(flag)) {
+      return Usage(absl::StrCat(flag, " does not apply to ", spec->name, " (see plbyctl ",
+                                spec->name, " --help)"));
+    }
+  }
+  if (spec->command == Command::kBackendsSet && !invocation.weight) {
+    return Usage("backends set needs --weight N (1-256)");
+  }
+
+  // Nodes: --node, else $PLBY_NODES, else the default.
+  std::vector<std::string> node_texts = node_flags;
+  if (node_texts.empty()) {
+    auto it = environment.find("PLBY_NODES");
+    node_texts.push_back(it != environment.end() && !it->second.empty() ? it->second
+                                                                        : kDefaultNode);
+  }
+  for (const std::string& text : node_texts) {
+    for (absl::string_view node : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+      absl::StatusOr<net::HostPort> address =
+          net::ParseHostPort(absl::StripAsciiWhitespace(node), net::PortZero::kRefuse);
+      if (!address.ok()) return Usage(absl::StrCat("--node: ", address.status().message()));
+      const std::string canonical = address->ToString();
+      if (std::find(invocation.nodes.begin(), invocation.nodes.end(), canonical) ==
+          invocation.nodes.end()) {
+        invocation.nodes.push_back(canonical);
+      }
+    }
+  }
+  if (invocation.nodes.empty()) return Usage("--node: no node address given");
+
+  // TLS files: flags, else the environment.
+  for (auto [file, variable] :
+       {std::pair{&invocation.tls.ca, "PLBY_CA"}, std::pair{&invocation.tls.cert, "PLBY_CERT"},
+        std::pair{&invocation.tls.key, "PLBY_KEY"}}) {
+    if (file->empty()) {
+      auto it = environment.find(variable);
+      if (it != environment.end()) *file = it->second;
+    }
+  }
+  if (invocation.tls.cert.empty() != invocation.tls.key.empty()) {
+    return Usage("--cert and --key go together: give both (mTLS) or neither");
+  }
+  return ParsedCommandLine{.invocation = std::move(invocation), .help = ""};
+}
+
+}  // namespace plby::ctl

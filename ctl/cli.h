@@ -1,0 +1,67 @@
+// The plbyctl command line: what the user asked for, checked before any node is contacted.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace plby::ctl {
+
+inline constexpr char kDefaultNode[] = "127.0.0.1:9100";
+inline constexpr absl::Duration kDefaultTimeout = absl::Seconds(5);
+
+enum class Command {
+  kStatus,
+  kPoolsList,
+  kBackendsList,
+  kBackendsAdd,
+  kBackendsRemove,
+  kBackendsSet,
+  kBackendsDrain,
+  kBackendsUndrain,
+  kBackendsWatch,
+};
+
+enum class OutputFormat { kTable, kJson };
+
+struct TlsFiles {
+  std::string ca;           // CA that signed the nodes' certificates
+  std::string cert;         // this client's certificate ...
+  std::string key;          // ... and key
+  std::string server_name;  // name to check the node's certificate against, instead of its host
+  bool enabled() const { return !ca.empty() || !cert.empty() || !key.empty(); }
+};
+
+struct Invocation {
+  Command command = Command::kStatus;
+  std::string command_name;  // "backends add"
+  std::vector<std::string> nodes;
+  absl::Duration timeout = kDefaultTimeout;
+  OutputFormat output = OutputFormat::kTable;
+  std::string pool;     // empty: the node's only pool
+  std::string address;  // the backend, for add/remove/set/drain/undrain
+  std::optional<int64_t> weight;
+  std::optional<uint64_t> expected_version;
+  TlsFiles tls;
+  std::optional<int64_t> watch_count;            // stop after this many updates per node
+  std::optional<absl::Duration> watch_duration;  // stop after this long
+};
+
+// Either an invocation to run, or help text to print.
+struct ParsedCommandLine {
+  std::optional<Invocation> invocation;
+  std::string help;
+};
+
+// `args` excludes the program name. `environment` supplies PLBY_NODES, PLBY_CA, PLBY_CERT and
+// PLBY_KEY. Errors are InvalidArgument with a message that names the bad argument and what
+// would be valid.
+absl::StatusOr<ParsedCommandLine> ParseCommandLine(
+    const std::vector<std::string>& args, const std::map<std::string, std::string>& environment);
+
+}  // namespace plby::ctl

@@ -1,0 +1,35 @@
+// JsonWriter: builds one compact JSON document, for `plbyctl -o json`.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace plby::ctl {
+
+class JsonWriter {
+ public:
+  JsonWriter& BeginObject();
+  JsonWriter& EndObject();
+  JsonWriter& BeginArray();
+  JsonWriter& EndArray();
+  // Inside an object, each value is preceded by its key.
+  JsonWriter& Key(absl::string_view key);
+  JsonWriter& String(absl::string_view value);
+  JsonWriter& Number(int64_t value);
+  JsonWriter& Unsigned(uint64_t value);
+  JsonWriter& Bool(bool value);
+
+  const std::string& text() const { return out_; }
+
+ private:
+  void BeforeValue();
+
+  std::string out_;
+  std::vector<bool> has_items_;  // per open container
+  bool after_key_ = false;
+};
+
+}  // namespace plby::ctl

@@ -1,0 +1,107 @@
+// plbyctl: flags, fan-out to the nodes, output. The calls and the rendering live beside it.
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "channels.h"
+#include "cli.h"
+#include "node_calls.h"
+#include "render.h"
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitSomeNodeFailed = 1;
+constexpr int kExitUsage = 2;
+
+void Print(FILE* stream, const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stream);
+  std::fflush(stream);
+}
+
+// Runs `work(i)` for every node index at once and waits for all.
+template <typename Work>
+void ForEachNodeConcurrently(size_t count, const Work& work) {
+  std::vector<std::thread> threads;
+  threads.reserve(count);
+  for (size_t i = 0; i < count; ++i) threads.emplace_back([&work, i] { work(i); });
+  for (std::thread& thread : threads) thread.join();
+}
+
+int RunOnce(const plby::ctl::Invocation& invocation, const plby::ctl::ChannelFactory& channels) {
+  std::vector<plby::ctl::NodeResult> results(invocation.nodes.size());
+  ForEachNodeConcurrently(invocation.nodes.size(), [&](size_t i) {
+    const std::string& node = invocation.nodes[i];
+    results[i] = plby::ctl::RunOnNode(invocation, node, channels.ChannelTo(node));
+  });
+  int failed = 0;
+  for (const auto& result : results) failed += result.error.ok() ? 0 : 1;
+  if (invocation.output == plby::ctl::OutputFormat::kJson) {
+    Print(stdout, plby::ctl::RenderJson(invocation, results));
+  } else {
+    Print(stdout, plby::ctl::RenderTable(invocation, results));
+    for (const auto& result : results) {
+      if (!result.error.ok()) Print(stderr, plby::ctl::RenderFailure(result.node, result.error));
+    }
+    if (failed > 0 && results.size() > 1) {
+      Print(stderr, "plbyctl: " + std::to_string(failed) + " of " + std::to_string(results.size()) +
+                        " nodes failed\n");
+    }
+  }
+  return failed == 0 ? kExitOk : kExitSomeNodeFailed;
+}
+
+int Watch(const plby::ctl::Invocation& invocation, const plby::ctl::ChannelFactory& channels) {
+  std::mutex output;
+  std::vector<absl::Status> errors(invocation.nodes.size());
+  ForEachNodeConcurrently(invocation.nodes.size(), [&](size_t i) {
+    const std::string& node = invocation.nodes[i];
+    errors[i] = plby::ctl::WatchNode(
+        invocation, node, channels.ChannelTo(node), [&](const plby::v1::WatchBackendsResponse& u) {
+          const std::string text = plby::ctl::RenderWatchUpdate(invocation.output, node, u);
+          std::lock_guard<std::mutex> lock(output);
+          Print(stdout, text);
+        });
+    if (!errors[i].ok()) {
+      std::lock_guard<std::mutex> lock(output);
+      Print(stderr, plby::ctl::RenderFailure(node, errors[i]));
+    }
+  });
+  for (const absl::Status& error : errors) {
+    if (!error.ok()) return kExitSomeNodeFailed;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::map<std::string, std::string> environment;
+  for (const char* name : {"PLBY_NODES", "PLBY_CA", "PLBY_CERT", "PLBY_KEY"}) {
+    if (const char* value = std::getenv(name)) environment[name] = value;
+  }
+  absl::StatusOr<plby::ctl::ParsedCommandLine> parsed =
+      plby::ctl::ParseCommandLine(std::vector<std::string>(argv + 1, argv + argc), environment);
+  if (!parsed.ok()) {
+    Print(stderr, "plbyctl: " + std::string(parsed.status().message()) +
+                      "\nRun 'plbyctl --help' for usage.\n");
+    return kExitUsage;
+  }
+  if (!parsed->invocation) {
+    Print(stdout, parsed->help);
+    return kExitOk;
+  }
+  const plby::ctl::Invocation& invocation = *parsed->invocation;
+  absl::StatusOr<plby::ctl::ChannelFactory> channels =
+      plby::ctl::ChannelFactory::Create(invocation.tls);
+  if (!channels.ok()) {
+    Print(stderr, "plbyctl: " + std::string(channels.status().message()) + "\n");
+    return kExitUsage;
+  }
+  if (invocation.command == plby::ctl::Command::kBackendsWatch) return Watch(invocation, *channels);
+  return RunOnce(invocation, *channels);
+}

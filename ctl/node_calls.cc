@@ -1,0 +1,185 @@
+#include "node_calls.h"
+
+#include <grpcpp/client_context.h>
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace plby::ctl {
+namespace {
+
+using Clock = std::chrono::system_clock;
+
+absl::Status ToAbsl(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
+// One deadline for all the calls a command makes on a node.
+class Calls {
+ public:
+  Calls(const std::shared_ptr<grpc::Channel>& channel, absl::Duration timeout)
+      : stub_(v1::Control::NewStub(channel)),
+        deadline_(Clock::now() + absl::ToChronoMilliseconds(timeout)) {}
+
+  template <typename Request, typename Response>
+  absl::Status Call(grpc::Status (v1::Control::Stub::*method)(grpc::ClientContext*, const Request&,
+                                                              Response*),
+                    const Request& request, Response* response) {
+    grpc::ClientContext context;
+    context.set_deadline(deadline_);
+    return ToAbsl(((*stub_).*method)(&context, request, response));
+  }
+
+  // The pool the command is about: --pool, or the node's only pool.
+  absl::StatusOr<std::string> PoolFor(const Invocation& invocation) {
+    if (!invocation.pool.empty()) return invocation.pool;
+    v1::ListPoolsResponse pools;
+    if (absl::Status status = Call(&v1::Control::Stub::ListPools, v1::ListPoolsRequest(), &pools);
+        !status.ok()) {
+      return status;
+    }
+    if (pools.pools_size() == 1) return pools.pools(0).name();
+    std::vector<std::string> names;
+    for (const v1::PoolSummary& pool : pools.pools()) names.push_back(pool.name());
+    return absl::FailedPreconditionError(pools.pools_size() == 0
+                                             ? std::string("the node has no pools")
+                                             : absl::StrCat("the node has ", pools.pools_size(),
+                                                            " pools (", absl::StrJoin(names, ", "),
+                                                            "): choose one with --pool"));
+  }
+
+ private:
+  std::unique_ptr<v1::Control::Stub> stub_;
+  Clock::time_point deadline_;
+};
+
+template <typename Request>
+void SetExpectedVersion(const Invocation& invocation, Request& request) {
+  if (invocation.expected_version) request.set_expected_version(*invocation.expected_version);
+}
+
+template <typename Response>
+void TakeChange(const Response& response, NodeResult& result) {
+  result.pool = response.pool();
+  result.version = response.version();
+  result.backend = response.backend();
+}
+
+absl::Status Run(const Invocation& invocation, Calls& calls, NodeResult& result) {
+  if (invocation.command == Command::kStatus) {
+    return calls.Call(&v1::Control::Stub::GetStatus, v1::GetStatusRequest(), &result.status);
+  }
+  if (invocation.command == Command::kPoolsList) {
+    v1::ListPoolsResponse response;
+    absl::Status status =
+        calls.Call(&v1::Control::Stub::ListPools, v1::ListPoolsRequest(), &response);
+    result.pools.assign(response.pools().begin(), response.pools().end());
+    return status;
+  }
+  absl::StatusOr<std::string> pool = calls.PoolFor(invocation);
+  if (!pool.ok()) return pool.status();
+  result.pool = *pool;
+  switch (invocation.command) {
+    case Command::kBackendsList: {
+      v1::ListBackendsRequest request;
+      request.set_pool(*pool);
+      v1::ListBackendsResponse response;
+      absl::Status status = calls.Call(&v1::Control::Stub::ListBackends, request, &response);
+      result.version = response.version();
+      result.backends.assign(response.backends().begin(), response.backends().end());
+      return status;
+    }
+    case Command::kBackendsAdd: {
+      v1::AddBackendRequest request;
+      request.set_pool(*pool);
+      request.set_address(invocation.address);
+      if (invocation.weight) request.set_weight(static_cast<uint32_t>(*invocation.weight));
+      SetExpectedVersion(invocation, request);
+      v1::AddBackendResponse response;
+      absl::Status status = calls.Call(&v1::Control::Stub::AddBackend, request, &response);
+      TakeChange(response, result);
+      return status;
+    }
+    case Command::kBackendsRemove: {
+      v1::RemoveBackendRequest request;
+      request.set_pool(*pool);
+      request.set_address(invocation.address);
+      SetExpectedVersion(invocation, request);
+      v1::RemoveBackendResponse response;
+      absl::Status status = calls.Call(&v1::Control::Stub::RemoveBackend, request, &response);
+      TakeChange(response, result);
+      return status;
+    }
+    case Command::kBackendsSet:
+    case Command::kBackendsDrain:
+    case Command::kBackendsUndrain: {
+      v1::UpdateBackendRequest request;
+      request.set_pool(*pool);
+      request.set_address(invocation.address);
+      if (invocation.command == Command::kBackendsSet) {
+        request.set_weight(static_cast<uint32_t>(*invocation.weight));
+      } else {
+        request.set_draining(invocation.command == Command::kBackendsDrain);
+      }
+      SetExpectedVersion(invocation, request);
+      v1::UpdateBackendResponse response;
+      absl::Status status = calls.Call(&v1::Control::Stub::UpdateBackend, request, &response);
+      TakeChange(response, result);
+      return status;
+    }
+    case Command::kStatus:
+    case Command::kPoolsList:
+    case Command::kBackendsWatch:
+      break;
+  }
+  return absl::InternalError("not a one-shot command");
+}
+
+}  // namespace
+
+NodeResult RunOnNode(const Invocation& invocation, const std::string& node,
+                     const std::shared_ptr<grpc::Channel>& channel) {
+  NodeResult result;
+  result.node = node;
+  Calls calls(channel, invocation.timeout);
+  result.error = Run(invocation, calls, result);
+  return result;
+}
+
+absl::Status WatchNode(const Invocation& invocation, const std::string&,
+                       const std::shared_ptr<grpc::Channel>& channel,
+                       const std::function<void(const v1::WatchBackendsResponse&)>& on_update) {
+  std::unique_ptr<v1::Control::Stub> stub = v1::Control::NewStub(channel);
+  grpc::ClientContext context;
+  if (invocation.watch_duration) {
+    context.set_deadline(Clock::now() + absl::ToChronoMilliseconds(*invocation.watch_duration));
+  }
+  v1::WatchBackendsRequest request;
+  request.set_pool(invocation.pool);
+  std::unique_ptr<grpc::ClientReader<v1::WatchBackendsResponse>> stream =
+      stub->WatchBackends(&context, request);
+  v1::WatchBackendsResponse update;
+  int64_t updates = 0;
+  while (stream->Read(&update)) {
+    on_update(update);
+    if (invocation.watch_count && ++updates >= *invocation.watch_count) {
+      context.TryCancel();
+      while (stream->Read(&update)) {
+      }
+      stream->Finish();
+      return absl::OkStatus();
+    }
+  }
+  const grpc::Status status = stream->Finish();
+  // Reaching --duration is the normal end of a timed watch.
+  if (invocation.watch_duration && status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return absl::OkStatus();
+  }
+  if (status.ok()) return absl::UnavailableError("the node ended the watch");
+  return ToAbsl(status);
+}
+
+}  // namespace plby::ctl

@@ -1,0 +1,283 @@
+#include "render.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "json_writer.h"
+
+namespace plby::ctl {
+namespace {
+
+using Row = std::vector<std::string>;
+
+std::string Health(v1::Health health) {
+  switch (health) {
+    case v1::HEALTH_HEALTHY:
+      return "healthy";
+    case v1::HEALTH_UNHEALTHY:
+      return "unhealthy";
+    default:
+      return "unknown";
+  }
+}
+
+std::string State(v1::BackendState state) {
+  return state == v1::BACKEND_STATE_DRAINING ? "draining" : "active";
+}
+
+std::string Algorithm(v1::Algorithm algorithm) {
+  switch (algorithm) {
+    case v1::ALGORITHM_ROUND_ROBIN:
+      return "RR";
+    case v1::ALGORITHM_WEIGHTED_ROUND_ROBIN:
+      return "WRR";
+    default:
+      return "?";
+  }
+}
+
+std::string Uptime(uint64_t seconds) {
+  if (seconds < 60) return absl::StrCat(seconds, "s");
+  if (seconds < 3600) return absl::StrCat(seconds / 60, "m", seconds % 60, "s");
+  if (seconds < 86400) return absl::StrCat(seconds / 3600, "h", (seconds % 3600) / 60, "m");
+  return absl::StrCat(seconds / 86400, "d", (seconds % 86400) / 3600, "h");
+}
+
+// Columns padded to their widest cell, two spaces apart; the last column is not padded.
+std::string Table(const std::vector<Row>& rows) {
+  std::vector<size_t> widths;
+  for (const Row& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()), 0);
+    for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
+  }
+  std::string out;
+  for (const Row& row : rows) {
+    for (size_t c = 0; c < row.size(); ++c) {
+      out += row[c];
+      if (c + 1 < row.size()) out.append(widths[c] - row[c].size() + 2, ' ');
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+Row BackendCells(const v1::Backend& backend) {
+  return {backend.address(),
+          absl::StrCat(backend.weight()),
+          Health(backend.health()),
+          State(backend.state()),
+          absl::StrCat(backend.active_connections()),
+          absl::StrCat(backend.total_connections())};
+}
+
+std::string ChangeText(const Invocation& invocation, const v1::Backend& backend) {
+  switch (invocation.command) {
+    case Command::kBackendsAdd:
+      return absl::StrCat("added ", backend.address(), " (weight ", backend.weight(), ")");
+    case Command::kBackendsRemove:
+      return absl::StrCat("removed ", backend.address());
+    case Command::kBackendsSet:
+      return absl::StrCat("set ", backend.address(), " weight ", backend.weight());
+    case Command::kBackendsDrain:
+      return absl::StrCat("draining ", backend.address());
+    case Command::kBackendsUndrain:
+      return absl::StrCat("active ", backend.address());
+    default:
+      return "";
+  }
+}
+
+void WriteBackend(JsonWriter& json, const v1::Backend& backend) {
+  json.BeginObject()
+      .Key("address")
+      .String(backend.address())
+      .Key("weight")
+      .Unsigned(backend.weight())
+      .Key("health")
+      .String(Health(backend.health()))
+      .Key("state")
+      .String(State(backend.state()))
+      .Key("active_connections")
+      .Unsigned(backend.active_connections())
+      .Key("total_connections")
+      .Unsigned(backend.total_connections())
+      .EndObject();
+}
+
+void WritePool(JsonWriter& json, const v1::PoolSummary& pool) {
+  json.BeginObject()
+      .Key("name")
+      .String(pool.name())
+      .Key("listen")
+      .String(pool.listen())
+      .Key("algorithm")
+      .String(Algorithm(pool.algorithm()))
+      .Key("version")
+      .Unsigned(pool.version())
+      .Key("backend_count")
+      .Unsigned(pool.backend_count())
+      .Key("active_connections")
+      .Unsigned(pool.active_connections())
+      .EndObject();
+}
+
+void WriteBackends(JsonWriter& json, const std::vector<v1::Backend>& backends) {
+  json.Key("backends").BeginArray();
+  for (const v1::Backend& backend : backends) WriteBackend(json, backend);
+  json.EndArray();
+}
+
+}  // namespace
+
+std::string RenderTable(const Invocation& invocation, const std::vector<NodeResult>& results) {
+  std::vector<Row> rows;
+  switch (invocation.command) {
+    case Command::kStatus:
+      rows.push_back({"NODE", "VERSION", "UPTIME", "WORKERS", "ACCEPTED", "ACTIVE", "POOLS"});
+      for (const NodeResult& r : results) {
+        if (!r.error.ok()) continue;
+        std::vector<std::string> pools;
+        for (const v1::PoolSummary& pool : r.status.pools()) {
+          pools.push_back(absl::StrCat(pool.name(), " (v", pool.version(), ", ",
+                                       pool.backend_count(), " backends)"));
+        }
+        rows.push_back({r.node, r.status.node_version(), Uptime(r.status.uptime_seconds()),
+                        absl::StrCat(r.status.workers()),
+                        absl::StrCat(r.status.accepted_connections()),
+                        absl::StrCat(r.status.active_connections()), absl::StrJoin(pools, ", ")});
+      }
+      break;
+    case Command::kPoolsList:
+      rows.push_back({"NODE", "POOL", "LISTEN", "ALGORITHM", "VERSION", "BACKENDS", "ACTIVE"});
+      for (const NodeResult& r : results) {
+        if (!r.error.ok()) continue;
+        for (const v1::PoolSummary& pool : r.pools) {
+          rows.push_back({r.node, pool.name(), pool.listen(), Algorithm(pool.algorithm()),
+                          absl::StrCat(pool.version()), absl::StrCat(pool.backend_count()),
+                          absl::StrCat(pool.active_connections())});
+        }
+      }
+      break;
+    case Command::kBackendsList:
+      rows.push_back(
+          {"NODE", "POOL", "VERSION", "ADDRESS", "WEIGHT", "HEALTH", "STATE", "ACTIVE", "TOTAL"});
+      for (const NodeResult& r : results) {
+        if (!r.error.ok()) continue;
+        if (r.backends.empty()) {
+          rows.push_back({r.node, r.pool, absl::StrCat(r.version), "(no backends)"});
+        }
+        for (const v1::Backend& backend : r.backends) {
+          Row row{r.node, r.pool, absl::StrCat(r.version)};
+          const Row cells = BackendCells(backend);
+          row.insert(row.end(), cells.begin(), cells.end());
+          rows.push_back(std::move(row));
+        }
+      }
+      break;
+    default:
+      rows.push_back({"NODE", "POOL", "VERSION", "RESULT"});
+      for (const NodeResult& r : results) {
+        if (!r.error.ok()) continue;
+        rows.push_back(
+            {r.node, r.pool, absl::StrCat(r.version), ChangeText(invocation, r.backend)});
+      }
+      break;
+  }
+  if (rows.size() == 1) return "";  // every node failed: the errors say it all
+  return Table(rows);
+}
+
+std::string RenderJson(const Invocation& invocation, const std::vector<NodeResult>& results) {
+  const bool all_ok =
+      std::all_of(results.begin(), results.end(), [](const NodeResult& r) { return r.error.ok(); });
+  JsonWriter json;
+  json.BeginObject()
+      .Key("command")
+      .String(invocation.command_name)
+      .Key("ok")
+      .Bool(all_ok)
+      .Key("nodes")
+      .BeginArray();
+  for (const NodeResult& r : results) {
+    json.BeginObject().Key("node").String(r.node).Key("ok").Bool(r.error.ok());
+    if (!r.error.ok()) {
+      json.Key("error")
+          .BeginObject()
+          .Key("code")
+          .String(absl::StatusCodeToString(r.error.code()))
+          .Key("message")
+          .String(r.error.message())
+          .EndObject()
+          .EndObject();
+      continue;
+    }
+    switch (invocation.command) {
+      case Command::kStatus:
+        json.Key("version")
+            .String(r.status.node_version())
+            .Key("uptime_seconds")
+            .Unsigned(r.status.uptime_seconds())
+            .Key("workers")
+            .Unsigned(r.status.workers())
+            .Key("accepted_connections")
+            .Unsigned(r.status.accepted_connections())
+            .Key("active_connections")
+            .Unsigned(r.status.active_connections())
+            .Key("pools")
+            .BeginArray();
+        for (const v1::PoolSummary& pool : r.status.pools()) WritePool(json, pool);
+        json.EndArray();
+        break;
+      case Command::kPoolsList:
+        json.Key("pools").BeginArray();
+        for (const v1::PoolSummary& pool : r.pools) WritePool(json, pool);
+        json.EndArray();
+        break;
+      case Command::kBackendsList:
+        json.Key("pool").String(r.pool).Key("version").Unsigned(r.version);
+        WriteBackends(json, r.backends);
+        break;
+      default:
+        json.Key("pool").String(r.pool).Key("version").Unsigned(r.version).Key("backend");
+        WriteBackend(json, r.backend);
+        break;
+    }
+    json.EndObject();
+  }
+  json.EndArray().EndObject();
+  return json.text() + "\n";
+}
+
+std::string RenderWatchUpdate(OutputFormat format, const std::string& node,
+                              const v1::WatchBackendsResponse& update) {
+  const std::vector<v1::Backend> backends(update.backends().begin(), update.backends().end());
+  if (format == OutputFormat::kJson) {
+    JsonWriter json;
+    json.BeginObject()
+        .Key("node")
+        .String(node)
+        .Key("pool")
+        .String(update.pool())
+        .Key("version")
+        .Unsigned(update.version());
+    WriteBackends(json, backends);
+    json.EndObject();
+    return json.text() + "\n";
+  }
+  std::vector<Row> rows{{"  ADDRESS", "WEIGHT", "HEALTH", "STATE", "ACTIVE", "TOTAL"}};
+  for (const v1::Backend& backend : backends) {
+    Row row = BackendCells(backend);
+    row[0] = "  " + row[0];
+    rows.push_back(std::move(row));
+  }
+  return absl::StrCat(node, "  pool ", update.pool(), "  version ", update.version(), "\n",
+                      backends.empty() ? "  (no backends)\n" : Table(rows));
+}
+
+std::string RenderFailure(const std::string& node, const absl::Status& error) {
+  return absl::StrCat("plbyctl: ", node, ": ", absl::StatusCodeToString(error.code()), ": ",
+                      error.message(), "\n");
+}
+
+}  // namespace plby::ctl
