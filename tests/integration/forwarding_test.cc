@@ -20,28 +20,6 @@
 namespace plby::testing {
 namespace {
 
-struct BackendEntry {
-  std::string address;
-  int weight = 0;  // 0: leave the key out
-};
-
-// A config with one pool listening on a free port and its control service on a free port.
-std::string OnePoolConfig(const std::vector<BackendEntry>& backends,
-                          const std::string& algorithm = "WRR",
-                          const std::string& server_extra = "") {
-  std::string text =
-      "[control]\nlisten = \"127.0.0.1:0\"\n\n[[server]]\nname = \"web\"\n"
-      "listen = \"127.0.0.1:0\"\n" +
-      server_extra + "\n[[server.forward]]\nalgorithm = \"" + algorithm + "\"\nbackends = [\n";
-  for (const BackendEntry& backend : backends) {
-    absl::StrAppend(&text, "  { address = \"", backend.address, "\"",
-                    backend.weight > 0 ? absl::StrCat(", weight = ", backend.weight) : "", " },\n");
-  }
-  return text + "]\n";
-}
-
-std::string Hi(const Backend& backend) { return "Hi from server " + std::to_string(backend.port); }
-
 // Each proxied connection costs the test one descriptor, the node two.
 void RaiseDescriptorLimit() {
   rlimit limit{};

@@ -28,6 +28,7 @@ absl::Status Errno(const std::string& what) { return absl::ErrnoToStatus(errno, 
 }  // namespace
 
 std::string NodeBinary() { return PLBY_NODE_BINARY; }
+std::string CtlBinary() { return PLBY_CTL_BINARY; }
 std::string TestPeerBinary() { return PLBY_TESTPEER_BINARY; }
 
 absl::StatusOr<std::unique_ptr<Process>> Process::Start(const std::string& binary,
@@ -194,6 +195,20 @@ absl::StatusOr<Backend> StartBackend(const std::string& mode,
   return Backend{*std::move(process), static_cast<uint16_t>(std::stoi((*line)[1]))};
 }
 
+std::string Hi(const Backend& backend) { return "Hi from server " + std::to_string(backend.port); }
+
+std::string OnePoolConfig(const std::vector<BackendEntry>& backends, const std::string& algorithm,
+                          const std::string& server_extra, const std::string& control_extra) {
+  std::string text = "[control]\nlisten = \"127.0.0.1:0\"\n" + control_extra +
+                     "\n[[server]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\n" + server_extra +
+                     "\n[[server.forward]]\nalgorithm = \"" + algorithm + "\"\nbackends = [\n";
+  for (const BackendEntry& backend : backends) {
+    absl::StrAppend(&text, "  { address = \"", backend.address, "\"",
+                    backend.weight > 0 ? absl::StrCat(", weight = ", backend.weight) : "", " },\n");
+  }
+  return text + "]\n";
+}
+
 absl::StatusOr<Node> StartNode(const TempDir& dir, const std::string& config_text,
                                std::vector<std::string> extra_args) {
   const std::string config = dir.Write("config.toml", config_text);
@@ -213,6 +228,11 @@ absl::StatusOr<Node> StartNode(const TempDir& dir, const std::string& config_tex
     node.ports[(*it)[1]] = static_cast<uint16_t>(std::stoi((*it)[2]));
   }
   if (node.ports.empty()) return absl::InternalError("plby-node listens on nothing: " + output);
+  static const std::regex kControl(R"( control service listening address=\S+:(\d+) )");
+  std::smatch control;
+  if (std::regex_search(output, control, kControl)) {
+    node.control_port = static_cast<uint16_t>(std::stoi(control[1]));
+  }
   return node;
 }
 

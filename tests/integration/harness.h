@@ -87,11 +87,29 @@ struct Backend {
 absl::StatusOr<Backend> StartBackend(const std::string& mode,
                                      const std::vector<std::string>& extra_args = {});
 
+// What plby-testpeer's "hi" mode answers.
+std::string Hi(const Backend& backend);
+
+// A backend line of a test config.
+struct BackendEntry {
+  std::string address;
+  int weight = 0;  // 0: leave the key out
+};
+
+// A config with one pool "web" on a free port and the control service on a free port.
+// `control_extra` goes into [control], `server_extra` into [[server]].
+std::string OnePoolConfig(const std::vector<BackendEntry>& backends,
+                          const std::string& algorithm = "WRR",
+                          const std::string& server_extra = "",
+                          const std::string& control_extra = "");
+
 // A plby-node and the ports its pools listen on.
 struct Node {
   std::unique_ptr<Process> process;
-  std::map<std::string, uint16_t> ports;                   // pool name -> port
+  std::map<std::string, uint16_t> ports;  // pool name -> port
+  uint16_t control_port = 0;
   uint16_t port() const { return ports.begin()->second; }  // the only (or first) pool's
+  std::string control_address() const { return "127.0.0.1:" + std::to_string(control_port); }
 };
 // Writes `config_text` into `dir` and runs plby-node on it until it says "ready".
 absl::StatusOr<Node> StartNode(const TempDir& dir, const std::string& config_text,
@@ -116,6 +134,7 @@ absl::Status SendAll(int fd, const std::string& data);
 absl::StatusOr<std::string> ReadToEnd(int fd);
 
 std::string NodeBinary();
+std::string CtlBinary();
 std::string TestPeerBinary();
 
 }  // namespace plby::testing

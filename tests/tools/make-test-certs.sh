@@ -12,11 +12,11 @@ cd "$dir"
 quiet() { "$@" >/dev/null 2>&1 || { echo "make-test-certs.sh: failed: $*" >&2; exit 1; }; }
 
 make_ca() {  # name subject
-  quiet openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$2" \
+  quiet openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=$2" \
     -keyout "$1.key" -out "$1.pem"
 }
 make_cert() {  # name subject ca extensions
-  quiet openssl req -newkey rsa:2048 -nodes -subj "/CN=$2" -keyout "$1.key" -out "$1.csr"
+  quiet openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$2" -keyout "$1.key" -out "$1.csr"
   printf '%s\n' "$4" >"$1.ext"
   quiet openssl x509 -req -in "$1.csr" -CA "$3.pem" -CAkey "$3.key" -CAcreateserial -days 2 \
     -extfile "$1.ext" -out "$1.pem"

@@ -1,0 +1,338 @@
+// The control plane as operators use it: plbyctl against real plby-node processes.
+#include <signal.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gmock/gmock.h"
+#include "grpc_probe.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "harness.h"
+
+namespace plby::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr int kExitSomeNodeFailed = 1;
+constexpr int kExitUsage = 2;
+
+absl::StatusOr<RunResult> Ctl(std::vector<std::string> args) {
+  return RunToExit(CtlBinary(), args);
+}
+
+std::string Nodes(const std::vector<Node>& nodes) {
+  std::vector<std::string> addresses;
+  for (const Node& node : nodes) addresses.push_back(node.control_address());
+  return absl::StrJoin(addresses, ",");
+}
+
+int Count(const std::string& text, const std::string& what) {
+  int count = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++count;
+  return count;
+}
+
+// The answers of `connections` new connections through `port`.
+std::map<std::string, int> Answers(uint16_t port, int connections) {
+  std::map<std::string, int> answers;
+  for (int i = 0; i < connections; ++i) {
+    absl::StatusOr<std::string> answer = Exchange(port, "hello");
+    ++answers[answer.ok() ? *answer : answer.status().ToString()];
+  }
+  return answers;
+}
+
+class ControlTest : public ::testing::Test {
+ protected:
+  // Starts `count` nodes, node i seeded from its own config with backends[0..(i % 2) + 1).
+  void StartFleet(int count, const std::vector<Backend>& backends) {
+    for (int i = 0; i < count; ++i) {
+      std::vector<BackendEntry> seed;
+      for (int b = 0; b <= i % 2 && b < static_cast<int>(backends.size()); ++b) {
+        seed.push_back({backends[b].address()});
+      }
+      dirs_.push_back(std::make_unique<TempDir>());
+      absl::StatusOr<Node> node = StartNode(*dirs_.back(), OnePoolConfig(seed), {"--workers", "1"});
+      ASSERT_TRUE(node.ok()) << node.status();
+      nodes_.push_back(*std::move(node));
+    }
+  }
+
+  std::vector<std::unique_ptr<TempDir>> dirs_;
+  std::vector<Node> nodes_;
+};
+
+TEST_F(ControlTest, OneCallChangesTheWholeFleetAndTrafficFollows) {
+  std::vector<Backend> backends(3);
+  for (Backend& backend : backends) {
+    PLBY_ASSERT_OK_AND_ASSIGN(backend, StartBackend("hi"));
+  }
+  const Backend& added = backends[2];
+  StartFleet(10, backends);
+  ASSERT_EQ(nodes_.size(), 10u);
+
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult add,
+                            Ctl({"--node", Nodes(nodes_), "backends", "add", added.address()}));
+  EXPECT_EQ(add.exit_code, 0) << add.output;
+  EXPECT_EQ(Count(add.output, "added " + added.address()), 10) << add.output;
+
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult list,
+                            Ctl({"--node", Nodes(nodes_), "backends", "list", "-o", "json"}));
+  EXPECT_EQ(list.exit_code, 0) << list.output;
+  EXPECT_THAT(list.output, HasSubstr("{\"command\":\"backends list\",\"ok\":true,"));
+  EXPECT_EQ(Count(list.output, "\"address\":\"" + added.address() + "\""), 10) << list.output;
+  EXPECT_EQ(Count(list.output, "\"version\":2"), 10) << list.output;
+
+  // Round robin over at most 3 backends: within 3 connections every node reaches the new one.
+  for (const Node& node : nodes_) {
+    EXPECT_GE(Answers(node.port(), 3)[Hi(added)], 1) << "node " << node.control_address();
+  }
+
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult remove,
+                            Ctl({"--node", Nodes(nodes_), "backends", "remove", added.address()}));
+  EXPECT_EQ(remove.exit_code, 0) << remove.output;
+  EXPECT_EQ(Count(remove.output, "removed " + added.address()), 10) << remove.output;
+  for (const Node& node : nodes_) {
+    EXPECT_EQ(Answers(node.port(), 4).count(Hi(added)), 0u) << "node " << node.control_address();
+  }
+}
+
+TEST_F(ControlTest, ADownNodeIsNamedWhileTheOthersApply) {
+  std::vector<Backend> backends(3);
+  for (Backend& backend : backends) {
+    PLBY_ASSERT_OK_AND_ASSIGN(backend, StartBackend("hi"));
+  }
+  StartFleet(3, backends);
+  const std::string down = nodes_[1].control_address();
+  nodes_[1].process->Signal(SIGKILL);
+  ASSERT_TRUE(nodes_[1].process->WaitForExit());
+
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      RunResult add, Ctl({"--node", Nodes(nodes_), "backends", "add", backends[2].address()}));
+  EXPECT_EQ(add.exit_code, kExitSomeNodeFailed) << add.output;
+  EXPECT_THAT(add.output, HasSubstr("plbyctl: " + down + ": UNAVAILABLE: "));
+  EXPECT_THAT(add.output, HasSubstr("plbyctl: 1 of 3 nodes failed"));
+  for (int i : {0, 2}) {
+    PLBY_ASSERT_OK_AND_ASSIGN(RunResult list,
+                              Ctl({"--node", nodes_[i].control_address(), "backends", "list"}));
+    EXPECT_THAT(list.output, HasSubstr(backends[2].address())) << "node " << i;
+  }
+}
+
+TEST_F(ControlTest, OfTwoWritersExpectingTheSameVersionExactlyOneWins) {
+  std::vector<Backend> backends(3);
+  for (Backend& backend : backends) {
+    PLBY_ASSERT_OK_AND_ASSIGN(backend, StartBackend("hi"));
+  }
+  StartFleet(1, backends);
+  for (int round = 0; round < 3; ++round) {
+    const std::string version = std::to_string(round + 1);
+    PLBY_ASSERT_OK_AND_ASSIGN(
+        auto first, Process::Start(CtlBinary(), {"--node", nodes_[0].control_address(), "backends",
+                                                 "add", absl::StrCat("127.0.0.1:", 20000 + round),
+                                                 "--expected-version", version}));
+    PLBY_ASSERT_OK_AND_ASSIGN(
+        auto second, Process::Start(CtlBinary(), {"--node", nodes_[0].control_address(), "backends",
+                                                  "add", absl::StrCat("127.0.0.1:", 21000 + round),
+                                                  "--expected-version", version}));
+    const std::optional<int> a = first->WaitForExit();
+    const std::optional<int> b = second->WaitForExit();
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(std::min(*a, *b), 0) << "round " << round;
+    EXPECT_EQ(std::max(*a, *b), kExitSomeNodeFailed) << "round " << round;
+    Process& loser = *a == 0 ? *second : *first;
+    loser.WaitForOutputEnd();
+    EXPECT_THAT(loser.Output(),
+                HasSubstr("ABORTED: pool \"web\" is at version " + std::to_string(round + 2) +
+                          ", not the expected "
+                          "version " +
+                          version));
+  }
+}
+
+TEST_F(ControlTest, BadInputIsRefusedAndThePoolStaysAsItWas) {
+  std::vector<Backend> backends(2);
+  for (Backend& backend : backends) {
+    PLBY_ASSERT_OK_AND_ASSIGN(backend, StartBackend("hi"));
+  }
+  StartFleet(1, backends);
+  const std::string node = nodes_[0].control_address();
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult before,
+                            Ctl({"--node", node, "backends", "list", "-o", "json"}));
+
+  struct Refusal {
+    std::vector<std::string> args;
+    int exit_code;
+    std::string message;
+  };
+  const std::string pool_port = std::to_string(nodes_[0].port());
+  const Refusal refusals[] = {
+      {{"backends", "add", "127.0.0.1"},
+       kExitUsage,
+       "invalid address \"127.0.0.1\": missing \":PORT\""},
+      {{"backends", "add", "127.0.0.1:70000"},
+       kExitUsage,
+       "port 70000 is out of range (valid: 1-65535)"},
+      {{"backends", "add", "127.0.0.1:9", "--weight", "0"},
+       kExitUsage,
+       "--weight \"0\" is not valid (valid: a whole number from 1 to 256)"},
+      {{"backends", "set", "127.0.0.1:9"}, kExitUsage, "backends set needs --weight N"},
+      {{"backends", "list", "--weight", "2"},
+       kExitUsage,
+       "--weight does not apply to backends list"},
+      {{"backends", "frobnicate"}, kExitUsage, "unknown command \"backends frobnicate\""},
+      {{"backends", "add", "127.0.0.1:9", "-o", "yaml"},
+       kExitUsage,
+       "--output \"yaml\" is not valid (valid: table, json)"},
+      {{"backends", "add", "127.0.0.1:9", "--pool", "nope"},
+       kExitSomeNodeFailed,
+       "NOT_FOUND: no pool \"nope\" on this node (pools: web)"},
+      {{"backends", "add", backends[0].address()},
+       kExitSomeNodeFailed,
+       "ALREADY_EXISTS: backend \"" + backends[0].address() + "\" is already in pool \"web\""},
+      {{"backends", "remove", "127.0.0.1:9"},
+       kExitSomeNodeFailed,
+       "NOT_FOUND: no backend \"127.0.0.1:9\" in pool \"web\""},
+      {{"backends", "add", "127.0.0.1:" + pool_port},
+       kExitSomeNodeFailed,
+       "INVALID_ARGUMENT: backend \"127.0.0.1:" + pool_port + "\" is this node's own listener"},
+      {{"backends", "drain", backends[0].address(), "--expected-version", "9"},
+       kExitSomeNodeFailed,
+       "ABORTED: pool \"web\" is at version 1, not the expected version 9"},
+  };
+  for (const Refusal& refusal : refusals) {
+    std::vector<std::string> args{"--node", node};
+    args.insert(args.end(), refusal.args.begin(), refusal.args.end());
+    PLBY_ASSERT_OK_AND_ASSIGN(RunResult result, Ctl(args));
+    EXPECT_EQ(result.exit_code, refusal.exit_code) << absl::StrJoin(args, " ") << "\n"
+                                                   << result.output;
+    EXPECT_THAT(result.output, HasSubstr(refusal.message)) << absl::StrJoin(args, " ");
+  }
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult after,
+                            Ctl({"--node", node, "backends", "list", "-o", "json"}));
+  EXPECT_EQ(after.output, before.output);
+  EXPECT_THAT(after.output, HasSubstr("\"version\":1,"));
+}
+
+TEST_F(ControlTest, SeveralPoolsNeedAPoolNamed) {
+  TempDir dir;
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      Node node, StartNode(dir, OnePoolConfig({}) + "[[server]]\nname = \"api\"\nlisten = "
+                                                    "\"127.0.0.1:0\"\n[[server.forward]]\n"
+                                                    "backends = []\n"));
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult list,
+                            Ctl({"--node", node.control_address(), "backends", "list"}));
+  EXPECT_EQ(list.exit_code, kExitSomeNodeFailed);
+  EXPECT_THAT(list.output, HasSubstr("FAILED_PRECONDITION: the node has 2 pools (web, api): "
+                                     "choose one with --pool"));
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult named, Ctl({"--node", node.control_address(), "backends",
+                                                  "list", "--pool", "api"}));
+  EXPECT_EQ(named.exit_code, 0) << named.output;
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult status, Ctl({"--node", node.control_address(), "status"}));
+  EXPECT_EQ(status.exit_code, 0);
+  EXPECT_THAT(status.output, HasSubstr("web (v1, 0 backends), api (v1, 0 backends)"));
+}
+
+TEST_F(ControlTest, WatchSeesAChangeMadeByAnotherClient) {
+  std::vector<Backend> backends(1);
+  PLBY_ASSERT_OK_AND_ASSIGN(backends[0], StartBackend("hi"));
+  StartFleet(1, backends);
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      auto watch, Process::Start(CtlBinary(), {"--node", nodes_[0].control_address(), "backends",
+                                               "watch", "--count", "2", "-o", "json"}));
+  ASSERT_TRUE(watch->WaitForLine(std::regex(R"("pool":"web","version":1,)"))) << watch->Output();
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult add, Ctl({"--node", nodes_[0].control_address(), "backends",
+                                                "add", "127.0.0.1:9", "--weight", "7"}));
+  ASSERT_EQ(add.exit_code, 0) << add.output;
+  EXPECT_EQ(watch->WaitForExit(), 0) << watch->Output();
+  EXPECT_TRUE(watch->WaitForLine(std::regex(
+      R"("version":2,"backends":\[.*\{"address":"127\.0\.0\.1:9","weight":7,"health":"unknown")")))
+      << watch->Output();
+}
+
+TEST_F(ControlTest, NodeServesHealthAndReflectionOnItsControlPort) {
+  StartFleet(1, {});
+  auto channel =
+      grpc::CreateChannel(nodes_[0].control_address(), grpc::InsecureChannelCredentials());
+  absl::StatusOr<int> health = CheckHealth(channel);
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(*health, 1);
+  absl::StatusOr<std::string> services = ListServicesByReflection(channel);
+  ASSERT_TRUE(services.ok()) << services.status();
+  EXPECT_THAT(*services, HasSubstr("plby.v1.Control"));
+}
+
+class MutualTlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    PLBY_ASSERT_OK_AND_ASSIGN(
+        RunResult certs,
+        RunToExit("/bin/bash", {PLBY_SOURCE_DIR "/tests/tools/make-test-certs.sh", dir_.path()}));
+    ASSERT_EQ(certs.exit_code, 0) << certs.output;
+    PLBY_ASSERT_OK_AND_ASSIGN(Backend backend, StartBackend("hi"));
+    backend_ = std::move(backend);
+    PLBY_ASSERT_OK_AND_ASSIGN(
+        node_, StartNode(dir_, OnePoolConfig({{backend_.address()}}, "WRR", "",
+                                             "tls_cert = \"node.pem\"\ntls_key = \"node.key\"\n"
+                                             "tls_client_ca = \"ca.pem\"\n")));
+  }
+
+  absl::StatusOr<RunResult> CtlWith(std::vector<std::string> tls, std::vector<std::string> args) {
+    std::vector<std::string> all{"--node", node_.control_address()};
+    for (const std::string& arg : tls) all.push_back(arg);
+    all.insert(all.end(), args.begin(), args.end());
+    return Ctl(all);
+  }
+  std::string File(const std::string& name) { return dir_.path() + "/" + name; }
+
+  TempDir dir_;
+  Backend backend_;
+  Node node_;
+};
+
+TEST_F(MutualTlsTest, ClientsWithoutAValidCertificateChangeNothing) {
+  EXPECT_TRUE(node_.process->WaitForLine(std::regex("control service listening .* tls=mtls")));
+  const std::vector<std::string> add{"backends", "add", "127.0.0.1:9"};
+  const std::vector<std::vector<std::string>> refused_clients = {
+      {},                        // plaintext
+      {"--ca", File("ca.pem")},  // no client certificate
+      {"--ca", File("ca.pem"), "--cert", File("rogue.pem"), "--key", File("rogue.key")},
+  };
+  for (const auto& tls : refused_clients) {
+    PLBY_ASSERT_OK_AND_ASSIGN(RunResult refused, CtlWith(tls, add));
+    EXPECT_EQ(refused.exit_code, kExitSomeNodeFailed) << absl::StrJoin(tls, " ");
+    EXPECT_THAT(refused.output, HasSubstr("UNAVAILABLE")) << absl::StrJoin(tls, " ");
+    EXPECT_THAT(refused.output, Not(HasSubstr("added")));
+  }
+  const std::vector<std::string> valid{"--ca",  File("ca.pem"),    "--cert", File("client.pem"),
+                                       "--key", File("client.key")};
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult list, CtlWith(valid, {"backends", "list", "-o", "json"}));
+  EXPECT_EQ(list.exit_code, 0) << list.output;
+  EXPECT_THAT(list.output, HasSubstr("\"version\":1,"));
+  EXPECT_THAT(list.output, Not(HasSubstr("127.0.0.1:9\"")));
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult added, CtlWith(valid, add));
+  EXPECT_EQ(added.exit_code, 0) << added.output;
+  EXPECT_THAT(added.output, HasSubstr("added 127.0.0.1:9 (weight 1)"));
+}
+
+TEST(ControlConfigTest, PlaintextControlOffLoopbackIsRefusedUnlessAllowed) {
+  TempDir dir;
+  const std::string path = dir.Write("remote.toml",
+                                     "[control]\nlisten = \"0.0.0.0:0\"\n[[server]]\nlisten = "
+                                     "\"127.0.0.1:0\"\n[[server.forward]]\nbackends = []\n");
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult refused, RunToExit(NodeBinary(), {"--config", path}));
+  EXPECT_EQ(refused.exit_code, kExitUsage);
+  EXPECT_THAT(refused.output, HasSubstr("remote.toml:2:10: control.listen \"0.0.0.0:0\" is not "
+                                        "a loopback address"));
+}
+
+}  // namespace
+}  // namespace plby::testing

@@ -1,0 +1,97 @@
+#include "cli.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace plby::ctl {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+absl::StatusOr<ParsedCommandLine> Parse(std::vector<std::string> args,
+                                        std::map<std::string, std::string> environment = {}) {
+  return ParseCommandLine(args, environment);
+}
+
+std::string ErrorOf(std::vector<std::string> args) {
+  absl::StatusOr<ParsedCommandLine> parsed = Parse(args);
+  EXPECT_FALSE(parsed.ok());
+  return parsed.ok() ? "" : std::string(parsed.status().message());
+}
+
+TEST(CliTest, ReadsACommandWithFlagsAnywhere) {
+  absl::StatusOr<ParsedCommandLine> parsed =
+      Parse({"--node", "10.0.0.1:9100,10.0.0.2:9100", "backends", "add", "127.0.0.1:8083",
+             "--weight=5", "--pool", "web", "--expected-version", "4", "-o", "json", "--node",
+             "[::1]:9100", "--timeout", "750ms"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_TRUE(parsed->invocation);
+  const Invocation& invocation = *parsed->invocation;
+  EXPECT_EQ(invocation.command, Command::kBackendsAdd);
+  EXPECT_EQ(invocation.command_name, "backends add");
+  EXPECT_THAT(invocation.nodes, ElementsAre("10.0.0.1:9100", "10.0.0.2:9100", "[::1]:9100"));
+  EXPECT_EQ(invocation.address, "127.0.0.1:8083");
+  EXPECT_EQ(invocation.weight, 5);
+  EXPECT_EQ(invocation.pool, "web");
+  EXPECT_EQ(invocation.expected_version, 4u);
+  EXPECT_EQ(invocation.output, OutputFormat::kJson);
+  EXPECT_EQ(invocation.timeout, absl::Milliseconds(750));
+}
+
+TEST(CliTest, NodesComeFromFlagsThenEnvironmentThenTheDefault) {
+  EXPECT_THAT(Parse({"status"})->invocation->nodes, ElementsAre("127.0.0.1:9100"));
+  EXPECT_THAT(Parse({"status"}, {{"PLBY_NODES", "a.example:1, b.example:2"}})->invocation->nodes,
+              ElementsAre("a.example:1", "b.example:2"));
+  EXPECT_THAT(Parse({"status", "--node", "c.example:3"}, {{"PLBY_NODES", "a.example:1"}})
+                  ->invocation->nodes,
+              ElementsAre("c.example:3"));
+  // The same node twice is asked once.
+  EXPECT_THAT(Parse({"status", "--node", "127.0.0.1:1,127.0.0.1:1"})->invocation->nodes,
+              ElementsAre("127.0.0.1:1"));
+}
+
+TEST(CliTest, TlsFilesComeFromFlagsOrEnvironment) {
+  const Invocation invocation =
+      *Parse({"status", "--ca", "ca.pem"}, {{"PLBY_CERT", "c.pem"}, {"PLBY_KEY", "c.key"}})
+           ->invocation;
+  EXPECT_EQ(invocation.tls.ca, "ca.pem");
+  EXPECT_EQ(invocation.tls.cert, "c.pem");
+  EXPECT_TRUE(invocation.tls.enabled());
+  EXPECT_THAT(ErrorOf({"status", "--cert", "c.pem"}), HasSubstr("--cert and --key go together"));
+}
+
+TEST(CliTest, HelpForTheToolAndForEachCommand) {
+  EXPECT_THAT(Parse({"--help"})->help, HasSubstr("Usage: plbyctl [flags] COMMAND"));
+  EXPECT_THAT(Parse({"backends", "add", "--help"})->help,
+              HasSubstr("Usage: plbyctl backends add ADDRESS"));
+  EXPECT_THAT(Parse({"-h", "backends", "watch"})->help, HasSubstr("--count N"));
+  EXPECT_FALSE(Parse({"--help"})->invocation);
+}
+
+TEST(CliTest, BadArgumentsSayWhatIsValid) {
+  EXPECT_THAT(ErrorOf({}), HasSubstr("no command given (valid: status, pools list"));
+  EXPECT_THAT(ErrorOf({"backend", "list"}), HasSubstr("unknown command \"backend list\""));
+  EXPECT_THAT(ErrorOf({"backends", "add"}),
+              HasSubstr("backends add needs the backend's ADDRESS (HOST:PORT)"));
+  EXPECT_THAT(ErrorOf({"backends", "add", "127.0.0.1:1", "127.0.0.1:2"}),
+              HasSubstr("unexpected argument \"127.0.0.1:2\" for backends add"));
+  EXPECT_THAT(ErrorOf({"backends", "add", "localhost"}),
+              HasSubstr("invalid address \"localhost\": missing \":PORT\""));
+  EXPECT_THAT(ErrorOf({"backends", "add", "127.0.0.1:1", "--weight", "300"}),
+              HasSubstr("--weight \"300\" is not valid (valid: a whole number from 1 to 256)"));
+  EXPECT_THAT(ErrorOf({"backends", "set", "127.0.0.1:1"}),
+              HasSubstr("backends set needs --weight N (1-256)"));
+  EXPECT_THAT(ErrorOf({"backends", "list", "--expected-version", "3"}),
+              HasSubstr("--expected-version does not apply to backends list"));
+  EXPECT_THAT(ErrorOf({"status", "--count", "3"}), HasSubstr("--count does not apply to status"));
+  EXPECT_THAT(ErrorOf({"status", "--timeout", "soon"}),
+              HasSubstr("--timeout \"soon\" is not valid (valid: a positive duration"));
+  EXPECT_THAT(ErrorOf({"status", "--node", "nohost"}),
+              HasSubstr("--node: invalid address \"nohost\""));
+  EXPECT_THAT(ErrorOf({"status", "--verbose"}), HasSubstr("unknown flag \"--verbose\""));
+  EXPECT_THAT(ErrorOf({"status", "--pool"}), HasSubstr("--pool needs a value"));
+}
+
+}  // namespace
+}  // namespace plby::ctl

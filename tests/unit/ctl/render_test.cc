@@ -1,0 +1,90 @@
+#include "render.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace plby::ctl {
+namespace {
+
+using ::testing::HasSubstr;
+
+v1::Backend MakeBackend(const std::string& address, uint32_t weight, bool draining) {
+  v1::Backend backend;
+  backend.set_address(address);
+  backend.set_weight(weight);
+  backend.set_health(v1::HEALTH_UNKNOWN);
+  backend.set_state(draining ? v1::BACKEND_STATE_DRAINING : v1::BACKEND_STATE_ACTIVE);
+  backend.set_active_connections(2);
+  backend.set_total_connections(10);
+  return backend;
+}
+
+std::vector<NodeResult> ListResults() {
+  NodeResult ok;
+  ok.node = "127.0.0.1:9100";
+  ok.pool = "web";
+  ok.version = 3;
+  ok.backends = {MakeBackend("127.0.0.1:8080", 1, false), MakeBackend("127.0.0.1:8081", 25, true)};
+  NodeResult failed;
+  failed.node = "127.0.0.1:9101";
+  failed.error = absl::UnavailableError("failed to connect \"quoted\"");
+  return {ok, failed};
+}
+
+Invocation ListInvocation() {
+  Invocation invocation;
+  invocation.command = Command::kBackendsList;
+  invocation.command_name = "backends list";
+  return invocation;
+}
+
+TEST(RenderTest, TableAlignsColumnsAndLeavesFailuresToStderr) {
+  EXPECT_EQ(RenderTable(ListInvocation(), ListResults()),
+            "NODE            POOL  VERSION  ADDRESS         WEIGHT  HEALTH   STATE     ACTIVE  "
+            "TOTAL\n"
+            "127.0.0.1:9100  web   3        127.0.0.1:8080  1       unknown  active    2       10\n"
+            "127.0.0.1:9100  web   3        127.0.0.1:8081  25      unknown  draining  2       "
+            "10\n");
+  EXPECT_EQ(RenderFailure("127.0.0.1:9101", ListResults()[1].error),
+            "plbyctl: 127.0.0.1:9101: UNAVAILABLE: failed to connect \"quoted\"\n");
+}
+
+TEST(RenderTest, JsonIsOneDocumentWithEveryNode) {
+  EXPECT_EQ(RenderJson(ListInvocation(), ListResults()),
+            "{\"command\":\"backends list\",\"ok\":false,\"nodes\":["
+            "{\"node\":\"127.0.0.1:9100\",\"ok\":true,\"pool\":\"web\",\"version\":3,\"backends\":["
+            "{\"address\":\"127.0.0.1:8080\",\"weight\":1,\"health\":\"unknown\",\"state\":"
+            "\"active\",\"active_connections\":2,\"total_connections\":10},"
+            "{\"address\":\"127.0.0.1:8081\",\"weight\":25,\"health\":\"unknown\",\"state\":"
+            "\"draining\",\"active_connections\":2,\"total_connections\":10}]},"
+            "{\"node\":\"127.0.0.1:9101\",\"ok\":false,\"error\":{\"code\":\"UNAVAILABLE\","
+            "\"message\":\"failed to connect \\\"quoted\\\"\"}}]}\n");
+}
+
+TEST(RenderTest, ChangesSayWhatHappened) {
+  Invocation invocation;
+  invocation.command = Command::kBackendsAdd;
+  NodeResult added;
+  added.node = "n:1";
+  added.pool = "web";
+  added.version = 4;
+  added.backend = MakeBackend("127.0.0.1:8083", 2, false);
+  EXPECT_THAT(RenderTable(invocation, {added}),
+              HasSubstr("n:1   web   4        added 127.0.0.1:8083 "
+                        "(weight 2)"));
+}
+
+TEST(RenderTest, WatchUpdatesInJsonAreOneLineEach) {
+  v1::WatchBackendsResponse update;
+  update.set_pool("web");
+  update.set_version(9);
+  *update.add_backends() = MakeBackend("127.0.0.1:8080", 1, false);
+  const std::string line = RenderWatchUpdate(OutputFormat::kJson, "n:1", update);
+  EXPECT_EQ(line.find('\n'), line.size() - 1);
+  EXPECT_THAT(line, HasSubstr("{\"node\":\"n:1\",\"pool\":\"web\",\"version\":9,\"backends\":[{"));
+  EXPECT_THAT(RenderWatchUpdate(OutputFormat::kTable, "n:1", update),
+              HasSubstr("n:1  pool web  version 9\n  ADDRESS"));
+}
+
+}  // namespace
+}  // namespace plby::ctl
