@@ -29,7 +29,7 @@ done
 
 tests/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build --parallel "$(nproc)" --target plby-node plby-testpeer
+cmake --build build --parallel "$(nproc)" --target plby-node plbyctl plby-testpeer
 
 demo=build/demo
 mkdir -p "$demo"
@@ -57,12 +57,13 @@ wait_for_line() {
   exit 1
 }
 
-for port in 8080 8081 8082; do
+for port in 8080 8081 8082 8083; do
   build/tests/plby-testpeer hi --listen "127.0.0.1:$port" >"$demo/backend-$port.log" 2>&1 &
   children+=($!)
   wait_for_line "$demo/backend-$port.log" "^listening" $!
   echo "demo: backend on 127.0.0.1:$port answers \"Hi from server $port\""
 done
+echo "demo: (8083 is not in config.toml: it waits for you to add it with plbyctl)"
 
 build/node/plby-node --config config.toml 2> >(tee -i "$demo/node.log" >&2) &
 node_pid=$!
@@ -74,10 +75,25 @@ echo "demo: six requests through plby-node on 127.0.0.1:8200 (algorithm WRR, equ
 build/tests/plby-testpeer request --connect 127.0.0.1:8200 --count 6 --message "hello"
 echo
 
+add_fourth=(build/ctl/plbyctl backends add 127.0.0.1:8083)
+send_four=(build/tests/plby-testpeer request --connect 127.0.0.1:8200 --count 4)
 if [ "$keep_running" -eq 0 ]; then
+  echo "demo: adding the fourth backend through the control service: ${add_fourth[*]}"
+  "${add_fourth[@]}"
+  echo
+  echo "demo: four more requests; 8083 now takes its turn:"
+  "${send_four[@]}"
+  echo
   echo "demo: no terminal, so stopping now (use --keep-running to keep the node up)."
   exit 0
 fi
-echo "demo: plby-node is running (pid $node_pid). Try: curl http://127.0.0.1:8200/"
-echo "demo: stop it with Ctrl-C, or from another shell: kill \"\$(cat $demo/demo.pid)\""
+cat <<EOT
+demo: plby-node is running (pid $node_pid), its control service on 127.0.0.1:9100.
+demo: in another terminal, from $(pwd), add the fourth backend and watch it take traffic:
+        ${add_fourth[*]}
+        ${send_four[*]}
+        build/ctl/plbyctl backends list
+      or try: curl http://127.0.0.1:8200/
+demo: stop it with Ctrl-C, or from another shell: kill "\$(cat $demo/demo.pid)"
+EOT
 wait "$node_pid"
