@@ -1,5 +1,7 @@
 // The control plane as operators use it: plbyctl against real plby-node processes.
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <map>
 #include <string>
@@ -102,6 +104,38 @@ TEST_F(ControlTest, OneCallChangesTheWholeFleetAndTrafficFollows) {
   EXPECT_EQ(Count(remove.output, "removed " + added.address()), 10) << remove.output;
   for (const Node& node : nodes_) {
     EXPECT_EQ(Answers(node.port(), 4).count(Hi(added)), 0u) << "node " << node.control_address();
+  }
+}
+
+// Removing or draining a backend stops new connections to it; the open ones go on.
+TEST_F(ControlTest, OpenConnectionsOutliveRemoveAndDrain) {
+  std::vector<Backend> backends(1);
+  PLBY_ASSERT_OK_AND_ASSIGN(backends[0], StartBackend("echo"));
+  StartFleet(1, backends);
+  const Node& node = nodes_[0];
+  for (const std::string command : {"drain", "remove"}) {
+    PLBY_ASSERT_OK_AND_ASSIGN(int fd, Connect(node.port()));
+    ASSERT_TRUE(SendAll(fd, "before;").ok());
+    std::string echoed(7, '\0');
+    ASSERT_EQ(recv(fd, echoed.data(), echoed.size(), MSG_WAITALL), 7);
+    PLBY_ASSERT_OK_AND_ASSIGN(RunResult change, Ctl({"--node", node.control_address(), "backends",
+                                                     command, backends[0].address()}));
+    ASSERT_EQ(change.exit_code, 0) << change.output;
+    // New connections find no backend taking them ...
+    absl::StatusOr<std::string> refused = Exchange(node.port(), "new");
+    EXPECT_TRUE(!refused.ok() || refused->empty()) << command;
+    // ... while the one already open keeps flowing both ways, and ends normally.
+    ASSERT_TRUE(SendAll(fd, "after").ok()) << command;
+    shutdown(fd, SHUT_WR);
+    PLBY_ASSERT_OK_AND_ASSIGN(std::string rest, ReadToEnd(fd));
+    EXPECT_EQ(rest, "after") << command;
+    close(fd);
+    if (std::string(command) == "drain") {
+      PLBY_ASSERT_OK_AND_ASSIGN(
+          RunResult undrain,
+          Ctl({"--node", node.control_address(), "backends", "undrain", backends[0].address()}));
+      ASSERT_EQ(undrain.exit_code, 0) << undrain.output;
+    }
   }
 }
 
