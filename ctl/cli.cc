@@ -130,18 +130,22 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
   for (size_t i = 0; i < args.size(); ++i) {
     std::string flag = args[i];
     std::optional<std::string> inline_value;
+    if (flag.size() < 2 || flag[0] != '-') {  // a word of the command, or an argument
+      words.push_back(flag);
+      continue;
+    }
     if (absl::StartsWith(flag, "--")) {
       if (const size_t eq = flag.find('='); eq != std::string::npos) {
         inline_value = flag.substr(eq + 1);
         flag = flag.substr(0, eq);
       }
-    } else if (flag != "-o" && flag != "-h") {
-      words.push_back(flag);
-      continue;
     }
     const auto value = [&]() -> absl::StatusOr<std::string> {
       if (inline_value) return *inline_value;
-      if (i + 1 >= args.size()) return Usage(absl::StrCat(flag, " needs a value"));
+      // A flag where its value should be is a forgotten value, not a strange one.
+      if (i + 1 >= args.size() || absl::StartsWith(args[i + 1], "--")) {
+        return Usage(absl::StrCat(flag, " needs a value"));
+      }
       return args[++i];
     };
     if (flag == "-h" || flag == "--help") {
@@ -180,6 +184,11 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
                                   "\" is not valid (valid: a positive "
                                   "duration such as 5s or 500ms)"));
       }
+      const absl::Duration longest = flag == "--timeout" ? absl::Hours(24) : absl::Hours(24 * 365);
+      if (*duration > longest) {
+        return Usage(absl::StrCat(flag, " \"", *text, "\" is too long (valid: up to ",
+                                  absl::FormatDuration(longest), ")"));
+      }
       (flag == "--timeout" ? invocation.timeout : invocation.watch_duration.emplace()) = *duration;
     } else if (flag == "--count") {
       absl::StatusOr<int64_t> count = ParseInteger("--count", *text, 1, INT64_MAX);
@@ -191,7 +200,7 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
       } else if (*text == "json") {
         invocation.output = OutputFormat::kJson;
       } else {
-        return Usage(absl::StrCat("--output \"", *text, "\" is not valid (valid: table, json)"));
+        return Usage(absl::StrCat(flag, " \"", *text, "\" is not valid (valid: table, json)"));
       }
     } else if (flag == "--ca") {
       invocation.tls.ca = *text;
@@ -294,6 +303,9 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
   }
   if (invocation.tls.cert.empty() != invocation.tls.key.empty()) {
     return Usage("--cert and --key go together: give both (mTLS) or neither");
+  }
+  if (!invocation.tls.server_name.empty() && !invocation.tls.enabled()) {
+    return Usage("--tls-server-name applies to TLS only: give --ca (and --cert, --key) too");
   }
   return ParsedCommandLine{.invocation = std::move(invocation), .help = ""};
 }

@@ -1,4 +1,7 @@
 // plbyctl: flags, fan-out to the nodes, output. The calls and the rendering live beside it.
+#include <pthread.h>
+#include <signal.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -45,7 +48,16 @@ int RunOnce(const plby::ctl::Invocation& invocation, const plby::ctl::ChannelFac
   } else {
     Print(stdout, plby::ctl::RenderTable(invocation, results));
     for (const auto& result : results) {
-      if (!result.error.ok()) Print(stderr, plby::ctl::RenderFailure(result.node, result.error));
+      if (result.error.ok()) continue;
+      Print(stderr, plby::ctl::RenderFailure(result.node, result.error));
+      if (result.error.code() == absl::StatusCode::kDeadlineExceeded &&
+          invocation.command != plby::ctl::Command::kStatus &&
+          invocation.command != plby::ctl::Command::kPoolsList &&
+          invocation.command != plby::ctl::Command::kBackendsList) {
+        Print(stderr, "plbyctl: " + result.node +
+                          ": the node may still have applied the change just before the "
+                          "deadline; check with: plbyctl backends list\n");
+      }
     }
     if (failed > 0 && results.size() > 1) {
       Print(stderr, "plbyctl: " + std::to_string(failed) + " of " + std::to_string(results.size()) +
@@ -55,22 +67,39 @@ int RunOnce(const plby::ctl::Invocation& invocation, const plby::ctl::ChannelFac
   return failed == 0 ? kExitOk : kExitSomeNodeFailed;
 }
 
+// Watches every node until each watch ends; Ctrl-C (or SIGTERM) ends them all, normally.
 int Watch(const plby::ctl::Invocation& invocation, const plby::ctl::ChannelFactory& channels) {
+  // The signals are taken by one thread with sigwait(); the others inherit the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int signo : {SIGINT, SIGTERM, SIGUSR1}) sigaddset(&signals, signo);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  plby::ctl::WatchStop stop;
+  std::thread signal_waiter([&] {
+    int signo = 0;
+    while (sigwait(&signals, &signo) != 0) {
+    }
+    if (signo != SIGUSR1) stop.StopAll();  // SIGUSR1: every watch ended by itself
+  });
+
   std::mutex output;
   std::vector<absl::Status> errors(invocation.nodes.size());
   ForEachNodeConcurrently(invocation.nodes.size(), [&](size_t i) {
     const std::string& node = invocation.nodes[i];
-    errors[i] = plby::ctl::WatchNode(
-        invocation, node, channels.ChannelTo(node), [&](const plby::v1::WatchBackendsResponse& u) {
-          const std::string text = plby::ctl::RenderWatchUpdate(invocation.output, node, u);
-          std::lock_guard<std::mutex> lock(output);
-          Print(stdout, text);
-        });
+    errors[i] = plby::ctl::WatchNode(invocation, node, channels.ChannelTo(node), stop,
+                                     [&](const plby::v1::WatchBackendsResponse& u) {
+                                       const std::string text =
+                                           plby::ctl::RenderWatchUpdate(invocation.output, node, u);
+                                       std::lock_guard<std::mutex> lock(output);
+                                       Print(stdout, text);
+                                     });
     if (!errors[i].ok()) {
       std::lock_guard<std::mutex> lock(output);
       Print(stderr, plby::ctl::RenderFailure(node, errors[i]));
     }
   });
+  pthread_kill(signal_waiter.native_handle(), SIGUSR1);
+  signal_waiter.join();
   for (const absl::Status& error : errors) {
     if (!error.ok()) return kExitSomeNodeFailed;
   }

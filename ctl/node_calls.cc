@@ -149,14 +149,51 @@ NodeResult RunOnNode(const Invocation& invocation, const std::string& node,
   return result;
 }
 
+void WatchStop::StopAll() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  stopped_ = true;
+  for (grpc::ClientContext* context : active_) context->TryCancel();
+}
+
+bool WatchStop::stopped() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stopped_;
+}
+
+// Makes a watch's context known to a WatchStop for as long as it lives.
+class WatchRegistration {
+ public:
+  WatchRegistration(WatchStop& stop, grpc::ClientContext* context)
+      : stop_(stop), context_(context) {
+    std::lock_guard<std::mutex> lock(stop_.mutex_);
+    if (stop_.stopped_) context_->TryCancel();
+    stop_.active_.push_back(context_);
+  }
+  ~WatchRegistration() {
+    std::lock_guard<std::mutex> lock(stop_.mutex_);
+    std::erase(stop_.active_, context_);
+  }
+
+ private:
+  WatchStop& stop_;
+  grpc::ClientContext* context_;
+};
+
 absl::Status WatchNode(const Invocation& invocation, const std::string&,
-                       const std::shared_ptr<grpc::Channel>& channel,
+                       const std::shared_ptr<grpc::Channel>& channel, WatchStop& stop,
                        const std::function<void(const v1::WatchBackendsResponse&)>& on_update) {
+  // A node that cannot even be connected to within --timeout is a failure, not a quiet watch.
+  if (!channel->WaitForConnected(Clock::now() + absl::ToChronoMilliseconds(invocation.timeout))) {
+    if (stop.stopped()) return absl::OkStatus();
+    return absl::DeadlineExceededError(absl::StrCat(
+        "could not connect within ", absl::FormatDuration(invocation.timeout), " (--timeout)"));
+  }
   std::unique_ptr<v1::Control::Stub> stub = v1::Control::NewStub(channel);
   grpc::ClientContext context;
   if (invocation.watch_duration) {
     context.set_deadline(Clock::now() + absl::ToChronoMilliseconds(*invocation.watch_duration));
   }
+  WatchRegistration registration(stop, &context);
   v1::WatchBackendsRequest request;
   request.set_pool(invocation.pool);
   std::unique_ptr<grpc::ClientReader<v1::WatchBackendsResponse>> stream =
@@ -165,7 +202,8 @@ absl::Status WatchNode(const Invocation& invocation, const std::string&,
   int64_t updates = 0;
   while (stream->Read(&update)) {
     on_update(update);
-    if (invocation.watch_count && ++updates >= *invocation.watch_count) {
+    ++updates;
+    if (invocation.watch_count && updates >= *invocation.watch_count) {
       context.TryCancel();
       while (stream->Read(&update)) {
       }
@@ -174,8 +212,10 @@ absl::Status WatchNode(const Invocation& invocation, const std::string&,
     }
   }
   const grpc::Status status = stream->Finish();
-  // Reaching --duration is the normal end of a timed watch.
-  if (invocation.watch_duration && status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+  if (stop.stopped()) return absl::OkStatus();  // Ctrl-C
+  // Reaching --duration is the normal end of a timed watch, once the node has answered.
+  if (invocation.watch_duration && status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED &&
+      updates > 0) {
     return absl::OkStatus();
   }
   if (status.ok()) return absl::UnavailableError("the node ended the watch");

@@ -2,9 +2,11 @@
 #pragma once
 
 #include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -30,10 +32,24 @@ struct NodeResult {
 NodeResult RunOnNode(const Invocation& invocation, const std::string& node,
                      const std::shared_ptr<grpc::Channel>& channel);
 
+// Ends every watch at once (Ctrl-C); thread-safe.
+class WatchStop {
+ public:
+  void StopAll();
+  bool stopped() const;
+
+ private:
+  friend class WatchRegistration;
+  mutable std::mutex mutex_;
+  bool stopped_ = false;                      // guarded by mutex_
+  std::vector<grpc::ClientContext*> active_;  // guarded by mutex_
+};
+
 // Follows the pools of `node`, calling `on_update` for each update, until the count or the
-// duration of the invocation is reached, the stream ends, or it fails.
+// duration of the invocation is reached, `stop` is used (both a normal end), or the stream
+// fails. --timeout bounds how long the node may take to connect.
 absl::Status WatchNode(const Invocation& invocation, const std::string& node,
-                       const std::shared_ptr<grpc::Channel>& channel,
+                       const std::shared_ptr<grpc::Channel>& channel, WatchStop& stop,
                        const std::function<void(const v1::WatchBackendsResponse&)>& on_update);
 
 }  // namespace plby::ctl

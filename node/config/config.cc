@@ -57,12 +57,19 @@ bool IsValidPoolName(absl::string_view name) {
   return true;
 }
 
+// Certificates and keys are small; a path to something endless (a device) must not hang start.
+constexpr size_t kMaxSmallFileBytes = 1 << 20;
+
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return absl::ErrnoToStatus(errno, "cannot read it");
   std::string text;
   char buffer[16384];
   while (true) {
+    if (text.size() > kMaxSmallFileBytes) {
+      ::close(fd);
+      return absl::InvalidArgumentError("larger than 1 MiB: not a certificate or key file");
+    }
     const ssize_t n = ::read(fd, buffer, sizeof(buffer));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {

@@ -127,7 +127,18 @@ absl::StatusOr<PoolState> ControlPlane::ListBackends(absl::string_view name) con
   return StateOf(**pool, *(*pool)->snapshot());
 }
 
-absl::StatusOr<BackendChange> ControlPlane::AddBackend(const AddBackendArgs& args) {
+absl::Status ControlPlane::Commit(const pool::Pool&, const std::vector<pool::Backend>&, uint64_t,
+                                  absl::FunctionRef<bool()> cancelled) {
+  if (cancelled()) {
+    return absl::CancelledError(
+        "the call was cancelled or its deadline passed before the change was applied; nothing "
+        "changed");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<BackendChange> ControlPlane::AddBackend(const AddBackendArgs& args,
+                                                       absl::FunctionRef<bool()> cancelled) {
   absl::StatusOr<net::HostPort> address = ParseAddress(args.address);
   if (!address.ok()) return address.status();
   if (absl::Status weight = CheckWeight(args.weight); !weight.ok()) return weight;
@@ -135,7 +146,8 @@ absl::StatusOr<BackendChange> ControlPlane::AddBackend(const AddBackendArgs& arg
   if (!pool.ok()) return pool.status();
   absl::StatusOr<net::SocketAddress> resolved = net::SocketAddress::Resolve(*address);
   if (!resolved.ok()) {
-    return absl::InvalidArgumentError(
+    return absl::Status(
+        resolved.status().code(),
         absl::StrCat("address \"", address->ToString(), "\": ", resolved.status().message()));
   }
   for (const NodeFacts::Listener& listener : facts_.listeners) {
@@ -149,7 +161,8 @@ absl::StatusOr<BackendChange> ControlPlane::AddBackend(const AddBackendArgs& arg
 
   const std::string key = address->ToString();
   absl::StatusOr<std::shared_ptr<const pool::PoolSnapshot>> snapshot = (*pool)->Update(
-      args.expected_version, [&](std::vector<pool::Backend>& backends) -> absl::StatusOr<bool> {
+      args.expected_version,
+      [&](std::vector<pool::Backend>& backends) -> absl::StatusOr<bool> {
         for (const pool::Backend& backend : backends) {
           if (backend.address.ToString() == key || backend.socket_address == *resolved) {
             return absl::AlreadyExistsError(
@@ -171,6 +184,9 @@ absl::StatusOr<BackendChange> ControlPlane::AddBackend(const AddBackendArgs& arg
                             .draining = false,
                             .runtime = pools_.NewBackendRuntime()});
         return true;
+      },
+      [&](const std::vector<pool::Backend>& backends, uint64_t version) {
+        return Commit(**pool, backends, version, cancelled);
       });
   if (!snapshot.ok()) return snapshot.status();
   return BackendChange{.pool = args.pool,
@@ -178,7 +194,8 @@ absl::StatusOr<BackendChange> ControlPlane::AddBackend(const AddBackendArgs& arg
                        .backend = StatusOf(*(*snapshot)->Find(key))};
 }
 
-absl::StatusOr<BackendChange> ControlPlane::RemoveBackend(const RemoveBackendArgs& args) {
+absl::StatusOr<BackendChange> ControlPlane::RemoveBackend(const RemoveBackendArgs& args,
+                                                          absl::FunctionRef<bool()> cancelled) {
   absl::StatusOr<net::HostPort> address = ParseAddress(args.address);
   if (!address.ok()) return address.status();
   absl::StatusOr<pool::Pool*> pool = FindPool(args.pool);
@@ -186,18 +203,23 @@ absl::StatusOr<BackendChange> ControlPlane::RemoveBackend(const RemoveBackendArg
   const std::string key = address->ToString();
   BackendStatus removed;
   absl::StatusOr<std::shared_ptr<const pool::PoolSnapshot>> snapshot = (*pool)->Update(
-      args.expected_version, [&](std::vector<pool::Backend>& backends) -> absl::StatusOr<bool> {
+      args.expected_version,
+      [&](std::vector<pool::Backend>& backends) -> absl::StatusOr<bool> {
         auto it = FindIn(backends, key);
         if (it == backends.end()) return NoSuchBackend(args.pool, key, backends);
         removed = StatusOf(*it);
         backends.erase(it);
         return true;
+      },
+      [&](const std::vector<pool::Backend>& backends, uint64_t version) {
+        return Commit(**pool, backends, version, cancelled);
       });
   if (!snapshot.ok()) return snapshot.status();
   return BackendChange{.pool = args.pool, .version = (*snapshot)->version(), .backend = removed};
 }
 
-absl::StatusOr<BackendChange> ControlPlane::UpdateBackend(const UpdateBackendArgs& args) {
+absl::StatusOr<BackendChange> ControlPlane::UpdateBackend(const UpdateBackendArgs& args,
+                                                          absl::FunctionRef<bool()> cancelled) {
   absl::StatusOr<net::HostPort> address = ParseAddress(args.address);
   if (!address.ok()) return address.status();
   if (!args.weight && !args.draining) {
@@ -210,13 +232,17 @@ absl::StatusOr<BackendChange> ControlPlane::UpdateBackend(const UpdateBackendArg
   if (!pool.ok()) return pool.status();
   const std::string key = address->ToString();
   absl::StatusOr<std::shared_ptr<const pool::PoolSnapshot>> snapshot = (*pool)->Update(
-      args.expected_version, [&](std::vector<pool::Backend>& backends) -> absl::StatusOr<bool> {
+      args.expected_version,
+      [&](std::vector<pool::Backend>& backends) -> absl::StatusOr<bool> {
         auto it = FindIn(backends, key);
         if (it == backends.end()) return NoSuchBackend(args.pool, key, backends);
         const pool::Backend before = *it;
         if (args.weight) it->weight = *args.weight;
         if (args.draining) it->draining = *args.draining;
         return it->weight != before.weight || it->draining != before.draining;
+      },
+      [&](const std::vector<pool::Backend>& backends, uint64_t version) {
+        return Commit(**pool, backends, version, cancelled);
       });
   if (!snapshot.ok()) return snapshot.status();
   return BackendChange{.pool = args.pool,

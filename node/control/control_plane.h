@@ -104,19 +104,28 @@ struct UpdateBackendArgs {
 
 class ControlPlane {
  public:
+  static bool kNeverCancelled() { return false; }
+
   ControlPlane(pool::PoolRegistry& pools, NodeFacts facts);
 
   NodeStatus Status() const;
   std::vector<PoolSummary> ListPools() const;
   absl::StatusOr<PoolState> ListBackends(absl::string_view pool) const;
 
-  absl::StatusOr<BackendChange> AddBackend(const AddBackendArgs& args);
-  absl::StatusOr<BackendChange> RemoveBackend(const RemoveBackendArgs& args);
-  absl::StatusOr<BackendChange> UpdateBackend(const UpdateBackendArgs& args);
+  // Changes. `cancelled` is asked just before a change is published: a caller that has gone
+  // away (its deadline passed) gets CANCELLED and the pool stays as it was, so that a client
+  // that saw its call fail never finds the change applied anyway.
+  absl::StatusOr<BackendChange> AddBackend(const AddBackendArgs& args,
+                                           absl::FunctionRef<bool()> cancelled = kNeverCancelled);
+  absl::StatusOr<BackendChange> RemoveBackend(
+      const RemoveBackendArgs& args, absl::FunctionRef<bool()> cancelled = kNeverCancelled);
+  absl::StatusOr<BackendChange> UpdateBackend(
+      const UpdateBackendArgs& args, absl::FunctionRef<bool()> cancelled = kNeverCancelled);
 
-  // Calls `send` with the state of `pool` (every pool when empty) now, then again after each
-  // change, until `send` returns false, `cancelled` returns true (checked at least every
-  // `poll`) or the pools' change feed closes. NOT_FOUND for an unknown pool.
+  // Calls `send` with the state of `pool` (every pool when empty) now, then again after
+  // changes (close ones may be merged: versions can be skipped, the latest state never is),
+  // until `send` returns false, `cancelled` returns true (checked at least every `poll`) or
+  // the pools' change feed closes. NOT_FOUND for an unknown pool.
   absl::Status Watch(absl::string_view pool, absl::FunctionRef<bool(const PoolState&)> send,
                      absl::FunctionRef<bool()> cancelled,
                      absl::Duration poll = absl::Milliseconds(200)) const;
@@ -125,6 +134,9 @@ class ControlPlane {
   absl::StatusOr<pool::Pool*> FindPool(absl::string_view name) const;
   absl::StatusOr<net::HostPort> ParseAddress(absl::string_view address) const;
   PoolState StateOf(const pool::Pool& pool, const pool::PoolSnapshot& snapshot) const;
+  // The last check before a change of `pool` is published.
+  absl::Status Commit(const pool::Pool& pool, const std::vector<pool::Backend>& backends,
+                      uint64_t version, absl::FunctionRef<bool()> cancelled);
 
   pool::PoolRegistry& pools_;
   NodeFacts facts_;

@@ -36,10 +36,10 @@ void ForwardGrpcLog(gpr_log_func_args* args) {
 
 std::shared_ptr<grpc::ServerCredentials> CredentialsFor(const config::ControlConfig& config) {
   if (!config.tls) return grpc::InsecureServerCredentials();
-  // Client certificates are required and verified: without one, the handshake fails and no
-  // call reaches the service.
-  grpc::SslServerCredentialsOptions options(
-      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  // A client certificate, when presented, must verify against the client CA (or the
+  // handshake fails); the Control service then refuses calls without one (UNAUTHENTICATED).
+  // Health and reflection stay reachable over TLS without one, for probes.
+  grpc::SslServerCredentialsOptions options(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
   options.pem_root_certs = config.tls->client_ca_pem;
   options.pem_key_cert_pairs.push_back({config.tls->key_pem, config.tls->cert_pem});
   return grpc::SslServerCredentials(options);
@@ -57,7 +57,7 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(
   }
   std::unique_ptr<ControlServer> server = absl::WrapUnique(new ControlServer());
   server->tls_ = config.tls.has_value();
-  server->service_ = std::make_unique<ControlService>(plane);
+  server->service_ = std::make_unique<ControlService>(plane, config.tls.has_value());
 
   gpr_set_log_function(ForwardGrpcLog);
   grpc::EnableDefaultHealthCheckService(true);

@@ -1,5 +1,6 @@
 #include "control/control_service.h"
 
+#include <chrono>
 #include <string>
 
 #include "absl/time/time.h"
@@ -81,10 +82,25 @@ std::optional<uint64_t> ExpectedVersionOf(const Request& request) {
   return request.expected_version();
 }
 
+// The caller went away: cancelled, or its deadline passed.
+bool Gone(const grpc::ServerContext& context) {
+  return context.IsCancelled() || context.deadline() <= std::chrono::system_clock::now();
+}
+
 }  // namespace
 
-grpc::Status ControlService::GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
+grpc::Status ControlService::Authorize(const grpc::ServerContext& context) const {
+  if (!require_client_certificate_) return grpc::Status::OK;
+  const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  if (auth != nullptr && auth->IsPeerAuthenticated()) return grpc::Status::OK;
+  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                      "this node's control service takes calls only from clients with a "
+                      "certificate signed by its control.tls_client_ca (plbyctl --cert and --key)");
+}
+
+grpc::Status ControlService::GetStatus(grpc::ServerContext* context, const v1::GetStatusRequest*,
                                        v1::GetStatusResponse* response) {
+  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
   const NodeStatus status = plane_.Status();
   response->set_node_version(status.version);
   response->set_uptime_seconds(static_cast<uint64_t>(absl::ToInt64Seconds(status.uptime)));
@@ -95,55 +111,65 @@ grpc::Status ControlService::GetStatus(grpc::ServerContext*, const v1::GetStatus
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::ListPools(grpc::ServerContext*, const v1::ListPoolsRequest*,
+grpc::Status ControlService::ListPools(grpc::ServerContext* context, const v1::ListPoolsRequest*,
                                        v1::ListPoolsResponse* response) {
+  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
   for (const PoolSummary& pool : plane_.ListPools()) Fill(pool, response->add_pools());
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::ListBackends(grpc::ServerContext*,
+grpc::Status ControlService::ListBackends(grpc::ServerContext* context,
                                           const v1::ListBackendsRequest* request,
                                           v1::ListBackendsResponse* response) {
+  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
   absl::StatusOr<PoolState> state = plane_.ListBackends(request->pool());
   if (!state.ok()) return ToGrpc(state.status());
   FillState(*state, response);
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::AddBackend(grpc::ServerContext*, const v1::AddBackendRequest* request,
+grpc::Status ControlService::AddBackend(grpc::ServerContext* context,
+                                        const v1::AddBackendRequest* request,
                                         v1::AddBackendResponse* response) {
+  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
   return Reply(plane_.AddBackend({.pool = request->pool(),
                                   .address = request->address(),
                                   .weight = WeightOf(*request),
-                                  .expected_version = ExpectedVersionOf(*request)}),
+                                  .expected_version = ExpectedVersionOf(*request)},
+                                 [context] { return Gone(*context); }),
                response);
 }
 
-grpc::Status ControlService::RemoveBackend(grpc::ServerContext*,
+grpc::Status ControlService::RemoveBackend(grpc::ServerContext* context,
                                            const v1::RemoveBackendRequest* request,
                                            v1::RemoveBackendResponse* response) {
+  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
   return Reply(plane_.RemoveBackend({.pool = request->pool(),
                                      .address = request->address(),
-                                     .expected_version = ExpectedVersionOf(*request)}),
+                                     .expected_version = ExpectedVersionOf(*request)},
+                                    [context] { return Gone(*context); }),
                response);
 }
 
-grpc::Status ControlService::UpdateBackend(grpc::ServerContext*,
+grpc::Status ControlService::UpdateBackend(grpc::ServerContext* context,
                                            const v1::UpdateBackendRequest* request,
                                            v1::UpdateBackendResponse* response) {
-  return Reply(plane_.UpdateBackend({.pool = request->pool(),
-                                     .address = request->address(),
-                                     .weight = WeightOf(*request),
-                                     .draining = request->has_draining()
-                                                     ? std::optional<bool>(request->draining())
-                                                     : std::nullopt,
-                                     .expected_version = ExpectedVersionOf(*request)}),
+  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
+  return Reply(plane_.UpdateBackend(
+                   {.pool = request->pool(),
+                    .address = request->address(),
+                    .weight = WeightOf(*request),
+                    .draining = request->has_draining() ? std::optional<bool>(request->draining())
+                                                        : std::nullopt,
+                    .expected_version = ExpectedVersionOf(*request)},
+                   [context] { return Gone(*context); }),
                response);
 }
 
 grpc::Status ControlService::WatchBackends(grpc::ServerContext* context,
                                            const v1::WatchBackendsRequest* request,
                                            grpc::ServerWriter<v1::WatchBackendsResponse>* writer) {
+  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
   const absl::Status status = plane_.Watch(
       request->pool(),
       [&](const PoolState& state) {

@@ -1,6 +1,6 @@
 // ControlService: the plby.v1.Control gRPC service, a thin layer over ControlPlane: each handler
-// reads its request, calls one ControlPlane method and maps the result (absl::Status codes are
-// gRPC's codes) back.
+// checks the caller, reads its request, calls one ControlPlane method and maps the result
+// (absl::Status codes are gRPC's codes) back.
 #pragma once
 
 #include "control/control_plane.h"
@@ -10,7 +10,10 @@ namespace plby::control {
 
 class ControlService final : public plby::v1::Control::Service {
  public:
-  explicit ControlService(ControlPlane& plane) : plane_(plane) {}
+  // With `require_client_certificate`, every call must come over TLS with a verified client
+  // certificate, or it fails with UNAUTHENTICATED.
+  ControlService(ControlPlane& plane, bool require_client_certificate)
+      : plane_(plane), require_client_certificate_(require_client_certificate) {}
 
   grpc::Status GetStatus(grpc::ServerContext* context, const v1::GetStatusRequest* request,
                          v1::GetStatusResponse* response) override;
@@ -28,7 +31,10 @@ class ControlService final : public plby::v1::Control::Service {
                              grpc::ServerWriter<v1::WatchBackendsResponse>* writer) override;
 
  private:
+  grpc::Status Authorize(const grpc::ServerContext& context) const;
+
   ControlPlane& plane_;
+  const bool require_client_certificate_;
 };
 
 }  // namespace plby::control

@@ -42,8 +42,11 @@ absl::StatusOr<SocketAddress> SocketAddress::Resolve(const HostPort& host_port) 
   addrinfo* found = nullptr;
   const int rc = getaddrinfo(host_port.host.c_str(), nullptr, &hints, &found);
   if (rc != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot resolve \"", host_port.host, "\": ", gai_strerror(rc)));
+    // A resolver that could not answer now is not a bad name.
+    const absl::StatusCode code =
+        rc == EAI_AGAIN ? absl::StatusCode::kUnavailable : absl::StatusCode::kInvalidArgument;
+    return absl::Status(
+        code, absl::StrCat("cannot resolve \"", host_port.host, "\": ", gai_strerror(rc)));
   }
   for (const addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
     if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;

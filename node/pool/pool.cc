@@ -11,7 +11,7 @@ Pool::Pool(PoolSettings settings, std::vector<Backend> backends, ChangeFeed* cha
       version_(1) {}
 
 absl::StatusOr<std::shared_ptr<const PoolSnapshot>> Pool::Update(
-    std::optional<uint64_t> expected_version, Edit edit) {
+    std::optional<uint64_t> expected_version, Edit edit, Commit commit) {
   std::lock_guard<std::mutex> lock(writer_mutex_);
   std::shared_ptr<const PoolSnapshot> current = snapshot_.load(std::memory_order_relaxed);
   if (expected_version && *expected_version != current->version()) {
@@ -24,6 +24,9 @@ absl::StatusOr<std::shared_ptr<const PoolSnapshot>> Pool::Update(
   absl::StatusOr<bool> changed = edit(backends);
   if (!changed.ok()) return changed.status();
   if (!*changed) return current;
+  if (absl::Status committed = commit(backends, current->version() + 1); !committed.ok()) {
+    return committed;
+  }
   return PublishLocked(std::move(backends));
 }
 

@@ -51,11 +51,17 @@ class Pool {
   // Edits a copy of the backend list; returns whether it changed anything, or an error.
   using Edit = absl::FunctionRef<absl::StatusOr<bool>(std::vector<Backend>& backends)>;
 
-  // Applies `edit` and publishes the result as the next version. Nothing changes when
-  // `expected_version` is set and the pool is at another version (ABORTED), when `edit` fails
-  // (its error is returned), or when it changed nothing (the current snapshot is returned).
+  // Last word before a change is published, given the new list and its version: an error (the
+  // caller went away, the change could not be made durable) leaves the pool as it was.
+  using Commit =
+      absl::FunctionRef<absl::Status(const std::vector<Backend>& backends, uint64_t version)>;
+
+  // Applies `edit`, asks `commit`, and publishes the result as the next version. Nothing
+  // changes when `expected_version` is set and the pool is at another version (ABORTED), when
+  // `edit` or `commit` fails (their error is returned), or when the edit changed nothing (the
+  // current snapshot is returned, and `commit` is not asked).
   absl::StatusOr<std::shared_ptr<const PoolSnapshot>> Update(
-      std::optional<uint64_t> expected_version, Edit edit);
+      std::optional<uint64_t> expected_version, Edit edit, Commit commit);
 
   // Replaces the backend list unconditionally and returns the new snapshot.
   std::shared_ptr<const PoolSnapshot> Publish(std::vector<Backend> backends);

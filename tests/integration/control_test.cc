@@ -225,7 +225,7 @@ TEST_F(ControlTest, BadInputIsRefusedAndThePoolStaysAsItWas) {
       {{"backends", "frobnicate"}, kExitUsage, "unknown command \"backends frobnicate\""},
       {{"backends", "add", "127.0.0.1:9", "-o", "yaml"},
        kExitUsage,
-       "--output \"yaml\" is not valid (valid: table, json)"},
+       "-o \"yaml\" is not valid (valid: table, json)"},
       {{"backends", "add", "127.0.0.1:9", "--pool", "nope"},
        kExitSomeNodeFailed,
        "NOT_FOUND: no pool \"nope\" on this node (pools: web)"},
@@ -292,6 +292,30 @@ TEST_F(ControlTest, WatchSeesAChangeMadeByAnotherClient) {
       << watch->Output();
 }
 
+TEST_F(ControlTest, AWatchOfANodeThatIsDownFailsAndNamesIt) {
+  std::vector<Backend> backends(1);
+  PLBY_ASSERT_OK_AND_ASSIGN(backends[0], StartBackend("hi"));
+  StartFleet(2, backends);
+  const std::string down = nodes_[1].control_address();
+  nodes_[1].process->Signal(SIGKILL);
+  ASSERT_TRUE(nodes_[1].process->WaitForExit());
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult watch, Ctl({"--node", Nodes(nodes_), "backends", "watch",
+                                                  "--duration", "1s", "--timeout", "500ms"}));
+  EXPECT_EQ(watch.exit_code, kExitSomeNodeFailed) << watch.output;
+  EXPECT_THAT(watch.output, HasSubstr("plbyctl: " + down + ": "));
+  EXPECT_THAT(watch.output, HasSubstr(nodes_[0].control_address() + "  pool web  version 1"));
+}
+
+TEST_F(ControlTest, CtrlCEndsAWatchNormally) {
+  StartFleet(1, {});
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      auto watch,
+      Process::Start(CtlBinary(), {"--node", nodes_[0].control_address(), "backends", "watch"}));
+  ASSERT_TRUE(watch->WaitForLine(std::regex("pool web  version 1"))) << watch->Output();
+  watch->Signal(SIGINT);
+  EXPECT_EQ(watch->WaitForExit(), 0) << watch->Output();
+}
+
 TEST_F(ControlTest, NodeServesHealthAndReflectionOnItsControlPort) {
   StartFleet(1, {});
   auto channel =
@@ -335,15 +359,25 @@ class MutualTlsTest : public ::testing::Test {
 TEST_F(MutualTlsTest, ClientsWithoutAValidCertificateChangeNothing) {
   EXPECT_TRUE(node_.process->WaitForLine(std::regex("control service listening .* tls=mtls")));
   const std::vector<std::string> add{"backends", "add", "127.0.0.1:9"};
-  const std::vector<std::vector<std::string>> refused_clients = {
-      {},                        // plaintext
-      {"--ca", File("ca.pem")},  // no client certificate
-      {"--ca", File("ca.pem"), "--cert", File("rogue.pem"), "--key", File("rogue.key")},
+  struct Refused {
+    std::vector<std::string> tls;
+    std::string error;
   };
-  for (const auto& tls : refused_clients) {
-    PLBY_ASSERT_OK_AND_ASSIGN(RunResult refused, CtlWith(tls, add));
-    EXPECT_EQ(refused.exit_code, kExitSomeNodeFailed) << absl::StrJoin(tls, " ");
-    EXPECT_THAT(refused.output, HasSubstr("UNAVAILABLE")) << absl::StrJoin(tls, " ");
+  const Refused refused_clients[] = {
+      // Plaintext: the TLS handshake fails, no call is made.
+      {{}, "UNAVAILABLE"},
+      // TLS but no client certificate: the call is refused.
+      {{"--ca", File("ca.pem")},
+       "UNAUTHENTICATED: this node's control service takes calls only from clients with a "
+       "certificate signed by its control.tls_client_ca"},
+      // A certificate from another CA: the handshake fails.
+      {{"--ca", File("ca.pem"), "--cert", File("rogue.pem"), "--key", File("rogue.key")},
+       "UNAVAILABLE"},
+  };
+  for (const Refused& client : refused_clients) {
+    PLBY_ASSERT_OK_AND_ASSIGN(RunResult refused, CtlWith(client.tls, add));
+    EXPECT_EQ(refused.exit_code, kExitSomeNodeFailed) << absl::StrJoin(client.tls, " ");
+    EXPECT_THAT(refused.output, HasSubstr(client.error)) << absl::StrJoin(client.tls, " ");
     EXPECT_THAT(refused.output, Not(HasSubstr("added")));
   }
   const std::vector<std::string> valid{"--ca",  File("ca.pem"),    "--cert", File("client.pem"),

@@ -165,6 +165,16 @@ TEST_F(ControlPlaneTest, RefusedChangesNameTheValueAndChangeNothing) {
   EXPECT_THAT(Addresses("web"), ElementsAre("127.0.0.1:9001", "127.0.0.1:9002"));
 }
 
+TEST_F(ControlPlaneTest, ACallerThatWentAwayChangesNothing) {
+  absl::StatusOr<BackendChange> late =
+      plane_.AddBackend({.pool = "web", .address = "127.0.0.1:9003"}, [] { return true; });
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_THAT(late.status().message(), HasSubstr("nothing changed"));
+  EXPECT_EQ(registry_->Find("web")->version(), 1u);
+  EXPECT_THAT(Addresses("web"), ElementsAre("127.0.0.1:9001", "127.0.0.1:9002"));
+}
+
 TEST_F(ControlPlaneTest, ConcurrentWritersWithTheSameExpectedVersionOneWins) {
   std::atomic<int> wins{0};
   std::atomic<int> aborted{0};

@@ -91,6 +91,15 @@ TEST(CliTest, BadArgumentsSayWhatIsValid) {
               HasSubstr("--node: invalid address \"nohost\""));
   EXPECT_THAT(ErrorOf({"status", "--verbose"}), HasSubstr("unknown flag \"--verbose\""));
   EXPECT_THAT(ErrorOf({"status", "--pool"}), HasSubstr("--pool needs a value"));
+  EXPECT_THAT(ErrorOf({"-v", "status"}), HasSubstr("unknown flag \"-v\""));
+  EXPECT_THAT(ErrorOf({"backends", "add", "127.0.0.1:1", "--pool", "--weight", "5"}),
+              HasSubstr("--pool needs a value"));
+  EXPECT_THAT(ErrorOf({"status", "-o", "yaml"}),
+              HasSubstr("-o \"yaml\" is not valid (valid: table, json)"));
+  EXPECT_THAT(ErrorOf({"status", "--timeout", "3000000h"}),
+              HasSubstr("--timeout \"3000000h\" is too long (valid: up to 24h)"));
+  EXPECT_THAT(ErrorOf({"status", "--tls-server-name", "node.example"}),
+              HasSubstr("--tls-server-name applies to TLS only"));
 }
 
 }  // namespace
