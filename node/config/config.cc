@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "config/duration.h"
@@ -87,13 +88,15 @@ absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
 // Walks the parsed document and collects every problem with its position.
 class Validator {
  public:
-  explicit Validator(absl::string_view source) : source_(source) {}
+  Validator(absl::string_view source, const ParseOptions& options)
+      : source_(source), options_(options) {}
 
   Config Run(const toml::table& root) {
     Config config;
     config.source = source_;
-    CheckKeys(root, "the top level", {"server", "control"});
+    CheckKeys(root, "the top level", {"server", "control", "node"});
     ReadControl(root, config.control);
+    ReadNode(root, config.node);
     ReadServers(root, config);
     CheckListenersAreDistinct(config);
     CheckNoBackendIsAListener(config);
@@ -139,6 +142,72 @@ class Validator {
     return std::nullopt;
   }
 
+  // A duration at `table[key]` within [min, max], or nullopt (with an error if present but bad).
+  std::optional<absl::Duration> GetDuration(const toml::table& table, absl::string_view key,
+                                            absl::string_view path, absl::string_view example,
+                                            absl::Duration min, absl::Duration max) {
+    std::optional<std::string> text = GetString(table, key, path, example);
+    if (!text) return std::nullopt;
+    const toml::source_region& where = table.get(ToStd(key))->source();
+    absl::StatusOr<absl::Duration> parsed = ParseDuration(*text);
+    if (!parsed.ok()) {
+      Error(where, absl::StrCat(path, ": ", parsed.status().message()));
+      return std::nullopt;
+    }
+    if (*parsed < min || *parsed > max) {
+      Error(where, absl::StrCat(path, " \"", *text, "\" is out of range (valid: ",
+                                absl::FormatDuration(min), " to ", absl::FormatDuration(max), ")"));
+      return std::nullopt;
+    }
+    return *parsed;
+  }
+
+  std::optional<int64_t> GetInteger(const toml::table& table, absl::string_view key,
+                                    absl::string_view path, int64_t min, int64_t max) {
+    const toml::node* node = table.get(ToStd(key));
+    if (node == nullptr) return std::nullopt;
+    const auto* value = node->as_integer();
+    if (value == nullptr) {
+      Error(node->source(), absl::StrCat(path, ": expected an integer (", min, "-", max,
+                                         "), got a ", TypeName(*node)));
+      return std::nullopt;
+    }
+    if (value->get() < min || value->get() > max) {
+      Error(node->source(),
+            absl::StrCat(path, " ", value->get(), " is out of range (valid: ", min, "-", max, ")"));
+      return std::nullopt;
+    }
+    return value->get();
+  }
+
+  // One of `choices` (case-insensitive) at `table[key]`, as its index.
+  std::optional<size_t> GetChoice(const toml::table& table, absl::string_view key,
+                                  absl::string_view path,
+                                  std::initializer_list<absl::string_view> choices) {
+    std::optional<std::string> text = GetString(table, key, path, *choices.begin());
+    if (!text) return std::nullopt;
+    size_t index = 0;
+    for (absl::string_view choice : choices) {
+      if (absl::EqualsIgnoreCase(*text, choice)) return index;
+      ++index;
+    }
+    Error(table.get(ToStd(key))->source(),
+          absl::StrCat(path, ": \"", *text,
+                       "\" is not valid (valid: ", absl::StrJoin(choices, ", "), ")"));
+    return std::nullopt;
+  }
+
+  // A sub-table such as [server.health], or nullptr (with an error if `key` is not a table).
+  const toml::table* GetTable(const toml::table& table, absl::string_view key,
+                              absl::string_view path) {
+    const toml::node* node = table.get(ToStd(key));
+    if (node == nullptr) return nullptr;
+    if (const toml::table* sub = node->as_table()) return sub;
+    Error(node->source(),
+          absl::StrCat(path, ": expected a table ([", path, "]), got a ", TypeName(*node)));
+    return nullptr;
+  }
+
   std::optional<net::HostPort> GetAddress(const toml::table& table, absl::string_view key,
                                           absl::string_view path, net::PortZero port_zero,
                                           net::SocketAddress* resolved) {
@@ -150,7 +219,11 @@ class Validator {
       Error(where, absl::StrCat(path, ": ", parsed.status().message()));
       return std::nullopt;
     }
-    absl::StatusOr<net::SocketAddress> address = net::SocketAddress::Resolve(*parsed);
+    absl::StatusOr<net::SocketAddress> address =
+        options_.touch_the_world || parsed->kind != net::HostPort::Kind::kName
+            ? net::SocketAddress::Resolve(*parsed)
+            : net::SocketAddress::Resolve(
+                  net::HostPort{"127.0.0.1", parsed->port, net::HostPort::Kind::kIPv4});
     if (!address.ok()) {
       Error(where, absl::StrCat(path, " \"", *text, "\": ", address.status().message()));
       return std::nullopt;
@@ -171,8 +244,18 @@ class Validator {
             absl::StrCat("control: expected a table ([control]), got a ", TypeName(*node)));
       return;
     }
-    CheckKeys(*table, "[control]",
-              {"listen", "tls_cert", "tls_key", "tls_client_ca", "allow_insecure_remote"});
+    CheckKeys(
+        *table, "[control]",
+        {"listen", "tls_cert", "tls_key", "tls_client_ca", "allow_insecure_remote", "state_file"});
+    if (auto state =
+            GetString(*table, "state_file", "control.state_file", "/var/lib/plby/state.toml")) {
+      if (state->empty()) {
+        Error(table->get("state_file")->source(),
+              "control.state_file: empty (leave the key out to keep changes in memory only)");
+      } else {
+        control.state_file = ResolveRelative(*state);
+      }
+    }
     net::SocketAddress resolved;
     if (auto listen =
             GetAddress(*table, "listen", "control.listen", net::PortZero::kAllow, &resolved)) {
@@ -224,7 +307,9 @@ class Validator {
       ++present;
       *file.path = ResolveRelative(*path);
       const toml::source_region& where = table.get(ToStd(file.key))->source();
-      absl::StatusOr<std::string> pem = ReadSmallFile(*file.path);
+      absl::StatusOr<std::string> pem =
+          options_.touch_the_world ? ReadSmallFile(*file.path)
+                                   : absl::StatusOr<std::string>("-----BEGIN (not read)-----");
       if (!pem.ok()) {
         Error(where,
               absl::StrCat("control.", file.key, " \"", *path, "\": ", pem.status().message()));
@@ -287,7 +372,7 @@ class Validator {
     const size_t errors_before = errors_.size();
     server.line = static_cast<int>(table.source().begin.line);
     CheckKeys(table, absl::StrCat("[[server]] (", path, ")"),
-              {"name", "listen", "connect_timeout", "forward"});
+              {"name", "listen", "connect_timeout", "idle_timeout", "health", "forward"});
 
     if (table.get("listen") == nullptr) {
       Error(table.source(), absl::StrCat(path,
@@ -309,22 +394,73 @@ class Validator {
       }
     }
 
-    if (auto timeout =
-            GetString(table, "connect_timeout", absl::StrCat(path, ".connect_timeout"), "3s")) {
-      const toml::source_region& where = table.get("connect_timeout")->source();
-      absl::StatusOr<absl::Duration> parsed = ParseDuration(*timeout);
-      if (!parsed.ok()) {
-        Error(where, absl::StrCat(path, ".connect_timeout: ", parsed.status().message()));
-      } else if (*parsed < kMinConnectTimeout || *parsed > kMaxConnectTimeout) {
-        Error(where, absl::StrCat(path, ".connect_timeout \"", *timeout,
-                                  "\" is out of range (valid: 1ms to 5m)"));
-      } else {
-        server.connect_timeout = *parsed;
-      }
+    if (auto timeout = GetDuration(table, "connect_timeout", absl::StrCat(path, ".connect_timeout"),
+                                   "3s", kMinConnectTimeout, kMaxConnectTimeout)) {
+      server.connect_timeout = *timeout;
     }
+    if (auto idle = GetDuration(table, "idle_timeout", absl::StrCat(path, ".idle_timeout"), "1h",
+                                absl::Seconds(1), absl::Hours(24 * 7))) {
+      server.idle_timeout = *idle;
+    }
+    ReadHealth(table, path, server.health);
 
     ReadForward(table, path, server);
     return errors_.size() == errors_before;
+  }
+
+  void ReadHealth(const toml::table& server_table, const std::string& server_path,
+                  HealthCheckConfig& health) {
+    const std::string path = absl::StrCat(server_path, ".health");
+    const toml::table* table = GetTable(server_table, "health", path);
+    if (table == nullptr) return;
+    CheckKeys(
+        *table, "[server.health]",
+        {"check", "interval", "timeout", "rise", "fall", "passive_failures", "when_all_unhealthy"});
+    if (auto check = GetChoice(*table, "check", absl::StrCat(path, ".check"), {"tcp", "none"})) {
+      health.enabled = *check == 0;
+    }
+    if (auto interval = GetDuration(*table, "interval", absl::StrCat(path, ".interval"), "1s",
+                                    absl::Milliseconds(100), absl::Hours(1))) {
+      health.interval = *interval;
+    }
+    if (auto timeout = GetDuration(*table, "timeout", absl::StrCat(path, ".timeout"), "800ms",
+                                   absl::Milliseconds(10), absl::Minutes(1))) {
+      health.timeout = *timeout;
+    }
+    if (auto rise = GetInteger(*table, "rise", absl::StrCat(path, ".rise"), 1, 100)) {
+      health.rise = static_cast<int>(*rise);
+    }
+    if (auto fall = GetInteger(*table, "fall", absl::StrCat(path, ".fall"), 1, 100)) {
+      health.fall = static_cast<int>(*fall);
+    }
+    if (auto passive = GetInteger(*table, "passive_failures",
+                                  absl::StrCat(path, ".passive_failures"), 0, 1000)) {
+      health.passive_failures = static_cast<int>(*passive);
+    }
+    if (auto policy =
+            GetChoice(*table, "when_all_unhealthy", absl::StrCat(path, ".when_all_unhealthy"),
+                      {"fail_open", "refuse"})) {
+      health.when_all_unhealthy =
+          *policy == 0 ? AllUnhealthyPolicy::kFailOpen : AllUnhealthyPolicy::kRefuse;
+    }
+    if (health.timeout > health.interval) {
+      Error(table->source(), absl::StrCat(path, ": timeout (", absl::FormatDuration(health.timeout),
+                                          ") must not exceed interval (",
+                                          absl::FormatDuration(health.interval), ")"));
+    }
+  }
+
+  void ReadNode(const toml::table& root, NodeConfig& node) {
+    const toml::table* table = GetTable(root, "node", "node");
+    if (table == nullptr) return;
+    CheckKeys(*table, "[node]", {"drain_timeout", "max_connections"});
+    if (auto drain = GetDuration(*table, "drain_timeout", "node.drain_timeout", "30s",
+                                 absl::ZeroDuration(), absl::Hours(24))) {
+      node.drain_timeout = *drain;
+    }
+    if (auto max = GetInteger(*table, "max_connections", "node.max_connections", 1, 10'000'000)) {
+      node.max_connections = *max;
+    }
   }
 
   void ReadForward(const toml::table& server_table, const std::string& server_path,
@@ -500,13 +636,15 @@ class Validator {
   }
 
   std::string source_;
+  ParseOptions options_;
   std::vector<std::string> errors_;
   std::vector<std::string> warnings_;
 };
 
 }  // namespace
 
-absl::StatusOr<Config> ParseConfig(absl::string_view toml_text, absl::string_view source_name) {
+absl::StatusOr<Config> ParseConfig(absl::string_view toml_text, absl::string_view source_name,
+                                   const ParseOptions& options) {
   toml::table root;
   try {
     root = toml::parse(ToStd(toml_text), ToStd(source_name));
@@ -515,7 +653,7 @@ absl::StatusOr<Config> ParseConfig(absl::string_view toml_text, absl::string_vie
         absl::StrCat(source_name, ":", error.source().begin.line, ":", error.source().begin.column,
                      ": TOML syntax error: ", ToAbsl(error.description())));
   }
-  Validator validator(source_name);
+  Validator validator(source_name, options);
   Config config = validator.Run(root);
   if (!validator.errors().empty()) {
     return absl::InvalidArgumentError(absl::StrJoin(validator.errors(), "\n"));

@@ -19,6 +19,32 @@ inline constexpr absl::string_view kDefaultControlListen = "127.0.0.1:9100";
 inline constexpr absl::Duration kDefaultConnectTimeout = absl::Seconds(3);
 inline constexpr absl::Duration kMinConnectTimeout = absl::Milliseconds(1);
 inline constexpr absl::Duration kMaxConnectTimeout = absl::Minutes(5);
+// Envoy's TCP proxy default: long enough for any live session, short enough to reclaim the
+// descriptors of a peer that vanished without a FIN.
+inline constexpr absl::Duration kDefaultIdleTimeout = absl::Hours(1);
+// Kubernetes' default termination grace period.
+inline constexpr absl::Duration kDefaultDrainTimeout = absl::Seconds(30);
+
+// What a pool does when every backend that takes connections is unhealthy.
+enum class AllUnhealthyPolicy {
+  kFailOpen,  // try them anyway: health checks can be wrong, and a dead one is skipped on connect
+  kRefuse,    // close new clients at once
+};
+
+// [server.health]: active TCP checks, and passive marking from what the forwarder sees.
+// The defaults take a dead backend out within 3 s (2 failed checks 1 s apart, each given
+// 800 ms) and bring a revived one back within 3 s (2 good checks).
+struct HealthCheckConfig {
+  bool enabled = true;  // check = "tcp"; "none" turns active and passive checks off
+  absl::Duration interval = absl::Seconds(1);
+  absl::Duration timeout = absl::Milliseconds(800);
+  int rise = 2;  // consecutive good checks that make a backend healthy
+  int fall = 2;  // consecutive failed checks that make it unhealthy
+  // Consecutive connect failures or resets seen by the forwarder that make a backend unhealthy
+  // before the next check notices; 0 turns passive marking off.
+  int passive_failures = 3;
+  AllUnhealthyPolicy when_all_unhealthy = AllUnhealthyPolicy::kFailOpen;
+};
 
 struct BackendConfig {
   net::HostPort address;  // identifies the backend within its pool
@@ -36,6 +62,8 @@ struct ServerConfig {
   balance::Algorithm algorithm = balance::Algorithm::kWeightedRoundRobin;
   std::vector<BackendConfig> backends;  // may be empty: the control plane fills it
   absl::Duration connect_timeout = kDefaultConnectTimeout;
+  absl::Duration idle_timeout = kDefaultIdleTimeout;  // no byte either way for this long: close
+  HealthCheckConfig health;
   int line = 0;  // where the [[server]] starts, for messages
 };
 
@@ -56,19 +84,37 @@ struct ControlConfig {
   std::optional<ControlTls> tls;
   // Without TLS the control service may only listen on loopback, unless this is set.
   bool allow_insecure_remote = false;
+  // Where acknowledged changes are kept, to survive a restart; empty: in memory only.
+  std::string state_file;
+};
+
+// [node]: the process as a whole.
+struct NodeConfig {
+  // On SIGTERM/SIGINT: how long open connections may go on before they are closed.
+  absl::Duration drain_timeout = kDefaultDrainTimeout;
+  // Connections open at once; unset: what the descriptor limit allows.
+  std::optional<int64_t> max_connections;
 };
 
 struct Config {
   std::string source;  // the file name used in messages
   ControlConfig control;
+  NodeConfig node;
   std::vector<ServerConfig> servers;
   // Legal but probably unintended settings (an empty pool, weights under RR), with their place.
   std::vector<std::string> warnings;
 };
 
+struct ParseOptions {
+  // Resolve host names and read the TLS files the config names. Off only for fuzzing, where the
+  // input must not reach the network or the file system.
+  bool touch_the_world = true;
+};
+
 // Parses and validates TOML text. `source_name` prefixes every message ("config.toml:3:10: ...").
 // On error the status is InvalidArgument and its message lists every problem, one per line.
-absl::StatusOr<Config> ParseConfig(absl::string_view toml_text, absl::string_view source_name);
+absl::StatusOr<Config> ParseConfig(absl::string_view toml_text, absl::string_view source_name,
+                                   const ParseOptions& options = {});
 
 // Reads `path` and parses it; an unreadable file is an error that names it.
 absl::StatusOr<Config> LoadConfigFile(const std::string& path);

@@ -63,7 +63,7 @@ absl::Status EventLoop::Modify(int fd, uint32_t events, EventHandler* handler) {
 
 void EventLoop::Remove(int fd) { epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, fd, nullptr); }
 
-int64_t EventLoop::MonotonicMs() {
+int64_t MonotonicMs() {
   timespec now{};
   clock_gettime(CLOCK_MONOTONIC, &now);
   return static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;

@@ -19,6 +19,9 @@
 
 namespace plby::net {
 
+// Milliseconds on the monotonic clock: the time base of loops, timers and deadlines.
+int64_t MonotonicMs();
+
 // Receives the epoll events of one descriptor.
 class EventHandler {
  public:
@@ -103,7 +106,6 @@ class EventLoop {
   void SiftDown(size_t index);
   void PlaceAt(size_t index, Timer* timer);
   void RemoveFromHeap(Timer& timer);
-  static int64_t MonotonicMs();
 
   UniqueFd epoll_fd_;
   UniqueFd wakeup_fd_;

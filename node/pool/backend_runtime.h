@@ -1,6 +1,6 @@
 // BackendRuntime: what changes about a backend while it serves, shared by every snapshot that
-// lists it: connection counters, one block per worker so that workers never write the same
-// cache line, summed when someone asks.
+// lists it: its health, the forwarder's recent failures with it, a deadline for its connections
+// once drained, and connection counters (one block per worker, summed when someone asks).
 #pragma once
 
 #include <atomic>
@@ -19,34 +19,46 @@ enum class Health {
 
 class BackendRuntime {
  public:
-  struct alignas(64) WorkerCounters {
+  struct WorkerCounters {
     stats::Counter active;            // connections open now
     stats::Counter total;             // connections established
     stats::Counter connect_failures;  // connects refused, timed out or failed
   };
 
-  explicit BackendRuntime(int workers)
-      : workers_(workers), counters_(std::make_unique<WorkerCounters[]>(workers)) {}
+  explicit BackendRuntime(int workers) : counters_(workers) {}
 
   // Only worker `index`'s thread writes to its block.
-  WorkerCounters& worker(int index) { return counters_[index]; }
+  WorkerCounters& worker(int index) { return counters_.worker(index); }
 
-  uint64_t active() const { return Sum(&WorkerCounters::active); }
-  uint64_t total() const { return Sum(&WorkerCounters::total); }
-  uint64_t connect_failures() const { return Sum(&WorkerCounters::connect_failures); }
+  uint64_t active() const { return counters_.Sum(&WorkerCounters::active); }
+  uint64_t total() const { return counters_.Sum(&WorkerCounters::total); }
+  uint64_t connect_failures() const { return counters_.Sum(&WorkerCounters::connect_failures); }
 
+  // Set by the health checker; read when snapshots are built and listed.
   Health health() const { return health_.load(std::memory_order_relaxed); }
+  void set_health(Health health) { health_.store(health, std::memory_order_relaxed); }
 
- private:
-  uint64_t Sum(stats::Counter WorkerCounters::*counter) const {
-    uint64_t sum = 0;
-    for (int i = 0; i < workers_; ++i) sum += (counters_[i].*counter).Get();
-    return sum;
+  // Bad outcomes in a row seen by the forwarder (connect failures, resets); any worker may add,
+  // a clean end resets. Written only on those paths, never per byte.
+  uint32_t AddPassiveFailure() { return passive_failures_.fetch_add(1) + 1; }
+  void ClearPassiveFailures() {
+    if (passive_failures_.load(std::memory_order_relaxed) != 0) {
+      passive_failures_.store(0, std::memory_order_relaxed);
+    }
   }
 
-  const int workers_;
-  std::unique_ptr<WorkerCounters[]> counters_;
+  // Connections to this backend are closed after this monotonic time (ms) once it is drained
+  // or removed with a drain timeout; 0: never.
+  int64_t close_deadline_ms() const { return close_deadline_ms_.load(std::memory_order_relaxed); }
+  void set_close_deadline_ms(int64_t deadline) {
+    close_deadline_ms_.store(deadline, std::memory_order_relaxed);
+  }
+
+ private:
+  stats::PerWorker<WorkerCounters> counters_;
   std::atomic<Health> health_{Health::kUnknown};
+  std::atomic<uint32_t> passive_failures_{0};
+  std::atomic<int64_t> close_deadline_ms_{0};
 };
 
 }  // namespace plby::pool

@@ -4,11 +4,21 @@
 
 namespace plby::pool {
 
-Pool::Pool(PoolSettings settings, std::vector<Backend> backends, ChangeFeed* changes)
+namespace {
+
+bool FailOpen(const PoolSettings& settings) {
+  return settings.health.when_all_unhealthy == config::AllUnhealthyPolicy::kFailOpen;
+}
+
+}  // namespace
+
+Pool::Pool(PoolSettings settings, std::vector<Backend> backends, ChangeFeed* changes, int workers,
+           uint64_t version)
     : settings_(std::move(settings)),
       changes_(changes),
-      snapshot_(std::make_shared<const PoolSnapshot>(1, settings_.algorithm, std::move(backends))),
-      version_(1) {}
+      snapshot_(std::make_shared<const PoolSnapshot>(version, 1, settings_.algorithm,
+                                                     std::move(backends), FailOpen(settings_))),
+      counters_(workers) {}
 
 absl::StatusOr<std::shared_ptr<const PoolSnapshot>> Pool::Update(
     std::optional<uint64_t> expected_version, Edit edit, Commit commit) {
@@ -27,21 +37,30 @@ absl::StatusOr<std::shared_ptr<const PoolSnapshot>> Pool::Update(
   if (absl::Status committed = commit(backends, current->version() + 1); !committed.ok()) {
     return committed;
   }
-  return PublishLocked(std::move(backends));
+  return PublishLocked(current->version() + 1, std::move(backends));
 }
 
 std::shared_ptr<const PoolSnapshot> Pool::Publish(std::vector<Backend> backends) {
   std::lock_guard<std::mutex> lock(writer_mutex_);
-  return PublishLocked(std::move(backends));
+  const uint64_t version = snapshot_.load(std::memory_order_relaxed)->version() + 1;
+  return PublishLocked(version, std::move(backends));
 }
 
-std::shared_ptr<const PoolSnapshot> Pool::PublishLocked(std::vector<Backend> backends) {
-  const uint64_t version = version_.load(std::memory_order_relaxed) + 1;
-  auto next =
-      std::make_shared<const PoolSnapshot>(version, settings_.algorithm, std::move(backends));
-  // Snapshot first, version second: a reader that sees the new version finds the new snapshot.
+std::shared_ptr<const PoolSnapshot> Pool::RefreshHealth() {
+  std::lock_guard<std::mutex> lock(writer_mutex_);
+  std::shared_ptr<const PoolSnapshot> current = snapshot_.load(std::memory_order_relaxed);
+  return PublishLocked(current->version(), current->backends());
+}
+
+std::shared_ptr<const PoolSnapshot> Pool::PublishLocked(uint64_t version,
+                                                        std::vector<Backend> backends) {
+  const uint64_t generation = generation_.load(std::memory_order_relaxed) + 1;
+  auto next = std::make_shared<const PoolSnapshot>(version, generation, settings_.algorithm,
+                                                   std::move(backends), FailOpen(settings_));
+  // Snapshot first, generation second: a reader that sees the new generation finds the new
+  // snapshot.
   snapshot_.store(next, std::memory_order_release);
-  version_.store(version, std::memory_order_release);
+  generation_.store(generation, std::memory_order_release);
   if (changes_ != nullptr) changes_->Notify();
   return next;
 }

@@ -19,27 +19,41 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "balance/algorithm.h"
+#include "config/config.h"
 #include "pool/change_feed.h"
 #include "pool/pool_snapshot.h"
+#include "stats/counter.h"
 
 namespace plby::pool {
 
 struct PoolSettings {
   std::string name;
   balance::Algorithm algorithm = balance::Algorithm::kWeightedRoundRobin;
-  absl::Duration connect_timeout = absl::Seconds(3);
+  absl::Duration connect_timeout = config::kDefaultConnectTimeout;
+  absl::Duration idle_timeout = config::kDefaultIdleTimeout;
+  config::HealthCheckConfig health;
+};
+
+// What one worker counts about one pool's connections.
+struct PoolCounters {
+  stats::Counter accepted;  // clients accepted
+  stats::Counter active;    // open now, whatever their backend (removed ones included)
 };
 
 class Pool {
  public:
-  // Starts at version 1 with `backends`. `changes`, when set, is told about every new version.
-  Pool(PoolSettings settings, std::vector<Backend> backends, ChangeFeed* changes = nullptr);
+  // Starts at `version` with `backends`. `changes`, when set, is told about every new snapshot.
+  // `workers` is how many worker threads count this pool's connections.
+  Pool(PoolSettings settings, std::vector<Backend> backends, ChangeFeed* changes = nullptr,
+       int workers = 1, uint64_t version = 1);
 
   const PoolSettings& settings() const { return settings_; }
   const std::string& name() const { return settings_.name; }
 
   // --- Reader side: any thread, lock-free. ---
-  uint64_t version() const { return version_.load(std::memory_order_acquire); }
+  uint64_t version() const { return snapshot()->version(); }
+  // Bumped by every new snapshot; workers compare it with theirs on each accept.
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
   std::shared_ptr<const PoolSnapshot> snapshot() const {
     return snapshot_.load(std::memory_order_acquire);
   }
@@ -66,16 +80,25 @@ class Pool {
   // Replaces the backend list unconditionally and returns the new snapshot.
   std::shared_ptr<const PoolSnapshot> Publish(std::vector<Backend> backends);
 
+  // Rebuilds the snapshot after backends' health changed: same version, new generation.
+  std::shared_ptr<const PoolSnapshot> RefreshHealth();
+
+  PoolCounters& counters(int worker) { return counters_.worker(worker); }
+  uint64_t accepted_connections() const { return counters_.Sum(&PoolCounters::accepted); }
+  uint64_t active_connections() const { return counters_.Sum(&PoolCounters::active); }
+
  private:
-  std::shared_ptr<const PoolSnapshot> PublishLocked(std::vector<Backend> backends);
+  std::shared_ptr<const PoolSnapshot> PublishLocked(uint64_t version,
+                                                    std::vector<Backend> backends);
 
   const PoolSettings settings_;
   ChangeFeed* const changes_;
   std::mutex writer_mutex_;
   std::atomic<std::shared_ptr<const PoolSnapshot>> snapshot_;
-  // Apart from each other and from the snapshot: the version is read on every accept, the ticket
-  // written on every accept, and neither should drag the other's cache line between cores.
-  alignas(64) std::atomic<uint64_t> version_;
+  stats::PerWorker<PoolCounters> counters_;
+  // Apart from each other and from the snapshot: the generation is read on every accept, the
+  // ticket written on every accept, and neither should drag the other's cache line around.
+  alignas(64) std::atomic<uint64_t> generation_{1};
   alignas(64) std::atomic<uint64_t> next_ticket_{0};
 };
 

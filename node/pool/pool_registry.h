@@ -3,19 +3,31 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "config/config.h"
 #include "pool/change_feed.h"
 #include "pool/pool.h"
+#include "state/state_file.h"
 
 namespace plby::pool {
 
 class PoolRegistry {
  public:
-  // One pool per [[server]], in file order, seeded with its backends. `workers` is how many
-  // worker threads count connections per backend.
+  // One pool per [[server]], in file order. A pool listed in `saved` (the state file) takes its
+  // backends and version from there, over its seed in the config; the others start from their
+  // seed at version 1. `workers` is how many worker threads count connections. Fails when a
+  // saved backend's address no longer resolves or is one of the node's own listeners.
+  // `notes` receives what is worth logging (saved pools the config no longer has).
+  static absl::StatusOr<std::unique_ptr<PoolRegistry>> Create(const config::Config& config,
+                                                              int workers,
+                                                              const state::State* saved,
+                                                              std::vector<std::string>* notes);
+
+  // From the config alone (tests, --check-config).
   static std::unique_ptr<PoolRegistry> FromConfig(const config::Config& config, int workers);
 
   // nullptr when there is no pool of that name.
@@ -25,7 +37,7 @@ class PoolRegistry {
   // Told about every change of every pool.
   ChangeFeed& changes() { return changes_; }
 
-  // Runtime state (counters) for a backend joining a pool.
+  // Runtime state (counters, health) for a backend joining a pool.
   std::shared_ptr<BackendRuntime> NewBackendRuntime() const {
     return std::make_shared<BackendRuntime>(workers_);
   }

@@ -1,6 +1,6 @@
-// PoolSnapshot: an immutable, versioned state of one pool: its backends and the balancer built
-// over those that take new connections. Workers read snapshots without locks; a change
-// publishes a new one.
+// PoolSnapshot: an immutable state of one pool: its backends and the balancer built over those
+// that take new connections (not draining, not unhealthy). Workers read snapshots without
+// locks; a change, of the backends or of their health, publishes a new one.
 #pragma once
 
 #include <cstdint>
@@ -15,9 +15,17 @@ namespace plby::pool {
 
 class PoolSnapshot {
  public:
-  PoolSnapshot(uint64_t version, balance::Algorithm algorithm, std::vector<Backend> backends);
+  // `fail_open`: when every backend that is not draining is unhealthy, new connections go to
+  // all of them anyway instead of none.
+  PoolSnapshot(uint64_t version, uint64_t generation, balance::Algorithm algorithm,
+               std::vector<Backend> backends, bool fail_open);
 
+  // The version the control API shows: it changes with the backend list only.
   uint64_t version() const { return version_; }
+  // Changes with every new snapshot, health changes included: what workers and watchers follow.
+  uint64_t generation() const { return generation_; }
+  // Every backend that is not draining is unhealthy (eligible() then follows the policy).
+  bool all_unhealthy() const { return all_unhealthy_; }
   // Every backend of the pool, draining ones included, in list order.
   const std::vector<Backend>& backends() const { return backends_; }
   // Indices into backends() of those that take new connections, in list order.
@@ -32,6 +40,8 @@ class PoolSnapshot {
 
  private:
   uint64_t version_;
+  uint64_t generation_;
+  bool all_unhealthy_ = false;
   std::vector<Backend> backends_;
   std::vector<uint32_t> eligible_;
   std::unique_ptr<const balance::Balancer> balancer_;  // null when eligible_ is empty

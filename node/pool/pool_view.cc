@@ -8,7 +8,7 @@ PoolView::PoolView(Pool& pool)
     : pool_(pool), current_(std::make_unique<SnapshotRef>(SnapshotRef{pool.snapshot(), 0})) {}
 
 PoolView::SnapshotRef* PoolView::Acquire() {
-  if (pool_.version() != current_->snapshot->version()) {
+  if (pool_.generation() != current_->snapshot->generation()) {
     std::shared_ptr<const PoolSnapshot> latest = pool_.snapshot();
     if (current_->users == 0) {
       current_->snapshot = std::move(latest);

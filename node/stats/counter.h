@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 
 namespace plby::stats {
 
@@ -23,6 +24,31 @@ class Counter {
   std::atomic<uint64_t> value_{0};
 };
 
+// One block of counters per worker, each on its own cache lines, summed when read: workers
+// never write where another worker writes.
+template <typename Counters>
+class PerWorker {
+ public:
+  explicit PerWorker(int workers)
+      : workers_(workers), blocks_(std::make_unique<Block[]>(workers)) {}
+
+  // Only worker `index`'s thread writes to its block.
+  Counters& worker(int index) { return blocks_[index].counters; }
+
+  uint64_t Sum(Counter Counters::*counter) const {
+    uint64_t sum = 0;
+    for (int i = 0; i < workers_; ++i) sum += (blocks_[i].counters.*counter).Get();
+    return sum;
+  }
+
+ private:
+  struct alignas(64) Block {
+    Counters counters;
+  };
+  int workers_;
+  std::unique_ptr<Block[]> blocks_;
+};
+
 // What one worker counts about the connections it accepts.
 struct WorkerStats {
   Counter accepted;          // client connections accepted
@@ -31,6 +57,8 @@ struct WorkerStats {
   Counter no_backend;        // clients closed because no backend could be reached
   Counter accept_errors;     // accept(2) failures other than "nothing to accept"
   Counter resource_errors;   // clients closed for lack of descriptors, memory or local ports
+  Counter idle_timeouts;     // connections closed after their pool's idle timeout
+  Counter drain_closes;      // connections closed when their backend's drain timeout passed
 };
 
 }  // namespace plby::stats

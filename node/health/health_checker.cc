@@ -1,0 +1,196 @@
+#include "health/health_checker.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/memory/memory.h"
+#include "absl/strings/str_cat.h"
+#include "log/log.h"
+#include "net/socket_ops.h"
+
+namespace plby::health {
+
+// One backend's checks: a non-blocking connect, which succeeds or fails within the timeout.
+class HealthChecker::Probe final : public net::EventHandler, public net::TimerHandler {
+ public:
+  Probe(HealthChecker* checker, pool::Pool& pool, const pool::Backend& backend)
+      : checker_(checker),
+        pool_(pool),
+        tracker_(pool.settings().health.rise, pool.settings().health.fall),
+        runtime_(backend.runtime),
+        address_(backend.address.ToString()),
+        socket_address_(backend.socket_address) {}
+  ~Probe() {
+    checker_->loop_->CancelTimer(timer_);
+    fd_.reset();
+  }
+
+  bool in_flight() const { return fd_.valid(); }
+  pool::Pool& pool() const { return pool_; }
+  pool::BackendRuntime& runtime() const { return *runtime_; }
+  HealthTracker& tracker() { return tracker_; }
+  const std::string& address() const { return address_; }
+
+  void Start() {
+    net::UniqueFd fd(
+        socket(socket_address_.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) return Finish(false, errno);
+    if (connect(fd.get(), socket_address_.sockaddr_ptr(), socket_address_.length()) == 0) {
+      return Finish(true, 0);
+    }
+    if (errno != EINPROGRESS) return Finish(false, errno);
+    if (!checker_->loop_->Add(fd.get(), EPOLLOUT | EPOLLET, this).ok()) {
+      return Finish(false, ENOMEM);
+    }
+    fd_ = std::move(fd);
+    checker_->loop_->ArmTimer(timer_, absl::ToInt64Milliseconds(pool_.settings().health.timeout));
+  }
+
+  // The connect finished: it worked, or SO_ERROR says why not.
+  void OnEvents(uint32_t events) override {
+    int error = net::TakeSocketError(fd_.get());
+    if (error == 0 && (events & (EPOLLERR | EPOLLHUP))) error = ECONNREFUSED;
+    Finish(error == 0, error);
+  }
+
+  void OnTimer() override { Finish(false, ETIMEDOUT); }
+
+ private:
+  void Finish(bool ok, int error) {
+    checker_->loop_->CancelTimer(timer_);
+    fd_.reset();
+    checker_->OnProbeResult(*this, ok, error);
+  }
+
+  HealthChecker* checker_;
+  pool::Pool& pool_;
+  HealthTracker tracker_;
+  std::shared_ptr<pool::BackendRuntime> runtime_;  // keeps it alive while it is checked
+  std::string address_;
+  net::SocketAddress socket_address_;
+  net::UniqueFd fd_;
+  net::Timer timer_{this};
+};
+
+// Checks one pool's backends every interval, following the backend list as it changes.
+class HealthChecker::PoolTicker final : public net::TimerHandler {
+ public:
+  PoolTicker(HealthChecker* checker, pool::Pool& pool) : checker_(checker), pool_(pool) {}
+  ~PoolTicker() { checker_->loop_->CancelTimer(timer_); }
+
+  pool::Pool& pool() const { return pool_; }
+  net::Timer* timer() { return &timer_; }
+
+  void OnTimer() override {
+    const std::shared_ptr<const pool::PoolSnapshot> snapshot = pool_.snapshot();
+    std::map<pool::BackendRuntime*, std::unique_ptr<Probe>> current;
+    for (const pool::Backend& backend : snapshot->backends()) {
+      auto it = probes_.find(backend.runtime.get());
+      if (it != probes_.end()) {
+        current.insert(probes_.extract(it));
+      } else {
+        current.emplace(backend.runtime.get(), std::make_unique<Probe>(checker_, pool_, backend));
+      }
+    }
+    probes_ = std::move(current);  // backends no longer in the pool are no longer checked
+    for (auto& [runtime, probe] : probes_) {
+      if (!probe->in_flight()) probe->Start();
+    }
+    checker_->loop_->ArmTimer(timer_, absl::ToInt64Milliseconds(pool_.settings().health.interval));
+  }
+
+  Probe* Find(pool::BackendRuntime* runtime) {
+    auto it = probes_.find(runtime);
+    return it == probes_.end() ? nullptr : it->second.get();
+  }
+
+ private:
+  HealthChecker* checker_;
+  pool::Pool& pool_;
+  std::map<pool::BackendRuntime*, std::unique_ptr<Probe>> probes_;
+  net::Timer timer_{this};
+};
+
+absl::StatusOr<std::unique_ptr<HealthChecker>> HealthChecker::Create(pool::PoolRegistry& pools) {
+  absl::StatusOr<std::unique_ptr<net::EventLoop>> loop = net::EventLoop::Create();
+  if (!loop.ok()) return loop.status();
+  std::unique_ptr<HealthChecker> checker = absl::WrapUnique(new HealthChecker(*std::move(loop)));
+  for (const auto& pool : pools.pools()) {
+    if (pool->settings().health.enabled) {
+      checker->tickers_.push_back(std::make_unique<PoolTicker>(checker.get(), *pool));
+    }
+  }
+  return checker;
+}
+
+HealthChecker::HealthChecker(std::unique_ptr<net::EventLoop> loop) : loop_(std::move(loop)) {}
+
+HealthChecker::~HealthChecker() {
+  Stop();
+  tickers_.clear();  // their timers and probes, before the loop goes
+}
+
+void HealthChecker::Start() {
+  for (auto& ticker : tickers_) loop_->ArmTimer(*ticker->timer(), 0);
+  thread_ = std::thread([this] {
+    if (absl::Status s = loop_->Run(); !s.ok()) {
+      PLBY_LOG(kError, "health checker stopped: ", s.message());
+    }
+  });
+}
+
+void HealthChecker::Stop() {
+  loop_->Stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void HealthChecker::OnProbeResult(Probe& probe, bool ok, int error) {
+  const pool::Health before = probe.tracker().health();
+  const pool::Health after = probe.tracker().Record(ok);
+  if (after == before) return;
+  probe.runtime().set_health(after);
+  if (after == pool::Health::kHealthy) probe.runtime().ClearPassiveFailures();
+  const int rise_or_fall = ok ? probe.tracker().successes() : probe.tracker().failures();
+  Changed(probe.pool(), probe, after,
+          ok ? absl::StrCat(rise_or_fall, " good checks in a row")
+             : absl::StrCat(rise_or_fall, " failed checks in a row, last: ", std::strerror(error)));
+}
+
+void HealthChecker::ReportPassiveFailures(pool::Pool* pool,
+                                          std::shared_ptr<pool::BackendRuntime> backend,
+                                          uint32_t failures) {
+  loop_->Post([this, pool, backend = std::move(backend), failures] {
+    for (auto& ticker : tickers_) {
+      if (&ticker->pool() != pool) continue;
+      Probe* probe = ticker->Find(backend.get());
+      if (probe == nullptr || probe->tracker().health() == pool::Health::kUnhealthy) return;
+      probe->tracker().MarkUnhealthy();
+      backend->set_health(pool::Health::kUnhealthy);
+      Changed(*pool, *probe, pool::Health::kUnhealthy,
+              absl::StrCat("passive: ", failures,
+                           " connect failures or resets in a row seen by the forwarder"));
+    }
+  });
+}
+
+void HealthChecker::Changed(pool::Pool& pool, const Probe& probe, pool::Health health,
+                            absl::string_view why) {
+  const std::shared_ptr<const pool::PoolSnapshot> snapshot = pool.RefreshHealth();
+  if (health == pool::Health::kUnhealthy) {
+    PLBY_LOG(kWarn, "backend ", probe.address(), " of pool ", pool.name(), " is unhealthy (", why,
+             ")");
+  } else {
+    PLBY_LOG(kInfo, "backend ", probe.address(), " of pool ", pool.name(), " is healthy (", why,
+             ")");
+  }
+  if (snapshot->all_unhealthy()) {
+    PLBY_LOG(kWarn, "pool ", pool.name(), ": every backend is unhealthy; ",
+             pool.settings().health.when_all_unhealthy == config::AllUnhealthyPolicy::kFailOpen
+                 ? "trying them anyway (when_all_unhealthy = \"fail_open\")"
+                 : "refusing new connections (when_all_unhealthy = \"refuse\")");
+  }
+}
+
+}  // namespace plby::health

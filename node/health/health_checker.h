@@ -1,0 +1,48 @@
+// HealthChecker: active TCP checks of every backend of every pool that has them, on a thread
+// and event loop of its own (never on a worker's), plus the passive marks the workers report.
+// A change of health publishes a new snapshot of the pool (same version, new generation), so
+// workers leave unhealthy backends out of the schedule without checking anything per connection.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "health/health_tracker.h"
+#include "net/event_loop.h"
+#include "pool/pool_registry.h"
+
+namespace plby::health {
+
+class HealthChecker {
+ public:
+  static absl::StatusOr<std::unique_ptr<HealthChecker>> Create(pool::PoolRegistry& pools);
+  ~HealthChecker();
+
+  void Start();
+  void Stop();
+
+  // Thread-safe, for workers: the forwarder saw `backend` of `pool` fail `failures` times in a
+  // row (connect failures, resets). Marks it unhealthy unless it already is.
+  void ReportPassiveFailures(pool::Pool* pool, std::shared_ptr<pool::BackendRuntime> backend,
+                             uint32_t failures);
+
+ private:
+  class Probe;
+  class PoolTicker;
+
+  explicit HealthChecker(std::unique_ptr<net::EventLoop> loop);
+  // Called by a probe when it ends.
+  void OnProbeResult(Probe& probe, bool ok, int error);
+  // Publishes a new snapshot of `pool` and notes the change in the log.
+  void Changed(pool::Pool& pool, const Probe& probe, pool::Health health, absl::string_view why);
+
+  std::unique_ptr<net::EventLoop> loop_;
+  std::vector<std::unique_ptr<PoolTicker>> tickers_;
+  std::thread thread_;
+};
+
+}  // namespace plby::health
