@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -21,6 +22,7 @@
 #include "log/log.h"
 #include "plby/version.h"
 #include "runtime/node.h"
+#include "state/state_file.h"
 
 namespace {
 
@@ -114,17 +116,29 @@ Flags ParseFlags(int argc, char** argv) {
 }
 
 // Like HAProxy and nginx, take every descriptor the hard limit allows: each proxied connection
-// needs two.
-void RaiseDescriptorLimit() {
+// needs two. Returns the limit now in force.
+int64_t RaiseDescriptorLimit() {
   rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024;
   if (limit.rlim_cur < limit.rlim_max) {
     limit.rlim_cur = limit.rlim_max;
     setrlimit(RLIMIT_NOFILE, &limit);
   }
   getrlimit(RLIMIT_NOFILE, &limit);
-  PLBY_LOG(kInfo, "file descriptor limit ", limit.rlim_cur, " (about ", limit.rlim_cur / 2,
-           " proxied connections)");
+  return static_cast<int64_t>(limit.rlim_cur);
+}
+
+// The connections the descriptor limit leaves room for: two descriptors each, after a reserve
+// for listeners, event loops, health checks, the control service and the state file.
+int64_t ConnectionsAllowedBy(int64_t descriptor_limit) {
+  const int64_t reserve = std::min<int64_t>(256, descriptor_limit / 4);
+  return std::max<int64_t>(1, (descriptor_limit - reserve) / 2);
+}
+
+// The state file named in the config, read (nullopt when there is none yet).
+absl::StatusOr<std::optional<plby::state::State>> ReadState(const plby::config::Config& config) {
+  if (config.control.state_file.empty()) return std::optional<plby::state::State>();
+  return plby::state::ReadStateFile(config.control.state_file);
 }
 
 int CheckConfig(const plby::config::Config& config) {
@@ -133,14 +147,31 @@ int CheckConfig(const plby::config::Config& config) {
   for (const std::string& warning : config.warnings) {
     std::fprintf(stderr, "%s: warning\n", warning.c_str());
   }
+  absl::StatusOr<std::optional<plby::state::State>> state = ReadState(config);
+  if (!state.ok()) {
+    std::fprintf(stderr,
+                 "%s\nplby-node: the state file is not usable: the node would refuse to "
+                 "start\n",
+                 std::string(state.status().message()).c_str());
+    return kExitUsage;
+  }
   std::printf("%s: configuration is valid: %zu server(s), %zu backend(s), control %s\n",
               config.source.c_str(), config.servers.size(), backends,
               config.control.listen.ToString().c_str());
   for (const auto& server : config.servers) {
-    std::printf("  server \"%s\" listen %s algorithm %s backends %zu connect_timeout %s\n",
-                server.name.c_str(), server.listen.ToString().c_str(),
-                std::string(plby::balance::AlgorithmName(server.algorithm)).c_str(),
-                server.backends.size(), absl::FormatDuration(server.connect_timeout).c_str());
+    const bool from_state = *state && (*state)->Find(server.name) != nullptr;
+    std::printf(
+        "  server \"%s\" listen %s algorithm %s backends %zu%s connect_timeout %s "
+        "idle_timeout %s health %s\n",
+        server.name.c_str(), server.listen.ToString().c_str(),
+        std::string(plby::balance::AlgorithmName(server.algorithm)).c_str(), server.backends.size(),
+        from_state ? " (the state file's are used)" : "",
+        absl::FormatDuration(server.connect_timeout).c_str(),
+        absl::FormatDuration(server.idle_timeout).c_str(), server.health.enabled ? "tcp" : "none");
+  }
+  if (!config.control.state_file.empty()) {
+    std::printf("  state file %s: %s\n", config.control.state_file.c_str(),
+                *state ? "valid" : "not there yet (created at the first change)");
   }
   return kExitOk;
 }
@@ -174,27 +205,78 @@ int main(int argc, char** argv) {
   PLBY_LOG(kInfo, "plby-node ", PLBY_VERSION, " starting config=", config->source,
            " workers=", flags.workers);
   for (const std::string& warning : config->warnings) PLBY_LOG(kWarn, warning);
-  RaiseDescriptorLimit();
+
+  // The state file, if any: a corrupt or unreadable one stops the start, never silently.
+  absl::StatusOr<std::optional<plby::state::State>> saved = ReadState(*config);
+  if (!saved.ok()) {
+    PLBY_LOG(kError, "cannot start: ", saved.status().message());
+    PLBY_LOG(kError, "the state file is refused as a whole; fix it, or stop the node and delete ",
+             config->control.state_file, " to start again from ", config->source);
+    return kExitUsage;
+  }
+
+  const int64_t descriptor_limit = RaiseDescriptorLimit();
+  const int64_t allowed = ConnectionsAllowedBy(descriptor_limit);
+  int64_t max_connections = config->node.max_connections.value_or(allowed);
+  if (max_connections > allowed) {
+    PLBY_LOG(kWarn, "node.max_connections ", max_connections,
+             " is more than the descriptor "
+             "limit of ",
+             descriptor_limit, " allows; using ", allowed);
+    max_connections = allowed;
+  }
+  PLBY_LOG(kInfo, "file descriptor limit ", descriptor_limit, ", at most ", max_connections,
+           " connections open at once");
 
   // A worker whose event loop fails stops the whole node, with exit code 1: a node serving on
   // fewer workers than asked would leave part of the traffic unanswered.
   static std::atomic<bool> worker_failed{false};
-  absl::StatusOr<std::unique_ptr<plby::runtime::Node>> node = plby::runtime::Node::Create(
-      *config, {.workers = flags.workers, .on_worker_failure = [](const absl::Status&) {
-                  worker_failed.store(true);
-                  kill(getpid(), SIGTERM);  // wakes the sigwait() below
-                }});
+  std::vector<std::string> notes;
+  absl::StatusOr<std::unique_ptr<plby::runtime::Node>> node =
+      plby::runtime::Node::Create(*config,
+                                  {.workers = flags.workers,
+                                   .max_connections = max_connections,
+                                   .saved_state = *saved ? &**saved : nullptr,
+                                   .on_worker_failure =
+                                       [](const absl::Status&) {
+                                         worker_failed.store(true);
+                                         kill(getpid(), SIGTERM);  // wakes the sigwait() below
+                                       }},
+                                  &notes);
   if (!node.ok()) {
     PLBY_LOG(kError, "cannot start: ", node.status().message());
     return kExitRuntimeError;
   }
-  for (const auto& listener : (*node)->listeners()) {
-    const plby::pool::Pool* pool = (*node)->pools().Find(listener.pool);
+  for (const std::string& note : notes) PLBY_LOG(kWarn, note);
+  plby::runtime::Node& running = **node;
+
+  std::unique_ptr<plby::state::StateFile> state_file;
+  if (!config->control.state_file.empty()) {
+    // Only pools the config still defines are carried on.
+    plby::state::State kept;
+    if (*saved) {
+      for (const plby::state::PoolRecord& pool : (*saved)->pools) {
+        if (running.pools().Find(pool.name) != nullptr) kept.pools.push_back(pool);
+      }
+    }
+    absl::StatusOr<std::unique_ptr<plby::state::StateFile>> opened =
+        plby::state::StateFile::Open(config->control.state_file, std::move(kept));
+    if (!opened.ok()) {
+      PLBY_LOG(kError, "cannot start: ", opened.status().message());
+      return kExitRuntimeError;
+    }
+    state_file = *std::move(opened);
+    PLBY_LOG(kInfo, "state file ", config->control.state_file,
+             *saved ? ": pools it lists start from it" : ": none yet, created at the first change");
+  }
+
+  for (const auto& listener : running.listeners()) {
+    const plby::pool::Pool* pool = running.pools().Find(listener.pool);
     PLBY_LOG(kInfo, "listening pool=", listener.pool, " address=", listener.address.ToString(),
              " algorithm=", plby::balance::AlgorithmName(pool->settings().algorithm),
-             " backends=", pool->snapshot()->backends().size());
+             " backends=", pool->snapshot()->backends().size(), " version=", pool->version(),
+             " health=", pool->settings().health.enabled ? "tcp" : "none");
   }
-  plby::runtime::Node& running = **node;
 
   plby::control::NodeFacts facts{
       .version = PLBY_VERSION,
@@ -206,7 +288,7 @@ int main(int argc, char** argv) {
   for (const auto& listener : running.listeners()) {
     facts.listeners.push_back({listener.pool, listener.address});
   }
-  plby::control::ControlPlane control_plane(running.pools(), std::move(facts));
+  plby::control::ControlPlane control_plane(running.pools(), std::move(facts), state_file.get());
   absl::StatusOr<std::unique_ptr<plby::control::ControlServer>> control =
       plby::control::ControlServer::Start(config->control, control_plane);
   if (!control.ok()) {
@@ -219,26 +301,46 @@ int main(int argc, char** argv) {
   running.Start();
   PLBY_LOG(kInfo, "ready workers=", running.worker_count());
 
+  int signo = 0;
   while (true) {
-    int signo = 0;
     if (sigwait(&stop_signals, &signo) != 0) continue;
-    if (signo == SIGHUP) {
-      PLBY_LOG(kWarn, "SIGHUP ignored: configuration reload is not supported; restart the node");
-      continue;
-    }
-    if (worker_failed.load()) {
-      PLBY_LOG(kError, "a worker failed, stopping");
-    } else {
-      PLBY_LOG(kInfo, "received ", signo == SIGINT ? "SIGINT" : "SIGTERM", ", stopping");
-    }
-    break;
+    if (signo != SIGHUP) break;
+    PLBY_LOG(kWarn, "SIGHUP ignored: configuration reload is not supported; restart the node");
   }
+
+  // Graceful stop: no new connections (listeners closed, health NOT_SERVING so that load
+  // balancers and Kubernetes stop sending), the open ones go on until they end or the drain
+  // timeout passes; a second signal ends the wait at once.
+  if (worker_failed.load()) {
+    PLBY_LOG(kError, "a worker failed, stopping");
+  } else {
+    const absl::Duration drain = config->node.drain_timeout;
+    PLBY_LOG(kInfo, "received ", signo == SIGINT ? "SIGINT" : "SIGTERM",
+             ", stopping: no new connections; ", running.active_connections(),
+             " open ones get up to ", absl::FormatDuration(drain), " to finish");
+    (*control)->SetServing(false);
+    running.StopAccepting();
+    const absl::Time deadline = absl::Now() + drain;
+    // Checked every 50 ms: the main thread has nothing else to do, and a signal wakes it early.
+    const timespec tick{.tv_sec = 0, .tv_nsec = 50'000'000};
+    while (running.active_connections() > 0 && absl::Now() < deadline) {
+      if (sigtimedwait(&stop_signals, nullptr, &tick) > 0) {
+        PLBY_LOG(kWarn, "second signal: closing the ", running.active_connections(),
+                 " open connections now");
+        break;
+      }
+    }
+    if (running.active_connections() > 0) {
+      PLBY_LOG(kWarn, "drain timeout: closing ", running.active_connections(), " open connections");
+    }
+  }
+
   // Watch streams end first (their feed closes), then the control service, then the workers.
   running.pools().changes().Close();
   (*control)->Shutdown(absl::Seconds(1));
   const uint64_t open = running.active_connections();
   running.Stop();
-  PLBY_LOG(kInfo, "stopped accepted=", (*node)->accepted_connections(),
+  PLBY_LOG(kInfo, "stopped accepted=", running.accepted_connections(),
            " closed_open_connections=", open);
   return worker_failed.load() ? kExitRuntimeError : kExitOk;
 }

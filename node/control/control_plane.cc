@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "net/event_loop.h"
 #include "net/host_port.h"
 
 namespace plby::control {
@@ -55,8 +56,8 @@ absl::Status NoSuchBackend(const std::string& pool, const std::string& address,
 
 }  // namespace
 
-ControlPlane::ControlPlane(pool::PoolRegistry& pools, NodeFacts facts)
-    : pools_(pools), facts_(std::move(facts)) {}
+ControlPlane::ControlPlane(pool::PoolRegistry& pools, NodeFacts facts, state::StateFile* state_file)
+    : pools_(pools), facts_(std::move(facts)), state_file_(state_file) {}
 
 NodeStatus ControlPlane::Status() const {
   NodeStatus status;
@@ -78,12 +79,9 @@ std::vector<PoolSummary> ControlPlane::ListPools() const {
                         .algorithm = pool->settings().algorithm,
                         .version = snapshot->version(),
                         .backend_count = snapshot->backends().size(),
-                        .active_connections = 0};
+                        .active_connections = pool->active_connections()};
     for (const NodeFacts::Listener& listener : facts_.listeners) {
       if (listener.pool == pool->name()) summary.listen = listener.address.ToString();
-    }
-    for (const pool::Backend& backend : snapshot->backends()) {
-      summary.active_connections += backend.runtime->active();
     }
     summaries.push_back(std::move(summary));
   }
@@ -127,15 +125,39 @@ absl::StatusOr<PoolState> ControlPlane::ListBackends(absl::string_view name) con
   return StateOf(**pool, *(*pool)->snapshot());
 }
 
-absl::Status ControlPlane::Commit(const pool::Pool&, const std::vector<pool::Backend>&, uint64_t,
+absl::Status ControlPlane::Commit(const pool::Pool& pool,
+                                  const std::vector<pool::Backend>& backends, uint64_t version,
                                   absl::FunctionRef<bool()> cancelled) {
   if (cancelled()) {
     return absl::CancelledError(
         "the call was cancelled or its deadline passed before the change was applied; nothing "
         "changed");
   }
+  if (state_file_ == nullptr) return absl::OkStatus();
+  state::PoolRecord record{.name = pool.name(), .version = version, .backends = {}};
+  for (const pool::Backend& backend : backends) {
+    record.backends.push_back({backend.address.ToString(), backend.weight, backend.draining});
+  }
+  return state_file_->Save(record);
+}
+
+namespace {
+
+absl::Status CheckDrainTimeout(std::optional<absl::Duration> timeout) {
+  if (!timeout) return absl::OkStatus();
+  if (*timeout <= absl::ZeroDuration() || *timeout > kMaxDrainTimeout) {
+    return absl::InvalidArgumentError(absl::StrCat("drain timeout ", absl::FormatDuration(*timeout),
+                                                   " is out of range (valid: more than 0, up to ",
+                                                   absl::FormatDuration(kMaxDrainTimeout), ")"));
+  }
   return absl::OkStatus();
 }
+
+int64_t DeadlineAfter(absl::Duration timeout) {
+  return net::MonotonicMs() + absl::ToInt64Milliseconds(timeout);
+}
+
+}  // namespace
 
 absl::StatusOr<BackendChange> ControlPlane::AddBackend(const AddBackendArgs& args,
                                                        absl::FunctionRef<bool()> cancelled) {
@@ -198,16 +220,19 @@ absl::StatusOr<BackendChange> ControlPlane::RemoveBackend(const RemoveBackendArg
                                                           absl::FunctionRef<bool()> cancelled) {
   absl::StatusOr<net::HostPort> address = ParseAddress(args.address);
   if (!address.ok()) return address.status();
+  if (absl::Status timeout = CheckDrainTimeout(args.drain_timeout); !timeout.ok()) return timeout;
   absl::StatusOr<pool::Pool*> pool = FindPool(args.pool);
   if (!pool.ok()) return pool.status();
   const std::string key = address->ToString();
   BackendStatus removed;
+  std::shared_ptr<pool::BackendRuntime> removed_runtime;
   absl::StatusOr<std::shared_ptr<const pool::PoolSnapshot>> snapshot = (*pool)->Update(
       args.expected_version,
       [&](std::vector<pool::Backend>& backends) -> absl::StatusOr<bool> {
         auto it = FindIn(backends, key);
         if (it == backends.end()) return NoSuchBackend(args.pool, key, backends);
         removed = StatusOf(*it);
+        removed_runtime = it->runtime;
         backends.erase(it);
         return true;
       },
@@ -215,6 +240,9 @@ absl::StatusOr<BackendChange> ControlPlane::RemoveBackend(const RemoveBackendArg
         return Commit(**pool, backends, version, cancelled);
       });
   if (!snapshot.ok()) return snapshot.status();
+  // Its open connections hold the runtime; the workers close them once the deadline passes.
+  if (args.drain_timeout)
+    removed_runtime->set_close_deadline_ms(DeadlineAfter(*args.drain_timeout));
   return BackendChange{.pool = args.pool, .version = (*snapshot)->version(), .backend = removed};
 }
 
@@ -245,9 +273,14 @@ absl::StatusOr<BackendChange> ControlPlane::UpdateBackend(const UpdateBackendArg
         return Commit(**pool, backends, version, cancelled);
       });
   if (!snapshot.ok()) return snapshot.status();
-  return BackendChange{.pool = args.pool,
-                       .version = (*snapshot)->version(),
-                       .backend = StatusOf(*(*snapshot)->Find(key))};
+  const pool::Backend& updated = *(*snapshot)->Find(key);
+  if (args.draining == true && args.drain_timeout) {
+    updated.runtime->set_close_deadline_ms(DeadlineAfter(*args.drain_timeout));
+  } else if (args.draining == false) {
+    updated.runtime->set_close_deadline_ms(0);
+  }
+  return BackendChange{
+      .pool = args.pool, .version = (*snapshot)->version(), .backend = StatusOf(updated)};
 }
 
 absl::Status ControlPlane::Watch(absl::string_view pool_name,
@@ -261,7 +294,8 @@ absl::Status ControlPlane::Watch(absl::string_view pool_name,
     if (pool == nullptr) return FindPool(pool_name).status();
     watched.push_back(pool);
   }
-  std::vector<uint64_t> sent_versions(watched.size(), 0);  // versions start at 1
+  // Generations, not versions: a change of health is news to a watcher too.
+  std::vector<uint64_t> sent_generations(watched.size(), 0);  // generations start at 1
   pool::ChangeFeed& changes = pools_.changes();
   // The generation is read before the pools: a change after the read makes the wait below
   // return at once, so none is missed.
@@ -269,9 +303,9 @@ absl::Status ControlPlane::Watch(absl::string_view pool_name,
   while (true) {
     for (size_t i = 0; i < watched.size(); ++i) {
       const std::shared_ptr<const pool::PoolSnapshot> snapshot = watched[i]->snapshot();
-      if (snapshot->version() == sent_versions[i]) continue;
+      if (snapshot->generation() == sent_generations[i]) continue;
       if (!send(StateOf(*watched[i], *snapshot))) return absl::OkStatus();
-      sent_versions[i] = snapshot->version();
+      sent_generations[i] = snapshot->generation();
     }
     do {
       if (cancelled()) return absl::CancelledError("the watcher went away");

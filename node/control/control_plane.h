@@ -20,6 +20,7 @@
 #include "net/socket_address.h"
 #include "pool/backend_runtime.h"
 #include "pool/pool_registry.h"
+#include "state/state_file.h"
 
 namespace plby::control {
 
@@ -92,6 +93,7 @@ struct RemoveBackendArgs {
   std::string pool;
   std::string address;
   std::optional<uint64_t> expected_version = std::nullopt;
+  std::optional<absl::Duration> drain_timeout = std::nullopt;  // then close what is left
 };
 
 struct UpdateBackendArgs {
@@ -100,13 +102,19 @@ struct UpdateBackendArgs {
   std::optional<int64_t> weight = std::nullopt;
   std::optional<bool> draining = std::nullopt;
   std::optional<uint64_t> expected_version = std::nullopt;
+  std::optional<absl::Duration> drain_timeout = std::nullopt;  // with draining = true
 };
+
+// The longest drain timeout a call may ask for.
+inline constexpr absl::Duration kMaxDrainTimeout = absl::Hours(24);
 
 class ControlPlane {
  public:
   static bool kNeverCancelled() { return false; }
 
-  ControlPlane(pool::PoolRegistry& pools, NodeFacts facts);
+  // With `state_file`, every change is saved there before it is published (and so before the
+  // call returns); a change that cannot be saved is refused.
+  ControlPlane(pool::PoolRegistry& pools, NodeFacts facts, state::StateFile* state_file = nullptr);
 
   NodeStatus Status() const;
   std::vector<PoolSummary> ListPools() const;
@@ -140,6 +148,7 @@ class ControlPlane {
 
   pool::PoolRegistry& pools_;
   NodeFacts facts_;
+  state::StateFile* state_file_;
 };
 
 }  // namespace plby::control

@@ -81,11 +81,16 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(
 
 ControlServer::~ControlServer() { Shutdown(absl::ZeroDuration()); }
 
-void ControlServer::Shutdown(absl::Duration grace) {
+void ControlServer::SetServing(bool serving) {
   if (server_ == nullptr) return;
   if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
-    health->SetServingStatus(false);
+    health->SetServingStatus(serving);
   }
+}
+
+void ControlServer::Shutdown(absl::Duration grace) {
+  if (server_ == nullptr) return;
+  SetServing(false);
   server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
   server_->Wait();
   server_.reset();

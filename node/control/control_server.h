@@ -27,6 +27,9 @@ class ControlServer {
   const net::SocketAddress& address() const { return address_; }
   bool tls() const { return tls_; }
 
+  // What the health service reports: SERVING, or NOT_SERVING once the node is stopping.
+  void SetServing(bool serving);
+
   // Reports NOT_SERVING to health checks, ends open calls (watch streams included) within
   // `grace`, and stops. Idempotent.
   void Shutdown(absl::Duration grace);

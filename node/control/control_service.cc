@@ -1,6 +1,7 @@
 #include "control/control_service.h"
 
 #include <chrono>
+#include <limits>
 #include <string>
 
 #include "absl/time/time.h"
@@ -82,6 +83,13 @@ std::optional<uint64_t> ExpectedVersionOf(const Request& request) {
   return request.expected_version();
 }
 
+template <typename Request>
+std::optional<absl::Duration> DrainTimeoutOf(const Request& request) {
+  if (!request.has_drain_timeout_ms()) return std::nullopt;
+  return absl::Milliseconds(static_cast<int64_t>(
+      std::min<uint64_t>(request.drain_timeout_ms(), std::numeric_limits<int64_t>::max())));
+}
+
 // The caller went away: cancelled, or its deadline passed.
 bool Gone(const grpc::ServerContext& context) {
   return context.IsCancelled() || context.deadline() <= std::chrono::system_clock::now();
@@ -146,7 +154,8 @@ grpc::Status ControlService::RemoveBackend(grpc::ServerContext* context,
   if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
   return Reply(plane_.RemoveBackend({.pool = request->pool(),
                                      .address = request->address(),
-                                     .expected_version = ExpectedVersionOf(*request)},
+                                     .expected_version = ExpectedVersionOf(*request),
+                                     .drain_timeout = DrainTimeoutOf(*request)},
                                     [context] { return Gone(*context); }),
                response);
 }
@@ -161,7 +170,8 @@ grpc::Status ControlService::UpdateBackend(grpc::ServerContext* context,
                     .weight = WeightOf(*request),
                     .draining = request->has_draining() ? std::optional<bool>(request->draining())
                                                         : std::nullopt,
-                    .expected_version = ExpectedVersionOf(*request)},
+                    .expected_version = ExpectedVersionOf(*request),
+                    .drain_timeout = DrainTimeoutOf(*request)},
                    [context] { return Gone(*context); }),
                response);
 }

@@ -41,7 +41,11 @@ void Connection::Start(WorkerContext* context, net::UniqueFd client, pool::PoolV
   snapshot_ = snapshot;
   attempts_ = 0;
   counted_ = false;
+  failed_ = nullptr;
+  last_activity_ms_ = context_->loop->now_ms();
+  idle_timeout_ms_ = absl::ToInt64Milliseconds(view_->pool().settings().idle_timeout);
   context_->stats->active.Add();
+  view_->pool().counters(context_->worker_index).active.Add();
   if (absl::Status added = context_->loop->Add(client_.fd.get(), kEdgeTriggered, &client_);
       !added.ok()) {
     PLBY_LOG(kError, "cannot watch client connection: ", added.message());
@@ -53,6 +57,28 @@ void Connection::Start(WorkerContext* context, net::UniqueFd client, pool::PoolV
 
 void Connection::Abort() {
   if (phase_ != Phase::kIdle && phase_ != Phase::kClosed) Close();
+}
+
+void Connection::CheckDeadlines(int64_t now_ms) {
+  if (phase_ != Phase::kRelaying) return;
+  const int64_t deadline = backend_info_->runtime->close_deadline_ms();
+  if (deadline != 0 && now_ms >= deadline) {
+    context_->stats->drain_closes.Add();
+    Close();
+  } else if (now_ms - last_activity_ms_ >= idle_timeout_ms_) {
+    context_->stats->idle_timeouts.Add();
+    Close();
+  }
+}
+
+void Connection::NotePassiveFailure() {
+  const config::HealthCheckConfig& health = view_->pool().settings().health;
+  if (!health.enabled || health.passive_failures == 0 || context_->health == nullptr) return;
+  const uint32_t failures = backend_info_->runtime->AddPassiveFailure();
+  // Reported once, when the streak reaches the threshold: a failure path, never per byte.
+  if (failures == static_cast<uint32_t>(health.passive_failures)) {
+    context_->health->ReportPassiveFailures(&view_->pool(), backend_info_->runtime, failures);
+  }
 }
 
 void Connection::ConnectFrom(uint32_t position) {
@@ -108,6 +134,7 @@ int Connection::StartConnect(const pool::Backend& backend) {
 void Connection::NoteConnectFailure(int error) {
   context_->stats->connect_failures.Add();
   backend_info_->runtime->worker(context_->worker_index).connect_failures.Add();
+  NotePassiveFailure();
   uint64_t suppressed = 0;
   if (log::Enabled(log::Level::kWarn) &&
       context_->connect_failure_log->Allow(context_->loop->now_ms(), &suppressed)) {
@@ -168,7 +195,9 @@ void Connection::OnEndpointEvents(Endpoint& endpoint, uint32_t events) {
   }
   Relay();
   // Whatever could still be read was passed on above; an error ends both sides now.
-  if (phase_ != Phase::kClosed && (events & EPOLLERR)) Close();
+  if (phase_ != Phase::kClosed && (events & EPOLLERR)) {
+    Close(&endpoint == &backend_ ? Ending::kBackendFailed : Ending::kOther);
+  }
 }
 
 void Connection::Relay() {
@@ -177,8 +206,10 @@ void Connection::Relay() {
   // and that answer is passed on before the pair is closed.
   const Progress up = Transfer(upstream_, client_, backend_);
   const Progress down = Transfer(downstream_, backend_, client_);
-  if (up == Progress::kFailed || down == Progress::kFailed) return Close();
-  if (upstream_.done && downstream_.done) return Close();
+  if (up == Progress::kFailed || down == Progress::kFailed) {
+    return Close(failed_ == &backend_ ? Ending::kBackendFailed : Ending::kOther);
+  }
+  if (upstream_.done && downstream_.done) return Close(Ending::kClean);
   if (up == Progress::kMoreToDo || down == Progress::kMoreToDo) DeferOnce();
 }
 
@@ -189,10 +220,11 @@ Connection::Progress Connection::Transfer(Flow& flow, Endpoint& from, Endpoint& 
     const ssize_t n =
         ::write(to.fd.get(), flow.pending->bytes.data() + flow.begin, flow.end - flow.begin);
     if (n < 0) {
-      if (errno != EAGAIN) return Progress::kFailed;
+      if (errno != EAGAIN) return Fail(to);
       to.writable = false;
       return Progress::kWaiting;
     }
+    last_activity_ms_ = context_->loop->now_ms();
     flow.begin += static_cast<uint32_t>(n);
     if (flow.begin < flow.end) {
       to.writable = false;  // the kernel took part: it is full until EPOLLOUT
@@ -211,16 +243,17 @@ Connection::Progress Connection::Transfer(Flow& flow, Endpoint& from, Endpoint& 
         break;
       }
       if (errno == EINTR) continue;
-      return Progress::kFailed;
+      return Fail(from);
     }
     if (n == 0) {
       flow.source_ended = true;
       break;
     }
+    last_activity_ms_ = context_->loop->now_ms();
     // Written straight on: most of the time all of it goes, and no buffer is needed.
     ssize_t written = ::write(to.fd.get(), scratch.data(), static_cast<size_t>(n));
     if (written < 0) {
-      if (errno != EAGAIN) return Progress::kFailed;
+      if (errno != EAGAIN) return Fail(to);
       written = 0;
     }
     if (written < n) {
@@ -239,6 +272,11 @@ Connection::Progress Connection::Transfer(Flow& flow, Endpoint& from, Endpoint& 
   return Progress::kWaiting;
 }
 
+Connection::Progress Connection::Fail(Endpoint& endpoint) {
+  failed_ = &endpoint;
+  return Progress::kFailed;
+}
+
 void Connection::Stash(Flow& flow, const char* data, size_t size) {
   flow.pending = context_->buffers->Acquire();
   std::memcpy(flow.pending->bytes.data(), data, size);
@@ -246,8 +284,13 @@ void Connection::Stash(Flow& flow, const char* data, size_t size) {
   flow.end = static_cast<uint32_t>(size);
 }
 
-void Connection::Close() {
+void Connection::Close(Ending ending) {
   if (phase_ == Phase::kClosed || phase_ == Phase::kIdle) return;
+  if (counted_) {
+    // Passive health: a reset counts against the backend, a clean end clears its streak.
+    if (ending == Ending::kBackendFailed) NotePassiveFailure();
+    if (ending == Ending::kClean) backend_info_->runtime->ClearPassiveFailures();
+  }
   phase_ = Phase::kClosed;
   context_->loop->CancelTimer(connect_timer_);
   // close(2) also takes the sockets out of epoll. Unread bytes make the kernel send a reset,
@@ -257,10 +300,12 @@ void Connection::Close() {
   context_->buffers->Release(std::move(upstream_.pending));
   context_->buffers->Release(std::move(downstream_.pending));
   if (counted_) backend_info_->runtime->worker(context_->worker_index).active.Subtract();
+  view_->pool().counters(context_->worker_index).active.Subtract();
   view_->Release(snapshot_);
   snapshot_ = nullptr;
   context_->stats->active.Subtract();
   DeferOnce();  // back to the pool once this batch of events is through
+  if (context_->observer != nullptr) context_->observer->OnConnectionClosed();
 }
 
 void Connection::DeferOnce() {

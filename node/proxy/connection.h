@@ -13,6 +13,7 @@
 #include <memory>
 #include <span>
 
+#include "health/health_checker.h"
 #include "log/rate_limit.h"
 #include "net/event_loop.h"
 #include "net/unique_fd.h"
@@ -24,6 +25,16 @@ namespace plby::proxy {
 
 class ConnectionPool;
 
+// Told when a connection of the worker closes (the worker resumes accepting when it was at its
+// connection limit).
+class ConnectionObserver {
+ public:
+  virtual void OnConnectionClosed() = 0;
+
+ protected:
+  ~ConnectionObserver() = default;
+};
+
 // What the connections of one worker share. Only that worker's thread touches it.
 struct WorkerContext {
   int worker_index = 0;  // which block of the per-backend counters is ours
@@ -34,6 +45,8 @@ struct WorkerContext {
   stats::WorkerStats* stats = nullptr;
   log::LogRateLimit* connect_failure_log = nullptr;
   log::LogRateLimit* resource_error_log = nullptr;
+  health::HealthChecker* health = nullptr;  // for passive marks; may be null
+  ConnectionObserver* observer = nullptr;
 };
 
 class Connection final : public net::TimerHandler, public net::DeferredTask {
@@ -49,6 +62,10 @@ class Connection final : public net::TimerHandler, public net::DeferredTask {
 
   // Closes both sockets now, if open (worker shutdown).
   void Abort();
+  // Closes the connection when it has been idle for its pool's idle timeout, or when its
+  // backend was drained or removed with a drain timeout that has now passed. About once a
+  // second, from the worker.
+  void CheckDeadlines(int64_t now_ms);
   bool open() const { return phase_ == Phase::kConnecting || phase_ == Phase::kRelaying; }
 
  private:
@@ -76,6 +93,13 @@ class Connection final : public net::TimerHandler, public net::DeferredTask {
 
   enum class Progress { kWaiting, kMoreToDo, kFailed };
 
+  // How a connection ended, for the backend's passive health.
+  enum class Ending {
+    kClean,          // both directions finished with a FIN
+    kBackendFailed,  // the backend reset or errored
+    kOther,          // the client went, a timeout, a drain deadline, shutdown, no backend
+  };
+
   // Tries the eligible backends from position `position` on, each at most once per connection,
   // until one connects or its handshake is under way; when every one failed, closes the client.
   void ConnectFrom(uint32_t position);
@@ -88,7 +112,11 @@ class Connection final : public net::TimerHandler, public net::DeferredTask {
   void Relay();
   Progress Transfer(Flow& flow, Endpoint& from, Endpoint& to);
   void Stash(Flow& flow, const char* data, size_t size);
-  void Close();
+  // Notes that a system call on `endpoint` failed, and says so.
+  Progress Fail(Endpoint& endpoint);
+  void Close(Ending ending = Ending::kOther);
+  // Counts a failure with the current backend towards marking it unhealthy.
+  void NotePassiveFailure();
   void OnTimer() override;
   void RunDeferred() override;
   void DeferOnce();
@@ -105,7 +133,10 @@ class Connection final : public net::TimerHandler, public net::DeferredTask {
   const pool::Backend* backend_info_ = nullptr;  // in snapshot_, which outlives the connection
   uint32_t position_ = 0;                        // of backend_info_ in eligible()
   uint32_t attempts_ = 0;
-  bool counted_ = false;  // in backend_info_'s active connections
+  bool counted_ = false;        // in backend_info_'s active connections
+  Endpoint* failed_ = nullptr;  // the side whose system call failed, if one did
+  int64_t last_activity_ms_ = 0;
+  int64_t idle_timeout_ms_ = 0;
   bool deferred_ = false;
 };
 

@@ -16,6 +16,13 @@ class ConnectionPool {
   void Release(Connection* connection) { free_.push_back(connection); }
   // Closes every open connection (worker shutdown).
   void AbortAll();
+  // Calls `fn` on every connection in use (open, or closed and not yet taken back).
+  template <typename Fn>
+  void ForEach(Fn&& fn) {
+    for (const auto& chunk : chunks_) {
+      for (size_t i = 0; i < kChunkSize; ++i) fn(chunk[i]);
+    }
+  }
 
  private:
   static constexpr size_t kChunkSize = 256;

@@ -7,10 +7,18 @@
 namespace plby::runtime {
 
 absl::StatusOr<std::unique_ptr<Node>> Node::Create(const config::Config& config,
-                                                   const NodeOptions& options) {
+                                                   const NodeOptions& options,
+                                                   std::vector<std::string>* notes) {
   // WrapUnique: the constructor is private, so that every Node comes from Create().
   std::unique_ptr<Node> node = absl::WrapUnique(new Node());
-  node->pools_ = pool::PoolRegistry::FromConfig(config, options.workers);
+  absl::StatusOr<std::unique_ptr<pool::PoolRegistry>> pools =
+      pool::PoolRegistry::Create(config, options.workers, options.saved_state, notes);
+  if (!pools.ok()) return pools.status();
+  node->pools_ = *std::move(pools);
+  absl::StatusOr<std::unique_ptr<health::HealthChecker>> health =
+      health::HealthChecker::Create(*node->pools_);
+  if (!health.ok()) return health.status();
+  node->health_ = *std::move(health);
 
   // frontends[w] are the listening sockets of worker w, one per pool.
   std::vector<std::vector<Worker::Frontend>> frontends(options.workers);
@@ -29,9 +37,14 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const config::Config& config,
       frontends[w].push_back({node->pools_->pools()[i].get(), std::move((*sockets)[w])});
     }
   }
+  // The limit is split evenly: each worker enforces its share without asking the others.
+  const int64_t per_worker = std::max<int64_t>(1, options.max_connections / options.workers);
   for (int w = 0; w < options.workers; ++w) {
     absl::StatusOr<std::unique_ptr<Worker>> worker =
-        Worker::Create(w, std::move(frontends[w]), options.on_worker_failure);
+        Worker::Create(w, std::move(frontends[w]),
+                       {.max_connections = per_worker,
+                        .health = node->health_.get(),
+                        .on_failure = options.on_worker_failure});
     if (!worker.ok()) return worker.status();
     node->workers_.push_back(*std::move(worker));
   }
@@ -41,12 +54,18 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const config::Config& config,
 Node::~Node() { Stop(); }
 
 void Node::Start() {
+  health_->Start();
   for (auto& worker : workers_) worker->Start();
+}
+
+void Node::StopAccepting() {
+  for (auto& worker : workers_) worker->StopAccepting();
 }
 
 void Node::Stop() {
   for (auto& worker : workers_) worker->Stop();
   for (auto& worker : workers_) worker->Join();
+  if (health_) health_->Stop();
 }
 
 uint64_t Node::accepted_connections() const {

@@ -1,4 +1,5 @@
-// Node: the running proxy: pools from the config, their listeners, and the worker threads.
+// Node: the running proxy: pools from the config (and the state file), their listeners, the
+// worker threads and the health checker.
 #pragma once
 
 #include <memory>
@@ -7,14 +8,20 @@
 
 #include "absl/status/statusor.h"
 #include "config/config.h"
+#include "health/health_checker.h"
 #include "net/socket_address.h"
 #include "pool/pool_registry.h"
 #include "runtime/worker.h"
+#include "state/state_file.h"
 
 namespace plby::runtime {
 
 struct NodeOptions {
   int workers = 1;
+  // Connections open at once on the whole node, split evenly over the workers.
+  int64_t max_connections = 1 << 20;
+  // Pools found here start from it instead of their seed in the config.
+  const state::State* saved_state = nullptr;
   // Called (on a worker's thread) when a worker fails and stops; see Worker::FailureCallback.
   Worker::FailureCallback on_worker_failure;
 };
@@ -28,12 +35,17 @@ class Node {
 
   // Builds the pools and opens every listener (refusing an address already in use), without
   // starting any thread yet: a node that cannot listen fails here, before serving anything.
+  // `notes` receives what is worth logging about the saved state.
   static absl::StatusOr<std::unique_ptr<Node>> Create(const config::Config& config,
-                                                      const NodeOptions& options);
+                                                      const NodeOptions& options,
+                                                      std::vector<std::string>* notes = nullptr);
   ~Node();
 
+  // Starts the health checker and the workers.
   void Start();
-  // Stops the workers and closes their connections. Idempotent.
+  // Closes every listener; open connections go on (graceful shutdown).
+  void StopAccepting();
+  // Stops the workers (closing their connections) and the health checker. Idempotent.
   void Stop();
 
   pool::PoolRegistry& pools() { return *pools_; }
@@ -48,6 +60,7 @@ class Node {
   Node() = default;
 
   std::unique_ptr<pool::PoolRegistry> pools_;
+  std::unique_ptr<health::HealthChecker> health_;
   std::vector<Listener> listeners_;
   std::vector<std::unique_ptr<Worker>> workers_;
 };

@@ -18,6 +18,12 @@ namespace {
 constexpr int kAcceptsPerWakeup = 64;
 // How long accepting pauses when the process is out of file descriptors or memory.
 constexpr int64_t kAcceptPauseMs = 100;
+// How often idle timeouts and drain deadlines are checked (their resolution).
+constexpr int64_t kHousekeepingMs = 1000;
+
+std::string Suppressed(uint64_t suppressed) {
+  return suppressed > 0 ? absl::StrCat(" (", suppressed, " similar messages suppressed)") : "";
+}
 
 }  // namespace
 
@@ -34,9 +40,15 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
 
   void OnEvents(uint32_t) override {
     for (int i = 0; i < kAcceptsPerWakeup; ++i) {
+      if (worker_->AtCapacity()) {
+        // Clients wait in the kernel's accept queue until a connection closes.
+        worker_->MuteAcceptors(true);
+        return;
+      }
       const int fd = accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd >= 0) {
         worker_->stats_.accepted.Add();
+        view_->pool().counters(worker_->index_).accepted.Add();
         HandOff(net::UniqueFd(fd));
         continue;
       }
@@ -60,10 +72,15 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
     }
   }
 
-  // Resumes accepting after a pause.
+  // Resumes accepting after a pause (unless the connection limit still holds it).
   void OnTimer() override {
-    if (absl::Status s = worker_->loop_->Modify(listener_.get(), EPOLLIN, this); !s.ok()) {
-      PLBY_LOG(kError, "cannot resume accepting pool=", view_->pool().name(), ": ", s.message());
+    if (!worker_->muted_for_capacity_) Listen(true);
+  }
+
+  void Listen(bool on) {
+    if (absl::Status s = worker_->loop_->Modify(listener_.get(), on ? EPOLLIN : 0, this); !s.ok()) {
+      PLBY_LOG(kError, "cannot ", on ? "resume" : "pause", " accepting pool=", view_->pool().name(),
+               ": ", s.message());
     }
   }
 
@@ -75,10 +92,8 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
       worker_->stats_.no_backend.Add();
       uint64_t suppressed = 0;
       if (worker_->empty_pool_log_.Allow(worker_->loop_->now_ms(), &suppressed)) {
-        PLBY_LOG(
-            kWarn, "closing client: pool ", view_->pool().name(),
-            " has no backend taking connections",
-            suppressed > 0 ? absl::StrCat(" (", suppressed, " similar messages suppressed)") : "");
+        PLBY_LOG(kWarn, "closing client: pool ", view_->pool().name(),
+                 " has no backend taking connections", Suppressed(suppressed));
       }
       return;  // closing the client is all there is to do
     }
@@ -92,9 +107,7 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
   void PauseAccepting(int error) {
     worker_->stats_.accept_errors.Add();
     LogAcceptFailure(error, absl::StrCat("; accepting paused for ", kAcceptPauseMs, " ms"));
-    if (absl::Status s = worker_->loop_->Modify(listener_.get(), 0, this); !s.ok()) {
-      PLBY_LOG(kError, "cannot pause accepting pool=", view_->pool().name(), ": ", s.message());
-    }
+    Listen(false);
     worker_->loop_->ArmTimer(pause_timer_, kAcceptPauseMs);
   }
 
@@ -102,8 +115,7 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
     uint64_t suppressed = 0;
     if (!worker_->accept_failure_log_.Allow(worker_->loop_->now_ms(), &suppressed)) return;
     PLBY_LOG(kWarn, "accept failed pool=", view_->pool().name(), " worker=", worker_->index_,
-             " error=\"", std::strerror(error), "\"", consequence,
-             suppressed > 0 ? absl::StrCat(" (", suppressed, " similar messages suppressed)") : "");
+             " error=\"", std::strerror(error), "\"", consequence, Suppressed(suppressed));
   }
 
   Worker* worker_;
@@ -113,11 +125,11 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
 };
 
 absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(int index, std::vector<Frontend> frontends,
-                                                       FailureCallback on_failure) {
+                                                       Options options) {
   absl::StatusOr<std::unique_ptr<net::EventLoop>> loop = net::EventLoop::Create();
   if (!loop.ok()) return loop.status();
-  std::unique_ptr<Worker> worker = absl::WrapUnique(new Worker(index, *std::move(loop)));
-  worker->on_failure_ = std::move(on_failure);
+  std::unique_ptr<Worker> worker =
+      absl::WrapUnique(new Worker(index, *std::move(loop), std::move(options)));
   for (Frontend& frontend : frontends) {
     worker->views_.push_back(std::make_unique<pool::PoolView>(*frontend.pool));
     worker->acceptors_.push_back(std::make_unique<Acceptor>(
@@ -127,10 +139,12 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(int index, std::vector<Fr
   return worker;
 }
 
-Worker::Worker(int index, std::unique_ptr<net::EventLoop> loop)
+Worker::Worker(int index, std::unique_ptr<net::EventLoop> loop, Options options)
     : index_(index),
+      max_connections_(options.max_connections),
       loop_(std::move(loop)),
-      scratch_(std::make_unique_for_overwrite<proxy::RelayBuffer>()) {
+      scratch_(std::make_unique_for_overwrite<proxy::RelayBuffer>()),
+      on_failure_(std::move(options.on_failure)) {
   context_.worker_index = index_;
   context_.loop = loop_.get();
   context_.buffers = &buffers_;
@@ -139,14 +153,18 @@ Worker::Worker(int index, std::unique_ptr<net::EventLoop> loop)
   context_.stats = &stats_;
   context_.connect_failure_log = &connect_failure_log_;
   context_.resource_error_log = &resource_error_log_;
+  context_.health = options.health;
+  context_.observer = this;
 }
 
 Worker::~Worker() {
   Stop();
   Join();
+  loop_->CancelTimer(housekeeping_);
 }
 
 void Worker::Start() {
+  loop_->ArmTimer(housekeeping_, kHousekeepingMs);
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -154,6 +172,31 @@ void Worker::Stop() { loop_->Stop(); }
 
 void Worker::Join() {
   if (thread_.joinable()) thread_.join();
+}
+
+void Worker::StopAccepting() {
+  loop_->Post([this] { acceptors_.clear(); });
+}
+
+void Worker::MuteAcceptors(bool muted) {
+  if (muted == muted_for_capacity_) return;
+  muted_for_capacity_ = muted;
+  for (auto& acceptor : acceptors_) acceptor->Listen(!muted);
+  uint64_t suppressed = 0;
+  if (muted && capacity_log_.Allow(loop_->now_ms(), &suppressed)) {
+    PLBY_LOG(kWarn, "worker ", index_, " is at its limit of ", max_connections_,
+             " open connections; new ones wait until some close", Suppressed(suppressed));
+  }
+}
+
+void Worker::OnConnectionClosed() {
+  if (muted_for_capacity_ && !AtCapacity()) MuteAcceptors(false);
+}
+
+void Worker::OnTimer() {
+  const int64_t now = loop_->now_ms();
+  connections_.ForEach([now](proxy::Connection& connection) { connection.CheckDeadlines(now); });
+  loop_->ArmTimer(housekeeping_, kHousekeepingMs);
 }
 
 void Worker::Run() {

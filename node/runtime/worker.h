@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "health/health_checker.h"
 #include "log/rate_limit.h"
 #include "net/event_loop.h"
 #include "net/unique_fd.h"
@@ -21,7 +22,7 @@
 
 namespace plby::runtime {
 
-class Worker {
+class Worker final : private proxy::ConnectionObserver, private net::TimerHandler {
  public:
   // A listening socket and the pool its connections go to.
   struct Frontend {
@@ -33,8 +34,14 @@ class Worker {
   // connections and listeners and stopped.
   using FailureCallback = std::function<void(const absl::Status&)>;
 
+  struct Options {
+    int64_t max_connections = 1 << 20;  // open at once on this worker; more wait to be accepted
+    health::HealthChecker* health = nullptr;  // told about passive failures; may be null
+    FailureCallback on_failure;
+  };
+
   static absl::StatusOr<std::unique_ptr<Worker>> Create(int index, std::vector<Frontend> frontends,
-                                                        FailureCallback on_failure);
+                                                        Options options);
   ~Worker();
 
   // Starts the thread. Stop() may be called from any thread; Join() waits for the thread, which
@@ -43,15 +50,26 @@ class Worker {
   void Stop();
   void Join();
 
+  // Thread-safe: closes the listening sockets (leaving their SO_REUSEPORT groups), so that new
+  // connections go elsewhere while the open ones go on.
+  void StopAccepting();
+
   const stats::WorkerStats& stats() const { return stats_; }
 
  private:
   class Acceptor;
 
-  Worker(int index, std::unique_ptr<net::EventLoop> loop);
+  Worker(int index, std::unique_ptr<net::EventLoop> loop, Options options);
   void Run();
+  // At the connection limit: stop accepting until a connection closes.
+  bool AtCapacity() const { return static_cast<int64_t>(stats_.active.Get()) >= max_connections_; }
+  void MuteAcceptors(bool muted);
+  void OnConnectionClosed() override;
+  // Housekeeping, once a second: idle timeouts and drain deadlines.
+  void OnTimer() override;
 
   const int index_;
+  const int64_t max_connections_;
   std::unique_ptr<net::EventLoop> loop_;
   stats::WorkerStats stats_;
   proxy::BufferPool buffers_;
@@ -61,9 +79,12 @@ class Worker {
   log::LogRateLimit accept_failure_log_{1000};
   log::LogRateLimit empty_pool_log_{1000};
   log::LogRateLimit resource_error_log_{1000};
+  log::LogRateLimit capacity_log_{1000};
   proxy::WorkerContext context_;
   std::vector<std::unique_ptr<pool::PoolView>> views_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
+  bool muted_for_capacity_ = false;
+  net::Timer housekeeping_{this};
   FailureCallback on_failure_;
   std::thread thread_;
 };

@@ -1,0 +1,301 @@
+#include "state/state_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/memory/memory.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "balance/algorithm.h"
+#include "net/host_port.h"
+#include "toml++/toml.h"
+
+namespace plby::state {
+namespace {
+
+constexpr int64_t kFormat = 1;
+
+absl::string_view ToAbsl(std::string_view text) { return {text.data(), text.size()}; }
+
+std::string Quoted(absl::string_view text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += absl::StrFormat("\\u%04x", static_cast<unsigned char>(c));
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string DirectoryOf(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+absl::Status Errno(absl::string_view what, const std::string& path) {
+  return absl::UnavailableError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
+}
+
+// Collects the problems of a parsed state file, each with its position.
+class Checker {
+ public:
+  explicit Checker(absl::string_view source) : source_(source) {}
+
+  void Error(const toml::source_region& where, absl::string_view message) {
+    errors_.push_back(
+        absl::StrCat(source_, ":", where.begin.line, ":", where.begin.column, ": ", message));
+  }
+
+  void CheckKeys(const toml::table& table, absl::string_view context,
+                 std::initializer_list<absl::string_view> allowed) {
+    for (auto&& [key, value] : table) {
+      bool known = false;
+      for (absl::string_view name : allowed) known = known || ToAbsl(key.str()) == name;
+      if (!known) {
+        Error(key.source(), absl::StrCat("unknown key \"", ToAbsl(key.str()), "\" in ", context));
+      }
+    }
+  }
+
+  State Run(const toml::table& root) {
+    State state;
+    CheckKeys(root, "the state file", {"format", "pool"});
+    const toml::node* format = root.get("format");
+    if (format == nullptr || format->as_integer() == nullptr ||
+        format->as_integer()->get() != kFormat) {
+      Error(format != nullptr ? format->source() : root.source(),
+            absl::StrCat("expected format = ", kFormat, " (a plby-node state file)"));
+      return state;
+    }
+    const toml::node* pools = root.get("pool");
+    if (pools == nullptr) return state;  // no pool was ever changed
+    const toml::array* array = pools->as_array();
+    if (array == nullptr || !array->is_array_of_tables()) {
+      Error(pools->source(), "pool: expected an array of tables ([[pool]])");
+      return state;
+    }
+    for (const toml::node& node : *array) {
+      const toml::table& table = *node.as_table();
+      CheckKeys(table, "[[pool]]", {"name", "version", "backends"});
+      PoolRecord pool;
+      const auto* name = table.get("name") ? table.get("name")->as_string() : nullptr;
+      const auto* version = table.get("version") ? table.get("version")->as_integer() : nullptr;
+      const auto* backends = table.get("backends") ? table.get("backends")->as_array() : nullptr;
+      if (name == nullptr || version == nullptr || version->get() < 1 || backends == nullptr) {
+        Error(table.source(),
+              "[[pool]] needs name (a string), version (an integer from 1) and backends (an "
+              "array)");
+        continue;
+      }
+      pool.name = name->get();
+      pool.version = static_cast<uint64_t>(version->get());
+      if (state.Find(pool.name) != nullptr) {
+        Error(table.source(), absl::StrCat("pool \"", pool.name, "\" is listed twice"));
+        continue;
+      }
+      for (const toml::node& entry : *backends) {
+        const toml::table* backend = entry.as_table();
+        if (backend == nullptr) {
+          Error(entry.source(), "a backend must be a table { address, weight, draining }");
+          continue;
+        }
+        CheckKeys(*backend, "a backend", {"address", "weight", "draining"});
+        const auto* address =
+            backend->get("address") ? backend->get("address")->as_string() : nullptr;
+        const auto* weight =
+            backend->get("weight") ? backend->get("weight")->as_integer() : nullptr;
+        const auto* draining =
+            backend->get("draining") ? backend->get("draining")->as_boolean() : nullptr;
+        if (address == nullptr || weight == nullptr || draining == nullptr) {
+          Error(backend->source(),
+                "a backend needs address (a string), weight (an integer) and draining (true "
+                "or false)");
+          continue;
+        }
+        absl::StatusOr<net::HostPort> parsed =
+            net::ParseHostPort(address->get(), net::PortZero::kRefuse);
+        if (!parsed.ok()) {
+          Error(backend->get("address")->source(), parsed.status().message());
+          continue;
+        }
+        if (absl::Status valid = balance::ValidateWeight(weight->get()); !valid.ok()) {
+          Error(backend->get("weight")->source(), valid.message());
+          continue;
+        }
+        pool.backends.push_back({parsed->ToString(), weight->get(), draining->get()});
+      }
+      state.pools.push_back(std::move(pool));
+    }
+    return state;
+  }
+
+  const std::vector<std::string>& errors() const { return errors_; }
+
+ private:
+  std::string source_;
+  std::vector<std::string> errors_;
+};
+
+}  // namespace
+
+const PoolRecord* State::Find(absl::string_view name) const {
+  for (const PoolRecord& pool : pools) {
+    if (pool.name == name) return &pool;
+  }
+  return nullptr;
+}
+
+std::string FormatState(const State& state) {
+  std::string text = absl::StrCat(
+      "# plby-node runtime state: the pools as the control service left them. Written by the\n"
+      "# node on every acknowledged change; at start it takes precedence over config.toml for\n"
+      "# the pools it lists. To go back to config.toml, stop the node and delete this file.\n"
+      "format = ",
+      kFormat, "\n");
+  for (const PoolRecord& pool : state.pools) {
+    absl::StrAppend(&text, "\n[[pool]]\nname = ", Quoted(pool.name), "\nversion = ", pool.version,
+                    "\nbackends = [\n");
+    for (const BackendRecord& backend : pool.backends) {
+      absl::StrAppend(&text, "  { address = ", Quoted(backend.address),
+                      ", weight = ", backend.weight,
+                      ", draining = ", backend.draining ? "true" : "false", " },\n");
+    }
+    text += "]\n";
+  }
+  return text;
+}
+
+absl::StatusOr<State> ParseState(absl::string_view text, absl::string_view source_name) {
+  toml::table root;
+  try {
+    root = toml::parse(std::string_view(text.data(), text.size()),
+                       std::string_view(source_name.data(), source_name.size()));
+  } catch (const toml::parse_error& error) {
+    return absl::DataLossError(absl::StrCat(source_name, ":", error.source().begin.line, ":",
+                                            error.source().begin.column,
+                                            ": not a valid state "
+                                            "file (TOML syntax error: ",
+                                            ToAbsl(error.description()), ")"));
+  }
+  Checker checker(source_name);
+  State state = checker.Run(root);
+  if (!checker.errors().empty()) {
+    return absl::DataLossError(absl::StrJoin(checker.errors(), "\n"));
+  }
+  return state;
+}
+
+absl::StatusOr<std::optional<State>> ReadStateFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::nullopt;
+    return absl::UnavailableError(
+        absl::StrCat(path, ": cannot read the state file: ", std::strerror(errno)));
+  }
+  std::string text;
+  char buffer[16384];
+  while (true) {
+    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int error = errno;
+      ::close(fd);
+      return absl::UnavailableError(
+          absl::StrCat(path, ": cannot read the state file: ", std::strerror(error)));
+    }
+    if (n == 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  absl::StatusOr<State> state = ParseState(text, path);
+  if (!state.ok()) return state.status();
+  return std::optional<State>(*std::move(state));
+}
+
+absl::Status WriteFileDurably(const std::string& path, absl::string_view text) {
+  const std::string temporary = path + ".tmp";
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Errno("cannot create", temporary);
+  size_t written = 0;
+  while (written < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const absl::Status error = Errno("cannot write", temporary);
+      ::close(fd);
+      ::unlink(temporary.c_str());
+      return error;
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    const absl::Status error = Errno("cannot fsync", temporary);
+    ::close(fd);
+    ::unlink(temporary.c_str());
+    return error;
+  }
+  ::close(fd);
+  if (::rename(temporary.c_str(), path.c_str()) != 0) {
+    const absl::Status error = Errno("cannot rename onto", path);
+    ::unlink(temporary.c_str());
+    return error;
+  }
+  // The rename itself is durable only once the directory is.
+  const std::string directory = DirectoryOf(path);
+  const int dir = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return Errno("cannot open directory", directory);
+  const int synced = ::fsync(dir);
+  const int sync_errno = errno;
+  ::close(dir);
+  if (synced != 0) {
+    errno = sync_errno;
+    return Errno("cannot fsync directory", directory);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<StateFile>> StateFile::Open(std::string path, State initial) {
+  const std::string probe = path + ".tmp";
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("control.state_file ", path, ": cannot write beside it (", probe, ": ",
+                     std::strerror(errno), "); the node could not save its changes"));
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return absl::WrapUnique(new StateFile(std::move(path), std::move(initial)));
+}
+
+absl::Status StateFile::Save(const PoolRecord& pool) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  State next = state_;
+  bool found = false;
+  for (PoolRecord& record : next.pools) {
+    if (record.name == pool.name) {
+      record = pool;
+      found = true;
+    }
+  }
+  if (!found) next.pools.push_back(pool);
+  if (absl::Status written = WriteFileDurably(path_, FormatState(next)); !written.ok()) {
+    return absl::UnavailableError(absl::StrCat("could not save the change to the state file (",
+                                               written.message(), "); nothing changed"));
+  }
+  state_ = std::move(next);
+  return absl::OkStatus();
+}
+
+}  // namespace plby::state
