@@ -122,10 +122,10 @@ TEST(ConfigTest, SyntaxErrorHasLineAndColumn) {
 TEST(ConfigTest, UnknownKeysAreRefusedWhereverTheyAre) {
   EXPECT_THAT(ErrorOf("servers = 1\n" + Server()),
               HasSubstr("test.toml:1:1: unknown key \"servers\" in the top level (valid: server, "
-                        "control)"));
+                        "control, node)"));
   EXPECT_THAT(ErrorOf(Server("lisen = \"x\"")),
               HasSubstr("test.toml:3:1: unknown key \"lisen\" in [[server]] (server[0]) (valid: "
-                        "name, listen, connect_timeout, forward)"));
+                        "name, listen, connect_timeout, idle_timeout, health, forward)"));
   EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:8080" } ])", "algoritm = \"RR\"\n")),
               HasSubstr("test.toml:6:1: unknown key \"algoritm\" in [[server.forward]]"));
   EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:8080", wieght = 2 } ])")),
@@ -134,7 +134,7 @@ TEST(ConfigTest, UnknownKeysAreRefusedWhereverTheyAre) {
   EXPECT_THAT(
       ErrorOf("[control]\nlsten = \"127.0.0.1:1\"\n" + Server()),
       HasSubstr("test.toml:2:1: unknown key \"lsten\" in [control] (valid: listen, tls_cert, "
-                "tls_key, tls_client_ca, allow_insecure_remote)"));
+                "tls_key, tls_client_ca, allow_insecure_remote, state_file)"));
 }
 
 TEST(ConfigTest, WrongTypesNameWhatWasExpected) {
