@@ -78,7 +78,8 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
   }
 
   void Listen(bool on) {
-    if (absl::Status s = worker_->loop_->Modify(listener_.get(), on ? EPOLLIN : 0, this); !s.ok()) {
+    if (absl::Status s = worker_->loop_->Modify(listener_.get(), on ? uint32_t{EPOLLIN} : 0u, this);
+        !s.ok()) {
       PLBY_LOG(kError, "cannot ", on ? "resume" : "pause", " accepting pool=", view_->pool().name(),
                ": ", s.message());
     }

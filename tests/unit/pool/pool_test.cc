@@ -20,7 +20,10 @@ Backend MakeBackend(const std::string& text, int64_t weight = 1) {
 }
 
 PoolSettings Settings() {
-  return {"web", balance::Algorithm::kWeightedRoundRobin, absl::Seconds(1)};
+  PoolSettings settings;
+  settings.name = "web";
+  settings.connect_timeout = absl::Seconds(1);
+  return settings;
 }
 
 TEST(PoolTest, PublishReplacesTheSnapshotAndBumpsTheVersion) {
