@@ -38,7 +38,15 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
 
   absl::Status Watch() { return worker_->loop_->Add(listener_.get(), EPOLLIN, this); }
 
+  // Leaves the SO_REUSEPORT group for good. The object stays: an event already collected in
+  // this batch may still point to it.
+  void Close() {
+    worker_->loop_->CancelTimer(pause_timer_);
+    listener_.reset();
+  }
+
   void OnEvents(uint32_t) override {
+    if (!listener_) return;  // closed earlier in this batch
     for (int i = 0; i < kAcceptsPerWakeup; ++i) {
       if (worker_->AtCapacity()) {
         // Clients wait in the kernel's accept queue until a connection closes.
@@ -78,6 +86,7 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
   }
 
   void Listen(bool on) {
+    if (!listener_) return;
     if (absl::Status s = worker_->loop_->Modify(listener_.get(), on ? uint32_t{EPOLLIN} : 0u, this);
         !s.ok()) {
       PLBY_LOG(kError, "cannot ", on ? "resume" : "pause", " accepting pool=", view_->pool().name(),
@@ -176,7 +185,9 @@ void Worker::Join() {
 }
 
 void Worker::StopAccepting() {
-  loop_->Post([this] { acceptors_.clear(); });
+  loop_->Post([this] {
+    for (auto& acceptor : acceptors_) acceptor->Close();
+  });
 }
 
 void Worker::MuteAcceptors(bool muted) {
@@ -209,7 +220,7 @@ void Worker::Run() {
     PLBY_LOG(kError, "worker ", index_, " event loop failed: ", status.message());
     // Its listeners must not stay in their SO_REUSEPORT groups: the kernel would keep queueing
     // connections on them that nobody accepts.
-    acceptors_.clear();
+    for (auto& acceptor : acceptors_) acceptor->Close();
     if (on_failure_) on_failure_(status);
   }
 }
