@@ -217,13 +217,12 @@ int main(int argc, char** argv) {
 
   const int64_t descriptor_limit = RaiseDescriptorLimit();
   const int64_t allowed = ConnectionsAllowedBy(descriptor_limit);
-  int64_t max_connections = config->node.max_connections.value_or(allowed);
+  const int64_t max_connections = config->node.max_connections.value_or(allowed);
   if (max_connections > allowed) {
+    // Honoured as asked: past the descriptors, accepts fail with EMFILE and pause briefly.
     PLBY_LOG(kWarn, "node.max_connections ", max_connections,
-             " is more than the descriptor "
-             "limit of ",
-             descriptor_limit, " allows; using ", allowed);
-    max_connections = allowed;
+             " is more than the descriptor limit of ", descriptor_limit, " allows (", allowed,
+             "); beyond that, accepting pauses whenever descriptors run out");
   }
   PLBY_LOG(kInfo, "file descriptor limit ", descriptor_limit, ", at most ", max_connections,
            " connections open at once");
