@@ -24,8 +24,10 @@ Commands:
   backends list               the backends of a pool
   backends add ADDRESS        add a backend (--weight N, default 1)
   backends remove ADDRESS     remove a backend; its open connections go on
+                              (--drain-timeout D: closed after D)
   backends set ADDRESS        change a backend's weight (--weight N)
   backends drain ADDRESS      no new connections to the backend; open ones go on
+                              (--drain-timeout D: closed after D)
   backends undrain ADDRESS    take new connections again
   backends watch              print each pool change as it happens (--count N,
                               --duration D; otherwise until Ctrl-C)
@@ -72,14 +74,18 @@ constexpr CommandSpec kCommands[] = {
      "Adds the backend ADDRESS (HOST:PORT) to the pool. New connections start going to it\n"
      "at once.\n"},
     {"backends remove", Command::kBackendsRemove, true,
-     "Usage: plbyctl backends remove ADDRESS [--pool NAME] [--expected-version V]\n\n"
-     "Removes the backend. Connections already open to it are not cut.\n"},
+     "Usage: plbyctl backends remove ADDRESS [--drain-timeout D] [--pool NAME]\n"
+     "                               [--expected-version V]\n\n"
+     "Removes the backend. Connections already open to it are not cut, unless\n"
+     "--drain-timeout D is given: those still open after D are closed.\n"},
     {"backends set", Command::kBackendsSet, true,
      "Usage: plbyctl backends set ADDRESS --weight N [--pool NAME] [--expected-version V]\n\n"
      "Changes the backend's weight (1-256).\n"},
     {"backends drain", Command::kBackendsDrain, true,
-     "Usage: plbyctl backends drain ADDRESS [--pool NAME] [--expected-version V]\n\n"
-     "Sends no new connections to the backend; open ones go on until they end.\n"},
+     "Usage: plbyctl backends drain ADDRESS [--drain-timeout D] [--pool NAME]\n"
+     "                              [--expected-version V]\n\n"
+     "Sends no new connections to the backend; open ones go on until they end, or with\n"
+     "--drain-timeout D until D has passed, when those left are closed.\n"},
     {"backends undrain", Command::kBackendsUndrain, true,
      "Usage: plbyctl backends undrain ADDRESS [--pool NAME] [--expected-version V]\n\n"
      "Lets the backend take new connections again.\n"},
@@ -152,11 +158,20 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
       help = true;
       continue;
     }
-    static constexpr absl::string_view kValueFlags[] = {
-        "--node",           "--pool",     "--weight", "--expected-version",
-        "--timeout",        "--duration", "--count",  "-o",
-        "--output",         "--ca",       "--cert",   "--key",
-        "--tls-server-name"};
+    static constexpr absl::string_view kValueFlags[] = {"--node",
+                                                        "--pool",
+                                                        "--weight",
+                                                        "--expected-version",
+                                                        "--timeout",
+                                                        "--duration",
+                                                        "--count",
+                                                        "-o",
+                                                        "--output",
+                                                        "--ca",
+                                                        "--cert",
+                                                        "--key",
+                                                        "--tls-server-name",
+                                                        "--drain-timeout"};
     if (std::find(std::begin(kValueFlags), std::end(kValueFlags), flag) == std::end(kValueFlags)) {
       return Usage(absl::StrCat("unknown flag \"", flag, "\" (see plbyctl --help)"));
     }
@@ -190,6 +205,14 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
                                   absl::FormatDuration(longest), ")"));
       }
       (flag == "--timeout" ? invocation.timeout : invocation.watch_duration.emplace()) = *duration;
+    } else if (flag == "--drain-timeout") {
+      absl::StatusOr<absl::Duration> duration = config::ParseDuration(*text);
+      if (!duration.ok() || *duration <= absl::ZeroDuration() || *duration > absl::Hours(24)) {
+        return Usage(absl::StrCat(flag, " \"", *text,
+                                  "\" is not valid (valid: a positive "
+                                  "duration up to 24h, such as 30s)"));
+      }
+      invocation.drain_timeout = *duration;
     } else if (flag == "--count") {
       absl::StatusOr<int64_t> count = ParseInteger("--count", *text, 1, INT64_MAX);
       if (!count.ok()) return count.status();
@@ -256,6 +279,9 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
              spec->command == Command::kBackendsUndrain;
     }
     if (flag == "--count" || flag == "--duration") return spec->command == Command::kBackendsWatch;
+    if (flag == "--drain-timeout") {
+      return spec->command == Command::kBackendsDrain || spec->command == Command::kBackendsRemove;
+    }
     if (flag == "--pool") {
       return spec->command != Command::kStatus && spec->command != Command::kPoolsList;
     }

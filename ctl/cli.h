@@ -50,6 +50,7 @@ struct Invocation {
   TlsFiles tls;
   std::optional<int64_t> watch_count;            // stop after this many updates per node
   std::optional<absl::Duration> watch_duration;  // stop after this long
+  std::optional<absl::Duration> drain_timeout;   // drain/remove: then close what is left
 };
 
 // Either an invocation to run, or help text to print.

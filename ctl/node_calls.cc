@@ -61,6 +61,14 @@ void SetExpectedVersion(const Invocation& invocation, Request& request) {
   if (invocation.expected_version) request.set_expected_version(*invocation.expected_version);
 }
 
+template <typename Request>
+void SetDrainTimeout(const Invocation& invocation, Request& request) {
+  if (invocation.drain_timeout) {
+    request.set_drain_timeout_ms(
+        static_cast<uint64_t>(absl::ToInt64Milliseconds(*invocation.drain_timeout)));
+  }
+}
+
 template <typename Response>
 void TakeChange(const Response& response, NodeResult& result) {
   result.pool = response.pool();
@@ -108,6 +116,7 @@ absl::Status Run(const Invocation& invocation, Calls& calls, NodeResult& result)
       request.set_pool(*pool);
       request.set_address(invocation.address);
       SetExpectedVersion(invocation, request);
+      SetDrainTimeout(invocation, request);
       v1::RemoveBackendResponse response;
       absl::Status status = calls.Call(&v1::Control::Stub::RemoveBackend, request, &response);
       TakeChange(response, result);
@@ -123,6 +132,7 @@ absl::Status Run(const Invocation& invocation, Calls& calls, NodeResult& result)
         request.set_weight(static_cast<uint32_t>(*invocation.weight));
       } else {
         request.set_draining(invocation.command == Command::kBackendsDrain);
+        SetDrainTimeout(invocation, request);
       }
       SetExpectedVersion(invocation, request);
       v1::UpdateBackendResponse response;
