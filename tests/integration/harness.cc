@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "gtest/gtest.h"
 
 namespace plby::testing {
 namespace {
@@ -74,6 +75,11 @@ Process::~Process() {
   }
   if (reader_.joinable()) reader_.join();
   if (pidfd_ >= 0) close(pidfd_);
+  // In sanitizer builds a report in a child fails the test that ran it, even when the child
+  // was killed before it could exit with an error.
+  static const std::regex kSanitizerReport(
+      "ERROR: AddressSanitizer|ERROR: LeakSanitizer|WARNING: ThreadSanitizer|runtime error:");
+  if (CountLines(kSanitizerReport) > 0) ADD_FAILURE() << "sanitizer report:\n" << Output();
 }
 
 void Process::ReadOutput(int stdout_fd, int stderr_fd) {
@@ -115,11 +121,16 @@ void Process::ReadOutput(int stdout_fd, int stderr_fd) {
   changed_.notify_all();
 }
 
+size_t Process::LineCount() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return lines_.size();
+}
+
 std::optional<std::vector<std::string>> Process::WaitForLine(const std::regex& pattern,
-                                                             milliseconds timeout) {
+                                                             milliseconds timeout, size_t from) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::unique_lock<std::mutex> lock(mutex_);
-  size_t checked = 0;
+  size_t checked = from;
   while (true) {
     for (; checked < lines_.size(); ++checked) {
       std::smatch match;

@@ -36,10 +36,14 @@ class Process {
 
   pid_t pid() const { return pid_; }
 
-  // Waits for a line (from stdout or stderr, from the start) matching `pattern`, and returns its
-  // capture groups ([0] is the whole match). nullopt when the process ends or time runs out.
+  // Waits for a line (from stdout or stderr, from line `from` on; 0 is the first) matching
+  // `pattern`, and returns its capture groups ([0] is the whole match). nullopt when the
+  // process ends or time runs out.
   std::optional<std::vector<std::string>> WaitForLine(const std::regex& pattern,
-                                                      milliseconds timeout = kWaitTimeout);
+                                                      milliseconds timeout = kWaitTimeout,
+                                                      size_t from = 0);
+  // How many lines have been captured so far: a `from` for lines still to come.
+  size_t LineCount();
   // Counts the lines matching `pattern` seen so far.
   int CountLines(const std::regex& pattern);
   // Everything captured so far, for failure messages.

@@ -335,6 +335,63 @@ TEST_F(ControlTlsConfigTest, RefusesMissingIncompleteAndNonPemFiles) {
               HasSubstr("config.toml:5:17: control.tls_client_ca \"junk.pem\": not PEM"));
 }
 
+TEST(ConfigTest, HealthChecksAndTheNodeSection) {
+  absl::StatusOr<Config> defaults = ParseConfig(Server(), "t.toml");
+  ASSERT_TRUE(defaults.ok());
+  const HealthCheckConfig& d = defaults->servers[0].health;
+  EXPECT_TRUE(d.enabled);
+  EXPECT_EQ(d.interval, absl::Seconds(1));
+  EXPECT_EQ(d.timeout, absl::Milliseconds(800));
+  EXPECT_EQ(d.rise, 2);
+  EXPECT_EQ(d.fall, 2);
+  EXPECT_EQ(d.passive_failures, 3);
+  EXPECT_EQ(d.when_all_unhealthy, AllUnhealthyPolicy::kFailOpen);
+  EXPECT_EQ(defaults->servers[0].idle_timeout, absl::Hours(1));
+  EXPECT_EQ(defaults->node.drain_timeout, absl::Seconds(30));
+  EXPECT_FALSE(defaults->node.max_connections.has_value());
+
+  absl::StatusOr<Config> set = ParseConfig(
+      "[node]\ndrain_timeout = \"5s\"\nmax_connections = 500\n" +
+          Server("idle_timeout = \"2m\"\n[server.health]\ncheck = \"none\"\ninterval = \"5s\"\n"
+                 "timeout = \"2s\"\nrise = 3\nfall = 4\npassive_failures = 0\n"
+                 "when_all_unhealthy = \"refuse\""),
+      "t.toml");
+  ASSERT_TRUE(set.ok()) << set.status();
+  const HealthCheckConfig& h = set->servers[0].health;
+  EXPECT_FALSE(h.enabled);
+  EXPECT_EQ(h.interval, absl::Seconds(5));
+  EXPECT_EQ(h.rise, 3);
+  EXPECT_EQ(h.fall, 4);
+  EXPECT_EQ(h.passive_failures, 0);
+  EXPECT_EQ(h.when_all_unhealthy, AllUnhealthyPolicy::kRefuse);
+  EXPECT_EQ(set->servers[0].idle_timeout, absl::Minutes(2));
+  EXPECT_EQ(set->node.drain_timeout, absl::Seconds(5));
+  EXPECT_EQ(set->node.max_connections, 500);
+}
+
+TEST(ConfigTest, BadHealthAndNodeSettingsAreNamed) {
+  EXPECT_THAT(ErrorOf(Server("[server.health]\ncheck = \"http\"")),
+              HasSubstr("test.toml:4:9: server[0].health.check: \"http\" is not valid (valid: "
+                        "tcp, none)"));
+  EXPECT_THAT(ErrorOf(Server("[server.health]\nrise = 0")),
+              HasSubstr("test.toml:4:8: server[0].health.rise 0 is out of range (valid: 1-100)"));
+  EXPECT_THAT(ErrorOf(Server("[server.health]\ninterval = \"1s\"\ntimeout = \"2s\"")),
+              HasSubstr("server[0].health: timeout (2s) must not exceed interval (1s)"));
+  EXPECT_THAT(ErrorOf(Server("[server.health]\nwhen_all_unhealthy = \"panic\"")),
+              HasSubstr("(valid: fail_open, refuse)"));
+  EXPECT_THAT(ErrorOf(Server("[server.health]\nintervall = \"1s\"")),
+              HasSubstr("unknown key \"intervall\" in [server.health]"));
+  EXPECT_THAT(ErrorOf(Server("idle_timeout = \"0s\"")),
+              HasSubstr("server[0].idle_timeout \"0s\" is out of range (valid: 1s to 168h)"));
+  EXPECT_THAT(ErrorOf("[node]\nmax_connections = 0\n" + Server()),
+              HasSubstr("test.toml:2:19: node.max_connections 0 is out of range"));
+  EXPECT_THAT(ErrorOf("[node]\nworkers = 2\n" + Server()),
+              HasSubstr("unknown key \"workers\" in [node] (valid: drain_timeout, "
+                        "max_connections)"));
+  EXPECT_THAT(ErrorOf("[control]\nstate_file = \"\"\n" + Server()),
+              HasSubstr("control.state_file: empty"));
+}
+
 TEST(ConfigTest, UnreadableFileIsNamed) {
   absl::StatusOr<Config> missing = LoadConfigFile("/nonexistent/config.toml");
   ASSERT_FALSE(missing.ok());

@@ -40,6 +40,64 @@ TEST(PoolTest, PublishReplacesTheSnapshotAndBumpsTheVersion) {
   EXPECT_EQ(second->backends()[1].weight, 3);
 }
 
+TEST(PoolSnapshotTest, DrainingAndUnhealthyBackendsGetNoNewConnections) {
+  std::vector<Backend> backends = {MakeBackend("10.0.0.1:80"), MakeBackend("10.0.0.2:80"),
+                                   MakeBackend("10.0.0.3:80"), MakeBackend("10.0.0.4:80")};
+  backends[1].draining = true;
+  backends[2].runtime->set_health(Health::kUnhealthy);
+  backends[3].runtime->set_health(Health::kHealthy);
+  PoolSnapshot snapshot(4, 9, balance::Algorithm::kRoundRobin, backends, /*fail_open=*/true);
+  EXPECT_EQ(snapshot.version(), 4u);
+  EXPECT_EQ(snapshot.generation(), 9u);
+  EXPECT_THAT(snapshot.eligible(), ::testing::ElementsAre(0, 3)) << "unknown health is eligible";
+  EXPECT_FALSE(snapshot.all_unhealthy());
+}
+
+TEST(PoolSnapshotTest, WhenEveryBackendIsUnhealthyThePolicyDecides) {
+  std::vector<Backend> backends = {MakeBackend("10.0.0.1:80"), MakeBackend("10.0.0.2:80"),
+                                   MakeBackend("10.0.0.3:80")};
+  backends[0].runtime->set_health(Health::kUnhealthy);
+  backends[1].runtime->set_health(Health::kUnhealthy);
+  backends[2].draining = true;  // draining stays out either way
+  PoolSnapshot open(1, 1, balance::Algorithm::kRoundRobin, backends, /*fail_open=*/true);
+  EXPECT_TRUE(open.all_unhealthy());
+  EXPECT_THAT(open.eligible(), ::testing::ElementsAre(0, 1));
+  PoolSnapshot refuse(1, 1, balance::Algorithm::kRoundRobin, backends, /*fail_open=*/false);
+  EXPECT_TRUE(refuse.all_unhealthy());
+  EXPECT_TRUE(refuse.eligible().empty());
+}
+
+TEST(PoolTest, AHealthChangeKeepsTheVersionButNotTheGeneration) {
+  Pool pool(Settings(), {MakeBackend("10.0.0.1:80"), MakeBackend("10.0.0.2:80")});
+  const uint64_t generation = pool.generation();
+  pool.snapshot()->backends()[0].runtime->set_health(Health::kUnhealthy);
+  std::shared_ptr<const PoolSnapshot> refreshed = pool.RefreshHealth();
+  EXPECT_EQ(refreshed->version(), 1u);
+  EXPECT_EQ(pool.version(), 1u);
+  EXPECT_GT(pool.generation(), generation);
+  EXPECT_THAT(refreshed->eligible(), ::testing::ElementsAre(1));
+}
+
+TEST(PoolTest, UpdateRefusesOnAVersionMismatchOrAFailedCommit) {
+  Pool pool(Settings(), {MakeBackend("10.0.0.1:80")});
+  const auto add = [](std::vector<Backend>& backends) -> absl::StatusOr<bool> {
+    backends.push_back(MakeBackend("10.0.0.9:80"));
+    return true;
+  };
+  const auto accept = [](const std::vector<Backend>&, uint64_t) { return absl::OkStatus(); };
+  EXPECT_EQ(pool.Update(7, add, accept).status().code(), absl::StatusCode::kAborted);
+  const auto refuse = [](const std::vector<Backend>&, uint64_t version) {
+    EXPECT_EQ(version, 2u);
+    return absl::UnavailableError("disk full");
+  };
+  EXPECT_EQ(pool.Update(std::nullopt, add, refuse).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(pool.version(), 1u);
+  EXPECT_EQ(pool.snapshot()->backends().size(), 1u);
+  absl::StatusOr<std::shared_ptr<const PoolSnapshot>> done = pool.Update(1, add, accept);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ((*done)->version(), 2u);
+}
+
 TEST(PoolTest, TicketsAreSharedAcrossThreads) {
   Pool pool(Settings(), {MakeBackend("10.0.0.1:80")});
   std::vector<std::thread> threads;
