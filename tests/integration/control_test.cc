@@ -252,7 +252,11 @@ TEST_F(ControlTest, BadInputIsRefusedAndThePoolStaysAsItWas) {
   }
   PLBY_ASSERT_OK_AND_ASSIGN(RunResult after,
                             Ctl({"--node", node, "backends", "list", "-o", "json"}));
-  EXPECT_EQ(after.output, before.output);
+  // Health checks may have moved a backend from unknown to healthy meanwhile: that is not a
+  // change of the pool.
+  static const std::regex kHealth(R"("health":"[a-z]+")");
+  EXPECT_EQ(std::regex_replace(after.output, kHealth, ""),
+            std::regex_replace(before.output, kHealth, ""));
   EXPECT_THAT(after.output, HasSubstr("\"version\":1,"));
 }
 
