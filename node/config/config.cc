@@ -13,7 +13,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "config/duration.h"
-#include "toml++/toml.h"
+#include "config/toml.h"
+#include "config/toml_guard.h"
 
 namespace plby::config {
 namespace {
@@ -645,6 +646,9 @@ class Validator {
 
 absl::StatusOr<Config> ParseConfig(absl::string_view toml_text, absl::string_view source_name,
                                    const ParseOptions& options) {
+  if (absl::Status guarded = CheckNonAsciiOnlyInComments(toml_text, source_name); !guarded.ok()) {
+    return guarded;
+  }
   toml::table root;
   try {
     root = toml::parse(ToStd(toml_text), ToStd(source_name));

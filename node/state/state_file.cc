@@ -12,8 +12,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "balance/algorithm.h"
+#include "config/toml.h"
+#include "config/toml_guard.h"
 #include "net/host_port.h"
-#include "toml++/toml.h"
 
 namespace plby::state {
 namespace {
@@ -178,6 +179,10 @@ std::string FormatState(const State& state) {
 }
 
 absl::StatusOr<State> ParseState(absl::string_view text, absl::string_view source_name) {
+  if (absl::Status guarded = config::CheckNonAsciiOnlyInComments(text, source_name);
+      !guarded.ok()) {
+    return absl::DataLossError(absl::StrCat("not a valid state file: ", guarded.message()));
+  }
   toml::table root;
   try {
     root = toml::parse(std::string_view(text.data(), text.size()),

@@ -392,6 +392,25 @@ TEST(ConfigTest, BadHealthAndNodeSettingsAreNamed) {
               HasSubstr("control.state_file: empty"));
 }
 
+// Inputs the config fuzzer found to upset toml++ 3.3 itself: refused cleanly, nothing worse.
+TEST(ConfigTest, InputsThatUpsetTheTomlParserAreRefusedCleanly) {
+  EXPECT_THAT(ErrorOf("[$cconto"), HasSubstr("test.toml:1:2: TOML syntax error"));
+  EXPECT_THAT(ErrorOf("\xcc\xa4'"),
+              HasSubstr("test.toml:1:1: a non-ASCII character outside a comment"));
+  EXPECT_THAT(ErrorOf("listen = 0.BBB'[\x01contr\xef\xbb\xaf"),
+              HasSubstr("test.toml:1:22: a non-ASCII character outside a comment"));
+}
+
+TEST(ConfigTest, NonAsciiIsFineInCommentsOnly) {
+  EXPECT_TRUE(
+      ParseConfig("# Serveur principal — été 2026\n" + Server() + "# fin\n", "t.toml").ok());
+  EXPECT_THAT(ErrorOf(Server("name = \"café\"")),
+              HasSubstr("test.toml:3:12: a non-ASCII character outside a comment (every plby "
+                        "setting is ASCII"));
+  // A '#' inside a string starts no comment.
+  EXPECT_THAT(ErrorOf(Server("name = \"a#b\" é")), HasSubstr("test.toml:3:14:"));
+}
+
 TEST(ConfigTest, UnreadableFileIsNamed) {
   absl::StatusOr<Config> missing = LoadConfigFile("/nonexistent/config.toml");
   ASSERT_FALSE(missing.ok());

@@ -1,0 +1,81 @@
+#include "config/toml_guard.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace plby::config {
+
+absl::Status CheckNonAsciiOnlyInComments(absl::string_view text, absl::string_view source_name) {
+  enum class Where { kCode, kComment, kBasic, kLiteral, kMultiBasic, kMultiLiteral };
+  Where where = Where::kCode;
+  int line = 1;
+  int column = 1;
+  for (size_t i = 0; i < text.size(); ++i, ++column) {
+    const char c = text[i];
+    const absl::string_view rest = text.substr(i);
+    if (static_cast<unsigned char>(c) >= 0x80 && where != Where::kComment) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          source_name, ":", line, ":", column,
+          ": a non-ASCII character outside a comment (every plby setting is ASCII; non-ASCII "
+          "text is accepted in comments only)"));
+    }
+    // Strings are followed only so that a '#' inside one does not start a comment.
+    switch (where) {
+      case Where::kCode:
+        if (c == '#') {
+          where = Where::kComment;
+        } else if (absl::StartsWith(rest, "\"\"\"")) {
+          where = Where::kMultiBasic;
+          i += 2;
+          column += 2;
+        } else if (absl::StartsWith(rest, "'''")) {
+          where = Where::kMultiLiteral;
+          i += 2;
+          column += 2;
+        } else if (c == '"') {
+          where = Where::kBasic;
+        } else if (c == '\'') {
+          where = Where::kLiteral;
+        }
+        break;
+      case Where::kComment:
+        if (c == '\n') where = Where::kCode;
+        break;
+      case Where::kBasic:
+        if (c == '\\') {
+          ++i;  // the escaped character cannot end the string
+          ++column;
+        } else if (c == '"' || c == '\n') {
+          where = Where::kCode;  // a newline ends it too (an error toml++ reports)
+        }
+        break;
+      case Where::kLiteral:
+        if (c == '\'' || c == '\n') where = Where::kCode;
+        break;
+      case Where::kMultiBasic:
+        if (c == '\\') {
+          ++i;
+          ++column;
+        } else if (absl::StartsWith(rest, "\"\"\"")) {
+          where = Where::kCode;
+          i += 2;
+          column += 2;
+        }
+        break;
+      case Where::kMultiLiteral:
+        if (absl::StartsWith(rest, "'''")) {
+          where = Where::kCode;
+          i += 2;
+          column += 2;
+        }
+        break;
+    }
+    if (i < text.size() && text[i] == '\n') {
+      ++line;
+      column = 0;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace plby::config
