@@ -9,6 +9,7 @@ packages=(
   libabsl-dev libtomlplusplus-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev openssl
+  clang libclang-rt-dev
 )
 
 if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then

@@ -1,11 +1,58 @@
 #!/usr/bin/env bash
-# The test command (README, and CI through .ci/run): installs what is missing, builds with
-# warnings as errors, and runs every unit and integration test with CTest.
+# The test command (README, and CI through .ci/run): installs what is missing, then
+#   1. builds (Release, warnings are errors) and runs every unit and integration test;
+#   2. the same tests under AddressSanitizer + UndefinedBehaviorSanitizer;
+#   3. the same tests under ThreadSanitizer;
+#   4. the libFuzzer targets for the config and state file parsers, 30 s each.
+# `tests/test.sh --quick` stops after stage 1 (for the edit-build-test loop).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+quick=0
+case "${1:-}" in
+  --quick) quick=1 ;;
+  "") ;;
+  *) echo "tests/test.sh: unknown argument \"$1\" (valid: --quick)" >&2; exit 2 ;;
+esac
+
 tests/deps.sh
+jobs=$(nproc)
+started=$SECONDS
+stage() { printf '\n=== %s (at %ds) ===\n' "$*" $((SECONDS - started)); }
+# Sanitizer builds: -O1 keeps them quick to build and run; -g1 keeps line numbers in reports.
+sanitizer_flags=(-DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -g1")
+
+stage "1/4 Release build, warnings as errors, every test"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DPLBY_WERROR=ON
-cmake --build build --parallel "$(nproc)"
-cd build
-ctest --output-on-failure --parallel "$(nproc)"
+cmake --build build --parallel "$jobs"
+(cd build && ctest --output-on-failure --parallel "$jobs")
+if [ "$quick" -eq 1 ]; then
+  echo "tests/test.sh --quick: stage 1 passed (sanitizers and fuzzing skipped)"
+  exit 0
+fi
+
+stage "2/4 AddressSanitizer + UndefinedBehaviorSanitizer, every test"
+cmake -S . -B build-asan "${sanitizer_flags[@]}" -DPLBY_SANITIZE=address
+cmake --build build-asan --parallel "$jobs"
+(cd build-asan && ctest --output-on-failure --parallel "$jobs")
+
+stage "3/4 ThreadSanitizer, every test"
+cmake -S . -B build-tsan "${sanitizer_flags[@]}" -DPLBY_SANITIZE=thread
+cmake --build build-tsan --parallel "$jobs"
+(cd build-tsan &&
+  TSAN_OPTIONS="ignore_noninstrumented_modules=1 suppressions=$PWD/../tests/tsan.supp" \
+    ctest --output-on-failure --parallel "$jobs")
+
+stage "4/4 libFuzzer: config and state file parsers"
+CC=clang CXX=clang++ cmake -S . -B build-fuzz "${sanitizer_flags[@]}" -DPLBY_FUZZ=ON \
+  -DPLBY_BUILD_TESTS=OFF
+cmake --build build-fuzz --parallel "$jobs" --target plby-config-fuzzer plby-state-fuzzer
+for target in config state; do
+  corpus=build-fuzz/corpus-$target
+  mkdir -p "$corpus"
+  cp tests/fuzz/seeds/$target/* "$corpus"/
+  build-fuzz/tests/fuzz/plby-$target-fuzzer -max_total_time="${PLBY_FUZZ_SECONDS:-30}" \
+    -artifact_prefix=build-fuzz/ -print_final_stats=1 "$corpus"
+done
+
+stage "all stages passed"

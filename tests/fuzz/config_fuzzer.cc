@@ -1,0 +1,12 @@
+// libFuzzer target: config.toml parsing and validation must never crash, hang or read out of
+// bounds, whatever the bytes. Names are not resolved and files not read (see ParseOptions).
+#include <cstddef>
+#include <cstdint>
+
+#include "config/config.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const absl::string_view text(reinterpret_cast<const char*>(data), size);
+  (void)plby::config::ParseConfig(text, "fuzz.toml", {.touch_the_world = false});
+  return 0;
+}
