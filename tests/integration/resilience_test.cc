@@ -172,6 +172,22 @@ TEST_F(ResilienceTest, HealthTakesADeadBackendOutAndBringsItBackWithin3Seconds) 
   (void)port;
 }
 
+TEST_F(ResilienceTest, WatchStreamsHealthChanges) {
+  StartBackends(1);
+  PLBY_ASSERT_OK_AND_ASSIGN(Node node, StartNode(dir_, OnePoolConfig(Entries())));
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      auto watch, Process::Start(CtlBinary(), {"--node", node.control_address(), "backends",
+                                               "watch", "-o", "json"}));
+  ASSERT_TRUE(watch->WaitForLine(std::regex(R"("health":"healthy")"))) << watch->Output();
+  backends_[0].process->Signal(SIGKILL);
+  // Same version (the pool did not change), new health.
+  EXPECT_TRUE(watch->WaitForLine(std::regex(
+      R"("version":1,"backends":\[\{"address":"[^"]+","weight":1,"health":"unhealthy")")))
+      << watch->Output();
+  watch->Signal(SIGINT);
+  EXPECT_EQ(watch->WaitForExit(), 0);
+}
+
 TEST_F(ResilienceTest, ABackendThatAnswersNothingIsMarkedDownByChecks) {
   PLBY_ASSERT_OK_AND_ASSIGN(Backend blackhole, StartBackend("blackhole"));
   // Fill its accept queue (backlog 0): further handshakes get no answer at all.
