@@ -20,6 +20,7 @@
 #include "control/control_plane.h"
 #include "control/control_server.h"
 #include "log/log.h"
+#include "net/event_loop.h"
 #include "plby/version.h"
 #include "runtime/node.h"
 #include "state/state_file.h"
@@ -314,16 +315,17 @@ int main(int argc, char** argv) {
     PLBY_LOG(kError, "a worker failed, stopping");
   } else {
     const absl::Duration drain = config->node.drain_timeout;
-    PLBY_LOG(kInfo, "received ", signo == SIGINT ? "SIGINT" : "SIGTERM",
-             ", stopping: no new connections; ", running.active_connections(),
-             " open ones get up to ", absl::FormatDuration(drain), " to finish");
+    PLBY_LOG(kInfo, "received ", signo == SIGINT ? "SIGINT" : "SIGTERM", ", stopping");
     (*control)->SetServing(false);
     running.StopAccepting();
-    const absl::Time deadline = absl::Now() + drain;
+    PLBY_LOG(kInfo, "listeners closed, no new connections; ", running.active_connections(),
+             " open ones get up to ", absl::FormatDuration(drain), " to finish");
+    const int64_t deadline = plby::net::MonotonicMs() + absl::ToInt64Milliseconds(drain);
     // Checked every 50 ms: the main thread has nothing else to do, and a signal wakes it early.
     const timespec tick{.tv_sec = 0, .tv_nsec = 50'000'000};
-    while (running.active_connections() > 0 && absl::Now() < deadline) {
-      if (sigtimedwait(&stop_signals, nullptr, &tick) > 0) {
+    while (running.active_connections() > 0 && plby::net::MonotonicMs() < deadline) {
+      const int second = sigtimedwait(&stop_signals, nullptr, &tick);
+      if (second == SIGINT || second == SIGTERM) {
         PLBY_LOG(kWarn, "second signal: closing the ", running.active_connections(),
                  " open connections now");
         break;

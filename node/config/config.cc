@@ -427,6 +427,9 @@ class Validator {
     if (auto timeout = GetDuration(*table, "timeout", absl::StrCat(path, ".timeout"), "800ms",
                                    absl::Milliseconds(10), absl::Minutes(1))) {
       health.timeout = *timeout;
+    } else if (table->get("timeout") == nullptr) {
+      // Unset: the default, or four fifths of a shorter interval.
+      health.timeout = std::min(health.timeout, health.interval * 4 / 5);
     }
     if (auto rise = GetInteger(*table, "rise", absl::StrCat(path, ".rise"), 1, 100)) {
       health.rise = static_cast<int>(*rise);
@@ -444,9 +447,11 @@ class Validator {
       health.when_all_unhealthy =
           *policy == 0 ? AllUnhealthyPolicy::kFailOpen : AllUnhealthyPolicy::kRefuse;
     }
-    if (health.timeout > health.interval) {
+    // A check must end before the next one is due, or a silent backend is checked only every
+    // other interval.
+    if (health.timeout >= health.interval) {
       Error(table->source(), absl::StrCat(path, ": timeout (", absl::FormatDuration(health.timeout),
-                                          ") must not exceed interval (",
+                                          ") must be shorter than interval (",
                                           absl::FormatDuration(health.interval), ")"));
     }
   }

@@ -6,7 +6,16 @@
 namespace plby::config {
 
 absl::Status CheckNonAsciiOnlyInComments(absl::string_view text, absl::string_view source_name) {
-  enum class Where { kCode, kComment, kBasic, kLiteral, kMultiBasic, kMultiLiteral };
+  enum class Where {
+    kCode,
+    kComment,
+    kBasic,
+    kBasicEscape,  // just after a backslash in a basic string
+    kLiteral,
+    kMultiBasic,
+    kMultiBasicEscape,
+    kMultiLiteral,
+  };
   Where where = Where::kCode;
   int line = 1;
   int column = 1;
@@ -43,8 +52,7 @@ absl::Status CheckNonAsciiOnlyInComments(absl::string_view text, absl::string_vi
         break;
       case Where::kBasic:
         if (c == '\\') {
-          ++i;  // the escaped character cannot end the string
-          ++column;
+          where = Where::kBasicEscape;  // the next character cannot end the string
         } else if (c == '"' || c == '\n') {
           where = Where::kCode;  // a newline ends it too (an error toml++ reports)
         }
@@ -54,13 +62,18 @@ absl::Status CheckNonAsciiOnlyInComments(absl::string_view text, absl::string_vi
         break;
       case Where::kMultiBasic:
         if (c == '\\') {
-          ++i;
-          ++column;
+          where = Where::kMultiBasicEscape;
         } else if (absl::StartsWith(rest, "\"\"\"")) {
           where = Where::kCode;
           i += 2;
           column += 2;
         }
+        break;
+      case Where::kBasicEscape:
+        where = Where::kBasic;
+        break;
+      case Where::kMultiBasicEscape:
+        where = Where::kMultiBasic;
         break;
       case Where::kMultiLiteral:
         if (absl::StartsWith(rest, "'''")) {

@@ -127,18 +127,24 @@ absl::StatusOr<PoolState> ControlPlane::ListBackends(absl::string_view name) con
 
 absl::Status ControlPlane::Commit(const pool::Pool& pool,
                                   const std::vector<pool::Backend>& backends, uint64_t version,
-                                  absl::FunctionRef<bool()> cancelled) {
+                                  absl::FunctionRef<bool()> cancelled,
+                                  absl::FunctionRef<void()> applied) {
   if (cancelled()) {
     return absl::CancelledError(
         "the call was cancelled or its deadline passed before the change was applied; nothing "
         "changed");
   }
-  if (state_file_ == nullptr) return absl::OkStatus();
-  state::PoolRecord record{.name = pool.name(), .version = version, .backends = {}};
-  for (const pool::Backend& backend : backends) {
-    record.backends.push_back({backend.address.ToString(), backend.weight, backend.draining});
+  if (state_file_ != nullptr) {
+    state::PoolRecord record{.name = pool.name(), .version = version, .backends = {}};
+    for (const pool::Backend& backend : backends) {
+      record.backends.push_back({backend.address.ToString(), backend.weight, backend.draining});
+    }
+    if (absl::Status saved = state_file_->Save(record); !saved.ok()) return saved;
   }
-  return state_file_->Save(record);
+  // Still under the pool's writer lock, and the publish that follows cannot fail: what goes
+  // with the change (a drain deadline) is set exactly when the change is made.
+  applied();
+  return absl::OkStatus();
 }
 
 namespace {
@@ -153,9 +159,12 @@ absl::Status CheckDrainTimeout(std::optional<absl::Duration> timeout) {
   return absl::OkStatus();
 }
 
+// Timeouts are checked to be at most kMaxDrainTimeout, so this cannot overflow.
 int64_t DeadlineAfter(absl::Duration timeout) {
-  return net::MonotonicMs() + absl::ToInt64Milliseconds(timeout);
+  return net::MonotonicMs() + absl::ToInt64Milliseconds(std::min(timeout, kMaxDrainTimeout));
 }
+
+void NothingElse() {}
 
 }  // namespace
 
@@ -208,7 +217,7 @@ absl::StatusOr<BackendChange> ControlPlane::AddBackend(const AddBackendArgs& arg
         return true;
       },
       [&](const std::vector<pool::Backend>& backends, uint64_t version) {
-        return Commit(**pool, backends, version, cancelled);
+        return Commit(**pool, backends, version, cancelled, NothingElse);
       });
   if (!snapshot.ok()) return snapshot.status();
   return BackendChange{.pool = args.pool,
@@ -237,12 +246,14 @@ absl::StatusOr<BackendChange> ControlPlane::RemoveBackend(const RemoveBackendArg
         return true;
       },
       [&](const std::vector<pool::Backend>& backends, uint64_t version) {
-        return Commit(**pool, backends, version, cancelled);
+        return Commit(**pool, backends, version, cancelled, [&] {
+          // Its open connections hold the runtime; workers close them once this has passed.
+          if (args.drain_timeout) {
+            removed_runtime->set_close_deadline_ms(DeadlineAfter(*args.drain_timeout));
+          }
+        });
       });
   if (!snapshot.ok()) return snapshot.status();
-  // Its open connections hold the runtime; the workers close them once the deadline passes.
-  if (args.drain_timeout)
-    removed_runtime->set_close_deadline_ms(DeadlineAfter(*args.drain_timeout));
   return BackendChange{.pool = args.pool, .version = (*snapshot)->version(), .backend = removed};
 }
 
@@ -256,31 +267,41 @@ absl::StatusOr<BackendChange> ControlPlane::UpdateBackend(const UpdateBackendArg
         balance::kMinWeight, "-", balance::kMaxWeight, ") or draining (true or false)"));
   }
   if (absl::Status weight = CheckWeight(args.weight); !weight.ok()) return weight;
+  if (args.drain_timeout && args.draining != true) {
+    return absl::InvalidArgumentError(
+        "a drain timeout goes with draining = true (it closes what is left after draining)");
+  }
+  if (absl::Status timeout = CheckDrainTimeout(args.drain_timeout); !timeout.ok()) return timeout;
   absl::StatusOr<pool::Pool*> pool = FindPool(args.pool);
   if (!pool.ok()) return pool.status();
   const std::string key = address->ToString();
+  std::shared_ptr<pool::BackendRuntime> runtime;
   absl::StatusOr<std::shared_ptr<const pool::PoolSnapshot>> snapshot = (*pool)->Update(
       args.expected_version,
       [&](std::vector<pool::Backend>& backends) -> absl::StatusOr<bool> {
         auto it = FindIn(backends, key);
         if (it == backends.end()) return NoSuchBackend(args.pool, key, backends);
+        runtime = it->runtime;
         const pool::Backend before = *it;
         if (args.weight) it->weight = *args.weight;
         if (args.draining) it->draining = *args.draining;
-        return it->weight != before.weight || it->draining != before.draining;
+        // A drain timeout given again for a backend already draining is a change too.
+        return it->weight != before.weight || it->draining != before.draining ||
+               args.drain_timeout.has_value();
       },
       [&](const std::vector<pool::Backend>& backends, uint64_t version) {
-        return Commit(**pool, backends, version, cancelled);
+        return Commit(**pool, backends, version, cancelled, [&] {
+          if (args.draining == true && args.drain_timeout) {
+            runtime->set_close_deadline_ms(DeadlineAfter(*args.drain_timeout));
+          } else if (args.draining == false) {
+            runtime->set_close_deadline_ms(0);
+          }
+        });
       });
   if (!snapshot.ok()) return snapshot.status();
-  const pool::Backend& updated = *(*snapshot)->Find(key);
-  if (args.draining == true && args.drain_timeout) {
-    updated.runtime->set_close_deadline_ms(DeadlineAfter(*args.drain_timeout));
-  } else if (args.draining == false) {
-    updated.runtime->set_close_deadline_ms(0);
-  }
-  return BackendChange{
-      .pool = args.pool, .version = (*snapshot)->version(), .backend = StatusOf(updated)};
+  return BackendChange{.pool = args.pool,
+                       .version = (*snapshot)->version(),
+                       .backend = StatusOf(*(*snapshot)->Find(key))};
 }
 
 absl::Status ControlPlane::Watch(absl::string_view pool_name,

@@ -24,8 +24,7 @@
 
 namespace plby::control {
 
-// The most backends one pool may hold.
-inline constexpr size_t kMaxBackendsPerPool = 65536;
+using pool::kMaxBackendsPerPool;
 
 struct BackendStatus {
   std::string address;
@@ -142,9 +141,11 @@ class ControlPlane {
   absl::StatusOr<pool::Pool*> FindPool(absl::string_view name) const;
   absl::StatusOr<net::HostPort> ParseAddress(absl::string_view address) const;
   PoolState StateOf(const pool::Pool& pool, const pool::PoolSnapshot& snapshot) const;
-  // The last check before a change of `pool` is published.
+  // The last step before a change of `pool` is published: refuses it when the caller has gone,
+  // saves it to the state file (if any), then runs `applied` for what goes with the change.
   absl::Status Commit(const pool::Pool& pool, const std::vector<pool::Backend>& backends,
-                      uint64_t version, absl::FunctionRef<bool()> cancelled);
+                      uint64_t version, absl::FunctionRef<bool()> cancelled,
+                      absl::FunctionRef<void()> applied);
 
   pool::PoolRegistry& pools_;
   NodeFacts facts_;

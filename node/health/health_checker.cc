@@ -11,6 +11,15 @@
 #include "net/socket_ops.h"
 
 namespace plby::health {
+namespace {
+
+// Errors of this machine, not of the backend being checked.
+bool IsLocalShortage(int error) {
+  return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM ||
+         error == EADDRNOTAVAIL;
+}
+
+}  // namespace
 
 // One backend's checks: a non-blocking connect, which succeeds or fails within the timeout.
 class HealthChecker::Probe final : public net::EventHandler, public net::TimerHandler {
@@ -101,9 +110,10 @@ class HealthChecker::PoolTicker final : public net::TimerHandler {
     checker_->loop_->ArmTimer(timer_, absl::ToInt64Milliseconds(pool_.settings().health.interval));
   }
 
-  Probe* Find(pool::BackendRuntime* runtime) {
-    auto it = probes_.find(runtime);
-    return it == probes_.end() ? nullptr : it->second.get();
+  Probe& FindOrAdd(const pool::Backend& backend) {
+    std::unique_ptr<Probe>& probe = probes_[backend.runtime.get()];
+    if (probe == nullptr) probe = std::make_unique<Probe>(checker_, pool_, backend);
+    return *probe;
   }
 
  private:
@@ -147,6 +157,17 @@ void HealthChecker::Stop() {
 }
 
 void HealthChecker::OnProbeResult(Probe& probe, bool ok, int error) {
+  if (!ok && IsLocalShortage(error)) {
+    // Out of descriptors, memory or local ports: this says nothing about the backend, so the
+    // check does not count either way.
+    uint64_t suppressed = 0;
+    if (local_shortage_log_.Allow(loop_->now_ms(), &suppressed)) {
+      PLBY_LOG(
+          kWarn, "health check of ", probe.address(), " not made: ", std::strerror(error),
+          suppressed > 0 ? absl::StrCat(" (", suppressed, " similar messages suppressed)") : "");
+    }
+    return;
+  }
   const pool::Health before = probe.tracker().health();
   const pool::Health after = probe.tracker().Record(ok);
   if (after == before) return;
@@ -158,17 +179,17 @@ void HealthChecker::OnProbeResult(Probe& probe, bool ok, int error) {
              : absl::StrCat(rise_or_fall, " failed checks in a row, last: ", std::strerror(error)));
 }
 
-void HealthChecker::ReportPassiveFailures(pool::Pool* pool,
-                                          std::shared_ptr<pool::BackendRuntime> backend,
+void HealthChecker::ReportPassiveFailures(pool::Pool* pool, const pool::Backend& backend,
                                           uint32_t failures) {
-  loop_->Post([this, pool, backend = std::move(backend), failures] {
+  loop_->Post([this, pool, backend, failures] {
     for (auto& ticker : tickers_) {
       if (&ticker->pool() != pool) continue;
-      Probe* probe = ticker->Find(backend.get());
-      if (probe == nullptr || probe->tracker().health() == pool::Health::kUnhealthy) return;
-      probe->tracker().MarkUnhealthy();
-      backend->set_health(pool::Health::kUnhealthy);
-      Changed(*pool, *probe, pool::Health::kUnhealthy,
+      // A backend added since the last tick has no probe yet: it gets one now.
+      Probe& probe = ticker->FindOrAdd(backend);
+      if (probe.tracker().health() == pool::Health::kUnhealthy) return;
+      probe.tracker().MarkUnhealthy();
+      backend.runtime->set_health(pool::Health::kUnhealthy);
+      Changed(*pool, probe, pool::Health::kUnhealthy,
               absl::StrCat("passive: ", failures,
                            " connect failures or resets in a row seen by the forwarder"));
     }

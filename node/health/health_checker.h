@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "health/health_tracker.h"
+#include "log/rate_limit.h"
 #include "net/event_loop.h"
 #include "pool/pool_registry.h"
 
@@ -27,8 +28,7 @@ class HealthChecker {
 
   // Thread-safe, for workers: the forwarder saw `backend` of `pool` fail `failures` times in a
   // row (connect failures, resets). Marks it unhealthy unless it already is.
-  void ReportPassiveFailures(pool::Pool* pool, std::shared_ptr<pool::BackendRuntime> backend,
-                             uint32_t failures);
+  void ReportPassiveFailures(pool::Pool* pool, const pool::Backend& backend, uint32_t failures);
 
  private:
   class Probe;
@@ -41,6 +41,7 @@ class HealthChecker {
   void Changed(pool::Pool& pool, const Probe& probe, pool::Health health, absl::string_view why);
 
   std::unique_ptr<net::EventLoop> loop_;
+  log::LogRateLimit local_shortage_log_{1000};
   std::vector<std::unique_ptr<PoolTicker>> tickers_;
   std::thread thread_;
 };

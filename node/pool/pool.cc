@@ -47,13 +47,21 @@ std::shared_ptr<const PoolSnapshot> Pool::Publish(std::vector<Backend> backends)
 }
 
 std::shared_ptr<const PoolSnapshot> Pool::RefreshHealth() {
-  std::lock_guard<std::mutex> lock(writer_mutex_);
+  // Only the publish lock: the backend list cannot change under it (a writer publishes under
+  // it too), and health is read afresh when the snapshot is built.
+  std::lock_guard<std::mutex> lock(publish_mutex_);
   std::shared_ptr<const PoolSnapshot> current = snapshot_.load(std::memory_order_relaxed);
-  return PublishLocked(current->version(), current->backends());
+  return PublishUnderPublishLock(current->version(), current->backends());
 }
 
 std::shared_ptr<const PoolSnapshot> Pool::PublishLocked(uint64_t version,
                                                         std::vector<Backend> backends) {
+  std::lock_guard<std::mutex> lock(publish_mutex_);
+  return PublishUnderPublishLock(version, std::move(backends));
+}
+
+std::shared_ptr<const PoolSnapshot> Pool::PublishUnderPublishLock(uint64_t version,
+                                                                  std::vector<Backend> backends) {
   const uint64_t generation = generation_.load(std::memory_order_relaxed) + 1;
   auto next = std::make_shared<const PoolSnapshot>(version, generation, settings_.algorithm,
                                                    std::move(backends), FailOpen(settings_));

@@ -26,6 +26,9 @@
 
 namespace plby::pool {
 
+// The most backends one pool may hold (the control service and the state file keep to it).
+inline constexpr size_t kMaxBackendsPerPool = 65536;
+
 struct PoolSettings {
   std::string name;
   balance::Algorithm algorithm = balance::Algorithm::kWeightedRoundRobin;
@@ -88,12 +91,18 @@ class Pool {
   uint64_t active_connections() const { return counters_.Sum(&PoolCounters::active); }
 
  private:
+  // Under writer_mutex_: publishes `backends` as `version`.
   std::shared_ptr<const PoolSnapshot> PublishLocked(uint64_t version,
                                                     std::vector<Backend> backends);
+  std::shared_ptr<const PoolSnapshot> PublishUnderPublishLock(uint64_t version,
+                                                              std::vector<Backend> backends);
 
   const PoolSettings settings_;
   ChangeFeed* const changes_;
+  // Writers hold writer_mutex_ through edit, commit (which may fsync) and publish. Publishing
+  // alone takes publish_mutex_, so a health refresh never waits for a writer's disk.
   std::mutex writer_mutex_;
+  std::mutex publish_mutex_;
   std::atomic<std::shared_ptr<const PoolSnapshot>> snapshot_;
   stats::PerWorker<PoolCounters> counters_;
   // Apart from each other and from the snapshot: the generation is read on every accept, the

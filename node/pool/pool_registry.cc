@@ -34,6 +34,11 @@ absl::StatusOr<std::unique_ptr<PoolRegistry>> PoolRegistry::Create(
       }
     } else {
       version = record->version;
+      if (record->backends.size() > kMaxBackendsPerPool) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "pool \"", server.name, "\" (from the state file) has ", record->backends.size(),
+            " backends, more than the ", kMaxBackendsPerPool, " a pool may hold"));
+      }
       for (const state::BackendRecord& saved_backend : record->backends) {
         // The address was checked when the state file was read.
         const net::HostPort address =
@@ -50,6 +55,13 @@ absl::StatusOr<std::unique_ptr<PoolRegistry>> PoolRegistry::Create(
                 absl::StrCat("pool \"", server.name, "\" (from the state file): backend \"",
                              address.ToString(), "\" is now this node's own listener \"",
                              listener.listen.ToString(), "\"; fix config.toml or the state file"));
+          }
+        }
+        for (const Backend& earlier : backends) {
+          if (earlier.socket_address == *resolved) {
+            return absl::FailedPreconditionError(absl::StrCat(
+                "pool \"", server.name, "\" (from the state file): \"", address.ToString(),
+                "\" and \"", earlier.address.ToString(), "\" are the same backend now"));
           }
         }
         backends.push_back({.address = address,

@@ -77,7 +77,7 @@ void Connection::NotePassiveFailure() {
   const uint32_t failures = backend_info_->runtime->AddPassiveFailure();
   // Reported once, when the streak reaches the threshold: a failure path, never per byte.
   if (failures == static_cast<uint32_t>(health.passive_failures)) {
-    context_->health->ReportPassiveFailures(&view_->pool(), backend_info_->runtime, failures);
+    context_->health->ReportPassiveFailures(&view_->pool(), *backend_info_, failures);
   }
 }
 
@@ -287,9 +287,13 @@ void Connection::Stash(Flow& flow, const char* data, size_t size) {
 void Connection::Close(Ending ending) {
   if (phase_ == Phase::kClosed || phase_ == Phase::kIdle) return;
   if (counted_) {
-    // Passive health: a reset counts against the backend, a clean end clears its streak.
-    if (ending == Ending::kBackendFailed) NotePassiveFailure();
-    if (ending == Ending::kClean) backend_info_->runtime->ClearPassiveFailures();
+    // Passive health counts bad outcomes in a row: a reset by the backend is one; any other end
+    // of a connection it accepted (clean, or the client's doing) breaks the streak.
+    if (ending == Ending::kBackendFailed) {
+      NotePassiveFailure();
+    } else {
+      backend_info_->runtime->ClearPassiveFailures();
+    }
   }
   phase_ = Phase::kClosed;
   context_->loop->CancelTimer(connect_timer_);

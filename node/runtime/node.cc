@@ -37,12 +37,14 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const config::Config& config,
       frontends[w].push_back({node->pools_->pools()[i].get(), std::move((*sockets)[w])});
     }
   }
-  // The limit is split evenly: each worker enforces its share without asking the others.
-  const int64_t per_worker = std::max<int64_t>(1, options.max_connections / options.workers);
+  // The limit is split over the workers, each enforcing its share without asking the others
+  // (the remainder goes to the first ones; every worker may hold at least one).
   for (int w = 0; w < options.workers; ++w) {
+    const int64_t share = options.max_connections / options.workers +
+                          (w < options.max_connections % options.workers ? 1 : 0);
     absl::StatusOr<std::unique_ptr<Worker>> worker =
         Worker::Create(w, std::move(frontends[w]),
-                       {.max_connections = per_worker,
+                       {.max_connections = std::max<int64_t>(1, share),
                         .health = node->health_.get(),
                         .on_failure = options.on_worker_failure});
     if (!worker.ok()) return worker.status();

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <future>
 
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
@@ -43,6 +44,11 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
   void Close() {
     worker_->loop_->CancelTimer(pause_timer_);
     listener_.reset();
+  }
+
+  // Accepting again, unless the descriptor pause still holds.
+  void Resume() {
+    if (!pause_timer_.armed()) Listen(true);
   }
 
   void OnEvents(uint32_t) override {
@@ -185,15 +191,26 @@ void Worker::Join() {
 }
 
 void Worker::StopAccepting() {
-  loop_->Post([this] {
+  std::promise<void> closed;
+  loop_->Post([this, &closed] {
     for (auto& acceptor : acceptors_) acceptor->Close();
+    closed.set_value();
   });
+  // Synchronous, so that the caller's count of open connections after this call covers every
+  // connection this worker will ever have.
+  closed.get_future().wait();
 }
 
 void Worker::MuteAcceptors(bool muted) {
   if (muted == muted_for_capacity_) return;
   muted_for_capacity_ = muted;
-  for (auto& acceptor : acceptors_) acceptor->Listen(!muted);
+  for (auto& acceptor : acceptors_) {
+    if (muted) {
+      acceptor->Listen(false);
+    } else {
+      acceptor->Resume();
+    }
+  }
   uint64_t suppressed = 0;
   if (muted && capacity_log_.Allow(loop_->now_ms(), &suppressed)) {
     PLBY_LOG(kWarn, "worker ", index_, " is at its limit of ", max_connections_,

@@ -50,8 +50,9 @@ class Worker final : private proxy::ConnectionObserver, private net::TimerHandle
   void Stop();
   void Join();
 
-  // Thread-safe: closes the listening sockets (leaving their SO_REUSEPORT groups), so that new
-  // connections go elsewhere while the open ones go on.
+  // Thread-safe, for another thread than the worker's: closes the listening sockets (leaving
+  // their SO_REUSEPORT groups), so that new connections go elsewhere while the open ones go
+  // on. Returns once they are closed; the worker must be running.
   void StopAccepting();
 
   const stats::WorkerStats& stats() const { return stats_; }

@@ -14,6 +14,7 @@
 #include "balance/algorithm.h"
 #include "config/toml.h"
 #include "config/toml_guard.h"
+#include "log/log.h"
 #include "net/host_port.h"
 
 namespace plby::state {
@@ -135,7 +136,17 @@ class Checker {
           Error(backend->get("weight")->source(), valid.message());
           continue;
         }
-        pool.backends.push_back({parsed->ToString(), weight->get(), draining->get()});
+        const std::string canonical = parsed->ToString();
+        bool duplicate = false;
+        for (const BackendRecord& earlier : pool.backends)
+          duplicate |= earlier.address == canonical;
+        if (duplicate) {
+          Error(backend->get("address")->source(),
+                absl::StrCat("backend \"", canonical, "\" is listed twice in pool \"", pool.name,
+                             "\""));
+          continue;
+        }
+        pool.backends.push_back({canonical, weight->get(), draining->get()});
       }
       state.pools.push_back(std::move(pool));
     }
@@ -230,9 +241,18 @@ absl::StatusOr<std::optional<State>> ReadStateFile(const std::string& path) {
 }
 
 absl::Status WriteFileDurably(const std::string& path, absl::string_view text) {
+  // The directory is opened first: once the rename has happened, nothing may fail for want of
+  // a descriptor.
+  const std::string directory = DirectoryOf(path);
+  const int dir = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return Errno("cannot open directory", directory);
   const std::string temporary = path + ".tmp";
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno("cannot create", temporary);
+  if (fd < 0) {
+    const absl::Status error = Errno("cannot create", temporary);
+    ::close(dir);
+    return error;
+  }
   size_t written = 0;
   while (written < text.size()) {
     const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
@@ -240,6 +260,7 @@ absl::Status WriteFileDurably(const std::string& path, absl::string_view text) {
     if (n < 0) {
       const absl::Status error = Errno("cannot write", temporary);
       ::close(fd);
+      ::close(dir);
       ::unlink(temporary.c_str());
       return error;
     }
@@ -248,26 +269,24 @@ absl::Status WriteFileDurably(const std::string& path, absl::string_view text) {
   if (::fsync(fd) != 0) {
     const absl::Status error = Errno("cannot fsync", temporary);
     ::close(fd);
+    ::close(dir);
     ::unlink(temporary.c_str());
     return error;
   }
   ::close(fd);
   if (::rename(temporary.c_str(), path.c_str()) != 0) {
     const absl::Status error = Errno("cannot rename onto", path);
+    ::close(dir);
     ::unlink(temporary.c_str());
     return error;
   }
-  // The rename itself is durable only once the directory is.
-  const std::string directory = DirectoryOf(path);
-  const int dir = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir < 0) return Errno("cannot open directory", directory);
-  const int synced = ::fsync(dir);
-  const int sync_errno = errno;
-  ::close(dir);
-  if (synced != 0) {
-    errno = sync_errno;
-    return Errno("cannot fsync directory", directory);
+  // The rename is durable once the directory is. The file already holds the change now, so a
+  // failure here cannot take it back: it is reported, and the change stands.
+  if (::fsync(dir) != 0) {
+    PLBY_LOG(kError, "state file ", path, ": the new version is in place but fsync of ", directory,
+             " failed (", std::strerror(errno), "); it may not survive a power loss");
   }
+  ::close(dir);
   return absl::OkStatus();
 }
 

@@ -376,7 +376,14 @@ TEST(ConfigTest, BadHealthAndNodeSettingsAreNamed) {
   EXPECT_THAT(ErrorOf(Server("[server.health]\nrise = 0")),
               HasSubstr("test.toml:4:8: server[0].health.rise 0 is out of range (valid: 1-100)"));
   EXPECT_THAT(ErrorOf(Server("[server.health]\ninterval = \"1s\"\ntimeout = \"2s\"")),
-              HasSubstr("server[0].health: timeout (2s) must not exceed interval (1s)"));
+              HasSubstr("server[0].health: timeout (2s) must be shorter than interval (1s)"));
+  EXPECT_THAT(ErrorOf(Server("[server.health]\ninterval = \"1s\"\ntimeout = \"1s\"")),
+              HasSubstr("timeout (1s) must be shorter than interval (1s)"));
+  // Only a shorter interval: the timeout follows it down.
+  absl::StatusOr<Config> quick =
+      ParseConfig(Server("[server.health]\ninterval = \"500ms\""), "t.toml");
+  ASSERT_TRUE(quick.ok()) << quick.status();
+  EXPECT_EQ(quick->servers[0].health.timeout, absl::Milliseconds(400));
   EXPECT_THAT(ErrorOf(Server("[server.health]\nwhen_all_unhealthy = \"panic\"")),
               HasSubstr("(valid: fail_open, refuse)"));
   EXPECT_THAT(ErrorOf(Server("[server.health]\nintervall = \"1s\"")),
