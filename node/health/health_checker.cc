@@ -11,15 +11,6 @@
 #include "net/socket_ops.h"
 
 namespace plby::health {
-namespace {
-
-// Errors of this machine, not of the backend being checked.
-bool IsLocalShortage(int error) {
-  return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM ||
-         error == EADDRNOTAVAIL;
-}
-
-}  // namespace
 
 // One backend's checks: a non-blocking connect, which succeeds or fails within the timeout.
 class HealthChecker::Probe final : public net::EventHandler, public net::TimerHandler {
@@ -157,7 +148,7 @@ void HealthChecker::Stop() {
 }
 
 void HealthChecker::OnProbeResult(Probe& probe, bool ok, int error) {
-  if (!ok && IsLocalShortage(error)) {
+  if (!ok && net::IsLocalResourceShortage(error)) {
     // Out of descriptors, memory or local ports: this says nothing about the backend, so the
     // check does not count either way.
     uint64_t suppressed = 0;

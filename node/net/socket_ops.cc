@@ -107,6 +107,11 @@ void SetNoDelay(int fd) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+bool IsLocalResourceShortage(int error) {
+  return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM ||
+         error == EADDRNOTAVAIL;  // no free local port for the connection
+}
+
 int TakeSocketError(int fd) {
   int error = 0;
   socklen_t length = sizeof(error);

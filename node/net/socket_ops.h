@@ -28,6 +28,10 @@ absl::Status CheckNobodyListens(const SocketAddress& address);
 absl::StatusOr<UniqueFd> NewStreamSocket(int family);
 
 void SetNoDelay(int fd);
+
+// True for errors of this machine (out of descriptors, memory or local ports) rather than of
+// the peer being connected to: they say nothing about a backend's health.
+bool IsLocalResourceShortage(int error);
 // The pending error of a socket (SO_ERROR), 0 when none.
 int TakeSocketError(int fd);
 

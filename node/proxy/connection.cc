@@ -16,12 +16,6 @@ namespace {
 constexpr int kReadsPerTurn = 16;
 constexpr uint32_t kEdgeTriggered = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 
-// Errors of this machine, not of the backend being connected to.
-bool IsLocalShortage(int error) {
-  return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM ||
-         error == EADDRNOTAVAIL;  // no free local port for the connection
-}
-
 }  // namespace
 
 void Connection::Endpoint::OnEvents(uint32_t events) { owner->OnEndpointEvents(*this, events); }
@@ -90,7 +84,7 @@ void Connection::ConnectFrom(uint32_t position) {
     backend_info_ = &snapshot.backends()[eligible[position]];
     const int error = StartConnect(*backend_info_);
     if (error == 0) return;  // connected, or waiting for the handshake
-    if (IsLocalShortage(error)) {
+    if (net::IsLocalResourceShortage(error)) {
       // Out of descriptors, memory or local ports: no backend is at fault and another would
       // fail the same way. The client is closed, which also frees a descriptor.
       context_->stats->resource_errors.Add();

@@ -119,6 +119,24 @@ struct Node {
 absl::StatusOr<Node> StartNode(const TempDir& dir, const std::string& config_text,
                                std::vector<std::string> extra_args = {"--workers", "2"});
 
+// A port on which connects are refused: bound, never listening, held while this lives.
+class RefusedPort {
+ public:
+  RefusedPort();
+  ~RefusedPort();
+  RefusedPort(const RefusedPort&) = delete;
+  RefusedPort& operator=(const RefusedPort&) = delete;
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
+// Raises this process's soft descriptor limit to the hard one (a test holding many
+// connections needs a descriptor for each).
+void RaiseDescriptorLimit();
+
 // Runs a binary to completion and returns its exit code and output (stdout + stderr).
 struct RunResult {
   int exit_code = -1;

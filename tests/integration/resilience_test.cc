@@ -54,13 +54,6 @@ double CpuSeconds(pid_t pid) {
   return static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-void RaiseDescriptorLimit() {
-  rlimit limit{};
-  getrlimit(RLIMIT_NOFILE, &limit);
-  limit.rlim_cur = limit.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &limit);
-}
-
 class ResilienceTest : public ::testing::Test {
  protected:
   // Starts `count` hi backends.
@@ -236,27 +229,6 @@ TEST_F(ResilienceTest, TheForwarderMarksAFailingBackendBeforeTheNextCheck) {
                  " of pool web is unhealthy \\(passive: 3 connect failures or resets")))
       << node.process->Output();
 }
-
-// A port on which connects are refused: bound, never listening.
-class RefusedPort {
- public:
-  RefusedPort() {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-    socklen_t length = sizeof(address);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
-  }
-  ~RefusedPort() { close(fd_); }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-
- private:
-  int fd_ = -1;
-  uint16_t port_ = 0;
-};
 
 TEST_F(ResilienceTest, EveryBackendUnhealthyFollowsThePolicy) {
   for (const std::string policy : {"fail_open", "refuse"}) {
