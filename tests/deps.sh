@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages that plby needs to build, test and run its demo. Packages
 # already installed are left alone, so this is quick on a prepared machine. Uses sudo when not
-# run as root.
+# run as root. Extra packages (the benchmark's peers) can be named as arguments.
 set -euo pipefail
 
 packages=(
@@ -10,6 +10,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev openssl
   clang libclang-rt-dev
+  "$@"
 )
 
 if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then

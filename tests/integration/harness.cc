@@ -51,6 +51,7 @@ absl::StatusOr<std::unique_ptr<Process>> Process::Start(const std::string& binar
     // Only async-signal-safe calls between fork and exec.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);
+    setpgid(0, 0);  // its own process group, so that children it forks go down with it
     dup2(out[1], STDOUT_FILENO);
     dup2(err[1], STDERR_FILENO);
     sigset_t none;
@@ -71,7 +72,7 @@ absl::StatusOr<std::unique_ptr<Process>> Process::Start(const std::string& binar
 
 Process::~Process() {
   if (!exit_code_) {
-    kill(pid_, SIGKILL);
+    kill(-pid_, SIGKILL);  // the group: nginx's workers, say, would keep the output pipes open
     WaitForExit(kWaitTimeout);
   }
   if (reader_.joinable()) reader_.join();

@@ -26,8 +26,9 @@ using std::chrono::milliseconds;
 // condition holds, so the bound costs nothing when things work.
 inline constexpr milliseconds kWaitTimeout{20000};
 
-// A child process whose stdout and stderr are captured line by line. It is killed when this
-// object goes away, and also if the test process dies (PR_SET_PDEATHSIG).
+// A child process whose stdout and stderr are captured line by line. It runs in a process group
+// of its own, which is killed when this object goes away; the child is also killed if the test
+// process dies (PR_SET_PDEATHSIG).
 class Process {
  public:
   static absl::StatusOr<std::unique_ptr<Process>> Start(const std::string& binary,

@@ -1,0 +1,277 @@
+// plby-bench: plby-node next to HAProxy and nginx stream, in front of the same backends, on
+// one machine, in one run; the backends reached directly are the ceiling. Systems alternate
+// within each round, rounds repeat, and the table reports medians and ratios.
+//
+//   tests/bench/run.sh [--rounds N] [--seconds S] [--threads 1,2] [--no-callgrind]
+//
+// Workloads: keep-alive HTTP requests (wrk, 50 connections, a small body: requests/s and
+// p50/p99 latency), a new connection per request (wrk with "Connection: close"), bulk
+// throughput both ways (iperf3) and memory per idle proxied connection (4000 of them). Then
+// plby alone: the cost of 100 pool updates a second during the keep-alive run, a pool of
+// 10,000 backends against one of 2, and instructions per relayed request under callgrind.
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "peers.h"
+#include "workloads.h"
+
+namespace plby::bench {
+namespace {
+
+struct Options {
+  int rounds = 3;
+  absl::Duration duration = absl::Seconds(5);
+  std::vector<int> threads = {1, 2};
+  bool callgrind = true;
+  int idle_connections = 4000;
+};
+
+enum Metric {
+  kKeepAliveRps,
+  kKeepAliveP50,
+  kKeepAliveP99,
+  kNewConnectionRps,
+  kBulkUp,
+  kBulkDown,
+  kIdleBytes,
+  kMetricCount,
+};
+
+struct MetricInfo {
+  const char* name;
+  int decimals;
+};
+
+constexpr MetricInfo kMetrics[kMetricCount] = {
+    {"keep-alive requests/s", 0},
+    {"keep-alive p50 ms", 3},
+    {"keep-alive p99 ms", 3},
+    {"new connection requests/s", 0},
+    {"bulk client->server Gbit/s", 2},
+    {"bulk server->client Gbit/s", 2},
+    {"memory per idle connection, bytes", 0},
+};
+
+// samples[threads][system][metric] -> values over the rounds
+using Samples = std::map<int, std::map<System, std::map<int, std::vector<double>>>>;
+
+double Median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+[[noreturn]] void Fail(const absl::Status& status) {
+  std::fprintf(stderr, "plby-bench: %s\n", std::string(status.message()).c_str());
+  std::exit(1);
+}
+
+template <typename T>
+T OrFail(absl::StatusOr<T> value) {
+  if (!value.ok()) Fail(value.status());
+  return *std::move(value);
+}
+
+Options ParseOptions(int argc, char** argv) {
+  Options options;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const auto value = [&]() -> std::string {
+      if (i + 1 >= argc) Fail(absl::InvalidArgumentError(arg + " needs a value"));
+      return argv[++i];
+    };
+    if (arg == "--rounds") {
+      options.rounds = std::max(1, std::atoi(value().c_str()));
+    } else if (arg == "--seconds") {
+      options.duration = absl::Seconds(std::max(1, std::atoi(value().c_str())));
+    } else if (arg == "--threads") {
+      options.threads.clear();
+      for (absl::string_view t : absl::StrSplit(value(), ',')) {
+        options.threads.push_back(std::max(1, std::atoi(std::string(t).c_str())));
+      }
+    } else if (arg == "--no-callgrind") {
+      options.callgrind = false;
+    } else {
+      Fail(absl::InvalidArgumentError(
+          absl::StrCat("unknown argument \"", arg,
+                       "\" (valid: --rounds N, --seconds S, --threads 1,2, --no-callgrind)")));
+    }
+  }
+  return options;
+}
+
+std::string Machine() {
+  utsname name{};
+  uname(&name);
+  std::string model = "unknown CPU";
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      model = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  return absl::StrCat(std::thread::hardware_concurrency(), " cores (", model, "), Linux ",
+                      name.release);
+}
+
+void MeasureAll(const Proxy& proxy, const Options& options, Samples& samples, int threads) {
+  std::map<int, std::vector<double>>& out = samples[threads][proxy.system];
+  const HttpResult keep_alive = OrFail(RunWrk(proxy.http_port, options.duration, false));
+  out[kKeepAliveRps].push_back(keep_alive.requests_per_second);
+  out[kKeepAliveP50].push_back(keep_alive.p50_ms);
+  out[kKeepAliveP99].push_back(keep_alive.p99_ms);
+  out[kNewConnectionRps].push_back(
+      OrFail(RunWrk(proxy.http_port, options.duration, true)).requests_per_second);
+  out[kBulkUp].push_back(OrFail(RunIperf(proxy.bulk_port, options.duration, false)));
+  out[kBulkDown].push_back(OrFail(RunIperf(proxy.bulk_port, options.duration, true)));
+  if (proxy.system != System::kDirect) {
+    out[kIdleBytes].push_back(OrFail(IdleBytesPerConnection(proxy, options.idle_connections)));
+  }
+  std::fprintf(stderr,
+               "  %-7s threads=%d  keep-alive %.0f/s  new-conn %.0f/s  bulk %.1f/%.1f Gbit/s\n",
+               SystemName(proxy.system).c_str(), threads, keep_alive.requests_per_second,
+               out[kNewConnectionRps].back(), out[kBulkUp].back(), out[kBulkDown].back());
+}
+
+std::string Ratio(double plby, double other) {
+  if (other <= 0) return "-";
+  return absl::StrFormat("%.2fx", plby / other);
+}
+
+void PrintTable(const Samples& samples, const Options& options) {
+  std::printf(
+      "\n| workload | threads | direct | plby | HAProxy | nginx | plby/HAProxy | "
+      "plby/nginx | plby/direct |\n|---|---|---|---|---|---|---|---|---|\n");
+  for (const auto& [threads, systems] : samples) {
+    for (int metric = 0; metric < kMetricCount; ++metric) {
+      std::map<System, double> median;
+      for (System system : {System::kDirect, System::kPlby, System::kHaproxy, System::kNginx}) {
+        auto it = systems.find(system);
+        if (it == systems.end()) continue;
+        auto values = it->second.find(metric);
+        if (values != it->second.end()) median[system] = Median(values->second);
+      }
+      // The direct figures are the same whatever the proxies' threads: measured with threads 1.
+      if (median.count(System::kDirect) == 0) {
+        auto direct = samples.begin()->second.find(System::kDirect);
+        if (direct != samples.begin()->second.end() && direct->second.count(metric)) {
+          median[System::kDirect] = Median(direct->second.at(metric));
+        }
+      }
+      const auto cell = [&](System system) {
+        return median.count(system) && median[system] > 0
+                   ? absl::StrFormat("%.*f", kMetrics[metric].decimals, median[system])
+                   : std::string("-");
+      };
+      std::printf("| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", kMetrics[metric].name,
+                  threads, cell(System::kDirect).c_str(), cell(System::kPlby).c_str(),
+                  cell(System::kHaproxy).c_str(), cell(System::kNginx).c_str(),
+                  Ratio(median[System::kPlby], median[System::kHaproxy]).c_str(),
+                  Ratio(median[System::kPlby], median[System::kNginx]).c_str(),
+                  Ratio(median[System::kPlby], median[System::kDirect]).c_str());
+    }
+  }
+  std::printf(
+      "\nMedians of %d round(s) of %lld s per measurement; systems alternate within each "
+      "round.\n",
+      options.rounds, static_cast<long long>(absl::ToInt64Seconds(options.duration)));
+}
+
+}  // namespace
+}  // namespace plby::bench
+
+int main(int argc, char** argv) {
+  using namespace plby::bench;
+  const Options options = ParseOptions(argc, argv);
+  plby::testing::RaiseDescriptorLimit();
+  plby::testing::TempDir dir;
+  std::fprintf(stderr, "machine: %s\n", Machine().c_str());
+  const Backends backends = OrFail(StartBackends(dir));
+
+  Samples samples;
+  std::vector<System> order = {System::kPlby, System::kHaproxy, System::kNginx};
+  for (int round = 0; round < options.rounds; ++round) {
+    std::fprintf(stderr, "round %d of %d\n", round + 1, options.rounds);
+    {
+      const Proxy direct = OrFail(StartProxy(System::kDirect, {}, backends, dir));
+      MeasureAll(direct, options, samples, options.threads.front());
+    }
+    for (int threads : options.threads) {
+      for (System system : order) {
+        const Proxy proxy = OrFail(StartProxy(system, {.threads = threads}, backends, dir));
+        MeasureAll(proxy, options, samples, threads);
+      }
+    }
+    std::rotate(order.begin(), order.begin() + 1, order.end());  // alternate who goes first
+  }
+
+  std::printf("# plby-bench\n\nMachine: %s\n", Machine().c_str());
+  PrintTable(samples, options);
+  std::fflush(stdout);
+  std::fprintf(stderr, "pool updates during keep-alive\n");
+
+  // plby alone, one worker: what changes cost, and what the pool's size costs.
+  std::vector<double> quiet, churned;
+  int64_t updates = 0;
+  double churn_seconds = 0;
+  for (int round = 0; round < options.rounds; ++round) {
+    const Proxy plby = OrFail(StartProxy(System::kPlby, {.threads = 1}, backends, dir));
+    quiet.push_back(OrFail(RunWrk(plby.http_port, options.duration, false)).requests_per_second);
+    PoolChurn churn(plby.control_port, "http", absl::StrCat("127.0.0.1:", backends.http_ports[1]));
+    const auto started = std::chrono::steady_clock::now();
+    churned.push_back(OrFail(RunWrk(plby.http_port, options.duration, false)).requests_per_second);
+    churn_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    updates += churn.updates();
+  }
+  std::printf(
+      "\nPool updates (plby, 1 worker, keep-alive): %.0f requests/s quiet, %.0f with %.0f "
+      "updates/s through the control service: %.1f%% less.\n",
+      Median(quiet), Median(churned), updates / churn_seconds,
+      100.0 * (1 - Median(churned) / Median(quiet)));
+
+  std::fflush(stdout);
+  std::fprintf(stderr, "pool of 2 against pool of 10,000\n");
+  std::vector<double> small_pool, large_pool;
+  for (int round = 0; round < options.rounds; ++round) {
+    for (int size : {2, 10000}) {
+      const Proxy plby = OrFail(StartProxy(
+          System::kPlby, {.threads = 1, .plby_http_backends = size, .plby_health_checks = false},
+          backends, dir));
+      (size == 2 ? small_pool : large_pool)
+          .push_back(OrFail(RunWrk(plby.http_port, options.duration, true)).requests_per_second);
+    }
+  }
+  std::printf(
+      "Pool size (plby, 1 worker, new connection per request): %.0f requests/s with 2 "
+      "backends, %.0f with 10,000 (%.2fx).\n",
+      Median(small_pool), Median(large_pool), Median(large_pool) / Median(small_pool));
+
+  std::fflush(stdout);
+  if (options.callgrind) {
+    std::fprintf(stderr, "callgrind\n");
+    const double keep_alive = OrFail(InstructionsPerRequest(backends, dir, true, 2));
+    const double per_connection = OrFail(InstructionsPerRequest(backends, dir, false, 2));
+    const double per_connection_large = OrFail(InstructionsPerRequest(backends, dir, false, 10000));
+    std::printf(
+        "Instructions per relayed request (callgrind, plby workers only): %.0f "
+        "keep-alive, %.0f with a new connection each (%.0f with a pool of 10,000 "
+        "backends).\n",
+        keep_alive, per_connection, per_connection_large);
+  }
+  return 0;
+}
