@@ -40,7 +40,8 @@ absl::StatusOr<ChannelFactory> ChannelFactory::Create(const TlsFiles& tls) {
   return factory;
 }
 
-std::shared_ptr<grpc::Channel> ChannelFactory::ChannelTo(const std::string& node) const {
+std::shared_ptr<grpc::Channel> ChannelFactory::ChannelTo(const std::string& node,
+                                                         const std::string& name) const {
   grpc::ChannelArguments arguments;
   // Each invocation is short-lived: fail fast instead of retrying a dead node until the
   // deadline, so that its error names the cause.
@@ -52,7 +53,8 @@ std::shared_ptr<grpc::Channel> ChannelFactory::ChannelTo(const std::string& node
   options.pem_root_certs = ca_pem_;
   options.pem_cert_chain = cert_pem_;
   options.pem_private_key = key_pem_;
-  if (!server_name_.empty()) arguments.SetSslTargetNameOverride(server_name_);
+  const std::string& expected = !server_name_.empty() ? server_name_ : name;
+  if (!expected.empty()) arguments.SetSslTargetNameOverride(expected);
   return grpc::CreateCustomChannel(node, grpc::SslCredentials(options), arguments);
 }
 

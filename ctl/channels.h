@@ -17,8 +17,11 @@ class ChannelFactory {
   // Reads the TLS files, if any; an unreadable file is an error naming it.
   static absl::StatusOr<ChannelFactory> Create(const TlsFiles& tls);
 
-  // A channel to `node` (HOST:PORT). Connecting happens on the first call.
-  std::shared_ptr<grpc::Channel> ChannelTo(const std::string& node) const;
+  // A channel to `node` (HOST:PORT). Connecting happens on the first call. With TLS, the node's
+  // certificate is checked against --tls-server-name, else `name` (the fleet's name, for a node
+  // found through one), else the node's own host.
+  std::shared_ptr<grpc::Channel> ChannelTo(const std::string& node,
+                                           const std::string& name = "") const;
 
  private:
   bool tls_ = false;

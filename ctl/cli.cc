@@ -35,6 +35,10 @@ Commands:
 Flags:
   --node ADDR          a node's control address, HOST:PORT; repeat it or separate
                        with commas for a fleet (default: $PLBY_NODES, else 127.0.0.1:9100)
+  --fleet NAME:PORT    every address NAME resolves to is a node (a Kubernetes
+                       headless Service, say); repeatable, adds to --node
+                       (default: $PLBY_FLEET). $PLBY_HOSTS_FILE, if set, names an
+                       /etc/hosts-style file read instead of DNS for these names
   --pool NAME          the pool (default: the node's only pool)
   --weight N           1-256, for add and set
   --expected-version V change only if the pool is at version V (add, remove, set,
@@ -130,6 +134,7 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
   Invocation invocation;
   std::vector<std::string> words;  // the command and its positional arguments
   std::vector<std::string> node_flags;
+  std::vector<std::string> fleet_flags;
   bool help = false;
   std::vector<std::string> set_flags;  // for "not valid with this command" checks
 
@@ -159,6 +164,7 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
       continue;
     }
     static constexpr absl::string_view kValueFlags[] = {"--node",
+                                                        "--fleet",
                                                         "--pool",
                                                         "--weight",
                                                         "--expected-version",
@@ -180,6 +186,8 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
     set_flags.push_back(flag);
     if (flag == "--node") {
       node_flags.push_back(*text);
+    } else if (flag == "--fleet") {
+      fleet_flags.push_back(*text);
     } else if (flag == "--pool") {
       if (text->empty()) return Usage("--pool needs a pool name");
       invocation.pool = *text;
@@ -297,9 +305,24 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
     return Usage("backends set needs --weight N (1-256)");
   }
 
-  // Nodes: --node, else $PLBY_NODES, else the default.
+  // Fleets: --fleet, else $PLBY_FLEET (only when no --node either). Resolved later, by main.
+  std::vector<std::string> fleet_texts = fleet_flags;
+  if (fleet_texts.empty() && node_flags.empty()) {
+    auto it = environment.find("PLBY_FLEET");
+    if (it != environment.end() && !it->second.empty()) fleet_texts.push_back(it->second);
+  }
+  for (const std::string& text : fleet_texts) {
+    for (absl::string_view fleet : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+      absl::StatusOr<net::HostPort> address =
+          net::ParseHostPort(absl::StripAsciiWhitespace(fleet), net::PortZero::kRefuse);
+      if (!address.ok()) return Usage(absl::StrCat("--fleet: ", address.status().message()));
+      invocation.fleets.push_back(*address);
+    }
+  }
+
+  // Nodes: --node, else $PLBY_NODES, else the default (unless a fleet names them).
   std::vector<std::string> node_texts = node_flags;
-  if (node_texts.empty()) {
+  if (node_texts.empty() && invocation.fleets.empty()) {
     auto it = environment.find("PLBY_NODES");
     node_texts.push_back(it != environment.end() && !it->second.empty() ? it->second
                                                                         : kDefaultNode);
@@ -316,7 +339,9 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
       }
     }
   }
-  if (invocation.nodes.empty()) return Usage("--node: no node address given");
+  if (invocation.nodes.empty() && invocation.fleets.empty()) {
+    return Usage("--node: no node address given");
+  }
 
   // TLS files: flags, else the environment.
   for (auto [file, variable] :

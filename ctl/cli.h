@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "net/host_port.h"
 
 namespace plby::ctl {
 
@@ -41,6 +42,8 @@ struct Invocation {
   Command command = Command::kStatus;
   std::string command_name;  // "backends add"
   std::vector<std::string> nodes;
+  // --fleet names: each becomes a node per address it resolves to (ResolveFleets adds them).
+  std::vector<net::HostPort> fleets;
   absl::Duration timeout = kDefaultTimeout;
   OutputFormat output = OutputFormat::kTable;
   std::string pool;     // empty: the node's only pool
@@ -59,9 +62,9 @@ struct ParsedCommandLine {
   std::string help;
 };
 
-// `args` excludes the program name. `environment` supplies PLBY_NODES, PLBY_CA, PLBY_CERT and
-// PLBY_KEY. Errors are InvalidArgument with a message that names the bad argument and what
-// would be valid.
+// `args` excludes the program name. `environment` supplies PLBY_NODES, PLBY_FLEET, PLBY_CA,
+// PLBY_CERT and PLBY_KEY. Errors are InvalidArgument with a message that names the bad argument and
+// what would be valid.
 absl::StatusOr<ParsedCommandLine> ParseCommandLine(
     const std::vector<std::string>& args, const std::map<std::string, std::string>& environment);
 

@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -12,6 +13,7 @@
 
 #include "channels.h"
 #include "cli.h"
+#include "fleet.h"
 #include "node_calls.h"
 #include "render.h"
 
@@ -35,11 +37,17 @@ void ForEachNodeConcurrently(size_t count, const Work& work) {
   for (std::thread& thread : threads) thread.join();
 }
 
-int RunOnce(const plby::ctl::Invocation& invocation, const plby::ctl::ChannelFactory& channels) {
+// The certificate name of each node found through a fleet: the fleet's name.
+using FleetNames = std::map<std::string, std::string>;
+
+int RunOnce(const plby::ctl::Invocation& invocation, const plby::ctl::ChannelFactory& channels,
+            const FleetNames& names) {
   std::vector<plby::ctl::NodeResult> results(invocation.nodes.size());
   ForEachNodeConcurrently(invocation.nodes.size(), [&](size_t i) {
     const std::string& node = invocation.nodes[i];
-    results[i] = plby::ctl::RunOnNode(invocation, node, channels.ChannelTo(node));
+    const auto name = names.find(node);
+    results[i] = plby::ctl::RunOnNode(
+        invocation, node, channels.ChannelTo(node, name == names.end() ? "" : name->second));
   });
   int failed = 0;
   for (const auto& result : results) failed += result.error.ok() ? 0 : 1;
@@ -68,7 +76,8 @@ int RunOnce(const plby::ctl::Invocation& invocation, const plby::ctl::ChannelFac
 }
 
 // Watches every node until each watch ends; Ctrl-C (or SIGTERM) ends them all, normally.
-int Watch(const plby::ctl::Invocation& invocation, const plby::ctl::ChannelFactory& channels) {
+int Watch(const plby::ctl::Invocation& invocation, const plby::ctl::ChannelFactory& channels,
+          const FleetNames& names) {
   // The signals are taken by one thread with sigwait(); the others inherit the blocked mask.
   sigset_t signals;
   sigemptyset(&signals);
@@ -86,13 +95,14 @@ int Watch(const plby::ctl::Invocation& invocation, const plby::ctl::ChannelFacto
   std::vector<absl::Status> errors(invocation.nodes.size());
   ForEachNodeConcurrently(invocation.nodes.size(), [&](size_t i) {
     const std::string& node = invocation.nodes[i];
-    errors[i] = plby::ctl::WatchNode(invocation, node, channels.ChannelTo(node), stop,
-                                     [&](const plby::v1::WatchBackendsResponse& u) {
-                                       const std::string text =
-                                           plby::ctl::RenderWatchUpdate(invocation.output, node, u);
-                                       std::lock_guard<std::mutex> lock(output);
-                                       Print(stdout, text);
-                                     });
+    const auto name = names.find(node);
+    errors[i] = plby::ctl::WatchNode(
+        invocation, node, channels.ChannelTo(node, name == names.end() ? "" : name->second), stop,
+        [&](const plby::v1::WatchBackendsResponse& u) {
+          const std::string text = plby::ctl::RenderWatchUpdate(invocation.output, node, u);
+          std::lock_guard<std::mutex> lock(output);
+          Print(stdout, text);
+        });
     if (!errors[i].ok()) {
       std::lock_guard<std::mutex> lock(output);
       Print(stderr, plby::ctl::RenderFailure(node, errors[i]));
@@ -110,7 +120,7 @@ int Watch(const plby::ctl::Invocation& invocation, const plby::ctl::ChannelFacto
 
 int main(int argc, char** argv) {
   std::map<std::string, std::string> environment;
-  for (const char* name : {"PLBY_NODES", "PLBY_CA", "PLBY_CERT", "PLBY_KEY"}) {
+  for (const char* name : {"PLBY_NODES", "PLBY_FLEET", "PLBY_CA", "PLBY_CERT", "PLBY_KEY"}) {
     if (const char* value = std::getenv(name)) environment[name] = value;
   }
   absl::StatusOr<plby::ctl::ParsedCommandLine> parsed =
@@ -124,13 +134,35 @@ int main(int argc, char** argv) {
     Print(stdout, parsed->help);
     return kExitOk;
   }
-  const plby::ctl::Invocation& invocation = *parsed->invocation;
+  plby::ctl::Invocation& invocation = *parsed->invocation;
+  // A fleet is every address its name has now; a name that resolves to nothing stops the run
+  // before any node is contacted, since the fleet it stands for is unknown.
+  FleetNames names;
+  const char* hosts_file = std::getenv("PLBY_HOSTS_FILE");
+  for (const plby::net::HostPort& fleet : invocation.fleets) {
+    absl::StatusOr<std::vector<std::string>> nodes =
+        plby::ctl::ResolveFleet(fleet, hosts_file != nullptr ? hosts_file : "");
+    if (!nodes.ok()) {
+      Print(stderr, "plbyctl: " + std::string(nodes.status().message()) + "\n");
+      return kExitSomeNodeFailed;
+    }
+    for (std::string& node : *nodes) {
+      if (std::find(invocation.nodes.begin(), invocation.nodes.end(), node) !=
+          invocation.nodes.end()) {
+        continue;
+      }
+      if (fleet.kind == plby::net::HostPort::Kind::kName) names[node] = fleet.host;
+      invocation.nodes.push_back(std::move(node));
+    }
+  }
   absl::StatusOr<plby::ctl::ChannelFactory> channels =
       plby::ctl::ChannelFactory::Create(invocation.tls);
   if (!channels.ok()) {
     Print(stderr, "plbyctl: " + std::string(channels.status().message()) + "\n");
     return kExitUsage;
   }
-  if (invocation.command == plby::ctl::Command::kBackendsWatch) return Watch(invocation, *channels);
-  return RunOnce(invocation, *channels);
+  if (invocation.command == plby::ctl::Command::kBackendsWatch) {
+    return Watch(invocation, *channels, names);
+  }
+  return RunOnce(invocation, *channels, names);
 }

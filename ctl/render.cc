@@ -4,11 +4,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "json_writer.h"
+#include "json/json_writer.h"
 
 namespace plby::ctl {
 namespace {
 
+using json::JsonWriter;
 using Row = std::vector<std::string>;
 
 std::string Health(v1::Health health) {

@@ -20,6 +20,8 @@
 #include "control/control_plane.h"
 #include "control/control_server.h"
 #include "log/log.h"
+#include "metrics/http_server.h"
+#include "metrics/routes.h"
 #include "net/event_loop.h"
 #include "plby/version.h"
 #include "runtime/node.h"
@@ -43,6 +45,7 @@ Options:
                         or 2 (invalid); nothing listens
   --workers N           worker threads, 1-256 (default: the number of CPUs)
   --log-level LEVEL     debug, info, warn or error (default: info)
+  --log-format FORMAT   text, or json: one object per line (default: text)
   --help                show this help
   --version             show the version
 
@@ -55,6 +58,7 @@ struct Flags {
   bool check_only = false;
   int workers = 0;
   plby::log::Level log_level = plby::log::Level::kInfo;
+  plby::log::Format log_format = plby::log::Format::kText;
 };
 
 [[noreturn]] void UsageError(absl::string_view message) {
@@ -105,6 +109,10 @@ Flags ParseFlags(int argc, char** argv) {
       absl::StatusOr<plby::log::Level> level = plby::log::ParseLevel(value());
       if (!level.ok()) UsageError(absl::StrCat("--log-level: ", level.status().message()));
       flags.log_level = *level;
+    } else if (arg == "--log-format") {
+      absl::StatusOr<plby::log::Format> format = plby::log::ParseFormat(value());
+      if (!format.ok()) UsageError(absl::StrCat("--log-format: ", format.status().message()));
+      flags.log_format = *format;
     } else {
       UsageError(absl::StrCat("unknown argument \"", argv[i], "\""));
     }
@@ -182,6 +190,7 @@ int CheckConfig(const plby::config::Config& config) {
 int main(int argc, char** argv) {
   const Flags flags = ParseFlags(argc, argv);
   plby::log::SetLevel(flags.log_level);
+  plby::log::SetFormat(flags.log_format);
 
   absl::StatusOr<plby::config::Config> config = plby::config::LoadConfigFile(flags.config_path);
   if (!config.ok()) {
@@ -284,7 +293,8 @@ int main(int argc, char** argv) {
       .workers = running.worker_count(),
       .listeners = {},
       .accepted_connections = [&running] { return running.accepted_connections(); },
-      .active_connections = [&running] { return running.active_connections(); }};
+      .active_connections = [&running] { return running.active_connections(); },
+      .counters = [&running] { return running.totals(); }};
   for (const auto& listener : running.listeners()) {
     facts.listeners.push_back({listener.pool, listener.address});
   }
@@ -297,6 +307,25 @@ int main(int argc, char** argv) {
   }
   PLBY_LOG(kInfo, "control service listening address=", (*control)->address().ToString(),
            " tls=", (*control)->tls() ? "mtls" : "off");
+  if (const auto& health = (*control)->health_address()) {
+    PLBY_LOG(kInfo, "health service listening address=", health->ToString(), " tls=off");
+  }
+
+  std::unique_ptr<plby::metrics::HttpServer> metrics;
+  if (config->metrics.listen) {
+    absl::StatusOr<std::unique_ptr<plby::metrics::HttpServer>> started =
+        plby::metrics::HttpServer::Start(config->metrics.listen_address,
+                                         [&control_plane](const std::string& path) {
+                                           return plby::metrics::Route(control_plane, path);
+                                         });
+    if (!started.ok()) {
+      PLBY_LOG(kError, "cannot start: metrics listener: ", started.status().message());
+      return kExitRuntimeError;
+    }
+    metrics = *std::move(started);
+    PLBY_LOG(kInfo, "metrics listening address=", metrics->address().ToString(),
+             " paths=/metrics,/,/status.json");
+  }
 
   running.Start();
   PLBY_LOG(kInfo, "ready workers=", running.worker_count());
@@ -339,6 +368,7 @@ int main(int argc, char** argv) {
   // Watch streams end first (their feed closes), then the control service, then the workers.
   running.pools().changes().Close();
   (*control)->Shutdown(absl::Seconds(1));
+  metrics.reset();
   const uint64_t open = running.active_connections();
   running.Stop();
   PLBY_LOG(kInfo, "stopped accepted=", running.accepted_connections(),

@@ -95,9 +95,10 @@ class Validator {
   Config Run(const toml::table& root) {
     Config config;
     config.source = source_;
-    CheckKeys(root, "the top level", {"server", "control", "node"});
+    CheckKeys(root, "the top level", {"server", "control", "node", "metrics"});
     ReadControl(root, config.control);
     ReadNode(root, config.node);
+    ReadMetrics(root, config.metrics);
     ReadServers(root, config);
     CheckListenersAreDistinct(config);
     CheckNoBackendIsAListener(config);
@@ -245,9 +246,9 @@ class Validator {
             absl::StrCat("control: expected a table ([control]), got a ", TypeName(*node)));
       return;
     }
-    CheckKeys(
-        *table, "[control]",
-        {"listen", "tls_cert", "tls_key", "tls_client_ca", "allow_insecure_remote", "state_file"});
+    CheckKeys(*table, "[control]",
+              {"listen", "health_listen", "tls_cert", "tls_key", "tls_client_ca",
+               "allow_insecure_remote", "state_file"});
     if (auto state =
             GetString(*table, "state_file", "control.state_file", "/var/lib/plby/state.toml")) {
       if (state->empty()) {
@@ -262,6 +263,11 @@ class Validator {
             GetAddress(*table, "listen", "control.listen", net::PortZero::kAllow, &resolved)) {
       control.listen = *listen;
       control.listen_address = resolved;
+    }
+    if (auto health = GetAddress(*table, "health_listen", "control.health_listen",
+                                 net::PortZero::kAllow, &resolved)) {
+      control.health_listen = *health;
+      control.health_listen_address = resolved;
     }
     if (const toml::node* insecure = table->get("allow_insecure_remote")) {
       if (const auto* value = insecure->as_boolean()) {
@@ -453,6 +459,22 @@ class Validator {
       Error(table->source(), absl::StrCat(path, ": timeout (", absl::FormatDuration(health.timeout),
                                           ") must be shorter than interval (",
                                           absl::FormatDuration(health.interval), ")"));
+    }
+  }
+
+  void ReadMetrics(const toml::table& root, MetricsConfig& metrics) {
+    const toml::table* table = GetTable(root, "metrics", "metrics");
+    if (table == nullptr) return;
+    CheckKeys(*table, "[metrics]", {"listen"});
+    net::SocketAddress resolved;
+    if (auto listen =
+            GetAddress(*table, "listen", "metrics.listen", net::PortZero::kAllow, &resolved)) {
+      metrics.listen = *listen;
+      metrics.listen_address = resolved;
+    } else if (table->get("listen") == nullptr) {
+      Error(table->source(),
+            "[metrics]: missing listen = \"HOST:PORT\" (leave out [metrics] "
+            "to serve no metrics)");
     }
   }
 

@@ -86,6 +86,16 @@ struct ControlConfig {
   bool allow_insecure_remote = false;
   // Where acknowledged changes are kept, to survive a restart; empty: in memory only.
   std::string state_file;
+  // A second, always plaintext gRPC listener that serves only grpc.health.v1.Health (and
+  // reflection): for Kubernetes probes, which cannot present a client certificate.
+  std::optional<net::HostPort> health_listen;
+  net::SocketAddress health_listen_address;
+};
+
+// [metrics]: Prometheus text at /metrics and the status page at /, over plain HTTP.
+struct MetricsConfig {
+  std::optional<net::HostPort> listen;  // unset: no metrics listener
+  net::SocketAddress listen_address;
 };
 
 // [node]: the process as a whole.
@@ -100,6 +110,7 @@ struct Config {
   std::string source;  // the file name used in messages
   ControlConfig control;
   NodeConfig node;
+  MetricsConfig metrics;
   std::vector<ServerConfig> servers;
   // Legal but probably unintended settings (an empty pool, weights under RR), with their place.
   std::vector<std::string> warnings;

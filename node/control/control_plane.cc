@@ -32,7 +32,10 @@ BackendStatus StatusOf(const pool::Backend& backend) {
           .draining = backend.draining,
           .health = backend.runtime->health(),
           .active_connections = backend.runtime->active(),
-          .total_connections = backend.runtime->total()};
+          .total_connections = backend.runtime->total(),
+          .connect_failures = backend.runtime->connect_failures(),
+          .bytes_sent = backend.runtime->bytes_sent(),
+          .bytes_received = backend.runtime->bytes_received()};
 }
 
 absl::Status CheckWeight(std::optional<int64_t> weight) {
@@ -66,6 +69,7 @@ NodeStatus ControlPlane::Status() const {
   status.workers = facts_.workers;
   status.accepted_connections = facts_.accepted_connections ? facts_.accepted_connections() : 0;
   status.active_connections = facts_.active_connections ? facts_.active_connections() : 0;
+  if (facts_.counters) status.counters = facts_.counters();
   status.pools = ListPools();
   return status;
 }

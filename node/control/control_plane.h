@@ -21,6 +21,7 @@
 #include "pool/backend_runtime.h"
 #include "pool/pool_registry.h"
 #include "state/state_file.h"
+#include "stats/counter.h"
 
 namespace plby::control {
 
@@ -33,6 +34,9 @@ struct BackendStatus {
   pool::Health health = pool::Health::kUnknown;
   uint64_t active_connections = 0;
   uint64_t total_connections = 0;
+  uint64_t connect_failures = 0;
+  uint64_t bytes_sent = 0;      // from clients to the backend
+  uint64_t bytes_received = 0;  // from the backend to clients
 };
 
 struct PoolState {
@@ -56,6 +60,7 @@ struct NodeStatus {
   int workers = 0;
   uint64_t accepted_connections = 0;
   uint64_t active_connections = 0;
+  stats::WorkerTotals counters;  // everything the workers count, summed
   std::vector<PoolSummary> pools;
 };
 
@@ -79,6 +84,7 @@ struct NodeFacts {
   std::vector<Listener> listeners;
   std::function<uint64_t()> accepted_connections;
   std::function<uint64_t()> active_connections;
+  std::function<stats::WorkerTotals()> counters;
 };
 
 struct AddBackendArgs {

@@ -76,15 +76,47 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(
   }
   server->address_ = address;
   server->address_.set_port(static_cast<uint16_t>(bound_port));
+  if (config.health_listen) {
+    absl::StatusOr<net::SocketAddress> health = server->StartHealthOnly(config);
+    if (!health.ok()) return health.status();
+    server->health_address_ = *health;
+  }
   return server;
+}
+
+absl::StatusOr<net::SocketAddress> ControlServer::StartHealthOnly(
+    const config::ControlConfig& config) {
+  net::SocketAddress address = config.health_listen_address;
+  if (address.port() != 0) {
+    if (absl::Status free = net::CheckNobodyListens(address); !free.ok()) {
+      return absl::Status(free.code(), absl::StrCat("health service: ", free.message()));
+    }
+  }
+  // A server of its own with no service registered: it gets the default health service (and
+  // reflection), never the Control service, so plaintext here cannot change anything.
+  grpc::ServerBuilder builder;
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  int bound_port = 0;
+  builder.AddListeningPort(address.ToString(), grpc::InsecureServerCredentials(), &bound_port);
+  health_server_ = builder.BuildAndStart();
+  if (health_server_ == nullptr || bound_port == 0) {
+    return absl::UnavailableError(absl::StrCat("health service: cannot listen on ",
+                                               address.ToString(),
+                                               " (gRPC refused it; see its message above)"));
+  }
+  address.set_port(static_cast<uint16_t>(bound_port));
+  return address;
 }
 
 ControlServer::~ControlServer() { Shutdown(absl::ZeroDuration()); }
 
 void ControlServer::SetServing(bool serving) {
   if (server_ == nullptr) return;
-  if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
-    health->SetServingStatus(serving);
+  for (grpc::Server* server : {server_.get(), health_server_.get()}) {
+    if (server == nullptr) continue;
+    if (grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService()) {
+      health->SetServingStatus(serving);
+    }
   }
 }
 
@@ -94,6 +126,11 @@ void ControlServer::Shutdown(absl::Duration grace) {
   server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
   server_->Wait();
   server_.reset();
+  if (health_server_ != nullptr) {
+    health_server_->Shutdown(std::chrono::system_clock::now());
+    health_server_->Wait();
+    health_server_.reset();
+  }
 }
 
 }  // namespace plby::control

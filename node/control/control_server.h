@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 
 #include "absl/status/statusor.h"
 #include "config/config.h"
@@ -25,6 +26,8 @@ class ControlServer {
 
   // The address actually bound (the kernel's port when the config said 0).
   const net::SocketAddress& address() const { return address_; }
+  // The plaintext health-only listener (control.health_listen), when there is one.
+  const std::optional<net::SocketAddress>& health_address() const { return health_address_; }
   bool tls() const { return tls_; }
 
   // What the health service reports: SERVING, or NOT_SERVING once the node is stopping.
@@ -36,11 +39,15 @@ class ControlServer {
 
  private:
   ControlServer() = default;
+  // Starts the plaintext health-only server on config.health_listen; returns its address.
+  absl::StatusOr<net::SocketAddress> StartHealthOnly(const config::ControlConfig& config);
 
   net::SocketAddress address_;
   bool tls_ = false;
   std::unique_ptr<ControlService> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::optional<net::SocketAddress> health_address_;
+  std::unique_ptr<grpc::Server> health_server_;  // serves no Control calls at all
 };
 
 }  // namespace plby::control

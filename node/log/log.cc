@@ -9,11 +9,13 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
+#include "json/json_writer.h"
 
 namespace plby::log {
 namespace {
 
 std::atomic<Level> g_level{Level::kInfo};
+std::atomic<Format> g_format{Format::kText};
 
 }  // namespace
 
@@ -41,6 +43,15 @@ absl::string_view LevelName(Level level) {
   return "?";
 }
 
+absl::StatusOr<Format> ParseFormat(absl::string_view text) {
+  if (text == "text") return Format::kText;
+  if (text == "json") return Format::kJson;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown log format \"", text, "\" (valid: text, json)"));
+}
+
+void SetFormat(Format format) { g_format.store(format, std::memory_order_relaxed); }
+
 void SetLevel(Level level) { g_level.store(level, std::memory_order_relaxed); }
 
 bool Enabled(Level level) {
@@ -52,10 +63,24 @@ void Write(Level level, absl::string_view message) {
   clock_gettime(CLOCK_REALTIME, &now);
   tm utc{};
   gmtime_r(&now.tv_sec, &utc);
-  std::string line =
-      absl::StrFormat("%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s\n", utc.tm_year + 1900,
-                      utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-                      now.tv_nsec / 1000000, LevelName(level), message);
+  const std::string time =
+      absl::StrFormat("%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", utc.tm_year + 1900, utc.tm_mon + 1,
+                      utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, now.tv_nsec / 1000000);
+  std::string line;
+  if (g_format.load(std::memory_order_relaxed) == Format::kJson) {
+    json::JsonWriter json;
+    json.BeginObject()
+        .Key("time")
+        .String(time)
+        .Key("level")
+        .String(LevelName(level))
+        .Key("msg")
+        .String(message)
+        .EndObject();
+    line = absl::StrCat(json.text(), "\n");
+  } else {
+    line = absl::StrFormat("%s %-5s %s\n", time, LevelName(level), message);
+  }
   // One write per line keeps concurrent lines whole; a full or closed stderr must not stop the
   // node, so short writes and errors are dropped after a retry on EINTR.
   const char* data = line.data();

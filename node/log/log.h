@@ -17,7 +17,14 @@ absl::string_view LevelName(Level level);
 void SetLevel(Level level);
 bool Enabled(Level level);
 
-// Writes "<UTC timestamp> <level> <message>\n" to stderr.
+// kText: "<UTC timestamp> <level> <message>"; kJson: one object per line,
+// {"time":"<UTC timestamp>","level":"<level>","msg":"<message>"}, for log pipelines.
+enum class Format { kText, kJson };
+// Accepts "text" and "json".
+absl::StatusOr<Format> ParseFormat(absl::string_view text);
+void SetFormat(Format format);
+
+// Writes one line to stderr in the format set.
 void Write(Level level, absl::string_view message);
 
 }  // namespace plby::log

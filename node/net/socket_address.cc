@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -36,6 +37,17 @@ absl::StatusOr<SocketAddress> SocketAddress::Resolve(const HostPort& host_port) 
     return result;
   }
 
+  absl::StatusOr<std::vector<SocketAddress>> all = ResolveAll(host_port);
+  if (!all.ok()) return all.status();
+  return all->front();
+}
+
+absl::StatusOr<std::vector<SocketAddress>> SocketAddress::ResolveAll(const HostPort& host_port) {
+  if (host_port.kind != HostPort::Kind::kName) {
+    absl::StatusOr<SocketAddress> literal = Resolve(host_port);
+    if (!literal.ok()) return literal.status();
+    return std::vector<SocketAddress>{*literal};
+  }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -48,16 +60,22 @@ absl::StatusOr<SocketAddress> SocketAddress::Resolve(const HostPort& host_port) 
     return absl::Status(
         code, absl::StrCat("cannot resolve \"", host_port.host, "\": ", gai_strerror(rc)));
   }
+  std::vector<SocketAddress> addresses;
   for (const addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
     if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
-    result = FromSockaddr(ai->ai_addr, ai->ai_addrlen);
-    result.set_port(host_port.port);
-    freeaddrinfo(found);
-    return result;
+    SocketAddress address = FromSockaddr(ai->ai_addr, ai->ai_addrlen);
+    address.set_port(host_port.port);
+    const bool seen = std::any_of(addresses.begin(), addresses.end(), [&](const auto& known) {
+      return known.ToString() == address.ToString();
+    });
+    if (!seen) addresses.push_back(address);
   }
   freeaddrinfo(found);
-  return absl::InvalidArgumentError(
-      absl::StrCat("\"", host_port.host, "\" has no IPv4 or IPv6 address"));
+  if (addresses.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", host_port.host, "\" has no IPv4 or IPv6 address"));
+  }
+  return addresses;
 }
 
 SocketAddress SocketAddress::FromSockaddr(const sockaddr* address, socklen_t length) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "net/host_port.h"
@@ -18,6 +19,9 @@ class SocketAddress {
   // Literals convert directly; names go through the system resolver (getaddrinfo) and the first
   // address it returns is used. Resolution happens once, when this is called.
   static absl::StatusOr<SocketAddress> Resolve(const HostPort& host_port);
+  // Every address (IPv4 and IPv6) a name resolves to, each once, in the resolver's order; a
+  // literal gives itself.
+  static absl::StatusOr<std::vector<SocketAddress>> ResolveAll(const HostPort& host_port);
 
   // Copies what accept(2) or getsockname(2) filled in.
   static SocketAddress FromSockaddr(const sockaddr* address, socklen_t length);

@@ -17,12 +17,27 @@ enum class Health {
   kUnhealthy,
 };
 
+// "healthy", "unhealthy" or "unknown": for metrics and the status page.
+constexpr const char* HealthName(Health health) {
+  switch (health) {
+    case Health::kHealthy:
+      return "healthy";
+    case Health::kUnhealthy:
+      return "unhealthy";
+    case Health::kUnknown:
+      break;
+  }
+  return "unknown";
+}
+
 class BackendRuntime {
  public:
   struct WorkerCounters {
     stats::Counter active;            // connections open now
     stats::Counter total;             // connections established
     stats::Counter connect_failures;  // connects refused, timed out or failed
+    stats::Counter bytes_sent;        // relayed from clients to the backend
+    stats::Counter bytes_received;    // relayed from the backend to clients
   };
 
   explicit BackendRuntime(int workers) : counters_(workers) {}
@@ -33,6 +48,8 @@ class BackendRuntime {
   uint64_t active() const { return counters_.Sum(&WorkerCounters::active); }
   uint64_t total() const { return counters_.Sum(&WorkerCounters::total); }
   uint64_t connect_failures() const { return counters_.Sum(&WorkerCounters::connect_failures); }
+  uint64_t bytes_sent() const { return counters_.Sum(&WorkerCounters::bytes_sent); }
+  uint64_t bytes_received() const { return counters_.Sum(&WorkerCounters::bytes_received); }
 
   // Set by the health checker; read when snapshots are built and listed.
   Health health() const { return health_.load(std::memory_order_relaxed); }

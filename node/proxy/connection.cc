@@ -154,6 +154,8 @@ void Connection::OnBackendConnectEvents(uint32_t events) {
   counters.active.Add();
   counters.total.Add();
   counted_ = true;
+  upstream_.relayed = &counters.bytes_sent;
+  downstream_.relayed = &counters.bytes_received;
   backend_.writable = true;
   backend_.readable = (events & (EPOLLIN | EPOLLRDHUP)) != 0;
   backend_.peer_closed = (events & EPOLLRDHUP) != 0;
@@ -219,6 +221,7 @@ Connection::Progress Connection::Transfer(Flow& flow, Endpoint& from, Endpoint& 
       return Progress::kWaiting;
     }
     last_activity_ms_ = context_->loop->now_ms();
+    flow.relayed->Add(static_cast<uint64_t>(n));
     flow.begin += static_cast<uint32_t>(n);
     if (flow.begin < flow.end) {
       to.writable = false;  // the kernel took part: it is full until EPOLLOUT
@@ -250,6 +253,7 @@ Connection::Progress Connection::Transfer(Flow& flow, Endpoint& from, Endpoint& 
       if (errno != EAGAIN) return Fail(to);
       written = 0;
     }
+    flow.relayed->Add(static_cast<uint64_t>(written));
     if (written < n) {
       Stash(flow, scratch.data() + written, static_cast<size_t>(n - written));
       to.writable = false;

@@ -87,8 +87,9 @@ class Connection final : public net::TimerHandler, public net::DeferredTask {
     std::unique_ptr<RelayBuffer> pending;  // bytes read but not yet written on
     uint32_t begin = 0;
     uint32_t end = 0;
-    bool source_ended = false;  // the source sent FIN
-    bool done = false;          // ... and it was passed on with shutdown(SHUT_WR)
+    bool source_ended = false;          // the source sent FIN
+    bool done = false;                  // ... and it was passed on with shutdown(SHUT_WR)
+    stats::Counter* relayed = nullptr;  // the backend's bytes this way, this worker's block
   };
 
   enum class Progress { kWaiting, kMoreToDo, kFailed };

@@ -82,4 +82,10 @@ uint64_t Node::active_connections() const {
   return total;
 }
 
+stats::WorkerTotals Node::totals() const {
+  stats::WorkerTotals totals;
+  for (const auto& worker : workers_) totals.Add(worker->stats());
+  return totals;
+}
+
 }  // namespace plby::runtime

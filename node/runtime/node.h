@@ -13,6 +13,7 @@
 #include "pool/pool_registry.h"
 #include "runtime/worker.h"
 #include "state/state_file.h"
+#include "stats/counter.h"
 
 namespace plby::runtime {
 
@@ -55,6 +56,7 @@ class Node {
   // Sums over the workers.
   uint64_t accepted_connections() const;
   uint64_t active_connections() const;
+  stats::WorkerTotals totals() const;
 
  private:
   Node() = default;

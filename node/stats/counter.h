@@ -61,4 +61,27 @@ struct WorkerStats {
   Counter drain_closes;      // connections closed when their backend's drain timeout passed
 };
 
+// WorkerStats summed over the workers, as plain numbers (for the control service and metrics).
+struct WorkerTotals {
+  uint64_t accepted = 0;
+  uint64_t active = 0;
+  uint64_t connect_failures = 0;
+  uint64_t no_backend = 0;
+  uint64_t accept_errors = 0;
+  uint64_t resource_errors = 0;
+  uint64_t idle_timeouts = 0;
+  uint64_t drain_closes = 0;
+
+  void Add(const WorkerStats& stats) {
+    accepted += stats.accepted.Get();
+    active += stats.active.Get();
+    connect_failures += stats.connect_failures.Get();
+    no_backend += stats.no_backend.Get();
+    accept_errors += stats.accept_errors.Get();
+    resource_errors += stats.resource_errors.Get();
+    idle_timeouts += stats.idle_timeouts.Get();
+    drain_closes += stats.drain_closes.Get();
+  }
+};
+
 }  // namespace plby::stats

@@ -122,7 +122,7 @@ TEST(ConfigTest, SyntaxErrorHasLineAndColumn) {
 TEST(ConfigTest, UnknownKeysAreRefusedWhereverTheyAre) {
   EXPECT_THAT(ErrorOf("servers = 1\n" + Server()),
               HasSubstr("test.toml:1:1: unknown key \"servers\" in the top level (valid: server, "
-                        "control, node)"));
+                        "control, node, metrics)"));
   EXPECT_THAT(ErrorOf(Server("lisen = \"x\"")),
               HasSubstr("test.toml:3:1: unknown key \"lisen\" in [[server]] (server[0]) (valid: "
                         "name, listen, connect_timeout, idle_timeout, health, forward)"));
@@ -131,10 +131,10 @@ TEST(ConfigTest, UnknownKeysAreRefusedWhereverTheyAre) {
   EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:8080", wieght = 2 } ])")),
               HasSubstr("test.toml:6:44: unknown key \"wieght\" in a backend (valid: address, "
                         "weight)"));
-  EXPECT_THAT(
-      ErrorOf("[control]\nlsten = \"127.0.0.1:1\"\n" + Server()),
-      HasSubstr("test.toml:2:1: unknown key \"lsten\" in [control] (valid: listen, tls_cert, "
-                "tls_key, tls_client_ca, allow_insecure_remote, state_file)"));
+  EXPECT_THAT(ErrorOf("[control]\nlsten = \"127.0.0.1:1\"\n" + Server()),
+              HasSubstr("test.toml:2:1: unknown key \"lsten\" in [control] (valid: listen, "
+                        "health_listen, tls_cert, tls_key, tls_client_ca, allow_insecure_remote, "
+                        "state_file)"));
 }
 
 TEST(ConfigTest, WrongTypesNameWhatWasExpected) {
@@ -428,6 +428,44 @@ TEST(ConfigTest, UnreadableFileIsNamed) {
   ASSERT_FALSE(directory.ok());
   EXPECT_EQ(directory.status().message(),
             "/tmp: cannot read the configuration file: Is a directory");
+}
+
+TEST(ConfigTest, MetricsAndHealthListenersAreRead) {
+  absl::StatusOr<Config> config = ParseConfig(R"(
+[control]
+health_listen = "127.0.0.1:9101"
+[metrics]
+listen = "127.0.0.1:0"
+[[server]]
+listen = "127.0.0.1:0"
+[[server.forward]]
+backends = []
+)",
+                                              "test.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(config->metrics.listen.has_value());
+  EXPECT_EQ(config->metrics.listen->ToString(), "127.0.0.1:0");
+  ASSERT_TRUE(config->control.health_listen.has_value());
+  EXPECT_EQ(config->control.health_listen_address.port(), 9101);
+}
+
+TEST(ConfigTest, NoMetricsUnlessAsked) {
+  absl::StatusOr<Config> config = ParseConfig(kSeedConfig, "test.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->metrics.listen.has_value());
+  EXPECT_FALSE(config->control.health_listen.has_value());
+}
+
+TEST(ConfigTest, BadMetricsSectionsAreRefused) {
+  const std::string pool =
+      "[[server]]\nlisten = \"127.0.0.1:0\"\n[[server.forward]]\nbackends = []\n";
+  EXPECT_THAT(ErrorOf("[metrics]\n" + pool), HasSubstr("[metrics]: missing listen"));
+  EXPECT_THAT(ErrorOf("[metrics]\nlisten = \"nowhere\"\n" + pool),
+              HasSubstr("test.toml:2:10: metrics.listen"));
+  EXPECT_THAT(ErrorOf("[metrics]\nlisten = \"127.0.0.1:1\"\npath = \"/m\"\n" + pool),
+              HasSubstr("path"));
+  EXPECT_THAT(ErrorOf("[control]\nhealth_listen = 9101\n" + pool),
+              HasSubstr("control.health_listen"));
 }
 
 }  // namespace

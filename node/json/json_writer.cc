@@ -1,9 +1,9 @@
-#include "json_writer.h"
+#include "json/json_writer.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
-namespace plby::ctl {
+namespace plby::json {
 
 void JsonWriter::BeforeValue() {
   if (after_key_) {
@@ -99,4 +99,4 @@ JsonWriter& JsonWriter::Bool(bool value) {
   return *this;
 }
 
-}  // namespace plby::ctl
+}  // namespace plby::json

@@ -1,4 +1,4 @@
-// JsonWriter: builds one compact JSON document, for `plbyctl -o json`.
+// JsonWriter: builds one compact JSON document (plbyctl -o json, the status page, JSON logs).
 #pragma once
 
 #include <cstdint>
@@ -7,7 +7,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace plby::ctl {
+namespace plby::json {
 
 class JsonWriter {
  public:
@@ -32,4 +32,4 @@ class JsonWriter {
   bool after_key_ = false;
 };
 
-}  // namespace plby::ctl
+}  // namespace plby::json

@@ -1,0 +1,22 @@
+// Fleets: one DNS name for many nodes (a Kubernetes headless Service has an address per pod).
+// plbyctl talks to every address the name resolves to, not just the first as a gRPC channel
+// would.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "net/host_port.h"
+
+namespace plby::ctl {
+
+// The node addresses ("10.0.0.7:9100", "[fd00::7]:9100") that `fleet` stands for, each once,
+// in the resolver's order. An IP address stands for itself. With `hosts_file` (not empty),
+// names are looked up there instead of with the system resolver: an /etc/hosts-style file
+// ("ADDRESS NAME [NAME...]" per line, # comments) where every line naming the host counts.
+// NOT_FOUND when the name has no address.
+absl::StatusOr<std::vector<std::string>> ResolveFleet(const net::HostPort& fleet,
+                                                      const std::string& hosts_file);
+
+}  // namespace plby::ctl

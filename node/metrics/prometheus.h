@@ -1,0 +1,15 @@
+// The Prometheus text exposition format (version 0.0.4) of a Report: `plby_` names, base units,
+// counters ending in `_total`, backends labelled with their pool and address.
+#pragma once
+
+#include <string>
+
+#include "metrics/report.h"
+
+namespace plby::metrics {
+
+inline constexpr char kPrometheusContentType[] = "text/plain; version=0.0.4; charset=utf-8";
+
+std::string RenderPrometheus(const Report& report);
+
+}  // namespace plby::metrics

@@ -1,0 +1,199 @@
+#include "metrics/status_page.h"
+
+#include "absl/time/time.h"
+#include "balance/algorithm.h"
+#include "json/json_writer.h"
+
+namespace plby::metrics {
+namespace {
+
+// Names and addresses reach the page only through textContent, never as markup.
+constexpr absl::string_view kPage = R"html(<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>plby node</title>
+<style>
+  :root { color-scheme: light dark; --ok: #1a7f37; --bad: #cf222e; --dim: #6e7781; }
+  body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; }
+  h1 { font-size: 1.3rem; margin: 0 0 .3rem; }
+  h2 { font-size: 1.05rem; margin: 1.5rem 0 .4rem; }
+  #node, .pool-facts, #updated { color: var(--dim); }
+  table { border-collapse: collapse; min-width: 60rem; }
+  th, td { padding: .3rem .7rem; border-bottom: 1px solid #8884; text-align: right; }
+  th:first-child, td:first-child { text-align: left; font-family: ui-monospace, monospace; }
+  th { font-weight: 600; }
+  .healthy { color: var(--ok); font-weight: 600; }
+  .unhealthy { color: var(--bad); font-weight: 600; }
+  .unknown, .draining { color: var(--dim); }
+  #error { color: var(--bad); }
+</style>
+</head>
+<body>
+<h1>plby node</h1>
+<div id="node">loading…</div>
+<div id="error"></div>
+<div id="pools"></div>
+<p id="updated"></p>
+<script>
+"use strict";
+const columns = ["backend", "weight", "health", "state", "active", "connections/s",
+                 "to backend", "from backend", "connect failures"];
+let previous = null;  // the last status and when it came, for rates
+
+function cell(row, text, cls) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (cls) td.className = cls;
+  row.appendChild(td);
+}
+
+function bytesRate(perSecond) {
+  const units = ["B/s", "KB/s", "MB/s", "GB/s"];
+  let i = 0;
+  while (perSecond >= 1000 && i < units.length - 1) { perSecond /= 1000; i++; }
+  return perSecond.toFixed(i === 0 ? 0 : 1) + " " + units[i];
+}
+
+function duration(seconds) {
+  const d = Math.floor(seconds / 86400), h = Math.floor(seconds % 86400 / 3600),
+        m = Math.floor(seconds % 3600 / 60), s = seconds % 60;
+  return (d ? d + "d " : "") + (d || h ? h + "h " : "") + (d || h || m ? m + "m " : "") + s + "s";
+}
+
+function render(status, now) {
+  document.getElementById("node").textContent =
+      "version " + status.version + " · up " + duration(status.uptime_seconds) + " · " +
+      status.workers + (status.workers === 1 ? " worker · " : " workers · ") + status.active_connections + " connections open · " +
+      status.accepted_connections + " accepted";
+  const before = new Map();
+  let elapsed = 0;
+  if (previous) {
+    elapsed = (now - previous.at) / 1000;
+    for (const pool of previous.status.pools)
+      for (const b of pool.backends) before.set(pool.name + " " + b.address, b);
+  }
+  const container = document.createElement("div");
+  for (const pool of status.pools) {
+    const title = document.createElement("h2");
+    title.textContent = "pool " + pool.name;
+    container.appendChild(title);
+    const facts = document.createElement("div");
+    facts.className = "pool-facts";
+    facts.textContent = "listen " + pool.listen + " · " + pool.algorithm + " · version " +
+        pool.version + " · " + pool.backends.length + " backends";
+    container.appendChild(facts);
+    const table = document.createElement("table");
+    const head = table.createTHead().insertRow();
+    for (const c of columns) {
+      const th = document.createElement("th");
+      th.textContent = c;
+      head.appendChild(th);
+    }
+    const body = table.createTBody();
+    for (const b of pool.backends) {
+      const row = body.insertRow();
+      row.dataset.backend = b.address;
+      const was = before.get(pool.name + " " + b.address);
+      const rate = (key, format) => was && elapsed > 0
+          ? format(Math.max(0, b[key] - was[key]) / elapsed) : "–";
+      cell(row, b.address);
+      cell(row, String(b.weight));
+      cell(row, b.health, b.health);
+      cell(row, b.draining ? "draining" : "serving", b.draining ? "draining" : "");
+      cell(row, String(b.active_connections));
+      cell(row, rate("total_connections", v => v.toFixed(1)));
+      cell(row, rate("bytes_sent", bytesRate));
+      cell(row, rate("bytes_received", bytesRate));
+      cell(row, String(b.connect_failures));
+    }
+    container.appendChild(table);
+  }
+  document.getElementById("pools").replaceChildren(...container.childNodes);
+  document.getElementById("updated").textContent =
+      "updated " + new Date(now).toLocaleTimeString() + " (every second)";
+}
+
+async function refresh() {
+  try {
+    const response = await fetch("status.json", { cache: "no-store" });
+    if (!response.ok) throw new Error("status.json: HTTP " + response.status);
+    const status = await response.json();
+    const now = Date.now();
+    render(status, now);
+    previous = { status, at: now };
+    document.getElementById("error").textContent = "";
+  } catch (e) {
+    document.getElementById("error").textContent = "cannot reach the node: " + e.message;
+  }
+}
+
+refresh();
+setInterval(refresh, 1000);
+</script>
+</body>
+</html>
+)html";
+
+}  // namespace
+
+absl::string_view StatusPageHtml() { return kPage; }
+
+std::string RenderStatusJson(const Report& report) {
+  const control::NodeStatus& node = report.node;
+  json::JsonWriter json;
+  json.BeginObject()
+      .Key("version")
+      .String(node.version)
+      .Key("uptime_seconds")
+      .Number(absl::ToInt64Seconds(node.uptime))
+      .Key("workers")
+      .Number(node.workers)
+      .Key("accepted_connections")
+      .Unsigned(node.counters.accepted)
+      .Key("active_connections")
+      .Unsigned(node.counters.active)
+      .Key("pools")
+      .BeginArray();
+  for (const PoolReport& pool : report.pools) {
+    json.BeginObject()
+        .Key("name")
+        .String(pool.state.pool)
+        .Key("listen")
+        .String(pool.summary.listen)
+        .Key("algorithm")
+        .String(balance::AlgorithmName(pool.summary.algorithm))
+        .Key("version")
+        .Unsigned(pool.state.version)
+        .Key("backends")
+        .BeginArray();
+    for (const control::BackendStatus& backend : pool.state.backends) {
+      json.BeginObject()
+          .Key("address")
+          .String(backend.address)
+          .Key("weight")
+          .Number(backend.weight)
+          .Key("draining")
+          .Bool(backend.draining)
+          .Key("health")
+          .String(pool::HealthName(backend.health))
+          .Key("active_connections")
+          .Unsigned(backend.active_connections)
+          .Key("total_connections")
+          .Unsigned(backend.total_connections)
+          .Key("connect_failures")
+          .Unsigned(backend.connect_failures)
+          .Key("bytes_sent")
+          .Unsigned(backend.bytes_sent)
+          .Key("bytes_received")
+          .Unsigned(backend.bytes_received)
+          .EndObject();
+    }
+    json.EndArray().EndObject();
+  }
+  json.EndArray().EndObject();
+  return json.text();
+}
+
+}  // namespace plby::metrics

@@ -1,0 +1,132 @@
+#include "metrics/prometheus.h"
+
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "metrics/status_page.h"
+
+namespace plby::metrics {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+Report SampleReport() {
+  Report report;
+  report.node.version = "9.9.9";
+  report.node.uptime = absl::Seconds(42);
+  report.node.workers = 2;
+  report.node.counters.accepted = 10;
+  report.node.counters.active = 3;
+  report.node.counters.no_backend = 1;
+  report.node.counters.idle_timeouts = 4;
+  PoolReport pool;
+  pool.summary.name = "web";
+  pool.summary.listen = "127.0.0.1:8200";
+  pool.state.pool = "web";
+  pool.state.version = 7;
+  pool.state.backends.push_back({.address = "127.0.0.1:8080",
+                                 .weight = 3,
+                                 .draining = false,
+                                 .health = pool::Health::kHealthy,
+                                 .active_connections = 2,
+                                 .total_connections = 6,
+                                 .connect_failures = 1,
+                                 .bytes_sent = 100,
+                                 .bytes_received = 2000});
+  pool.state.backends.push_back(
+      {.address = "[::1]:8081", .weight = 1, .draining = true, .health = pool::Health::kUnhealthy});
+  report.pools.push_back(pool);
+  return report;
+}
+
+TEST(PrometheusTest, NodeCountersAndErrorsByKind) {
+  const std::string text = RenderPrometheus(SampleReport());
+  EXPECT_THAT(text, HasSubstr("plby_build_info{version=\"9.9.9\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("plby_uptime_seconds 42\n"));
+  EXPECT_THAT(text, HasSubstr("plby_workers 2\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE plby_connections_accepted_total counter\n"
+                              "plby_connections_accepted_total 10\n"));
+  EXPECT_THAT(text, HasSubstr("plby_connections_active 3\n"));
+  EXPECT_THAT(text, HasSubstr("plby_errors_total{kind=\"no_backend\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("plby_errors_total{kind=\"accept\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("plby_connections_closed_total{reason=\"idle_timeout\"} 4\n"));
+}
+
+TEST(PrometheusTest, PoolsAndBackendsAreLabelled) {
+  const std::string text = RenderPrometheus(SampleReport());
+  EXPECT_THAT(text, HasSubstr("plby_pool_version{pool=\"web\"} 7\n"));
+  EXPECT_THAT(text, HasSubstr("plby_pool_backends{pool=\"web\"} 2\n"));
+  const std::string first = "{pool=\"web\",backend=\"127.0.0.1:8080\"}";
+  EXPECT_THAT(text, HasSubstr("plby_backend_connections_total" + first + " 6\n"));
+  EXPECT_THAT(text, HasSubstr("plby_backend_connections_active" + first + " 2\n"));
+  EXPECT_THAT(text, HasSubstr("plby_backend_sent_bytes_total" + first + " 100\n"));
+  EXPECT_THAT(text, HasSubstr("plby_backend_received_bytes_total" + first + " 2000\n"));
+  EXPECT_THAT(text, HasSubstr("plby_backend_connect_failures_total" + first + " 1\n"));
+  EXPECT_THAT(text, HasSubstr("plby_backend_weight" + first + " 3\n"));
+  EXPECT_THAT(text, HasSubstr("plby_backend_draining{pool=\"web\",backend=\"[::1]:8081\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("plby_backend_health{pool=\"web\",backend=\"127.0.0.1:8080\","
+                              "state=\"healthy\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("plby_backend_health{pool=\"web\",backend=\"127.0.0.1:8080\","
+                              "state=\"unhealthy\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("plby_backend_health{pool=\"web\",backend=\"[::1]:8081\","
+                              "state=\"unhealthy\"} 1\n"));
+}
+
+// Each family's HELP and TYPE come once, before all of its samples: the format requires the
+// samples of a family to be together.
+TEST(PrometheusTest, EveryFamilyIsDeclaredOnceAndItsSamplesFollowIt) {
+  const std::string text = RenderPrometheus(SampleReport());
+  std::string current;
+  std::set<std::string> declared;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("# TYPE ", 0) == 0) {
+      current = line.substr(7, line.find(' ', 7) - 7);
+      EXPECT_TRUE(declared.insert(current).second) << current << " declared twice";
+      continue;
+    }
+    if (line.rfind("#", 0) == 0) continue;
+    const std::string name = line.substr(0, line.find_first_of("{ "));
+    EXPECT_EQ(name, current) << line;
+    EXPECT_EQ(name.rfind("plby_", 0), 0u) << line;
+  }
+  EXPECT_GE(declared.size(), 15u);
+}
+
+TEST(PrometheusTest, LabelValuesAreEscaped) {
+  Report report = SampleReport();
+  report.pools[0].state.pool = "we\"b\\x\ny";
+  const std::string text = RenderPrometheus(report);
+  EXPECT_THAT(text, HasSubstr("plby_pool_version{pool=\"we\\\"b\\\\x\\ny\"} 7\n"));
+  EXPECT_THAT(text, Not(HasSubstr("\ny\"")));
+}
+
+TEST(StatusJsonTest, CarriesWhatThePageShows) {
+  const std::string json = RenderStatusJson(SampleReport());
+  EXPECT_THAT(json, HasSubstr("\"version\":\"9.9.9\""));
+  EXPECT_THAT(json, HasSubstr("\"uptime_seconds\":42"));
+  EXPECT_THAT(json, HasSubstr("\"name\":\"web\",\"listen\":\"127.0.0.1:8200\""));
+  EXPECT_THAT(json, HasSubstr("{\"address\":\"127.0.0.1:8080\",\"weight\":3,\"draining\":false,"
+                              "\"health\":\"healthy\",\"active_connections\":2,"
+                              "\"total_connections\":6,\"connect_failures\":1,\"bytes_sent\":100,"
+                              "\"bytes_received\":2000}"));
+  EXPECT_THAT(json, HasSubstr("\"draining\":true,\"health\":\"unhealthy\""));
+}
+
+// The page must work offline: nothing is loaded from elsewhere.
+TEST(StatusPageTest, IsSelfContained) {
+  const std::string page(StatusPageHtml());
+  EXPECT_THAT(page, HasSubstr("fetch(\"status.json\""));
+  EXPECT_THAT(page, Not(HasSubstr("http://")));
+  EXPECT_THAT(page, Not(HasSubstr("https://")));
+  EXPECT_THAT(page, Not(HasSubstr("<script src")));
+  EXPECT_THAT(page, Not(HasSubstr("<link")));
+  EXPECT_THAT(page, Not(HasSubstr("innerHTML")));
+}
+
+}  // namespace
+}  // namespace plby::metrics
