@@ -15,7 +15,14 @@ case "${1:-}" in
   *) echo "tests/test.sh: unknown argument \"$1\" (valid: --quick)" >&2; exit 2 ;;
 esac
 
-tests/deps.sh
+# chromium: the status page is checked in a real browser (headless).
+tests/deps.sh chromium
+# kubectl renders deploy/ offline (kubectl kustomize); it is not a Debian 12 package.
+if ! command -v kubectl >/dev/null; then
+  echo "tests/test.sh: kubectl is missing; the manifest tests render deploy/ with" \
+    "'kubectl kustomize' (kubectl 1.27 or later: https://kubernetes.io/docs/tasks/tools/)" >&2
+  exit 1
+fi
 jobs=$(nproc)
 started=$SECONDS
 stage() { printf '\n=== %s (at %ds) ===\n' "$*" $((SECONDS - started)); }

@@ -1,0 +1,152 @@
+// The Kubernetes manifests in deploy/: rendered by `kubectl kustomize` (offline, no cluster),
+// checked for what a production rollout needs, and the ConfigMap's config.toml validated by the
+// real plby-node.
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "harness.h"
+
+namespace plby::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kKubectl[] = "/usr/bin/kubectl";
+
+// The rendered documents, split at "---" lines.
+std::vector<std::string> Render(const std::string& kustomization) {
+  EXPECT_TRUE(std::filesystem::exists(kKubectl)) << kKubectl << " is missing";
+  absl::StatusOr<RunResult> run =
+      RunToExit(kKubectl, {"kustomize", absl::StrCat(PLBY_SOURCE_DIR, "/deploy/", kustomization)});
+  EXPECT_TRUE(run.ok()) << run.status();
+  if (!run.ok()) return {};
+  EXPECT_EQ(run->exit_code, 0) << run->output;
+  std::vector<std::string> documents;
+  for (absl::string_view document : absl::StrSplit(run->output, "\n---\n")) {
+    documents.emplace_back(document);
+  }
+  return documents;
+}
+
+std::string OfKind(const std::vector<std::string>& documents, const std::string& kind,
+                   const std::string& name = "") {
+  for (const std::string& document : documents) {
+    if (!absl::StrContains(document, absl::StrCat("\nkind: ", kind, "\n")) &&
+        !absl::StartsWith(document, absl::StrCat("kind: ", kind, "\n"))) {
+      continue;
+    }
+    if (name.empty() || absl::StrContains(document, absl::StrCat("  name: ", name, "\n"))) {
+      return document;
+    }
+  }
+  ADD_FAILURE() << "no " << kind << " " << name << " rendered";
+  return "";
+}
+
+// The lines under the first `key:` line of `document` (more indented than it), unindented by
+// that line's indentation: a YAML mapping's value, without a YAML library. `top_level`: only a
+// key that is not indented counts.
+std::string Block(const std::string& document, const std::string& key, bool top_level = false) {
+  std::string block;
+  size_t indent = std::string::npos;
+  for (absl::string_view line : absl::StrSplit(document, '\n')) {
+    const size_t depth = line.find_first_not_of(' ');
+    if (indent == std::string::npos) {
+      if (depth != absl::string_view::npos && line.substr(depth) == key + ":" &&
+          (!top_level || depth == 0)) {
+        indent = depth;
+      }
+      continue;
+    }
+    // A sequence may sit at its key's own indentation ("containers:" then "- name: ...").
+    const bool sequence_item = depth == indent && absl::StartsWith(line.substr(depth), "- ");
+    if (depth == absl::string_view::npos || depth < indent || (depth == indent && !sequence_item)) {
+      break;
+    }
+    absl::StrAppend(&block, line.substr(indent + 2), "\n");
+  }
+  EXPECT_NE(indent, std::string::npos) << "no \"" << key << ":\" in\n" << document;
+  return block;
+}
+
+// The value of the ConfigMap's `config.toml: |` block, unindented.
+std::string ConfigToml(const std::string& config_map) {
+  std::string toml;
+  bool inside = false;
+  for (absl::string_view line : absl::StrSplit(config_map, '\n')) {
+    if (!inside) {
+      inside = absl::StripLeadingAsciiWhitespace(line) == "config.toml: |";
+      continue;
+    }
+    if (!line.empty() && !absl::StartsWith(line, "    ")) break;  // the block ended
+    toml += std::string(line.substr(std::min<size_t>(4, line.size()))) + "\n";
+  }
+  return toml;
+}
+
+TEST(DeployTest, BaseRendersEveryPart) {
+  const std::vector<std::string> documents = Render("base");
+  const std::string deployment = OfKind(documents, "Deployment", "plby");
+  // Probes on the plaintext health listener, through the node's gRPC health service.
+  for (const char* probe : {"readinessProbe", "livenessProbe"}) {
+    EXPECT_THAT(Block(deployment, probe), HasSubstr("grpc:\n  port: 9101\n")) << probe;
+  }
+  const std::string resources = Block(deployment, "resources");
+  EXPECT_THAT(Block(resources, "limits"), HasSubstr("cpu: \"2\"\nmemory: 512Mi\n"));
+  EXPECT_THAT(Block(resources, "requests"), HasSubstr("cpu: 250m\nmemory: 64Mi\n"));
+  const std::string pod = Block(Block(deployment, "template"), "spec", /*top_level=*/true);
+  const std::string pod_security = Block(pod, "securityContext", /*top_level=*/true);
+  EXPECT_THAT(pod_security, HasSubstr("runAsNonRoot: true\n"));
+  const std::string container_security = Block(Block(pod, "containers"), "securityContext");
+  EXPECT_THAT(container_security, HasSubstr("readOnlyRootFilesystem: true\n"));
+  EXPECT_THAT(container_security, HasSubstr("allowPrivilegeEscalation: false\n"));
+  EXPECT_EQ(Block(container_security, "capabilities"), "drop:\n- ALL\n");  // nothing added
+  EXPECT_THAT(deployment, HasSubstr("terminationGracePeriodSeconds: 35\n"));
+  EXPECT_THAT(deployment, HasSubstr("mountPath: /var/lib/plby\n"));
+  EXPECT_THAT(deployment, HasSubstr("image: plby:0.1.0\n"));
+
+  EXPECT_THAT(OfKind(documents, "Service", "plby"), HasSubstr("port: 8200"));
+  const std::string control = OfKind(documents, "Service", "plby-control");
+  EXPECT_THAT(control, HasSubstr("clusterIP: None"));  // headless: a DNS record per pod
+  EXPECT_THAT(control, HasSubstr("port: 9100"));
+  EXPECT_THAT(OfKind(documents, "PodDisruptionBudget"), HasSubstr("maxUnavailable: 1"));
+  EXPECT_THAT(OfKind(documents, "NetworkPolicy"), HasSubstr("plby.dev/control-client"));
+
+  // The grace period covers the preStop pause and the node's drain deadline.
+  const std::string toml = ConfigToml(OfKind(documents, "ConfigMap"));
+  EXPECT_THAT(toml, HasSubstr("drain_timeout = \"25s\""));
+  EXPECT_THAT(Block(deployment, "preStop"), HasSubstr("sleep:\n  seconds: 5\n"));
+}
+
+TEST(DeployTest, TheConfigMapsConfigIsValid) {
+  const std::string toml = ConfigToml(OfKind(Render("base"), "ConfigMap"));
+  ASSERT_THAT(toml, HasSubstr("[[server]]"));
+  TempDir dir;
+  // The state file's folder is a volume in the pod; here, a folder of the test's.
+  std::string local = toml;
+  const std::string state = "/var/lib/plby/state.toml";
+  local.replace(local.find(state), state.size(), dir.path() + "/state.toml");
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      RunResult check,
+      RunToExit(NodeBinary(), {"--check-config", dir.Write("config.toml", local)}));
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  EXPECT_THAT(check.output, HasSubstr("configuration is valid"));
+}
+
+TEST(DeployTest, TheExampleOverlaySetsReplicasAndImage) {
+  const std::vector<std::string> documents = Render("overlays/example");
+  const std::string deployment = OfKind(documents, "Deployment", "plby");
+  EXPECT_THAT(deployment, HasSubstr("replicas: 5"));
+  EXPECT_THAT(deployment, HasSubstr("image: registry.example.com/plby:0.1.0"));
+  EXPECT_THAT(deployment, HasSubstr("namespace: plby"));
+}
+
+}  // namespace
+}  // namespace plby::testing
