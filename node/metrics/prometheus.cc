@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 
 namespace plby::metrics {
@@ -34,16 +35,23 @@ class Writer {
     absl::StrAppend(&out_, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
   }
   void Sample(absl::string_view name, absl::string_view labels, uint64_t value) {
-    absl::StrAppend(&out_, name, labels.empty() ? "" : "{", labels, labels.empty() ? "" : "}", " ",
-                    value, "\n");
+    Line(name, labels, absl::StrCat(value));
   }
+  // Fixed-point: StrCat's %g would print a long uptime as 1.23457e+06, losing seconds.
   void Sample(absl::string_view name, absl::string_view labels, double value) {
-    absl::StrAppend(&out_, name, labels.empty() ? "" : "{", labels, labels.empty() ? "" : "}", " ",
-                    value, "\n");
+    Line(name, labels, absl::StrFormat("%.3f", value));
   }
   std::string Take() { return std::move(out_); }
 
  private:
+  void Line(absl::string_view name, absl::string_view labels, absl::string_view value) {
+    if (labels.empty()) {
+      absl::StrAppend(&out_, name, " ", value, "\n");
+    } else {
+      absl::StrAppend(&out_, name, "{", labels, "} ", value, "\n");
+    }
+  }
+
   std::string out_;
 };
 

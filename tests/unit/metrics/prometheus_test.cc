@@ -46,7 +46,7 @@ Report SampleReport() {
 TEST(PrometheusTest, NodeCountersAndErrorsByKind) {
   const std::string text = RenderPrometheus(SampleReport());
   EXPECT_THAT(text, HasSubstr("plby_build_info{version=\"9.9.9\"} 1\n"));
-  EXPECT_THAT(text, HasSubstr("plby_uptime_seconds 42\n"));
+  EXPECT_THAT(text, HasSubstr("plby_uptime_seconds 42.000\n"));
   EXPECT_THAT(text, HasSubstr("plby_workers 2\n"));
   EXPECT_THAT(text, HasSubstr("# TYPE plby_connections_accepted_total counter\n"
                               "plby_connections_accepted_total 10\n"));
