@@ -224,6 +224,7 @@ absl::StatusOr<BackendChange> ControlPlane::AddBackend(const AddBackendArgs& arg
         return Commit(**pool, backends, version, cancelled, NothingElse);
       });
   if (!snapshot.ok()) return snapshot.status();
+  NotifyChanged();
   return BackendChange{.pool = args.pool,
                        .version = (*snapshot)->version(),
                        .backend = StatusOf(*(*snapshot)->Find(key))};
@@ -258,6 +259,7 @@ absl::StatusOr<BackendChange> ControlPlane::RemoveBackend(const RemoveBackendArg
         });
       });
   if (!snapshot.ok()) return snapshot.status();
+  NotifyChanged();
   return BackendChange{.pool = args.pool, .version = (*snapshot)->version(), .backend = removed};
 }
 
@@ -303,6 +305,7 @@ absl::StatusOr<BackendChange> ControlPlane::UpdateBackend(const UpdateBackendArg
         });
       });
   if (!snapshot.ok()) return snapshot.status();
+  NotifyChanged();
   return BackendChange{.pool = args.pool,
                        .version = (*snapshot)->version(),
                        .backend = StatusOf(*(*snapshot)->Find(key))};
@@ -338,6 +341,30 @@ absl::Status ControlPlane::Watch(absl::string_view pool_name,
     } while (changes.WaitForChange(generation, poll) == generation);
     generation = changes.generation();
   }
+}
+
+bool ControlPlane::EveryPoolHasBackends() const {
+  for (const auto& pool : pools_.pools()) {
+    const std::shared_ptr<const pool::PoolSnapshot> snapshot = pool->snapshot();
+    const std::vector<pool::Backend>& backends = snapshot->backends();
+    if (std::none_of(backends.begin(), backends.end(),
+                     [](const pool::Backend& backend) { return !backend.draining; })) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void ControlPlane::SetChangeListener(std::function<void()> listener) {
+  std::lock_guard<std::mutex> lock(listener_mutex_);
+  change_listener_ = std::move(listener);
+}
+
+void ControlPlane::NotifyChanged() const {
+  // Held while the listener runs, so that SetChangeListener({}) returns only once no call of
+  // the old listener is in flight.
+  std::lock_guard<std::mutex> lock(listener_mutex_);
+  if (change_listener_) change_listener_();
 }
 
 }  // namespace plby::control

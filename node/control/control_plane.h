@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -143,6 +144,14 @@ class ControlPlane {
                      absl::FunctionRef<bool()> cancelled,
                      absl::Duration poll = absl::Milliseconds(200)) const;
 
+  // Whether every pool has a backend to send new connections to: one that is not draining
+  // (its health aside: an outage of the backends is not the node's, and taking every node out
+  // of service for it would only turn refusals into timeouts). A node without is not ready.
+  bool EveryPoolHasBackends() const;
+  // `listener` runs after each change made through this plane (on the caller's thread) until
+  // it is replaced; empty to stop.
+  void SetChangeListener(std::function<void()> listener);
+
  private:
   absl::StatusOr<pool::Pool*> FindPool(absl::string_view name) const;
   absl::StatusOr<net::HostPort> ParseAddress(absl::string_view address) const;
@@ -153,9 +162,13 @@ class ControlPlane {
                       uint64_t version, absl::FunctionRef<bool()> cancelled,
                       absl::FunctionRef<void()> applied);
 
+  void NotifyChanged() const;
+
   pool::PoolRegistry& pools_;
   NodeFacts facts_;
   state::StateFile* state_file_;
+  mutable std::mutex listener_mutex_;
+  std::function<void()> change_listener_;
 };
 
 }  // namespace plby::control

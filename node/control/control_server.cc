@@ -55,7 +55,7 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(
       return absl::Status(free.code(), absl::StrCat("control service: ", free.message()));
     }
   }
-  std::unique_ptr<ControlServer> server = absl::WrapUnique(new ControlServer());
+  std::unique_ptr<ControlServer> server = absl::WrapUnique(new ControlServer(plane));
   server->tls_ = config.tls.has_value();
   server->service_ = std::make_unique<ControlService>(plane, config.tls.has_value());
 
@@ -81,6 +81,8 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(
     if (!health.ok()) return health.status();
     server->health_address_ = *health;
   }
+  server->PublishHealth();
+  plane.SetChangeListener([raw = server.get()] { raw->PublishHealth(); });
   return server;
 }
 
@@ -108,20 +110,36 @@ absl::StatusOr<net::SocketAddress> ControlServer::StartHealthOnly(
   return address;
 }
 
+ControlServer::ControlServer(ControlPlane& plane) : plane_(plane) {}
+
 ControlServer::~ControlServer() { Shutdown(absl::ZeroDuration()); }
 
 void ControlServer::SetServing(bool serving) {
+  std::lock_guard<std::mutex> lock(health_mutex_);
+  serving_ = serving;
+  PublishHealthLocked();
+}
+
+void ControlServer::PublishHealth() {
+  std::lock_guard<std::mutex> lock(health_mutex_);
+  PublishHealthLocked();
+}
+
+void ControlServer::PublishHealthLocked() {
   if (server_ == nullptr) return;
+  const bool ready = serving_ && plane_.EveryPoolHasBackends();
   for (grpc::Server* server : {server_.get(), health_server_.get()}) {
     if (server == nullptr) continue;
     if (grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService()) {
-      health->SetServingStatus(serving);
+      health->SetServingStatus("", serving_);
+      health->SetServingStatus(kTrafficService, ready);
     }
   }
 }
 
 void ControlServer::Shutdown(absl::Duration grace) {
   if (server_ == nullptr) return;
+  plane_.SetChangeListener({});  // no change reaches this server from here on
   SetServing(false);
   server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
   server_->Wait();

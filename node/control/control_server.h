@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <optional>
 
 #include "absl/status/statusor.h"
@@ -30,7 +31,14 @@ class ControlServer {
   const std::optional<net::SocketAddress>& health_address() const { return health_address_; }
   bool tls() const { return tls_; }
 
-  // What the health service reports: SERVING, or NOT_SERVING once the node is stopping.
+  // The health service name that Kubernetes' readiness probe asks for: SERVING while the node
+  // serves and every pool has a backend that is not draining (ControlPlane::
+  // EveryPoolHasBackends), so that a new pod joins the traffic Service only once it has a
+  // pool. The whole server ("") stays SERVING meanwhile: liveness must not restart it for that.
+  static constexpr char kTrafficService[] = "plby.traffic";
+
+  // What the health service reports: SERVING, or NOT_SERVING (for every name) once the node is
+  // stopping.
   void SetServing(bool serving);
 
   // Reports NOT_SERVING to health checks, ends open calls (watch streams included) within
@@ -38,10 +46,16 @@ class ControlServer {
   void Shutdown(absl::Duration grace);
 
  private:
-  ControlServer() = default;
+  explicit ControlServer(ControlPlane& plane);  // defined where grpc::Server is complete
+  // Sets both servers' health statuses from serving_ and the plane's pools.
+  void PublishHealth();
+  void PublishHealthLocked();  // health_mutex_ held
   // Starts the plaintext health-only server on config.health_listen; returns its address.
   absl::StatusOr<net::SocketAddress> StartHealthOnly(const config::ControlConfig& config);
 
+  ControlPlane& plane_;
+  std::mutex health_mutex_;  // SetServing (main thread) against changes (gRPC threads)
+  bool serving_ = true;
   net::SocketAddress address_;
   bool tls_ = false;
   std::unique_ptr<ControlService> service_;

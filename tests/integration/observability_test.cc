@@ -219,6 +219,42 @@ TEST(HealthListenerTest, ServesHealthButNoControl) {
   EXPECT_THAT(status.output, HasSubstr("UNIMPLEMENTED"));
 }
 
+// Kubernetes' readiness probe asks for "plby.traffic": a node whose pool has no backend to
+// send to is alive ("" SERVING) but not ready, and becomes ready as soon as it gets one.
+TEST(HealthListenerTest, ReadyOnlyWithABackendToSendTo) {
+  TempDir dir;
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      Node node, StartNode(dir, OnePoolConfig({}, "WRR", "", "health_listen = \"127.0.0.1:0\"\n")));
+  const uint16_t health_port = PortFromLine(*node.process, "health service");
+  ASSERT_NE(health_port, 0) << node.process->Output();
+  auto health = grpc::CreateChannel(absl::StrCat("127.0.0.1:", health_port),
+                                    grpc::InsecureChannelCredentials());
+  auto status_of = [&](const std::string& service) {
+    absl::StatusOr<int> status = CheckHealth(health, service);
+    EXPECT_TRUE(status.ok()) << status.status();
+    return status.value_or(-1);
+  };
+  constexpr int kServing = 1, kNotServing = 2;
+  EXPECT_EQ(status_of(""), kServing);
+  EXPECT_EQ(status_of("plby.traffic"), kNotServing);  // an empty pool
+
+  PLBY_ASSERT_OK_AND_ASSIGN(Backend backend, StartBackend("hi"));
+  auto ctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--node", node.control_address(), "backends"});
+    absl::StatusOr<RunResult> run = RunToExit(CtlBinary(), args);
+    ASSERT_TRUE(run.ok()) << run.status();
+    EXPECT_EQ(run->exit_code, 0) << run->output;
+  };
+  // The status changes with the call, before plbyctl returns: no waiting needed.
+  ctl({"add", backend.address()});
+  EXPECT_EQ(status_of("plby.traffic"), kServing);
+  ctl({"drain", backend.address()});  // nothing left to send new connections to
+  EXPECT_EQ(status_of("plby.traffic"), kNotServing);
+  EXPECT_EQ(status_of(""), kServing);
+  ctl({"undrain", backend.address()});
+  EXPECT_EQ(status_of("plby.traffic"), kServing);
+}
+
 // One name, several nodes: plbyctl --fleet reaches every address the name has.
 TEST(FleetControlTest, OneNameReachesEveryNode) {
   // The same control port on 127.0.0.2 and 127.0.0.3, as pods behind a headless Service have.

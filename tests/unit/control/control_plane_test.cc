@@ -109,6 +109,29 @@ TEST_F(ControlPlaneTest, AnUpdateThatChangesNothingKeepsTheVersion) {
   EXPECT_EQ(same->version, 1u);
 }
 
+// Readiness: every pool needs a backend that takes new connections ("api" starts empty), and
+// the listener hears of each change that went through, not of refused ones.
+TEST_F(ControlPlaneTest, EveryPoolNeedsABackendThatIsNotDraining) {
+  int changes = 0;
+  plane_.SetChangeListener([&] { ++changes; });
+  EXPECT_FALSE(plane_.EveryPoolHasBackends());
+  ASSERT_TRUE(plane_.AddBackend({.pool = "api", .address = "127.0.0.1:9101"}).ok());
+  EXPECT_TRUE(plane_.EveryPoolHasBackends());
+  EXPECT_EQ(changes, 1);
+  EXPECT_FALSE(plane_.AddBackend({.pool = "api", .address = "127.0.0.1:9101"}).ok());
+  EXPECT_EQ(changes, 1);
+  ASSERT_TRUE(
+      plane_.UpdateBackend({.pool = "api", .address = "127.0.0.1:9101", .draining = true}).ok());
+  EXPECT_FALSE(plane_.EveryPoolHasBackends());
+  ASSERT_TRUE(plane_.RemoveBackend({.pool = "api", .address = "127.0.0.1:9101"}).ok());
+  EXPECT_FALSE(plane_.EveryPoolHasBackends());
+  EXPECT_EQ(changes, 3);
+  plane_.SetChangeListener({});
+  ASSERT_TRUE(plane_.AddBackend({.pool = "api", .address = "127.0.0.1:9101"}).ok());
+  EXPECT_EQ(changes, 3);
+  EXPECT_TRUE(plane_.EveryPoolHasBackends());
+}
+
 TEST_F(ControlPlaneTest, CountersFollowABackendAcrossVersions) {
   pool::Pool* web = registry_->Find("web");
   web->snapshot()->backends()[1].runtime->worker(1).total.Add(5);
