@@ -17,6 +17,7 @@ namespace plby::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kKubectl[] = "/usr/bin/kubectl";
 
@@ -98,6 +99,10 @@ TEST(DeployTest, BaseRendersEveryPart) {
   for (const char* probe : {"readinessProbe", "livenessProbe"}) {
     EXPECT_THAT(Block(deployment, probe), HasSubstr("grpc:\n  port: 9101\n")) << probe;
   }
+  // Ready once the pools have backends; alive whatever they hold.
+  EXPECT_THAT(Block(Block(deployment, "readinessProbe"), "grpc"),
+              HasSubstr("service: plby.traffic\n"));
+  EXPECT_THAT(Block(Block(deployment, "livenessProbe"), "grpc"), Not(HasSubstr("service:")));
   const std::string resources = Block(deployment, "resources");
   EXPECT_THAT(Block(resources, "limits"), HasSubstr("cpu: \"2\"\nmemory: 512Mi\n"));
   EXPECT_THAT(Block(resources, "requests"), HasSubstr("cpu: 250m\nmemory: 64Mi\n"));
@@ -116,8 +121,21 @@ TEST(DeployTest, BaseRendersEveryPart) {
   const std::string control = OfKind(documents, "Service", "plby-control");
   EXPECT_THAT(control, HasSubstr("clusterIP: None"));  // headless: a DNS record per pod
   EXPECT_THAT(control, HasSubstr("port: 9100"));
-  EXPECT_THAT(OfKind(documents, "PodDisruptionBudget"), HasSubstr("maxUnavailable: 1"));
-  EXPECT_THAT(OfKind(documents, "NetworkPolicy"), HasSubstr("plby.dev/control-client"));
+  // The budget and the policy select exactly the Deployment's pods: a missing selector would
+  // make the budget protect nothing and the policy close every pod of the namespace.
+  const std::string pod_labels = Block(Block(deployment, "selector"), "matchLabels");
+  ASSERT_THAT(pod_labels, HasSubstr("app.kubernetes.io/name: plby\n"));
+  const std::string budget = OfKind(documents, "PodDisruptionBudget");
+  EXPECT_THAT(budget, HasSubstr("maxUnavailable: 1"));
+  EXPECT_EQ(Block(Block(budget, "selector"), "matchLabels"), pod_labels);
+  const std::string policy = OfKind(documents, "NetworkPolicy");
+  const std::string policy_spec = Block(policy, "spec", /*top_level=*/true);
+  EXPECT_EQ(Block(Block(policy_spec, "podSelector", /*top_level=*/true), "matchLabels"),
+            pod_labels);
+  // The control port admits pods labelled as control clients, and only by that label.
+  const std::string control_rule = Block(Block(policy_spec, "ingress", /*top_level=*/true), "from");
+  EXPECT_THAT(control_rule, HasSubstr("key: plby.dev/control-client\n"));
+  EXPECT_THAT(control_rule, Not(HasSubstr("app.kubernetes.io")));
 
   // The grace period covers the preStop pause and the node's drain deadline.
   const std::string toml = ConfigToml(OfKind(documents, "ConfigMap"));
