@@ -634,18 +634,37 @@ class Validator {
     }
   }
 
+  // Every listener of the node (pools, control, health, metrics) needs its own address, so
+  // that a config that could not start is refused before anything listens.
   void CheckListenersAreDistinct(const Config& config) {
     struct Listener {
-      std::string what;
+      std::string what;  // for "is already used by ..."
+      std::string key;   // the setting, as the error names it
       net::SocketAddress address;
-      int line;
+      int line;  // 0: not recorded
     };
-    std::vector<Listener> seen;
-    seen.push_back({"the control service", config.control.listen_address, 0});
+    std::vector<Listener> listeners;
+    listeners.push_back(
+        {"the control service", "control.listen", config.control.listen_address, 0});
+    if (config.control.health_listen) {
+      listeners.push_back(
+          {"the health service", "control.health_listen", config.control.health_listen_address, 0});
+    }
+    if (config.metrics.listen) {
+      listeners.push_back(
+          {"the metrics listener", "metrics.listen", config.metrics.listen_address, 0});
+    }
     for (const ServerConfig& server : config.servers) {
-      const net::SocketAddress& address = server.listen_address;
+      listeners.push_back({absl::StrCat("server \"", server.name, "\""),
+                           absl::StrCat("server \"", server.name, "\": listen"),
+                           server.listen_address, server.line});
+    }
+    for (size_t i = 0; i < listeners.size(); ++i) {
+      const Listener& listener = listeners[i];
+      const net::SocketAddress& address = listener.address;
       if (address.port() == 0) continue;  // each port-0 listener gets a port of its own
-      for (const Listener& other : seen) {
+      for (size_t j = 0; j < i; ++j) {
+        const Listener& other = listeners[j];
         if (other.address.family() != address.family() || other.address.port() != address.port()) {
           continue;
         }
@@ -653,13 +672,14 @@ class Validator {
         if (!same && !other.address.IsWildcard() && !address.IsWildcard()) continue;
         const std::string other_place =
             other.line > 0 ? absl::StrCat(other.what, " at line ", other.line) : other.what;
-        errors_.push_back(absl::StrCat(
-            source_, ":", server.line, ":1: server \"", server.name, "\": listen \"",
-            address.ToString(), "\" ", same ? "is already used by " : "overlaps ", other_place,
-            same ? "" : absl::StrCat(" (\"", other.address.ToString(), "\")"),
-            "; every listener needs its own address and port"));
+        const std::string place =
+            listener.line > 0 ? absl::StrCat(source_, ":", listener.line, ":1") : source_;
+        errors_.push_back(
+            absl::StrCat(place, ": ", listener.key, " \"", address.ToString(), "\" ",
+                         same ? "is already used by " : "overlaps ", other_place,
+                         same ? "" : absl::StrCat(" (\"", other.address.ToString(), "\")"),
+                         "; every listener needs its own address and port"));
       }
-      seen.push_back({absl::StrCat("server \"", server.name, "\""), address, server.line});
     }
   }
 

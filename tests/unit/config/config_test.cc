@@ -231,6 +231,13 @@ TEST(ConfigTest, DuplicatesAreRefused) {
   EXPECT_THAT(ErrorOf("[control]\nlisten = \"127.0.0.1:8200\"\n" + Server()),
               HasSubstr("test.toml:3:1: server \"127.0.0.1:8200\": listen \"127.0.0.1:8200\" is "
                         "already used by the control service"));
+  // The health and metrics listeners too: the node would fail after opening the pools'.
+  EXPECT_THAT(ErrorOf("[control]\nhealth_listen = \"127.0.0.1:9100\"\n"),
+              HasSubstr("test.toml: control.health_listen \"127.0.0.1:9100\" is already used by "
+                        "the control service; every listener needs its own address and port"));
+  EXPECT_THAT(ErrorOf("[metrics]\nlisten = \"0.0.0.0:8200\"\n" + Server()),
+              HasSubstr("test.toml:3:1: server \"127.0.0.1:8200\": listen \"127.0.0.1:8200\" "
+                        "overlaps the metrics listener (\"0.0.0.0:8200\")"));
 }
 
 TEST(ConfigTest, ABackendThatIsOneOfTheListenersIsALoop) {
