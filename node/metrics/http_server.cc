@@ -65,6 +65,7 @@ class HttpServer::Exchange final : public net::EventHandler,
   void OnEvents(uint32_t events) override {
     if (finished_) return;
     if (events & EPOLLERR) return Finish();
+    if (written_out_) return DiscardInput();
     if (answer_.empty()) ReadRequest();
     if (!answer_.empty()) WriteAnswer();
   }
@@ -136,7 +137,23 @@ class HttpServer::Exchange final : public net::EventHandler,
       written_ += static_cast<size_t>(n);
     }
     ::shutdown(fd_.get(), SHUT_WR);
-    Finish();
+    written_out_ = true;
+    DiscardInput();
+  }
+
+  // Closing with unread input would send a reset, which may destroy the answer before the
+  // client has read it (a request refused before its end, say): read to the client's end of
+  // the stream first, a bounded amount, within the exchange's timeout.
+  void DiscardInput() {
+    char buffer[2048];
+    while (true) {
+      const ssize_t n = ::read(fd_.get(), buffer, sizeof(buffer));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return;  // the next edge goes on
+      if (n <= 0) return Finish();           // the client's end, or an error
+      discarded_ += static_cast<size_t>(n);
+      if (discarded_ > kMaxDiscardedBytes) return Finish();
+    }
   }
 
   // The exchange is deleted after the current batch of events, which may still name it.
@@ -154,6 +171,8 @@ class HttpServer::Exchange final : public net::EventHandler,
   std::string request_;
   std::string answer_;
   size_t written_ = 0;
+  bool written_out_ = false;  // the answer is out and the write side shut down
+  size_t discarded_ = 0;
   bool finished_ = false;
 };
 

@@ -29,7 +29,8 @@ class HttpServer {
 
   // Limits per connection and overall.
   static constexpr size_t kMaxRequestBytes = 8 * 1024;
-  static constexpr int64_t kRequestTimeoutMs = 10'000;
+  static constexpr int64_t kRequestTimeoutMs = 10'000;     // the whole exchange
+  static constexpr size_t kMaxDiscardedBytes = 64 * 1024;  // read after the answer, then closed
   static constexpr size_t kMaxOpenExchanges = 64;
 
   // Binds `address` (refusing one in use) and starts serving.
