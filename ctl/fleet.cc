@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -77,7 +78,16 @@ absl::StatusOr<std::vector<std::string>> FromResolver(const net::HostPort& fleet
 absl::StatusOr<std::vector<std::string>> ResolveFleet(const net::HostPort& fleet,
                                                       const std::string& hosts_file) {
   if (fleet.kind != net::HostPort::Kind::kName) return std::vector<std::string>{fleet.ToString()};
-  return hosts_file.empty() ? FromResolver(fleet) : FromHostsFile(fleet, hosts_file);
+  absl::StatusOr<std::vector<std::string>> nodes =
+      hosts_file.empty() ? FromResolver(fleet) : FromHostsFile(fleet, hosts_file);
+  if (!nodes.ok()) return nodes;
+  // A dual-stack headless Service gives every pod an IPv4 and an IPv6 address: counting both
+  // would reach each node twice (and a second `backends add` would fail). IPv4 wins.
+  const auto is_ipv6 = [](const std::string& node) { return absl::StartsWith(node, "["); };
+  if (!std::all_of(nodes->begin(), nodes->end(), is_ipv6)) {
+    nodes->erase(std::remove_if(nodes->begin(), nodes->end(), is_ipv6), nodes->end());
+  }
+  return nodes;
 }
 
 }  // namespace plby::ctl

@@ -257,33 +257,41 @@ TEST(HealthListenerTest, ReadyOnlyWithABackendToSendTo) {
 
 // One name, several nodes: plbyctl --fleet reaches every address the name has.
 TEST(FleetControlTest, OneNameReachesEveryNode) {
-  // The same control port on 127.0.0.2 and 127.0.0.3, as pods behind a headless Service have.
-  uint16_t port = 0;
-  {
-    const RefusedPort probe;  // a port free on 127.0.0.1, so most likely on .2 and .3 too
-    port = static_cast<uint16_t>(std::stoi(probe.address().substr(probe.address().rfind(':') + 1)));
-  }
+  // The same control port on 127.0.0.2 and 127.0.0.3, as pods behind a headless Service have:
+  // the kernel picks it for the first node; if some other program holds it on .3, again.
   PLBY_ASSERT_OK_AND_ASSIGN(Backend backend, StartBackend("hi"));
   TempDir dirs[2];
   Node nodes[2];
-  for (int i = 0; i < 2; ++i) {
+  uint16_t port = 0;
+  absl::Status second_start;
+  for (int attempt = 0; attempt < 5 && port == 0; ++attempt) {
     std::string config = OnePoolConfig({});
-    config.replace(config.find("127.0.0.1:0"), 11, absl::StrCat("127.0.0.", i + 2, ":", port));
-    PLBY_ASSERT_OK_AND_ASSIGN(nodes[i], StartNode(dirs[i], config));
+    config.replace(config.find("127.0.0.1:0"), 11, "127.0.0.2:0");
+    PLBY_ASSERT_OK_AND_ASSIGN(nodes[0], StartNode(dirs[0], config));
+    const uint16_t candidate = nodes[0].control_port;
+    config.replace(config.find("127.0.0.2:0"), 11, absl::StrCat("127.0.0.3:", candidate));
+    absl::StatusOr<Node> second = StartNode(dirs[1], config);
+    second_start = second.status();
+    if (second.ok()) {
+      nodes[1] = *std::move(second);
+      port = candidate;
+    }
   }
+  ASSERT_NE(port, 0) << second_start;
   TempDir dir;
   const std::string hosts = dir.Write(
       "hosts", "127.0.0.2 plby-control.test\n127.0.0.3 plby-control.test\n127.0.0.4 other\n");
-  setenv("PLBY_HOSTS_FILE", hosts.c_str(), 1);
+  // Through env(1): setenv in this (threaded) process would race with gRPC's threads.
+  auto plbyctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {absl::StrCat("PLBY_HOSTS_FILE=", hosts), CtlBinary()});
+    return RunToExit("/usr/bin/env", args);
+  };
   const std::string fleet = absl::StrCat("plby-control.test:", port);
-  PLBY_ASSERT_OK_AND_ASSIGN(RunResult add, RunToExit(CtlBinary(), {"--fleet", fleet, "backends",
-                                                                   "add", backend.address()}));
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult add,
+                            plbyctl({"--fleet", fleet, "backends", "add", backend.address()}));
   EXPECT_EQ(add.exit_code, 0) << add.output;
-  PLBY_ASSERT_OK_AND_ASSIGN(RunResult list,
-                            RunToExit(CtlBinary(), {"--fleet", fleet, "backends", "list"}));
-  PLBY_ASSERT_OK_AND_ASSIGN(RunResult unknown,
-                            RunToExit(CtlBinary(), {"--fleet", "nobody.test:9100", "status"}));
-  unsetenv("PLBY_HOSTS_FILE");
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult list, plbyctl({"--fleet", fleet, "backends", "list"}));
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult unknown, plbyctl({"--fleet", "nobody.test:9100", "status"}));
   EXPECT_EQ(list.exit_code, 0) << list.output;
   for (int i = 0; i < 2; ++i) {
     EXPECT_THAT(list.output, HasSubstr(absl::StrCat("127.0.0.", i + 2, ":", port)));

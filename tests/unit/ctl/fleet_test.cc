@@ -27,7 +27,13 @@ TEST(FleetTest, EveryLineNamingTheHostCountsOnce) {
   absl::StatusOr<std::vector<std::string>> nodes =
       ResolveFleet(Name("plby-control.test:9100"), hosts);
   ASSERT_TRUE(nodes.ok()) << nodes.status();
-  EXPECT_THAT(*nodes, ElementsAre("127.0.0.2:9100", "127.0.0.3:9100", "[::1]:9100"));
+  // ::1 too names the host, but IPv4 addresses win: one address per node.
+  EXPECT_THAT(*nodes, ElementsAre("127.0.0.2:9100", "127.0.0.3:9100"));
+
+  const std::string v6 = dir.Write("v6", "fd00::7 six.test\nfd00::8 six.test\n");
+  absl::StatusOr<std::vector<std::string>> only_v6 = ResolveFleet(Name("six.test:9100"), v6);
+  ASSERT_TRUE(only_v6.ok()) << only_v6.status();
+  EXPECT_THAT(*only_v6, ElementsAre("[fd00::7]:9100", "[fd00::8]:9100"));
 }
 
 TEST(FleetTest, AnUnknownNameOrABadFileIsAnError) {
