@@ -194,8 +194,13 @@ int main(int argc, char** argv) {
 
   absl::StatusOr<plby::config::Config> config = plby::config::LoadConfigFile(flags.config_path);
   if (!config.ok()) {
-    std::fprintf(stderr, "%s\nplby-node: configuration refused, nothing was started\n",
-                 std::string(config.status().message()).c_str());
+    if (flags.log_format == plby::log::Format::kJson && !flags.check_only) {
+      // A log pipeline reads one object per line: the refusal is one, its lines escaped.
+      PLBY_LOG(kError, "configuration refused, nothing was started: ", config.status().message());
+    } else {
+      std::fprintf(stderr, "%s\nplby-node: configuration refused, nothing was started\n",
+                   std::string(config.status().message()).c_str());
+    }
     return kExitUsage;
   }
   if (flags.check_only) return CheckConfig(*config);

@@ -4,6 +4,37 @@
 #include "absl/strings/str_format.h"
 
 namespace plby::json {
+namespace {
+
+// The length of the well-formed UTF-8 sequence at the start of `text` (which starts with a
+// byte of 0x80 or more), or 0 if it is not one (RFC 3629: no overlong forms, no surrogates,
+// nothing past U+10FFFF).
+size_t Utf8SequenceLength(absl::string_view text) {
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char lead = byte(0);
+  size_t length = 0;
+  unsigned char second_low = 0x80, second_high = 0xBF;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    if (lead == 0xE0) second_low = 0xA0;   // overlong below U+0800
+    if (lead == 0xED) second_high = 0x9F;  // the surrogates U+D800-U+DFFF
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    if (lead == 0xF0) second_low = 0x90;   // overlong below U+10000
+    if (lead == 0xF4) second_high = 0x8F;  // past U+10FFFF
+  } else {
+    return 0;
+  }
+  if (text.size() < length || byte(1) < second_low || byte(1) > second_high) return 0;
+  for (size_t i = 2; i < length; ++i) {
+    if (byte(i) < 0x80 || byte(i) > 0xBF) return 0;
+  }
+  return length;
+}
+
+}  // namespace
 
 void JsonWriter::BeforeValue() {
   if (after_key_) {
@@ -52,7 +83,20 @@ JsonWriter& JsonWriter::Key(absl::string_view key) {
 JsonWriter& JsonWriter::String(absl::string_view value) {
   BeforeValue();
   out_ += '"';
-  for (const char c : value) {
+  for (size_t i = 0; i < value.size(); ++i) {
+    const char c = value[i];
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      // Text from outside (a peer's error, a file name) may be any bytes; JSON must be UTF-8,
+      // so a byte that starts no well-formed sequence becomes U+FFFD.
+      const size_t length = Utf8SequenceLength(value.substr(i));
+      if (length == 0) {
+        out_ += "\\ufffd";
+      } else {
+        out_.append(value.data() + i, length);
+        i += length - 1;
+      }
+      continue;
+    }
     switch (c) {
       case '"':
         out_ += "\\\"";

@@ -192,6 +192,19 @@ TEST(LogFormatTest, JsonIsOneObjectPerLine) {
     ++lines;
   }
   EXPECT_GE(lines, 5);
+
+  // A refused configuration is one object too, its several lines escaped in "msg".
+  const std::string refused = dir.Write("refused.toml", "[[server]]\nlisten = \"nowhere\"\n");
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult refusal,
+                            RunToExit(NodeBinary(), {"--config", refused, "--log-format", "json"}));
+  EXPECT_EQ(refusal.exit_code, 2);
+  const std::vector<std::string> refusal_lines =
+      absl::StrSplit(refusal.output, '\n', absl::SkipEmpty());
+  ASSERT_EQ(refusal_lines.size(), 1u) << refusal.output;
+  EXPECT_TRUE(std::regex_match(refusal_lines[0], object)) << refusal.output;
+  EXPECT_THAT(refusal_lines[0], HasSubstr("configuration refused, nothing was started: "));
+  EXPECT_THAT(refusal_lines[0], HasSubstr("nowhere"));
+
   PLBY_ASSERT_OK_AND_ASSIGN(RunResult bad,
                             RunToExit(NodeBinary(), {"--config", config, "--log-format", "xml"}));
   EXPECT_EQ(bad.exit_code, 2);
