@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -92,14 +93,23 @@ Options ParseOptions(int argc, char** argv) {
       if (i + 1 >= argc) Fail(absl::InvalidArgumentError(arg + " needs a value"));
       return argv[++i];
     };
+    // A whole number in [1, most], or the run stops before it starts.
+    const auto count = [&](absl::string_view text, int most) {
+      int parsed = 0;
+      if (!absl::SimpleAtoi(text, &parsed) || parsed < 1 || parsed > most) {
+        Fail(absl::InvalidArgumentError(
+            absl::StrCat(arg, " \"", text, "\" is not valid: a whole number from 1 to ", most)));
+      }
+      return parsed;
+    };
     if (arg == "--rounds") {
-      options.rounds = std::max(1, std::atoi(value().c_str()));
+      options.rounds = count(value(), 100);
     } else if (arg == "--seconds") {
-      options.duration = absl::Seconds(std::max(1, std::atoi(value().c_str())));
+      options.duration = absl::Seconds(count(value(), 600));
     } else if (arg == "--threads") {
       options.threads.clear();
       for (absl::string_view t : absl::StrSplit(value(), ',')) {
-        options.threads.push_back(std::max(1, std::atoi(std::string(t).c_str())));
+        options.threads.push_back(count(t, 64));
       }
     } else if (arg == "--no-callgrind") {
       options.callgrind = false;
