@@ -81,8 +81,10 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(
     if (!health.ok()) return health.status();
     server->health_address_ = *health;
   }
-  server->PublishHealth();
+  // The listener first: a change made between the two (a fleet-wide add can reach a pod the
+  // moment it listens) then publishes itself, and the first publish covers any before.
   plane.SetChangeListener([raw = server.get()] { raw->PublishHealth(); });
+  server->PublishHealth();
   return server;
 }
 
