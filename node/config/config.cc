@@ -231,6 +231,7 @@ class Validator {
       return std::nullopt;
     }
     *resolved = *address;
+    address_lines_[std::string(path)] = static_cast<int>(where.begin.line);
     return *parsed;
   }
 
@@ -641,18 +642,28 @@ class Validator {
       std::string what;  // for "is already used by ..."
       std::string key;   // the setting, as the error names it
       net::SocketAddress address;
-      int line;  // 0: not recorded
+      int line;  // 0: the default, not written in the file
+      // gRPC binds "[::]" for IPv4 too (IPV6_V6ONLY off); plby's own listeners do not.
+      bool dual_stack = false;
+    };
+    const auto line_of = [&](const std::string& key) {
+      auto it = address_lines_.find(key);
+      return it == address_lines_.end() ? 0 : it->second;
     };
     std::vector<Listener> listeners;
-    listeners.push_back(
-        {"the control service", "control.listen", config.control.listen_address, 0});
+    const auto add_grpc = [&](std::string what, std::string key,
+                              const net::SocketAddress& address) {
+      const int line = line_of(key);
+      listeners.push_back({std::move(what), std::move(key), address, line,
+                           address.family() == AF_INET6 && address.IsWildcard()});
+    };
+    add_grpc("the control service", "control.listen", config.control.listen_address);
     if (config.control.health_listen) {
-      listeners.push_back(
-          {"the health service", "control.health_listen", config.control.health_listen_address, 0});
+      add_grpc("the health service", "control.health_listen", config.control.health_listen_address);
     }
     if (config.metrics.listen) {
-      listeners.push_back(
-          {"the metrics listener", "metrics.listen", config.metrics.listen_address, 0});
+      listeners.push_back({"the metrics listener", "metrics.listen", config.metrics.listen_address,
+                           line_of("metrics.listen")});
     }
     for (const ServerConfig& server : config.servers) {
       listeners.push_back({absl::StrCat("server \"", server.name, "\""),
@@ -665,15 +676,18 @@ class Validator {
       if (address.port() == 0) continue;  // each port-0 listener gets a port of its own
       for (size_t j = 0; j < i; ++j) {
         const Listener& other = listeners[j];
-        if (other.address.family() != address.family() || other.address.port() != address.port()) {
-          continue;
-        }
+        if (other.address.port() != address.port()) continue;
         const bool same = other.address == address;
-        if (!same && !other.address.IsWildcard() && !address.IsWildcard()) continue;
+        if (!same) {
+          const bool dual_stack = listener.dual_stack || other.dual_stack;
+          if (other.address.family() != address.family() && !dual_stack) continue;
+          if (!other.address.IsWildcard() && !address.IsWildcard()) continue;
+        }
         const std::string other_place =
             other.line > 0 ? absl::StrCat(other.what, " at line ", other.line) : other.what;
-        const std::string place =
-            listener.line > 0 ? absl::StrCat(source_, ":", listener.line, ":1") : source_;
+        const std::string place = listener.line > 0
+                                      ? absl::StrCat(source_, ":", listener.line, ":1")
+                                      : absl::StrCat(source_, ": (default)");
         errors_.push_back(
             absl::StrCat(place, ": ", listener.key, " \"", address.ToString(), "\" ",
                          same ? "is already used by " : "overlaps ", other_place,
@@ -685,6 +699,8 @@ class Validator {
 
   std::string source_;
   ParseOptions options_;
+  // Where each address setting read so far ("control.listen", ...) was written.
+  std::map<std::string, int> address_lines_;
   std::vector<std::string> errors_;
   std::vector<std::string> warnings_;
 };

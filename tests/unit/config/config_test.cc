@@ -233,11 +233,15 @@ TEST(ConfigTest, DuplicatesAreRefused) {
                         "already used by the control service"));
   // The health and metrics listeners too: the node would fail after opening the pools'.
   EXPECT_THAT(ErrorOf("[control]\nhealth_listen = \"127.0.0.1:9100\"\n"),
-              HasSubstr("test.toml: control.health_listen \"127.0.0.1:9100\" is already used by "
-                        "the control service; every listener needs its own address and port"));
+              HasSubstr("test.toml:2:1: control.health_listen \"127.0.0.1:9100\" is already used "
+                        "by the control service; every listener needs its own address and port"));
+  // gRPC's "[::]" takes the IPv4 port too (plby's own IPv6 listeners are IPv6 only).
+  EXPECT_THAT(ErrorOf("[control]\nlisten = \"[::]:8200\"\n" + Server()),
+              HasSubstr("test.toml:3:1: server \"127.0.0.1:8200\": listen \"127.0.0.1:8200\" "
+                        "overlaps the control service at line 2 (\"[::]:8200\")"));
   EXPECT_THAT(ErrorOf("[metrics]\nlisten = \"0.0.0.0:8200\"\n" + Server()),
               HasSubstr("test.toml:3:1: server \"127.0.0.1:8200\": listen \"127.0.0.1:8200\" "
-                        "overlaps the metrics listener (\"0.0.0.0:8200\")"));
+                        "overlaps the metrics listener at line 2 (\"0.0.0.0:8200\")"));
 }
 
 TEST(ConfigTest, ABackendThatIsOneOfTheListenersIsALoop) {
