@@ -2,6 +2,8 @@
 // checked for what a production rollout needs, and the ConfigMap's config.toml validated by the
 // real plby-node.
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -143,19 +145,42 @@ TEST(DeployTest, BaseRendersEveryPart) {
   EXPECT_THAT(Block(deployment, "preStop"), HasSubstr("sleep:\n  seconds: 5\n"));
 }
 
-TEST(DeployTest, TheConfigMapsConfigIsValid) {
-  const std::string toml = ConfigToml(OfKind(Render("base"), "ConfigMap"));
-  ASSERT_THAT(toml, HasSubstr("[[server]]"));
+// `plby-node --check-config` on `toml`, with the state file (a volume in the pod) moved to a
+// folder of the test's.
+void ExpectValidConfig(const std::string& toml) {
   TempDir dir;
-  // The state file's folder is a volume in the pod; here, a folder of the test's.
   std::string local = toml;
   const std::string state = "/var/lib/plby/state.toml";
+  ASSERT_NE(local.find(state), std::string::npos) << toml;
   local.replace(local.find(state), state.size(), dir.path() + "/state.toml");
   PLBY_ASSERT_OK_AND_ASSIGN(
       RunResult check,
       RunToExit(NodeBinary(), {"--check-config", dir.Write("config.toml", local)}));
   EXPECT_EQ(check.exit_code, 0) << check.output;
   EXPECT_THAT(check.output, HasSubstr("configuration is valid"));
+}
+
+std::string ReadSource(const std::string& path) {
+  std::ifstream file(absl::StrCat(PLBY_SOURCE_DIR, "/", path));
+  EXPECT_TRUE(file.good()) << path;
+  return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+}
+
+TEST(DeployTest, TheConfigMapsConfigIsValid) {
+  const std::string toml = ConfigToml(OfKind(Render("base"), "ConfigMap"));
+  ASSERT_THAT(toml, HasSubstr("[[server]]"));
+  ExpectValidConfig(toml);
+}
+
+// A container started from the image alone must not offer plaintext control to the network.
+TEST(DeployTest, TheImagesOwnConfigIsValidAndKeepsControlOnLoopback) {
+  EXPECT_THAT(ReadSource("deploy/Dockerfile"),
+              HasSubstr("COPY deploy/image-config.toml /etc/plby/config.toml\n"));
+  const std::string toml = ReadSource("deploy/image-config.toml");
+  ExpectValidConfig(toml);
+  EXPECT_THAT(toml, HasSubstr("\n[control]\n"));
+  EXPECT_THAT(toml, HasSubstr("\nlisten = \"127.0.0.1:9100\"\n"));
+  EXPECT_THAT(toml, Not(HasSubstr("allow_insecure_remote")));
 }
 
 TEST(DeployTest, TheExampleOverlaySetsReplicasAndImage) {
