@@ -41,6 +41,8 @@ Flags:
                        /etc/hosts-style file read instead of DNS for these names
   --pool NAME          the pool (default: the node's only pool)
   --weight N           1-256, for add and set
+  --if-absent          add: a node that already has the backend with that weight,
+                       not draining, counts as done (re-run a fleet-wide add safely)
   --expected-version V change only if the pool is at version V (add, remove, set,
                        drain, undrain): two operators cannot overwrite each other
   --timeout D          deadline per node, e.g. 5s or 500ms (default 5s)
@@ -74,9 +76,12 @@ constexpr CommandSpec kCommands[] = {
      "Usage: plbyctl backends list [--pool NAME] [flags]\n\nLists the backends of a pool: "
      "address, weight, health, state (active or draining),\nactive and total connections.\n"},
     {"backends add", Command::kBackendsAdd, true,
-     "Usage: plbyctl backends add ADDRESS [--weight N] [--pool NAME] [--expected-version V]\n\n"
+     "Usage: plbyctl backends add ADDRESS [--weight N] [--if-absent] [--pool NAME]\n"
+     "                            [--expected-version V]\n\n"
      "Adds the backend ADDRESS (HOST:PORT) to the pool. New connections start going to it\n"
-     "at once.\n"},
+     "at once. A node that already has it fails with ALREADY_EXISTS, unless --if-absent is\n"
+     "given and it is there with the same weight and not draining: then nothing changes and\n"
+     "the node reports it as already there (for a fleet where only some nodes lack it).\n"},
     {"backends remove", Command::kBackendsRemove, true,
      "Usage: plbyctl backends remove ADDRESS [--drain-timeout D] [--pool NAME]\n"
      "                               [--expected-version V]\n\n"
@@ -161,6 +166,13 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
     };
     if (flag == "-h" || flag == "--help") {
       help = true;
+      continue;
+    }
+    if (flag == "--if-absent") {  // the one flag without a value
+      if (inline_value)
+        return Usage(absl::StrCat("--if-absent takes no value, got \"", *inline_value, "\""));
+      invocation.if_absent = true;
+      set_flags.push_back(flag);
       continue;
     }
     static constexpr absl::string_view kValueFlags[] = {"--node",
@@ -281,6 +293,7 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
     if (flag == "--weight") {
       return spec->command == Command::kBackendsAdd || spec->command == Command::kBackendsSet;
     }
+    if (flag == "--if-absent") return spec->command == Command::kBackendsAdd;
     if (flag == "--expected-version") {
       return spec->command == Command::kBackendsAdd || spec->command == Command::kBackendsRemove ||
              spec->command == Command::kBackendsSet || spec->command == Command::kBackendsDrain ||

@@ -54,6 +54,7 @@ struct Invocation {
   std::optional<int64_t> watch_count;            // stop after this many updates per node
   std::optional<absl::Duration> watch_duration;  // stop after this long
   std::optional<absl::Duration> drain_timeout;   // drain/remove: then close what is left
+  bool if_absent = false;  // add: a node that already has the backend as asked is done
 };
 
 // Either an invocation to run, or help text to print.

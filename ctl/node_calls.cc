@@ -105,10 +105,12 @@ absl::Status Run(const Invocation& invocation, Calls& calls, NodeResult& result)
       request.set_pool(*pool);
       request.set_address(invocation.address);
       if (invocation.weight) request.set_weight(static_cast<uint32_t>(*invocation.weight));
+      request.set_if_absent(invocation.if_absent);
       SetExpectedVersion(invocation, request);
       v1::AddBackendResponse response;
       absl::Status status = calls.Call(&v1::Control::Stub::AddBackend, request, &response);
       TakeChange(response, result);
+      result.unchanged = response.unchanged();
       return status;
     }
     case Command::kBackendsRemove: {

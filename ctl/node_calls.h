@@ -25,7 +25,8 @@ struct NodeResult {
   std::string pool;
   uint64_t version = 0;
   std::vector<v1::Backend> backends;
-  v1::Backend backend;  // the one a change was about
+  v1::Backend backend;     // the one a change was about
+  bool unchanged = false;  // add --if-absent: it was already there
 };
 
 // Runs `invocation` (any command but watch) on `node`, within invocation.timeout.

@@ -72,10 +72,12 @@ Row BackendCells(const v1::Backend& backend) {
           absl::StrCat(backend.total_connections())};
 }
 
-std::string ChangeText(const Invocation& invocation, const v1::Backend& backend) {
+std::string ChangeText(const Invocation& invocation, const NodeResult& result) {
+  const v1::Backend& backend = result.backend;
   switch (invocation.command) {
     case Command::kBackendsAdd:
-      return absl::StrCat("added ", backend.address(), " (weight ", backend.weight(), ")");
+      return absl::StrCat(result.unchanged ? "already there: " : "added ", backend.address(),
+                          " (weight ", backend.weight(), ")");
     case Command::kBackendsRemove:
       return absl::StrCat("removed ", backend.address());
     case Command::kBackendsSet:
@@ -180,8 +182,7 @@ std::string RenderTable(const Invocation& invocation, const std::vector<NodeResu
       rows.push_back({"NODE", "POOL", "VERSION", "RESULT"});
       for (const NodeResult& r : results) {
         if (!r.error.ok()) continue;
-        rows.push_back(
-            {r.node, r.pool, absl::StrCat(r.version), ChangeText(invocation, r.backend)});
+        rows.push_back({r.node, r.pool, absl::StrCat(r.version), ChangeText(invocation, r)});
       }
       break;
   }
@@ -240,7 +241,9 @@ std::string RenderJson(const Invocation& invocation, const std::vector<NodeResul
         WriteBackends(json, r.backends);
         break;
       default:
-        json.Key("pool").String(r.pool).Key("version").Unsigned(r.version).Key("backend");
+        json.Key("pool").String(r.pool).Key("version").Unsigned(r.version);
+        if (invocation.command == Command::kBackendsAdd) json.Key("unchanged").Bool(r.unchanged);
+        json.Key("backend");
         WriteBackend(json, r.backend);
         break;
     }

@@ -195,18 +195,26 @@ absl::StatusOr<BackendChange> ControlPlane::AddBackend(const AddBackendArgs& arg
   }
 
   const std::string key = address->ToString();
+  const int64_t weight = args.weight.value_or(1);
+  std::string existing;  // if_absent: the spelling under which it is already there
   absl::StatusOr<std::shared_ptr<const pool::PoolSnapshot>> snapshot = (*pool)->Update(
       args.expected_version,
       [&](std::vector<pool::Backend>& backends) -> absl::StatusOr<bool> {
         for (const pool::Backend& backend : backends) {
-          if (backend.address.ToString() == key || backend.socket_address == *resolved) {
-            return absl::AlreadyExistsError(
-                absl::StrCat("backend \"", key, "\" is already in pool \"", args.pool, "\"",
-                             backend.address.ToString() == key
-                                 ? ""
-                                 : absl::StrCat(" as \"", backend.address.ToString(), "\""),
-                             " (weight ", backend.weight, "); change it with UpdateBackend"));
+          if (backend.address.ToString() != key && !(backend.socket_address == *resolved)) continue;
+          if (args.if_absent && backend.weight == weight && !backend.draining) {
+            existing = backend.address.ToString();
+            return false;  // already there as asked: nothing to change
           }
+          return absl::AlreadyExistsError(absl::StrCat(
+              "backend \"", key, "\" is already in pool \"", args.pool, "\"",
+              backend.address.ToString() == key
+                  ? ""
+                  : absl::StrCat(" as \"", backend.address.ToString(), "\""),
+              " (weight ", backend.weight, backend.draining ? ", draining" : "", ")",
+              args.if_absent ? absl::StrCat(", not as asked (weight ", weight, ", not draining)")
+                             : "",
+              "; change it with UpdateBackend"));
         }
         if (backends.size() >= kMaxBackendsPerPool) {
           return absl::ResourceExhaustedError(
@@ -215,7 +223,7 @@ absl::StatusOr<BackendChange> ControlPlane::AddBackend(const AddBackendArgs& arg
         }
         backends.push_back({.address = *address,
                             .socket_address = *resolved,
-                            .weight = args.weight.value_or(1),
+                            .weight = weight,
                             .draining = false,
                             .runtime = pools_.NewBackendRuntime()});
         return true;
@@ -224,6 +232,12 @@ absl::StatusOr<BackendChange> ControlPlane::AddBackend(const AddBackendArgs& arg
         return Commit(**pool, backends, version, cancelled, NothingElse);
       });
   if (!snapshot.ok()) return snapshot.status();
+  if (!existing.empty()) {
+    return BackendChange{.pool = args.pool,
+                         .version = (*snapshot)->version(),
+                         .backend = StatusOf(*(*snapshot)->Find(existing)),
+                         .changed = false};
+  }
   NotifyChanged();
   return BackendChange{.pool = args.pool,
                        .version = (*snapshot)->version(),

@@ -71,6 +71,7 @@ struct BackendChange {
   std::string pool;
   uint64_t version = 0;
   BackendStatus backend;
+  bool changed = true;  // false: AddBackend with if_absent found it already there
 };
 
 // What the control plane reports about the node besides its pools.
@@ -93,6 +94,8 @@ struct AddBackendArgs {
   std::string address;
   std::optional<int64_t> weight = std::nullopt;  // default 1
   std::optional<uint64_t> expected_version = std::nullopt;
+  // An identical backend already there (same weight, not draining) is success, unchanged.
+  bool if_absent = false;
 };
 
 struct RemoveBackendArgs {

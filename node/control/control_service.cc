@@ -140,12 +140,15 @@ grpc::Status ControlService::AddBackend(grpc::ServerContext* context,
                                         const v1::AddBackendRequest* request,
                                         v1::AddBackendResponse* response) {
   if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
-  return Reply(plane_.AddBackend({.pool = request->pool(),
-                                  .address = request->address(),
-                                  .weight = WeightOf(*request),
-                                  .expected_version = ExpectedVersionOf(*request)},
-                                 [context] { return Gone(*context); }),
-               response);
+  const absl::StatusOr<BackendChange> change =
+      plane_.AddBackend({.pool = request->pool(),
+                         .address = request->address(),
+                         .weight = WeightOf(*request),
+                         .expected_version = ExpectedVersionOf(*request),
+                         .if_absent = request->if_absent()},
+                        [context] { return Gone(*context); });
+  if (change.ok()) response->set_unchanged(!change->changed);
+  return Reply(change, response);
 }
 
 grpc::Status ControlService::RemoveBackend(grpc::ServerContext* context,

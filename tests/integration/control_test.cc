@@ -72,6 +72,36 @@ class ControlTest : public ::testing::Test {
   std::vector<Node> nodes_;
 };
 
+// A fleet-wide add re-run after some nodes already have the backend (new pods after a rollout,
+// say): with --if-absent those report it as already there, the others get it, and it exits 0;
+// without, the nodes that have it fail. One whose copy differs (another weight) still fails.
+TEST_F(ControlTest, AddIfAbsentCompletesAFleetWhereSomeNodesHaveTheBackend) {
+  std::vector<Backend> seed(1);
+  PLBY_ASSERT_OK_AND_ASSIGN(seed[0], StartBackend("hi"));
+  PLBY_ASSERT_OK_AND_ASSIGN(Backend backend, StartBackend("hi"));
+  StartFleet(3, seed);
+  ASSERT_EQ(nodes_.size(), 3u);
+  const std::string added = backend.address();
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult first,
+                            Ctl({"--node", nodes_[0].control_address(), "backends", "add", added}));
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      RunResult again, Ctl({"--node", Nodes(nodes_), "backends", "add", added, "--if-absent"}));
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_EQ(Count(again.output, "already there: " + added), 1) << again.output;
+  EXPECT_EQ(Count(again.output, "added " + added), 2) << again.output;
+
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult plain,
+                            Ctl({"--node", Nodes(nodes_), "backends", "add", added}));
+  EXPECT_EQ(plain.exit_code, 1) << plain.output;
+  EXPECT_EQ(Count(plain.output, "ALREADY_EXISTS"), 3) << plain.output;
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult weighted, Ctl({"--node", Nodes(nodes_), "backends", "add",
+                                                     added, "--if-absent", "--weight", "3"}));
+  EXPECT_EQ(weighted.exit_code, 1) << weighted.output;
+  EXPECT_EQ(Count(weighted.output, "not as asked (weight 3, not draining)"), 3) << weighted.output;
+}
+
 TEST_F(ControlTest, OneCallChangesTheWholeFleetAndTrafficFollows) {
   std::vector<Backend> backends(3);
   for (Backend& backend : backends) {

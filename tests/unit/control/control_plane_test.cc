@@ -132,6 +132,36 @@ TEST_F(ControlPlaneTest, EveryPoolNeedsABackendThatIsNotDraining) {
   EXPECT_TRUE(plane_.EveryPoolHasBackends());
 }
 
+// A fleet-wide add re-run for new nodes: where the backend is already there as asked, nothing
+// changes and that is success; anything else there is still a conflict.
+TEST_F(ControlPlaneTest, AddIfAbsentAcceptsOnlyWhatIsAlreadyThereAsAsked) {
+  absl::StatusOr<BackendChange> same = plane_.AddBackend(
+      {.pool = "web", .address = "127.0.0.1:9002", .weight = 2, .if_absent = true});
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_FALSE(same->changed);
+  EXPECT_EQ(same->version, 1u);
+  EXPECT_EQ(same->backend.address, "127.0.0.1:9002");
+
+  absl::StatusOr<BackendChange> other_weight = plane_.AddBackend(
+      {.pool = "web", .address = "127.0.0.1:9002", .weight = 3, .if_absent = true});
+  EXPECT_EQ(other_weight.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(other_weight.status().message(),
+              HasSubstr("backend \"127.0.0.1:9002\" is already in pool \"web\" (weight 2), not "
+                        "as asked (weight 3, not draining)"));
+  ASSERT_TRUE(
+      plane_.UpdateBackend({.pool = "web", .address = "127.0.0.1:9001", .draining = true}).ok());
+  EXPECT_EQ(plane_.AddBackend({.pool = "web", .address = "127.0.0.1:9001", .if_absent = true})
+                .status()
+                .code(),
+            absl::StatusCode::kAlreadyExists);
+
+  absl::StatusOr<BackendChange> added =
+      plane_.AddBackend({.pool = "web", .address = "127.0.0.1:9003", .if_absent = true});
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_TRUE(added->changed);
+  EXPECT_EQ(added->version, 3u);
+}
+
 TEST_F(ControlPlaneTest, CountersFollowABackendAcrossVersions) {
   pool::Pool* web = registry_->Find("web");
   web->snapshot()->backends()[1].runtime->worker(1).total.Add(5);

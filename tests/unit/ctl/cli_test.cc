@@ -37,6 +37,8 @@ TEST(CliTest, ReadsACommandWithFlagsAnywhere) {
   EXPECT_EQ(invocation.expected_version, 4u);
   EXPECT_EQ(invocation.output, OutputFormat::kJson);
   EXPECT_EQ(invocation.timeout, absl::Milliseconds(750));
+  EXPECT_FALSE(invocation.if_absent);
+  EXPECT_TRUE(Parse({"backends", "add", "127.0.0.1:1", "--if-absent"})->invocation->if_absent);
 }
 
 TEST(CliTest, NodesComeFromFlagsThenEnvironmentThenTheDefault) {
@@ -100,6 +102,10 @@ TEST(CliTest, BadArgumentsSayWhatIsValid) {
               HasSubstr("--timeout \"3000000h\" is too long (valid: up to 24h)"));
   EXPECT_THAT(ErrorOf({"status", "--tls-server-name", "node.example"}),
               HasSubstr("--tls-server-name applies to TLS only"));
+  EXPECT_THAT(ErrorOf({"backends", "add", "127.0.0.1:1", "--if-absent=yes"}),
+              HasSubstr("--if-absent takes no value, got \"yes\""));
+  EXPECT_THAT(ErrorOf({"backends", "remove", "127.0.0.1:1", "--if-absent"}),
+              HasSubstr("--if-absent does not apply to backends remove"));
 }
 
 }  // namespace

@@ -72,6 +72,13 @@ TEST(RenderTest, ChangesSayWhatHappened) {
   EXPECT_THAT(RenderTable(invocation, {added}),
               HasSubstr("n:1   web   4        added 127.0.0.1:8083 "
                         "(weight 2)"));
+  NodeResult there = added;
+  there.unchanged = true;
+  EXPECT_THAT(RenderTable(invocation, {there}),
+              HasSubstr("n:1   web   4        already there: 127.0.0.1:8083 (weight 2)"));
+  EXPECT_THAT(RenderJson(invocation, {added, there}),
+              HasSubstr("\"version\":4,\"unchanged\":false,\"backend\":{"));
+  EXPECT_THAT(RenderJson(invocation, {added, there}), HasSubstr("\"unchanged\":true,"));
 }
 
 TEST(RenderTest, WatchUpdatesInJsonAreOneLineEach) {
