@@ -12,7 +12,7 @@
 namespace plby::proxy {
 namespace {
 
-// Reads per direction before a connection yields to the others (1 MiB with 64 KiB reads).
+// Reads per direction before a connection yields to the others (960 KiB with 60 KiB reads).
 constexpr int kReadsPerTurn = 16;
 constexpr uint32_t kEdgeTriggered = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 
