@@ -1,14 +1,15 @@
 // plby-bench: plby-node next to HAProxy and nginx stream, in front of the same backends, on
-// one machine, in one run; the backends reached directly are the ceiling. Systems alternate
-// within each round, rounds repeat, and the table reports medians and ratios.
+// one machine, in one run; the backends reached directly are the ceiling. Each round measures
+// the backends directly, then the proxies in an order that rotates from round to round; rounds
+// repeat, and the table reports medians and ratios.
 //
 //   tests/bench/run.sh [--rounds N] [--seconds S] [--threads 1,2] [--no-callgrind]
 //
-// Workloads: keep-alive HTTP requests (wrk, 50 connections, a small body: requests/s and
-// p50/p99 latency), a new connection per request (wrk with "Connection: close"), bulk
-// throughput both ways (iperf3) and memory per idle proxied connection (4000 of them). Then
-// plby alone: the cost of 100 pool updates a second during the keep-alive run, a pool of
-// 10,000 backends against one of 2, and instructions per relayed request under callgrind.
+// Workloads: keep-alive HTTP requests (wrk, 50 connections, a small body: requests/s,
+// p50/p99 latency and the proxy's CPU time per request), a new connection per request (wrk with
+// "Connection: close"), bulk throughput both ways (iperf3) and memory per idle proxied connection
+// (4000 of them). Then plby alone: the cost of 100 pool updates a second during the keep-alive run,
+// a pool of 10,000 backends against one of 2, and instructions per relayed request under callgrind.
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -42,7 +43,9 @@ enum Metric {
   kKeepAliveRps,
   kKeepAliveP50,
   kKeepAliveP99,
+  kKeepAliveCpu,
   kNewConnectionRps,
+  kNewConnectionCpu,
   kBulkUp,
   kBulkDown,
   kIdleBytes,
@@ -58,7 +61,9 @@ constexpr MetricInfo kMetrics[kMetricCount] = {
     {"keep-alive requests/s", 0},
     {"keep-alive p50 ms", 3},
     {"keep-alive p99 ms", 3},
+    {"keep-alive proxy CPU us/request", 2},
     {"new connection requests/s", 0},
+    {"new connection proxy CPU us/request", 2},
     {"bulk client->server Gbit/s", 2},
     {"bulk server->client Gbit/s", 2},
     {"memory per idle connection, bytes", 0},
@@ -140,12 +145,22 @@ std::string Machine() {
 
 void MeasureAll(const Proxy& proxy, const Options& options, Samples& samples, int threads) {
   std::map<int, std::vector<double>>& out = samples[threads][proxy.system];
-  const HttpResult keep_alive = OrFail(RunWrk(proxy.http_port, options.duration, false));
+  // The proxy's CPU time per request: the load generator and the backends share the cores, so
+  // requests/s of proxies that cost differently can come out level; this tells them apart.
+  const std::vector<pid_t> pids = proxy.WorkingPids();
+  const auto http = [&](bool new_connections, int cpu_metric) {
+    const double cpu_before = CpuSeconds(pids);
+    const HttpResult result = OrFail(RunWrk(proxy.http_port, options.duration, new_connections));
+    if (!pids.empty() && result.requests > 0) {
+      out[cpu_metric].push_back((CpuSeconds(pids) - cpu_before) * 1e6 / result.requests);
+    }
+    return result;
+  };
+  const HttpResult keep_alive = http(false, kKeepAliveCpu);
   out[kKeepAliveRps].push_back(keep_alive.requests_per_second);
   out[kKeepAliveP50].push_back(keep_alive.p50_ms);
   out[kKeepAliveP99].push_back(keep_alive.p99_ms);
-  out[kNewConnectionRps].push_back(
-      OrFail(RunWrk(proxy.http_port, options.duration, true)).requests_per_second);
+  out[kNewConnectionRps].push_back(http(true, kNewConnectionCpu).requests_per_second);
   out[kBulkUp].push_back(OrFail(RunIperf(proxy.bulk_port, options.duration, false)));
   out[kBulkDown].push_back(OrFail(RunIperf(proxy.bulk_port, options.duration, true)));
   if (proxy.system != System::kDirect) {
@@ -196,8 +211,8 @@ void PrintTable(const Samples& samples, const Options& options) {
     }
   }
   std::printf(
-      "\nMedians of %d round(s) of %lld s per measurement; systems alternate within each "
-      "round.\n",
+      "\nMedians of %d round(s) of %lld s per measurement; in each round the proxies' order "
+      "rotates.\n",
       options.rounds, static_cast<long long>(absl::ToInt64Seconds(options.duration)));
 }
 
@@ -240,13 +255,27 @@ int main(int argc, char** argv) {
   double churn_seconds = 0;
   for (int round = 0; round < options.rounds; ++round) {
     const Proxy plby = OrFail(StartProxy(System::kPlby, {.threads = 1}, backends, dir));
-    quiet.push_back(OrFail(RunWrk(plby.http_port, options.duration, false)).requests_per_second);
-    PoolChurn churn(plby.control_port, "http", absl::StrCat("127.0.0.1:", backends.http_ports[1]));
-    const auto started = std::chrono::steady_clock::now();
-    churned.push_back(OrFail(RunWrk(plby.http_port, options.duration, false)).requests_per_second);
-    churn_seconds +=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    updates += churn.updates();
+    const auto run_quiet = [&] {
+      quiet.push_back(OrFail(RunWrk(plby.http_port, options.duration, false)).requests_per_second);
+    };
+    const auto run_churned = [&] {
+      PoolChurn churn(plby.control_port, "http",
+                      absl::StrCat("127.0.0.1:", backends.http_ports[1]));
+      const auto started = std::chrono::steady_clock::now();
+      churned.push_back(
+          OrFail(RunWrk(plby.http_port, options.duration, false)).requests_per_second);
+      churn_seconds +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      updates += churn.updates();
+    };
+    // Which goes first alternates, so that neither is always the node's first run.
+    if (round % 2 == 0) {
+      run_quiet();
+      run_churned();
+    } else {
+      run_churned();
+      run_quiet();
+    }
   }
   std::printf(
       "\nPool updates (plby, 1 worker, keep-alive): %.0f requests/s quiet, %.0f with %.0f "

@@ -7,9 +7,9 @@
 
 #include <fstream>
 #include <regex>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace plby::bench {
 namespace {
@@ -188,7 +188,21 @@ absl::StatusOr<Proxy> StartProxy(System system, const ProxyOptions& options,
   return proxy;
 }
 
-std::vector<pid_t> Proxy::MemoryPids() const {
+namespace {
+
+// The fields of /proc/PID/stat after the command name: [0] is the state (field 3 in proc(5)),
+// [1] the parent, [11] and [12] the user and system time in clock ticks. Empty if it is gone.
+std::vector<std::string> StatFields(pid_t pid) {
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  const std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const size_t close = text.rfind(')');  // the name may hold spaces and parentheses
+  if (close == std::string::npos || close + 2 > text.size()) return {};
+  return absl::StrSplit(text.substr(close + 2), ' ', absl::SkipEmpty());
+}
+
+}  // namespace
+
+std::vector<pid_t> Proxy::WorkingPids() const {
   if (process == nullptr) return {};
   if (system != System::kNginx) return {process->pid()};
   // nginx: the workers (children of the master) carry the connections.
@@ -197,18 +211,22 @@ std::vector<pid_t> Proxy::MemoryPids() const {
   while (dirent* entry = readdir(proc)) {
     const pid_t pid = static_cast<pid_t>(std::atoi(entry->d_name));
     if (pid <= 0) continue;
-    std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
-    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-    const size_t close = text.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream fields(text.substr(close + 2));
-    std::string state;
-    pid_t parent = 0;
-    fields >> state >> parent;
-    if (parent == process->pid()) workers.push_back(pid);
+    const std::vector<std::string> fields = StatFields(pid);
+    if (fields.size() > 1 && fields[1] == std::to_string(process->pid())) workers.push_back(pid);
   }
   closedir(proc);
   return workers;
+}
+
+double CpuSeconds(const std::vector<pid_t>& pids) {
+  const double ticks_per_second = static_cast<double>(sysconf(_SC_CLK_TCK));
+  double total = 0;
+  for (pid_t pid : pids) {
+    const std::vector<std::string> fields = StatFields(pid);
+    if (fields.size() > 12)
+      total += (std::stod(fields[11]) + std::stod(fields[12])) / ticks_per_second;
+  }
+  return total;
 }
 
 int64_t ResidentKiB(const std::vector<pid_t>& pids) {

@@ -40,8 +40,9 @@ struct Proxy {
   uint16_t bulk_port = 0;
   uint16_t idle_port = 0;
   uint16_t control_port = 0;  // plby only
-  // The processes whose memory counts (nginx: its workers, not the master).
-  std::vector<pid_t> MemoryPids() const;
+  // The processes that carry the connections, whose memory and CPU time count (nginx: its
+  // workers, not the master). None for the direct "proxy".
+  std::vector<pid_t> WorkingPids() const;
 };
 
 struct ProxyOptions {
@@ -59,5 +60,7 @@ absl::StatusOr<Proxy> StartProxy(System system, const ProxyOptions& options,
 
 // Resident memory of `pids`, summed, in KiB.
 int64_t ResidentKiB(const std::vector<pid_t>& pids);
+// CPU time (user and system) that `pids` have used so far, summed, in seconds.
+double CpuSeconds(const std::vector<pid_t>& pids);
 
 }  // namespace plby::bench

@@ -74,6 +74,10 @@ absl::StatusOr<HttpResult> RunWrk(uint16_t port, absl::Duration duration, bool n
     return absl::InternalError("wrk printed no rate:\n" + run->output);
   }
   result.requests_per_second = std::stod(match[1]);
+  if (!std::regex_search(run->output, match, std::regex(R"((\d+) requests in )"))) {
+    return absl::InternalError("wrk printed no request count:\n" + run->output);
+  }
+  result.requests = std::stod(match[1]);
   if (std::regex_search(run->output, match, std::regex(R"(\n\s+50%\s+([0-9.]+)(us|ms|s))"))) {
     result.p50_ms = ToMilliseconds(std::stod(match[1]), match[2]);
   }
@@ -106,7 +110,7 @@ absl::StatusOr<double> RunIperf(uint16_t port, absl::Duration duration, bool rev
 
 absl::StatusOr<double> IdleBytesPerConnection(const Proxy& proxy, int connections) {
   testing::RaiseDescriptorLimit();
-  const std::vector<pid_t> pids = proxy.MemoryPids();
+  const std::vector<pid_t> pids = proxy.WorkingPids();
   const int64_t before = ResidentKiB(pids);
   std::vector<int> fds;
   fds.reserve(connections);

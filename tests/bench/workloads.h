@@ -13,6 +13,7 @@
 namespace plby::bench {
 
 struct HttpResult {
+  double requests = 0;  // completed during the run
   double requests_per_second = 0;
   double p50_ms = 0;
   double p99_ms = 0;
