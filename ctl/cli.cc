@@ -169,8 +169,9 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
       continue;
     }
     if (flag == "--if-absent") {  // the one flag without a value
-      if (inline_value)
+      if (inline_value) {
         return Usage(absl::StrCat("--if-absent takes no value, got \"", *inline_value, "\""));
+      }
       invocation.if_absent = true;
       set_flags.push_back(flag);
       continue;
