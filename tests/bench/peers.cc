@@ -43,6 +43,16 @@ absl::StatusOr<std::unique_ptr<testing::Process>> StartNginx(const std::string& 
   return testing::Process::Start("/usr/sbin/nginx", {"-p", dir.path(), "-c", config_path});
 }
 
+// The fields of /proc/PID/stat after the command name: [0] is the state (field 3 in proc(5)),
+// [1] the parent, [11] and [12] the user and system time in clock ticks. Empty if it is gone.
+std::vector<std::string> StatFields(pid_t pid) {
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  const std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const size_t close = text.rfind(')');  // the name may hold spaces and parentheses
+  if (close == std::string::npos || close + 2 > text.size()) return {};
+  return absl::StrSplit(text.substr(close + 2), ' ', absl::SkipEmpty());
+}
+
 }  // namespace
 
 uint16_t FreePort() {
@@ -187,20 +197,6 @@ absl::StatusOr<Proxy> StartProxy(System system, const ProxyOptions& options,
   }
   return proxy;
 }
-
-namespace {
-
-// The fields of /proc/PID/stat after the command name: [0] is the state (field 3 in proc(5)),
-// [1] the parent, [11] and [12] the user and system time in clock ticks. Empty if it is gone.
-std::vector<std::string> StatFields(pid_t pid) {
-  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
-  const std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  const size_t close = text.rfind(')');  // the name may hold spaces and parentheses
-  if (close == std::string::npos || close + 2 > text.size()) return {};
-  return absl::StrSplit(text.substr(close + 2), ' ', absl::SkipEmpty());
-}
-
-}  // namespace
 
 std::vector<pid_t> Proxy::WorkingPids() const {
   if (process == nullptr) return {};

@@ -211,39 +211,43 @@ TEST(LogFormatTest, JsonIsOneObjectPerLine) {
   EXPECT_THAT(bad.output, HasSubstr("unknown log format \"xml\" (valid: text, json)"));
 }
 
+// A node with an empty pool and a plaintext health listener, and a channel to that listener.
+class HealthListenerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    PLBY_ASSERT_OK_AND_ASSIGN(
+        node_, StartNode(dir_, OnePoolConfig({}, "WRR", "", "health_listen = \"127.0.0.1:0\"\n")));
+    health_port_ = PortFromLine(*node_.process, "health service");
+    ASSERT_NE(health_port_, 0) << node_.process->Output();
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", health_port_),
+                                   grpc::InsecureChannelCredentials());
+  }
+
+  TempDir dir_;
+  Node node_;
+  uint16_t health_port_ = 0;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
 // Kubernetes' gRPC probes cannot present a client certificate: the health listener is plaintext
 // and serves health, never the Control service.
-TEST(HealthListenerTest, ServesHealthButNoControl) {
-  TempDir dir;
-  PLBY_ASSERT_OK_AND_ASSIGN(
-      Node node, StartNode(dir, OnePoolConfig({}, "WRR", "", "health_listen = \"127.0.0.1:0\"\n")));
-  const uint16_t health_port = PortFromLine(*node.process, "health service");
-  ASSERT_NE(health_port, 0) << node.process->Output();
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", health_port),
-                                     grpc::InsecureChannelCredentials());
-  absl::StatusOr<int> health = CheckHealth(channel);
+TEST_F(HealthListenerTest, ServesHealthButNoControl) {
+  absl::StatusOr<int> health = CheckHealth(channel_);
   ASSERT_TRUE(health.ok()) << health.status();
   EXPECT_EQ(*health, 1);  // SERVING
 
   PLBY_ASSERT_OK_AND_ASSIGN(
       RunResult status,
-      RunToExit(CtlBinary(), {"--node", absl::StrCat("127.0.0.1:", health_port), "status"}));
+      RunToExit(CtlBinary(), {"--node", absl::StrCat("127.0.0.1:", health_port_), "status"}));
   EXPECT_EQ(status.exit_code, 1);
   EXPECT_THAT(status.output, HasSubstr("UNIMPLEMENTED"));
 }
 
 // Kubernetes' readiness probe asks for "plby.traffic": a node whose pool has no backend to
 // send to is alive ("" SERVING) but not ready, and becomes ready as soon as it gets one.
-TEST(HealthListenerTest, ReadyOnlyWithABackendToSendTo) {
-  TempDir dir;
-  PLBY_ASSERT_OK_AND_ASSIGN(
-      Node node, StartNode(dir, OnePoolConfig({}, "WRR", "", "health_listen = \"127.0.0.1:0\"\n")));
-  const uint16_t health_port = PortFromLine(*node.process, "health service");
-  ASSERT_NE(health_port, 0) << node.process->Output();
-  auto health = grpc::CreateChannel(absl::StrCat("127.0.0.1:", health_port),
-                                    grpc::InsecureChannelCredentials());
+TEST_F(HealthListenerTest, ReadyOnlyWithABackendToSendTo) {
   auto status_of = [&](const std::string& service) {
-    absl::StatusOr<int> status = CheckHealth(health, service);
+    absl::StatusOr<int> status = CheckHealth(channel_, service);
     EXPECT_TRUE(status.ok()) << status.status();
     return status.value_or(-1);
   };
@@ -253,7 +257,7 @@ TEST(HealthListenerTest, ReadyOnlyWithABackendToSendTo) {
 
   PLBY_ASSERT_OK_AND_ASSIGN(Backend backend, StartBackend("hi"));
   auto ctl = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), {"--node", node.control_address(), "backends"});
+    args.insert(args.begin(), {"--node", node_.control_address(), "backends"});
     absl::StatusOr<RunResult> run = RunToExit(CtlBinary(), args);
     ASSERT_TRUE(run.ok()) << run.status();
     EXPECT_EQ(run->exit_code, 0) << run->output;
