@@ -8,6 +8,9 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "net/host_port.h"
+#include "text/quote.h"
+#include "tls/certificates.h"
 
 namespace plby::ctl {
 namespace {
@@ -18,8 +21,9 @@ absl::StatusOr<std::string> ReadPem(const std::string& flag, const std::string& 
   std::stringstream text;
   text << file.rdbuf();
   if (!file || text.str().find("-----BEGIN ") == std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        flag, " \"", path, "\": ", !file ? "cannot read it" : "not PEM (no \"-----BEGIN\" block)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, " ", text::Quote(path), ": ",
+                     !file ? "cannot read it" : "not PEM (no \"-----BEGIN\" block)"));
   }
   return text.str();
 }
@@ -37,7 +41,53 @@ absl::StatusOr<ChannelFactory> ChannelFactory::Create(const TlsFiles& tls) {
     if (!text.ok()) return text.status();
     *pem = *std::move(text);
   }
+  if (absl::Status files = CheckFiles(tls, factory); !files.ok()) return files;
   return factory;
+}
+
+absl::Status ChannelFactory::CheckFiles(const TlsFiles& tls, const ChannelFactory& factory) {
+  const auto named = [](absl::string_view flag, const std::string& path) {
+    return absl::StrCat(flag, " ", text::Quote(path), ": ");
+  };
+  if (!factory.ca_pem_.empty()) {
+    if (absl::Status ca = tls::CheckCaBundle(factory.ca_pem_); !ca.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(named("--ca", tls.ca), ca.message()));
+    }
+  }
+  if (factory.cert_pem_.empty()) return absl::OkStatus();
+  absl::StatusOr<std::vector<tls::CertificateFacts>> chain =
+      tls::ReadCertificates(factory.cert_pem_);
+  if (!chain.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(named("--cert", tls.cert), chain.status().message()));
+  }
+  const tls::CertificateFacts& leaf = chain->front();
+  // Expired or not valid yet: the node would refuse it, so say so now. (Soon to expire is
+  // worth no refusal.)
+  if (std::string expiry = tls::ExpiryWarning(leaf, absl::Now(), absl::ZeroDuration());
+      !expiry.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(named("--cert", tls.cert), expiry));
+  }
+  if (!leaf.client_auth) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        named("--cert", tls.cert), "the certificate ", leaf.subject,
+        " is not for clients: its extended key usage lacks clientAuth (a server certificate?)"));
+  }
+  if (absl::Status key = tls::CheckPrivateKey(factory.key_pem_, factory.cert_pem_); !key.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(named("--key", tls.key), key.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ChannelFactory::DiagnoseHandshake(const std::string& node, const std::string& name,
+                                               absl::Duration timeout) const {
+  if (!tls_) return absl::OkStatus();
+  std::string expected = !server_name_.empty() ? server_name_ : name;
+  if (expected.empty()) {
+    absl::StatusOr<net::HostPort> address = net::ParseHostPort(node, net::AddressUse::kConnect);
+    if (address.ok()) expected = address->host;
+  }
+  return tls::CheckServerCertificate(node, ca_pem_, expected, timeout);
 }
 
 std::shared_ptr<grpc::Channel> ChannelFactory::ChannelTo(const std::string& node,

@@ -281,7 +281,7 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
     if (rest.empty()) {
       return Usage(absl::StrCat(spec->name, " needs the backend's ADDRESS (HOST:PORT)"));
     }
-    absl::StatusOr<net::HostPort> address = net::ParseHostPort(rest[0], net::PortZero::kRefuse);
+    absl::StatusOr<net::HostPort> address = net::ParseHostPort(rest[0], net::AddressUse::kConnect);
     if (!address.ok()) return Usage(address.status().message());
     invocation.address = address->ToString();
   }
@@ -328,7 +328,7 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
   for (const std::string& text : fleet_texts) {
     for (absl::string_view fleet : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
       absl::StatusOr<net::HostPort> address =
-          net::ParseHostPort(absl::StripAsciiWhitespace(fleet), net::PortZero::kRefuse);
+          net::ParseHostPort(absl::StripAsciiWhitespace(fleet), net::AddressUse::kConnect);
       if (!address.ok()) return Usage(absl::StrCat("--fleet: ", address.status().message()));
       invocation.fleets.push_back(*address);
     }
@@ -344,7 +344,7 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
   for (const std::string& text : node_texts) {
     for (absl::string_view node : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
       absl::StatusOr<net::HostPort> address =
-          net::ParseHostPort(absl::StripAsciiWhitespace(node), net::PortZero::kRefuse);
+          net::ParseHostPort(absl::StripAsciiWhitespace(node), net::AddressUse::kConnect);
       if (!address.ok()) return Usage(absl::StrCat("--node: ", address.status().message()));
       const std::string canonical = address->ToString();
       if (std::find(invocation.nodes.begin(), invocation.nodes.end(), canonical) ==

@@ -12,12 +12,10 @@
 namespace plby::ctl {
 
 // The node addresses ("10.0.0.7:9100", "[fd00::7]:9100") that `fleet` stands for, each once,
-// in the resolver's order. An IP address stands for itself. With `hosts_file` (not empty),
-// names are looked up there instead of with the system resolver: an /etc/hosts-style file
-// ("ADDRESS NAME [NAME...]" per line, # comments) where every line naming the host counts.
-// When a name has both IPv4 and IPv6 addresses only the IPv4 ones count (a dual-stack headless
-// Service names every pod twice, once per family). NOT_FOUND when the name has no address.
-absl::StatusOr<std::vector<std::string>> ResolveFleet(const net::HostPort& fleet,
-                                                      const std::string& hosts_file);
+// in the resolver's order (or the hosts file's, with net::UseHostsFile: PLBY_HOSTS_FILE). An IP
+// address stands for itself. When a name has both IPv4 and IPv6 addresses only the IPv4 ones
+// count (a dual-stack headless Service names every pod twice, once per family). NOT_FOUND when
+// the name has no address.
+absl::StatusOr<std::vector<std::string>> ResolveFleet(const net::HostPort& fleet);
 
 }  // namespace plby::ctl

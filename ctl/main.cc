@@ -1,4 +1,5 @@
 // plbyctl: flags, fan-out to the nodes, output. The calls and the rendering live beside it.
+#include <grpc/support/log.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -11,9 +12,13 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "channels.h"
 #include "cli.h"
 #include "fleet.h"
+#include "net/socket_address.h"
 #include "node_calls.h"
 #include "render.h"
 
@@ -40,6 +45,41 @@ void ForEachNodeConcurrently(size_t count, const Work& work) {
 // The certificate name of each node found through a fleet: the fleet's name.
 using FleetNames = std::map<std::string, std::string>;
 
+// gRPC says little about a failed TLS handshake ("Ssl handshake failed", "Socket closed"):
+// when a call failed in one, a handshake of plbyctl's own says what is wrong with the node's
+// certificate, and the error gets that.
+void AddHandshakeDiagnosis(const plby::ctl::ChannelFactory& channels, const std::string& node,
+                           const std::string& name, absl::Duration timeout, absl::Status& error) {
+  if (error.code() != absl::StatusCode::kUnavailable) return;
+  const std::string text = absl::AsciiStrToLower(error.message());
+  if (!channels.tls()) {
+    // A TLS node closes a plaintext client's connection without a word.
+    if (absl::StrContains(text, "socket closed")) {
+      error = absl::Status(error.code(),
+                           absl::StrCat(error.message(),
+                                        " (if the node's control service uses mTLS, give --ca, "
+                                        "--cert and --key)"));
+    }
+    return;
+  }
+  if (!absl::StrContains(text, "ssl") && !absl::StrContains(text, "handshake") &&
+      !absl::StrContains(text, "certificate")) {
+    return;
+  }
+  const absl::Status diagnosis = channels.DiagnoseHandshake(node, name, timeout);
+  if (diagnosis.ok()) return;
+  error = absl::Status(error.code(),
+                       absl::StrCat(diagnosis.message(), " (gRPC: ", error.message(), ")"));
+}
+
+// gRPC's own log lines ("E1201 ... Handshake failed ...") repeat what the failed call reports,
+// in a raw form; they are shown only when GRPC_VERBOSITY asks for them.
+void QuietGrpcLog(gpr_log_func_args* args) {
+  static const bool verbose = std::getenv("GRPC_VERBOSITY") != nullptr;
+  if (!verbose) return;
+  std::fprintf(stderr, "plbyctl: grpc: %s\n", args->message);
+}
+
 int RunOnce(const plby::ctl::Invocation& invocation, const plby::ctl::ChannelFactory& channels,
             const FleetNames& names) {
   std::vector<plby::ctl::NodeResult> results(invocation.nodes.size());
@@ -50,7 +90,13 @@ int RunOnce(const plby::ctl::Invocation& invocation, const plby::ctl::ChannelFac
         invocation, node, channels.ChannelTo(node, name == names.end() ? "" : name->second));
   });
   int failed = 0;
-  for (const auto& result : results) failed += result.error.ok() ? 0 : 1;
+  for (auto& result : results) {
+    if (result.error.ok()) continue;
+    ++failed;
+    const auto name = names.find(result.node);
+    AddHandshakeDiagnosis(channels, result.node, name == names.end() ? "" : name->second,
+                          invocation.timeout, result.error);
+  }
   if (invocation.output == plby::ctl::OutputFormat::kJson) {
     Print(stdout, plby::ctl::RenderJson(invocation, results));
   } else {
@@ -104,6 +150,8 @@ int Watch(const plby::ctl::Invocation& invocation, const plby::ctl::ChannelFacto
           Print(stdout, text);
         });
     if (!errors[i].ok()) {
+      AddHandshakeDiagnosis(channels, node, name == names.end() ? "" : name->second,
+                            invocation.timeout, errors[i]);
       std::lock_guard<std::mutex> lock(output);
       Print(stderr, plby::ctl::RenderFailure(node, errors[i]));
     }
@@ -119,6 +167,7 @@ int Watch(const plby::ctl::Invocation& invocation, const plby::ctl::ChannelFacto
 }  // namespace
 
 int main(int argc, char** argv) {
+  gpr_set_log_function(QuietGrpcLog);
   std::map<std::string, std::string> environment;
   for (const char* name : {"PLBY_NODES", "PLBY_FLEET", "PLBY_CA", "PLBY_CERT", "PLBY_KEY"}) {
     if (const char* value = std::getenv(name)) environment[name] = value;
@@ -138,10 +187,11 @@ int main(int argc, char** argv) {
   // A fleet is every address its name has now; a name that resolves to nothing stops the run
   // before any node is contacted, since the fleet it stands for is unknown.
   FleetNames names;
-  const char* hosts_file = std::getenv("PLBY_HOSTS_FILE");
+  if (const char* hosts = std::getenv("PLBY_HOSTS_FILE"); hosts != nullptr && *hosts != '\0') {
+    plby::net::UseHostsFile(hosts);
+  }
   for (const plby::net::HostPort& fleet : invocation.fleets) {
-    absl::StatusOr<std::vector<std::string>> nodes =
-        plby::ctl::ResolveFleet(fleet, hosts_file != nullptr ? hosts_file : "");
+    absl::StatusOr<std::vector<std::string>> nodes = plby::ctl::ResolveFleet(fleet);
     if (!nodes.ok()) {
       Print(stderr, "plbyctl: " + std::string(nodes.status().message()) + "\n");
       return kExitSomeNodeFailed;

@@ -12,8 +12,10 @@ namespace {
 using json::JsonWriter;
 using Row = std::vector<std::string>;
 
-std::string Health(v1::Health health) {
-  switch (health) {
+// "unresolved" while the backend has no address, else its checked health.
+std::string Health(const v1::Backend& backend) {
+  if (!backend.unresolved().empty()) return "unresolved";
+  switch (backend.health()) {
     case v1::HEALTH_HEALTHY:
       return "healthy";
     case v1::HEALTH_UNHEALTHY:
@@ -66,7 +68,7 @@ std::string Table(const std::vector<Row>& rows) {
 Row BackendCells(const v1::Backend& backend) {
   return {backend.address(),
           absl::StrCat(backend.weight()),
-          Health(backend.health()),
+          Health(backend),
           State(backend.state()),
           absl::StrCat(backend.active_connections()),
           absl::StrCat(backend.total_connections())};
@@ -98,14 +100,15 @@ void WriteBackend(JsonWriter& json, const v1::Backend& backend) {
       .Key("weight")
       .Unsigned(backend.weight())
       .Key("health")
-      .String(Health(backend.health()))
+      .String(Health(backend))
       .Key("state")
       .String(State(backend.state()))
       .Key("active_connections")
       .Unsigned(backend.active_connections())
       .Key("total_connections")
-      .Unsigned(backend.total_connections())
-      .EndObject();
+      .Unsigned(backend.total_connections());
+  if (!backend.unresolved().empty()) json.Key("unresolved").String(backend.unresolved());
+  json.EndObject();
 }
 
 void WritePool(JsonWriter& json, const v1::PoolSummary& pool) {

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,13 +20,18 @@
 #include "config/config.h"
 #include "control/control_plane.h"
 #include "control/control_server.h"
+#include "discovery/backend_resolver.h"
 #include "log/log.h"
 #include "metrics/http_server.h"
 #include "metrics/routes.h"
 #include "net/event_loop.h"
+#include "net/own_listeners.h"
+#include "net/socket_address.h"
 #include "plby/version.h"
+#include "pool/pool_registry.h"
 #include "runtime/node.h"
 #include "state/state_file.h"
+#include "text/quote.h"
 
 namespace {
 
@@ -69,6 +75,7 @@ struct Flags {
 
 Flags ParseFlags(int argc, char** argv) {
   Flags flags;
+  std::set<std::string> given;  // each flag once: a second value would silently win
   for (int i = 1; i < argc; ++i) {
     absl::string_view arg = argv[i];
     std::optional<absl::string_view> inline_value;
@@ -76,6 +83,15 @@ Flags ParseFlags(int argc, char** argv) {
         absl::StartsWith(arg, "--") && eq != absl::string_view::npos) {
       inline_value = arg.substr(eq + 1);
       arg = arg.substr(0, eq);
+    }
+    // Each flag once: a second value would silently win. --config and --check-config both
+    // name the one file to read.
+    const std::string name(arg == "-c" || arg == "--check-config" ? "--config" : arg);
+    if (absl::StartsWith(arg, "-") && !given.insert(name).second) {
+      UsageError(name == "--config"
+                     ? "--config and --check-config name the one file to read: give one of "
+                       "them, once"
+                     : absl::StrCat(arg, " is given twice (give each flag once)"));
     }
     const auto value = [&]() -> absl::string_view {
       if (inline_value) return *inline_value;
@@ -99,10 +115,9 @@ Flags ParseFlags(int argc, char** argv) {
       const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), workers);
       if (ec != std::errc() || end != text.data() + text.size() || workers < 1 ||
           workers > kMaxWorkers) {
-        UsageError(absl::StrCat("--workers \"", text,
-                                "\" is not valid (valid: a whole number "
-                                "from 1 to ",
-                                kMaxWorkers, ")"));
+        UsageError(absl::StrCat("--workers ", plby::text::Quote(text),
+                                " is not valid (valid: a whole number from 1 to ", kMaxWorkers,
+                                ")"));
       }
       flags.workers = workers;
     } else if (arg == "--log-level") {
@@ -114,7 +129,7 @@ Flags ParseFlags(int argc, char** argv) {
       if (!format.ok()) UsageError(absl::StrCat("--log-format: ", format.status().message()));
       flags.log_format = *format;
     } else {
-      UsageError(absl::StrCat("unknown argument \"", argv[i], "\""));
+      UsageError(absl::StrCat("unknown argument ", plby::text::Quote(argv[i])));
     }
   }
   if (flags.workers == 0) {
@@ -164,17 +179,30 @@ int CheckConfig(const plby::config::Config& config) {
                  std::string(state.status().message()).c_str());
     return kExitUsage;
   }
+  // The pools exactly as a start would build them, saved state included, so that what the
+  // start would note (a saved name that does not resolve, an entry left out) is said here too.
+  std::vector<std::string> notes;
+  absl::StatusOr<std::unique_ptr<plby::pool::PoolRegistry>> pools =
+      plby::pool::PoolRegistry::Create(config, 1, *state ? &**state : nullptr,
+                                       plby::config::OwnListenersOf(config), &notes);
+  if (!pools.ok()) {
+    std::fprintf(stderr, "%s\nplby-node: the node would refuse to start\n",
+                 std::string(pools.status().message()).c_str());
+    return kExitUsage;
+  }
+  for (const std::string& note : notes) std::fprintf(stderr, "%s: warning\n", note.c_str());
   std::printf("%s: configuration is valid: %zu server(s), %zu backend(s), control %s\n",
               config.source.c_str(), config.servers.size(), backends,
               config.control.listen.ToString().c_str());
   for (const auto& server : config.servers) {
     const bool from_state = *state && (*state)->Find(server.name) != nullptr;
+    const size_t count = (*pools)->Find(server.name)->snapshot()->backends().size();
     std::printf(
         "  server \"%s\" listen %s algorithm %s backends %zu%s connect_timeout %s "
         "idle_timeout %s health %s\n",
         server.name.c_str(), server.listen.ToString().c_str(),
-        std::string(plby::balance::AlgorithmName(server.algorithm)).c_str(), server.backends.size(),
-        from_state ? " (the state file's are used)" : "",
+        std::string(plby::balance::AlgorithmName(server.algorithm)).c_str(), count,
+        from_state ? " (from the state file)" : "",
         absl::FormatDuration(server.connect_timeout).c_str(),
         absl::FormatDuration(server.idle_timeout).c_str(), server.health.enabled ? "tcp" : "none");
   }
@@ -191,6 +219,10 @@ int main(int argc, char** argv) {
   const Flags flags = ParseFlags(argc, argv);
   plby::log::SetLevel(flags.log_level);
   plby::log::SetFormat(flags.log_format);
+  // Names from an /etc/hosts-style file instead of the resolver (the tests use it).
+  if (const char* hosts = std::getenv("PLBY_HOSTS_FILE"); hosts != nullptr && *hosts != '\0') {
+    plby::net::UseHostsFile(hosts);
+  }
 
   absl::StatusOr<plby::config::Config> config = plby::config::LoadConfigFile(flags.config_path);
   if (!config.ok()) {
@@ -266,11 +298,20 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<plby::state::StateFile> state_file;
   if (!config->control.state_file.empty()) {
-    // Only pools the config still defines are carried on.
+    // The saved pools as the node runs them: those the config still defines, without the
+    // entries left out, so that the next change saved writes the file without them.
     plby::state::State kept;
     if (*saved) {
-      for (const plby::state::PoolRecord& pool : (*saved)->pools) {
-        if (running.pools().Find(pool.name) != nullptr) kept.pools.push_back(pool);
+      for (const plby::state::PoolRecord& record : (*saved)->pools) {
+        const plby::pool::Pool* pool = running.pools().Find(record.name);
+        if (pool == nullptr) continue;
+        plby::state::PoolRecord& running_record = kept.pools.emplace_back();
+        running_record.name = record.name;
+        running_record.version = record.version;
+        for (const plby::pool::Backend& backend : pool->snapshot()->backends()) {
+          running_record.backends.push_back(
+              {backend.address.ToString(), backend.weight, backend.draining});
+        }
       }
     }
     absl::StatusOr<std::unique_ptr<plby::state::StateFile>> opened =
@@ -332,6 +373,20 @@ int main(int argc, char** argv) {
              " paths=/metrics,/,/status.json");
   }
 
+  // Every listener is bound now: no backend may reach one of them, whatever adds it.
+  plby::net::OwnListeners own;
+  for (const auto& listener : running.listeners()) {
+    own.Add(plby::net::Listener::Traffic(listener.pool, listener.address));
+  }
+  own.Add(plby::net::Listener::Grpc(plby::net::ListenerKind::kControl, (*control)->address()));
+  if (const auto& health = (*control)->health_address()) {
+    own.Add(plby::net::Listener::Grpc(plby::net::ListenerKind::kHealth, *health));
+  }
+  if (metrics != nullptr) own.Add(plby::net::Listener::Metrics(metrics->address()));
+  control_plane.SetOwnListeners(own);
+  plby::discovery::BackendResolver resolver(running.pools(), std::move(own));
+  resolver.Start();
+
   running.Start();
   PLBY_LOG(kInfo, "ready workers=", running.worker_count());
 
@@ -371,6 +426,7 @@ int main(int argc, char** argv) {
   }
 
   // Watch streams end first (their feed closes), then the control service, then the workers.
+  resolver.Stop();
   running.pools().changes().Close();
   (*control)->Shutdown(absl::Seconds(1));
   metrics.reset();

@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "text/quote.h"
 
 namespace plby::balance {
 
@@ -10,7 +11,7 @@ absl::StatusOr<Algorithm> ParseAlgorithm(absl::string_view text) {
   if (upper == "RR") return Algorithm::kRoundRobin;
   if (upper == "WRR") return Algorithm::kWeightedRoundRobin;
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown algorithm \"", text, "\" (valid: RR, WRR)"));
+      absl::StrCat("unknown algorithm ", text::Quote(text), " (valid: RR, WRR)"));
 }
 
 absl::string_view AlgorithmName(Algorithm algorithm) {

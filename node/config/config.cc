@@ -6,15 +6,19 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <optional>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "config/duration.h"
 #include "config/toml.h"
 #include "config/toml_guard.h"
+#include "text/quote.h"
+#include "tls/certificates.h"
 
 namespace plby::config {
 namespace {
@@ -86,6 +90,36 @@ absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
   return text;
 }
 
+// A listener of the node with the setting that makes it and the line it is on (0: a default).
+struct PlacedListener {
+  net::Listener listener;
+  std::string key;
+  int line = 0;
+};
+
+// The node's listeners in a fixed order: control, health, metrics, then the servers.
+std::vector<PlacedListener> PlaceListeners(const Config& config,
+                                           const std::function<int(const std::string&)>& line_of) {
+  std::vector<PlacedListener> listeners;
+  listeners.push_back(
+      {net::Listener::Grpc(net::ListenerKind::kControl, config.control.listen_address),
+       "control.listen", line_of("control.listen")});
+  if (config.control.health_listen) {
+    listeners.push_back(
+        {net::Listener::Grpc(net::ListenerKind::kHealth, config.control.health_listen_address),
+         "control.health_listen", line_of("control.health_listen")});
+  }
+  if (config.metrics.listen) {
+    listeners.push_back({net::Listener::Metrics(config.metrics.listen_address), "metrics.listen",
+                         line_of("metrics.listen")});
+  }
+  for (const ServerConfig& server : config.servers) {
+    listeners.push_back({net::Listener::Traffic(server.name, server.listen_address),
+                         absl::StrCat("server \"", server.name, "\": listen"), server.line});
+  }
+  return listeners;
+}
+
 // Walks the parsed document and collects every problem with its position.
 class Validator {
  public:
@@ -127,8 +161,8 @@ class Validator {
       bool known = false;
       for (absl::string_view name : allowed) known = known || ToAbsl(key.str()) == name;
       if (!known) {
-        Error(key.source(), absl::StrCat("unknown key \"", ToAbsl(key.str()), "\" in ", context,
-                                         " (valid: ", absl::StrJoin(allowed, ", "), ")"));
+        Error(key.source(), absl::StrCat("unknown key ", text::Quote(ToAbsl(key.str())), " in ",
+                                         context, " (valid: ", absl::StrJoin(allowed, ", "), ")"));
       }
     }
   }
@@ -157,7 +191,7 @@ class Validator {
       return std::nullopt;
     }
     if (*parsed < min || *parsed > max) {
-      Error(where, absl::StrCat(path, " \"", *text, "\" is out of range (valid: ",
+      Error(where, absl::StrCat(path, " ", text::Quote(*text), " is out of range (valid: ",
                                 absl::FormatDuration(min), " to ", absl::FormatDuration(max), ")"));
       return std::nullopt;
     }
@@ -194,8 +228,8 @@ class Validator {
       ++index;
     }
     Error(table.get(ToStd(key))->source(),
-          absl::StrCat(path, ": \"", *text,
-                       "\" is not valid (valid: ", absl::StrJoin(choices, ", "), ")"));
+          absl::StrCat(path, ": ", text::Quote(*text),
+                       " is not valid (valid: ", absl::StrJoin(choices, ", "), ")"));
     return std::nullopt;
   }
 
@@ -211,12 +245,12 @@ class Validator {
   }
 
   std::optional<net::HostPort> GetAddress(const toml::table& table, absl::string_view key,
-                                          absl::string_view path, net::PortZero port_zero,
+                                          absl::string_view path, net::AddressUse use,
                                           net::SocketAddress* resolved) {
     std::optional<std::string> text = GetString(table, key, path, "127.0.0.1:8080");
     if (!text) return std::nullopt;
     const toml::source_region& where = table.get(ToStd(key))->source();
-    absl::StatusOr<net::HostPort> parsed = net::ParseHostPort(*text, port_zero);
+    absl::StatusOr<net::HostPort> parsed = net::ParseHostPort(*text, use);
     if (!parsed.ok()) {
       Error(where, absl::StrCat(path, ": ", parsed.status().message()));
       return std::nullopt;
@@ -225,9 +259,14 @@ class Validator {
         options_.touch_the_world || parsed->kind != net::HostPort::Kind::kName
             ? net::SocketAddress::Resolve(*parsed)
             : net::SocketAddress::Resolve(
-                  net::HostPort{"127.0.0.1", parsed->port, net::HostPort::Kind::kIPv4});
+                  net::HostPort{"127.0.0.1", parsed->port, net::HostPort::Kind::kIPv4, ""});
+    if (address.ok() && use == net::AddressUse::kConnect) {
+      // What a name resolves to must be a unicast address too (a blocking resolver answers
+      // 0.0.0.0, say).
+      if (absl::Status unicast = net::CheckUnicast(*address); !unicast.ok()) address = unicast;
+    }
     if (!address.ok()) {
-      Error(where, absl::StrCat(path, " \"", *text, "\": ", address.status().message()));
+      Error(where, absl::StrCat(path, " ", text::Quote(*text), ": ", address.status().message()));
       return std::nullopt;
     }
     *resolved = *address;
@@ -237,7 +276,7 @@ class Validator {
 
   void ReadControl(const toml::table& root, ControlConfig& control) {
     // The default is a literal, so it always parses and resolves.
-    control.listen = *net::ParseHostPort(kDefaultControlListen, net::PortZero::kAllow);
+    control.listen = *net::ParseHostPort(kDefaultControlListen, net::AddressUse::kListen);
     control.listen_address = *net::SocketAddress::Resolve(control.listen);
     const toml::node* node = root.get("control");
     if (node == nullptr) return;
@@ -261,12 +300,12 @@ class Validator {
     }
     net::SocketAddress resolved;
     if (auto listen =
-            GetAddress(*table, "listen", "control.listen", net::PortZero::kAllow, &resolved)) {
+            GetAddress(*table, "listen", "control.listen", net::AddressUse::kListen, &resolved)) {
       control.listen = *listen;
       control.listen_address = resolved;
     }
     if (auto health = GetAddress(*table, "health_listen", "control.health_listen",
-                                 net::PortZero::kAllow, &resolved)) {
+                                 net::AddressUse::kListen, &resolved)) {
       control.health_listen = *health;
       control.health_listen_address = resolved;
     }
@@ -319,12 +358,12 @@ class Validator {
           options_.touch_the_world ? ReadSmallFile(*file.path)
                                    : absl::StatusOr<std::string>("-----BEGIN (not read)-----");
       if (!pem.ok()) {
-        Error(where,
-              absl::StrCat("control.", file.key, " \"", *path, "\": ", pem.status().message()));
+        Error(where, absl::StrCat("control.", file.key, " ", text::Quote(*path), ": ",
+                                  pem.status().message()));
         ok = false;
       } else if (pem->find("-----BEGIN ") == std::string::npos) {
-        Error(where, absl::StrCat("control.", file.key, " \"", *path,
-                                  "\": not PEM (expected a \"-----BEGIN ...\" block)"));
+        Error(where, absl::StrCat("control.", file.key, " ", text::Quote(*path),
+                                  ": not PEM (expected a \"-----BEGIN ...\" block)"));
         ok = false;
       } else {
         *file.pem = *std::move(pem);
@@ -337,7 +376,47 @@ class Validator {
             "control service takes TLS only with client certificates (mTLS)");
       return;
     }
+    if (ok && options_.touch_the_world) ok = CheckControlTls(table, tls);
     if (ok) control.tls = std::move(tls);
+  }
+
+  // What gRPC would refuse at start with no file named ("Handshaker factory creation failed"),
+  // said here with the file and the problem: a certificate file that holds no certificate, a
+  // key that is not the certificate's, a client CA that is not a CA. Expiry is a warning.
+  bool CheckControlTls(const toml::table& table, const ControlTls& tls) {
+    const auto where = [&](absl::string_view key) { return table.get(ToStd(key))->source(); };
+    // Named as written in the file.
+    const auto named = [&](absl::string_view key) {
+      return absl::StrCat("control.", key, " ",
+                          text::Quote(table.get(ToStd(key))->as_string()->get()));
+    };
+    bool ok = true;
+    const absl::Time now = absl::Now();
+    absl::StatusOr<std::vector<tls::CertificateFacts>> chain = tls::ReadCertificates(tls.cert_pem);
+    if (!chain.ok()) {
+      Error(where("tls_cert"), absl::StrCat(named("tls_cert"), ": ", chain.status().message()));
+      ok = false;
+    } else if (std::string warning = tls::ExpiryWarning(chain->front(), now); !warning.empty()) {
+      Warn(where("tls_cert"), absl::StrCat(named("tls_cert"), ": ", warning));
+    }
+    if (absl::Status key = tls::CheckPrivateKey(tls.key_pem, chain.ok() ? tls.cert_pem : "");
+        !key.ok()) {
+      Error(where("tls_key"), absl::StrCat(named("tls_key"), ": ", key.message()));
+      ok = false;
+    }
+    if (absl::Status ca = tls::CheckCaBundle(tls.client_ca_pem); !ca.ok()) {
+      Error(where("tls_client_ca"), absl::StrCat(named("tls_client_ca"), ": ", ca.message()));
+      ok = false;
+    } else if (absl::StatusOr<std::vector<tls::CertificateFacts>> cas =
+                   tls::ReadCertificates(tls.client_ca_pem);
+               cas.ok()) {
+      for (const tls::CertificateFacts& ca : *cas) {
+        if (std::string warning = tls::ExpiryWarning(ca, now); !warning.empty()) {
+          Warn(where("tls_client_ca"), absl::StrCat(named("tls_client_ca"), ": ", warning));
+        }
+      }
+    }
+    return ok;
   }
 
   // Paths in the config are relative to the directory of the config file.
@@ -387,7 +466,7 @@ class Validator {
                                          ": missing required key \"listen\" (e.g. listen = "
                                          "\"0.0.0.0:8200\")"));
     } else if (auto listen = GetAddress(table, "listen", absl::StrCat(path, ".listen"),
-                                        net::PortZero::kAllow, &server.listen_address)) {
+                                        net::AddressUse::kListen, &server.listen_address)) {
       server.listen = *listen;
       server.name = listen->ToString();
     }
@@ -397,8 +476,8 @@ class Validator {
         server.name = *name;
       } else {
         Error(table.get("name")->source(),
-              absl::StrCat(path, ".name: invalid pool name \"", *name,
-                           "\" (valid: 1-64 characters from A-Z a-z 0-9 . _ - : [ ])"));
+              absl::StrCat(path, ".name: invalid pool name ", text::Quote(*name),
+                           " (valid: 1-64 characters from A-Z a-z 0-9 . _ - : [ ])"));
       }
     }
 
@@ -469,7 +548,7 @@ class Validator {
     CheckKeys(*table, "[metrics]", {"listen"});
     net::SocketAddress resolved;
     if (auto listen =
-            GetAddress(*table, "listen", "metrics.listen", net::PortZero::kAllow, &resolved)) {
+            GetAddress(*table, "listen", "metrics.listen", net::AddressUse::kListen, &resolved)) {
       metrics.listen = *listen;
       metrics.listen_address = resolved;
     } else if (table->get("listen") == nullptr) {
@@ -554,6 +633,14 @@ class Validator {
                                                  "until backends are added through the control "
                                                  "service"));
     }
+    if (backends->size() > kMaxBackendsPerPool) {
+      Error(backends_node->source(),
+            absl::StrCat(path, ".backends: ", backends->size(), " backends, more than the ",
+                         kMaxBackendsPerPool, " a pool may hold"));
+      return;
+    }
+    // Where each resolved address was first listed: a backend listed twice is one backend.
+    absl::flat_hash_map<net::SocketAddress, size_t> seen;
     bool has_weights = false;
     for (size_t i = 0; i < backends->size(); ++i) {
       const toml::node& entry = *backends->get(i);
@@ -576,7 +663,7 @@ class Validator {
         Error(table->source(), absl::StrCat(entry_path, ": missing required key \"address\""));
         ok = false;
       } else if (auto address = GetAddress(*table, "address", absl::StrCat(entry_path, ".address"),
-                                           net::PortZero::kRefuse, &backend.resolved)) {
+                                           net::AddressUse::kConnect, &backend.resolved)) {
         backend.address = *address;
       } else {
         ok = false;
@@ -598,17 +685,15 @@ class Validator {
         }
       }
       if (!ok) continue;
-      for (const BackendConfig& earlier : server.backends) {
-        if (earlier.resolved == backend.resolved) {
-          Error(entry.source(),
-                absl::StrCat(entry_path, ": backend \"", backend.address.ToString(),
-                             "\" is listed twice in pool \"", server.name, "\" (as \"",
-                             earlier.address.ToString(), "\" before)"));
-          ok = false;
-          break;
-        }
+      const auto [earlier, first] = seen.emplace(backend.resolved, server.backends.size());
+      if (!first) {
+        Error(entry.source(),
+              absl::StrCat(entry_path, ": backend \"", backend.address.ToString(),
+                           "\" is listed twice in pool \"", server.name, "\" (as \"",
+                           server.backends[earlier->second].address.ToString(), "\" before)"));
+        continue;
       }
-      if (ok) server.backends.push_back(std::move(backend));
+      server.backends.push_back(std::move(backend));
     }
     if (has_weights && server.algorithm == balance::Algorithm::kRoundRobin) {
       Warn(backends_node->source(),
@@ -617,19 +702,18 @@ class Validator {
     }
   }
 
-  // A backend that is one of this node's own listeners would make every connection loop back
-  // into the node until it runs out of descriptors.
+  // No backend may reach one of the node's own listeners (see net/own_listeners.h).
   void CheckNoBackendIsAListener(const Config& config) {
+    const net::OwnListeners own = OwnListenersOf(config);
+    // Read once: a wildcard listener is reached through any local address, and a pool may list
+    // tens of thousands of backends.
+    const net::LocalAddresses local = net::LocalAddresses::Read();
     for (const ServerConfig& server : config.servers) {
       for (const BackendConfig& backend : server.backends) {
-        for (const ServerConfig& listener : config.servers) {
-          if (net::WouldReachListener(backend.resolved, listener.listen_address)) {
-            errors_.push_back(absl::StrCat(
-                source_, ":", backend.line, ":", backend.column, ": pool \"", server.name,
-                "\": backend \"", backend.address.ToString(), "\" is this node's own listener \"",
-                listener.listen.ToString(), "\" (server \"", listener.name,
-                "\"): its connections would loop back into the node"));
-          }
+        if (absl::Status reached = own.CheckBackend(backend.resolved, local); !reached.ok()) {
+          errors_.push_back(absl::StrCat(source_, ":", backend.line, ":", backend.column,
+                                         ": pool \"", server.name, "\": backend \"",
+                                         backend.address.ToString(), "\": ", reached.message()));
         }
       }
     }
@@ -638,60 +722,28 @@ class Validator {
   // Every listener of the node (pools, control, health, metrics) needs its own address, so
   // that a config that could not start is refused before anything listens.
   void CheckListenersAreDistinct(const Config& config) {
-    struct Listener {
-      std::string what;  // for "is already used by ..."
-      std::string key;   // the setting, as the error names it
-      net::SocketAddress address;
-      int line;  // 0: the default, not written in the file
-      // gRPC binds "[::]" for IPv4 too (IPV6_V6ONLY off); plby's own listeners do not.
-      bool dual_stack = false;
-    };
     const auto line_of = [&](const std::string& key) {
       auto it = address_lines_.find(key);
       return it == address_lines_.end() ? 0 : it->second;
     };
-    std::vector<Listener> listeners;
-    const auto add_grpc = [&](std::string what, std::string key,
-                              const net::SocketAddress& address) {
-      const int line = line_of(key);
-      listeners.push_back({std::move(what), std::move(key), address, line,
-                           address.family() == AF_INET6 && address.IsWildcard()});
-    };
-    add_grpc("the control service", "control.listen", config.control.listen_address);
-    if (config.control.health_listen) {
-      add_grpc("the health service", "control.health_listen", config.control.health_listen_address);
-    }
-    if (config.metrics.listen) {
-      listeners.push_back({"the metrics listener", "metrics.listen", config.metrics.listen_address,
-                           line_of("metrics.listen")});
-    }
-    for (const ServerConfig& server : config.servers) {
-      listeners.push_back({absl::StrCat("server \"", server.name, "\""),
-                           absl::StrCat("server \"", server.name, "\": listen"),
-                           server.listen_address, server.line});
-    }
+    const std::vector<PlacedListener> listeners = PlaceListeners(config, line_of);
     for (size_t i = 0; i < listeners.size(); ++i) {
-      const Listener& listener = listeners[i];
-      const net::SocketAddress& address = listener.address;
-      if (address.port() == 0) continue;  // each port-0 listener gets a port of its own
+      const PlacedListener& listener = listeners[i];
       for (size_t j = 0; j < i; ++j) {
-        const Listener& other = listeners[j];
-        if (other.address.port() != address.port()) continue;
-        const bool same = other.address == address;
-        if (!same) {
-          const bool dual_stack = listener.dual_stack || other.dual_stack;
-          if (other.address.family() != address.family() && !dual_stack) continue;
-          if (!other.address.IsWildcard() && !address.IsWildcard()) continue;
-        }
+        const PlacedListener& other = listeners[j];
+        if (!net::Overlap(listener.listener, other.listener)) continue;
+        const net::SocketAddress& address = listener.listener.address;
+        const bool same = other.listener.address == address;
         const std::string other_place =
-            other.line > 0 ? absl::StrCat(other.what, " at line ", other.line) : other.what;
+            other.line > 0 ? absl::StrCat(other.listener.name, " at line ", other.line)
+                           : other.listener.name;
         const std::string place = listener.line > 0
                                       ? absl::StrCat(source_, ":", listener.line, ":1")
                                       : absl::StrCat(source_, ": (default)");
         errors_.push_back(
             absl::StrCat(place, ": ", listener.key, " \"", address.ToString(), "\" ",
                          same ? "is already used by " : "overlaps ", other_place,
-                         same ? "" : absl::StrCat(" (\"", other.address.ToString(), "\")"),
+                         same ? "" : absl::StrCat(" (\"", other.listener.address.ToString(), "\")"),
                          "; every listener needs its own address and port"));
       }
     }
@@ -727,6 +779,14 @@ absl::StatusOr<Config> ParseConfig(absl::string_view toml_text, absl::string_vie
   }
   config.warnings = std::move(validator.warnings());
   return config;
+}
+
+net::OwnListeners OwnListenersOf(const Config& config) {
+  net::OwnListeners own;
+  for (PlacedListener& placed : PlaceListeners(config, [](const std::string&) { return 0; })) {
+    own.Add(std::move(placed.listener));
+  }
+  return own;
 }
 
 absl::StatusOr<Config> LoadConfigFile(const std::string& path) {

@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "balance/algorithm.h"
 #include "net/host_port.h"
+#include "net/own_listeners.h"
 #include "net/socket_address.h"
 
 namespace plby::config {
@@ -24,6 +25,9 @@ inline constexpr absl::Duration kMaxConnectTimeout = absl::Minutes(5);
 inline constexpr absl::Duration kDefaultIdleTimeout = absl::Hours(1);
 // Kubernetes' default termination grace period.
 inline constexpr absl::Duration kDefaultDrainTimeout = absl::Seconds(30);
+// The most backends one pool may hold, wherever they come from (config, state file, control
+// API): one cap, so that whatever one of them accepts the others can hold.
+inline constexpr size_t kMaxBackendsPerPool = 65536;
 
 // What a pool does when every backend that takes connections is unhealthy.
 enum class AllUnhealthyPolicy {
@@ -129,5 +133,9 @@ absl::StatusOr<Config> ParseConfig(absl::string_view toml_text, absl::string_vie
 
 // Reads `path` and parses it; an unreadable file is an error that names it.
 absl::StatusOr<Config> LoadConfigFile(const std::string& path);
+
+// Every listener `config` gives the node, as configured (a port-0 listener reaches nothing
+// until it is bound).
+net::OwnListeners OwnListenersOf(const Config& config);
 
 }  // namespace plby::config

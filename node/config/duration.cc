@@ -3,14 +3,15 @@
 #include <charconv>
 
 #include "absl/strings/str_cat.h"
+#include "text/quote.h"
 
 namespace plby::config {
 
 absl::StatusOr<absl::Duration> ParseDuration(absl::string_view text) {
   const auto invalid = [&] {
     return absl::InvalidArgumentError(
-        absl::StrCat("invalid duration \"", text,
-                     "\" (valid: a whole number and a unit, ms, s, m or h, "
+        absl::StrCat("invalid duration ", text::Quote(text),
+                     " (valid: a whole number and a unit, ms, s, m or h, "
                      "e.g. \"500ms\" or \"3s\")"));
   };
   int64_t amount = 0;

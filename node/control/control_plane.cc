@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "net/event_loop.h"
 #include "net/host_port.h"
+#include "text/quote.h"
 
 namespace plby::control {
 namespace {
@@ -31,6 +32,7 @@ BackendStatus StatusOf(const pool::Backend& backend) {
           .weight = backend.weight,
           .draining = backend.draining,
           .health = backend.runtime->health(),
+          .unresolved = backend.unresolved,
           .active_connections = backend.runtime->active(),
           .total_connections = backend.runtime->total(),
           .connect_failures = backend.runtime->connect_failures(),
@@ -53,14 +55,48 @@ std::vector<pool::Backend>::iterator FindIn(std::vector<pool::Backend>& backends
 absl::Status NoSuchBackend(const std::string& pool, const std::string& address,
                            const std::vector<pool::Backend>& backends) {
   return absl::NotFoundError(absl::StrCat(
-      "no backend \"", address, "\" in pool \"", pool, "\" (backends: ",
+      "no backend ", text::Quote(address), " in pool ", text::Quote(pool), " (backends: ",
       NameList(backends, [](const pool::Backend& b) { return b.address.ToString(); }), ")"));
+}
+
+absl::Status CheckDrainTimeout(std::optional<absl::Duration> timeout) {
+  if (!timeout) return absl::OkStatus();
+  if (*timeout <= absl::ZeroDuration() || *timeout > kMaxDrainTimeout) {
+    return absl::InvalidArgumentError(absl::StrCat("drain timeout ", absl::FormatDuration(*timeout),
+                                                   " is out of range (valid: more than 0, up to ",
+                                                   absl::FormatDuration(kMaxDrainTimeout), ")"));
+  }
+  return absl::OkStatus();
+}
+
+// Timeouts are checked to be at most kMaxDrainTimeout, so this cannot overflow.
+int64_t DeadlineAfter(absl::Duration timeout) {
+  return net::MonotonicMs() + absl::ToInt64Milliseconds(std::min(timeout, kMaxDrainTimeout));
+}
+
+void NothingElse() {}
+
+// What an update asks for, in words, for the audit log.
+std::string Asked(const UpdateBackendArgs& args) {
+  std::vector<std::string> parts;
+  if (args.weight) parts.push_back(absl::StrCat("weight ", *args.weight));
+  if (args.draining) parts.push_back(*args.draining ? "drain" : "undrain");
+  if (args.drain_timeout) {
+    parts.push_back(absl::StrCat("drain timeout ", absl::FormatDuration(*args.drain_timeout)));
+  }
+  if (args.expected_version)
+    parts.push_back(absl::StrCat("if at version ", *args.expected_version));
+  return parts.empty() ? "nothing" : absl::StrJoin(parts, ", ");
 }
 
 }  // namespace
 
 ControlPlane::ControlPlane(pool::PoolRegistry& pools, NodeFacts facts, state::StateFile* state_file)
     : pools_(pools), facts_(std::move(facts)), state_file_(state_file) {}
+
+void ControlPlane::SetOwnListeners(net::OwnListeners listeners) {
+  own_listeners_.store(std::make_shared<const net::OwnListeners>(std::move(listeners)));
+}
 
 NodeStatus ControlPlane::Status() const {
   NodeStatus status;
@@ -71,6 +107,8 @@ NodeStatus ControlPlane::Status() const {
   status.active_connections = facts_.active_connections ? facts_.active_connections() : 0;
   if (facts_.counters) status.counters = facts_.counters();
   status.pools = ListPools();
+  status.control = audit_.counts();
+  status.open_watches = open_watches_.load(std::memory_order_relaxed);
   return status;
 }
 
@@ -101,7 +139,7 @@ absl::StatusOr<pool::Pool*> ControlPlane::FindPool(absl::string_view name) const
   pool::Pool* pool = pools_.Find(name);
   if (pool == nullptr) {
     return absl::NotFoundError(
-        absl::StrCat("no pool \"", name, "\" on this node (pools: ", valid, ")"));
+        absl::StrCat("no pool ", text::Quote(name), " on this node (pools: ", valid, ")"));
   }
   return pool;
 }
@@ -112,7 +150,7 @@ absl::StatusOr<net::HostPort> ControlPlane::ParseAddress(absl::string_view addre
         "address is empty (valid: HOST:PORT, e.g. 127.0.0.1:8080, [::1]:8080 or "
         "backend.example:8080)");
   }
-  return net::ParseHostPort(address, net::PortZero::kRefuse);
+  return net::ParseHostPort(address, net::AddressUse::kConnect);
 }
 
 PoolState ControlPlane::StateOf(const pool::Pool& pool, const pool::PoolSnapshot& snapshot) const {
@@ -143,7 +181,10 @@ absl::Status ControlPlane::Commit(const pool::Pool& pool,
     for (const pool::Backend& backend : backends) {
       record.backends.push_back({backend.address.ToString(), backend.weight, backend.draining});
     }
-    if (absl::Status saved = state_file_->Save(record); !saved.ok()) return saved;
+    if (absl::Status saved = state_file_->Save(record); !saved.ok()) {
+      audit_.RecordSaveFailure(pool.name(), saved);
+      return saved;
+    }
   }
   // Still under the pool's writer lock, and the publish that follows cannot fail: what goes
   // with the change (a drain deadline) is set exactly when the change is made.
@@ -151,63 +192,92 @@ absl::Status ControlPlane::Commit(const pool::Pool& pool,
   return absl::OkStatus();
 }
 
-namespace {
-
-absl::Status CheckDrainTimeout(std::optional<absl::Duration> timeout) {
-  if (!timeout) return absl::OkStatus();
-  if (*timeout <= absl::ZeroDuration() || *timeout > kMaxDrainTimeout) {
-    return absl::InvalidArgumentError(absl::StrCat("drain timeout ", absl::FormatDuration(*timeout),
-                                                   " is out of range (valid: more than 0, up to ",
-                                                   absl::FormatDuration(kMaxDrainTimeout), ")"));
+absl::StatusOr<BackendChange> ControlPlane::Audited(Mutation mutation, const Caller& caller,
+                                                    absl::string_view pool,
+                                                    absl::string_view backend, std::string asked,
+                                                    absl::StatusOr<BackendChange> change) {
+  AuditLog::Entry entry{.mutation = mutation,
+                        .caller = &caller,
+                        .pool = pool,
+                        .backend = backend,
+                        .asked = std::move(asked),
+                        .result = change.status(),
+                        .changed = change.ok() && change->changed,
+                        .version_before = 0,
+                        .version_after = 0};
+  if (change.ok()) {
+    entry.version_after = change->version;
+    entry.version_before = change->changed ? change->version - 1 : change->version;
+  } else if (const pool::Pool* found = pools_.Find(pool); found != nullptr) {
+    entry.version_before = found->version();
   }
-  return absl::OkStatus();
+  audit_.Record(entry);
+  return change;
 }
-
-// Timeouts are checked to be at most kMaxDrainTimeout, so this cannot overflow.
-int64_t DeadlineAfter(absl::Duration timeout) {
-  return net::MonotonicMs() + absl::ToInt64Milliseconds(std::min(timeout, kMaxDrainTimeout));
-}
-
-void NothingElse() {}
-
-}  // namespace
 
 absl::StatusOr<BackendChange> ControlPlane::AddBackend(const AddBackendArgs& args,
                                                        absl::FunctionRef<bool()> cancelled) {
+  return Audited(
+      Mutation::kAddBackend, args.caller, args.pool, args.address,
+      absl::StrCat(
+          "add, weight ", args.weight.value_or(1), args.if_absent ? ", if absent" : "",
+          args.expected_version ? absl::StrCat(", if at version ", *args.expected_version) : ""),
+      Add(args, cancelled));
+}
+
+absl::StatusOr<BackendChange> ControlPlane::RemoveBackend(const RemoveBackendArgs& args,
+                                                          absl::FunctionRef<bool()> cancelled) {
+  return Audited(
+      Mutation::kRemoveBackend, args.caller, args.pool, args.address,
+      absl::StrCat(
+          "remove",
+          args.drain_timeout
+              ? absl::StrCat(", drain timeout ", absl::FormatDuration(*args.drain_timeout))
+              : "",
+          args.expected_version ? absl::StrCat(", if at version ", *args.expected_version) : ""),
+      Remove(args, cancelled));
+}
+
+absl::StatusOr<BackendChange> ControlPlane::UpdateBackend(const UpdateBackendArgs& args,
+                                                          absl::FunctionRef<bool()> cancelled) {
+  return Audited(Mutation::kUpdateBackend, args.caller, args.pool, args.address, Asked(args),
+                 Update(args, cancelled));
+}
+
+absl::StatusOr<BackendChange> ControlPlane::Add(const AddBackendArgs& args,
+                                                absl::FunctionRef<bool()> cancelled) {
   absl::StatusOr<net::HostPort> address = ParseAddress(args.address);
   if (!address.ok()) return address.status();
   if (absl::Status weight = CheckWeight(args.weight); !weight.ok()) return weight;
   absl::StatusOr<pool::Pool*> pool = FindPool(args.pool);
   if (!pool.ok()) return pool.status();
-  absl::StatusOr<net::SocketAddress> resolved = net::SocketAddress::Resolve(*address);
-  if (!resolved.ok()) {
-    return absl::Status(
-        resolved.status().code(),
-        absl::StrCat("address \"", address->ToString(), "\": ", resolved.status().message()));
+  const std::shared_ptr<const net::OwnListeners> own = own_listeners_.load();
+  if (own == nullptr) {
+    return absl::UnavailableError("the node is still starting: try again in a moment");
   }
-  for (const NodeFacts::Listener& listener : facts_.listeners) {
-    if (net::WouldReachListener(*resolved, listener.address)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("backend \"", address->ToString(), "\" is this node's own listener ",
-                       listener.address.ToString(), " (pool \"", listener.pool,
-                       "\"): its connections would loop back into the node"));
-    }
+  const std::string key = address->ToString();
+  absl::StatusOr<net::SocketAddress> resolved =
+      own->ResolveBackend(*address, net::LocalAddresses::Read());
+  if (!resolved.ok()) {
+    return absl::Status(resolved.status().code(), absl::StrCat("backend ", text::Quote(key), ": ",
+                                                               resolved.status().message()));
   }
 
-  const std::string key = address->ToString();
   const int64_t weight = args.weight.value_or(1);
   std::string existing;  // if_absent: the spelling under which it is already there
   absl::StatusOr<std::shared_ptr<const pool::PoolSnapshot>> snapshot = (*pool)->Update(
       args.expected_version,
       [&](std::vector<pool::Backend>& backends) -> absl::StatusOr<bool> {
         for (const pool::Backend& backend : backends) {
-          if (backend.address.ToString() != key && !(backend.socket_address == *resolved)) continue;
+          const bool same_address =
+              backend.unresolved.empty() && backend.socket_address == *resolved;
+          if (backend.address.ToString() != key && !same_address) continue;
           if (args.if_absent && backend.weight == weight && !backend.draining) {
             existing = backend.address.ToString();
             return false;  // already there as asked: nothing to change
           }
           return absl::AlreadyExistsError(absl::StrCat(
-              "backend \"", key, "\" is already in pool \"", args.pool, "\"",
+              "backend ", text::Quote(key), " is already in pool ", text::Quote(args.pool),
               backend.address.ToString() == key
                   ? ""
                   : absl::StrCat(" as \"", backend.address.ToString(), "\""),
@@ -218,13 +288,14 @@ absl::StatusOr<BackendChange> ControlPlane::AddBackend(const AddBackendArgs& arg
         }
         if (backends.size() >= kMaxBackendsPerPool) {
           return absl::ResourceExhaustedError(
-              absl::StrCat("pool \"", args.pool, "\" is full: it has ", backends.size(),
+              absl::StrCat("pool ", text::Quote(args.pool), " is full: it has ", backends.size(),
                            " backends, the most a pool may hold is ", kMaxBackendsPerPool));
         }
         backends.push_back({.address = *address,
                             .socket_address = *resolved,
                             .weight = weight,
                             .draining = false,
+                            .unresolved = "",
                             .runtime = pools_.NewBackendRuntime()});
         return true;
       },
@@ -244,8 +315,8 @@ absl::StatusOr<BackendChange> ControlPlane::AddBackend(const AddBackendArgs& arg
                        .backend = StatusOf(*(*snapshot)->Find(key))};
 }
 
-absl::StatusOr<BackendChange> ControlPlane::RemoveBackend(const RemoveBackendArgs& args,
-                                                          absl::FunctionRef<bool()> cancelled) {
+absl::StatusOr<BackendChange> ControlPlane::Remove(const RemoveBackendArgs& args,
+                                                   absl::FunctionRef<bool()> cancelled) {
   absl::StatusOr<net::HostPort> address = ParseAddress(args.address);
   if (!address.ok()) return address.status();
   if (absl::Status timeout = CheckDrainTimeout(args.drain_timeout); !timeout.ok()) return timeout;
@@ -277,13 +348,13 @@ absl::StatusOr<BackendChange> ControlPlane::RemoveBackend(const RemoveBackendArg
   return BackendChange{.pool = args.pool, .version = (*snapshot)->version(), .backend = removed};
 }
 
-absl::StatusOr<BackendChange> ControlPlane::UpdateBackend(const UpdateBackendArgs& args,
-                                                          absl::FunctionRef<bool()> cancelled) {
+absl::StatusOr<BackendChange> ControlPlane::Update(const UpdateBackendArgs& args,
+                                                   absl::FunctionRef<bool()> cancelled) {
   absl::StatusOr<net::HostPort> address = ParseAddress(args.address);
   if (!address.ok()) return address.status();
   if (!args.weight && !args.draining) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "nothing to change for backend \"", address->ToString(), "\": set a weight (",
+        "nothing to change for backend ", text::Quote(address->ToString()), ": set a weight (",
         balance::kMinWeight, "-", balance::kMaxWeight, ") or draining (true or false)"));
   }
   if (absl::Status weight = CheckWeight(args.weight); !weight.ok()) return weight;
@@ -296,6 +367,7 @@ absl::StatusOr<BackendChange> ControlPlane::UpdateBackend(const UpdateBackendArg
   if (!pool.ok()) return pool.status();
   const std::string key = address->ToString();
   std::shared_ptr<pool::BackendRuntime> runtime;
+  bool changed = false;
   absl::StatusOr<std::shared_ptr<const pool::PoolSnapshot>> snapshot = (*pool)->Update(
       args.expected_version,
       [&](std::vector<pool::Backend>& backends) -> absl::StatusOr<bool> {
@@ -306,8 +378,9 @@ absl::StatusOr<BackendChange> ControlPlane::UpdateBackend(const UpdateBackendArg
         if (args.weight) it->weight = *args.weight;
         if (args.draining) it->draining = *args.draining;
         // A drain timeout given again for a backend already draining is a change too.
-        return it->weight != before.weight || it->draining != before.draining ||
-               args.drain_timeout.has_value();
+        changed = it->weight != before.weight || it->draining != before.draining ||
+                  args.drain_timeout.has_value();
+        return changed;
       },
       [&](const std::vector<pool::Backend>& backends, uint64_t version) {
         return Commit(**pool, backends, version, cancelled, [&] {
@@ -319,10 +392,11 @@ absl::StatusOr<BackendChange> ControlPlane::UpdateBackend(const UpdateBackendArg
         });
       });
   if (!snapshot.ok()) return snapshot.status();
-  NotifyChanged();
+  if (changed) NotifyChanged();
   return BackendChange{.pool = args.pool,
                        .version = (*snapshot)->version(),
-                       .backend = StatusOf(*(*snapshot)->Find(key))};
+                       .backend = StatusOf(*(*snapshot)->Find(key)),
+                       .changed = changed};
 }
 
 absl::Status ControlPlane::Watch(absl::string_view pool_name,
@@ -336,6 +410,18 @@ absl::Status ControlPlane::Watch(absl::string_view pool_name,
     if (pool == nullptr) return FindPool(pool_name).status();
     watched.push_back(pool);
   }
+  // Counted for as long as it runs; past the cap the newcomer is refused, never an open one.
+  if (open_watches_.fetch_add(1, std::memory_order_relaxed) >= kMaxWatches) {
+    open_watches_.fetch_sub(1, std::memory_order_relaxed);
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "this node serves ", kMaxWatches,
+        " watch streams already, the most it takes at once: end one, or watch another node"));
+  }
+  struct Release {
+    std::atomic<int>& count;
+    ~Release() { count.fetch_sub(1, std::memory_order_relaxed); }
+  } release{open_watches_};
+
   // Generations, not versions: a change of health is news to a watcher too.
   std::vector<uint64_t> sent_generations(watched.size(), 0);  // generations start at 1
   pool::ChangeFeed& changes = pools_.changes();
@@ -361,8 +447,9 @@ bool ControlPlane::EveryPoolHasBackends() const {
   for (const auto& pool : pools_.pools()) {
     const std::shared_ptr<const pool::PoolSnapshot> snapshot = pool->snapshot();
     const std::vector<pool::Backend>& backends = snapshot->backends();
-    if (std::none_of(backends.begin(), backends.end(),
-                     [](const pool::Backend& backend) { return !backend.draining; })) {
+    if (std::none_of(backends.begin(), backends.end(), [](const pool::Backend& backend) {
+          return !backend.draining && backend.unresolved.empty();
+        })) {
       return false;
     }
   }

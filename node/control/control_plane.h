@@ -6,6 +6,7 @@
 // messages name the offending value and what would be valid.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -18,6 +19,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "balance/algorithm.h"
+#include "control/audit_log.h"
+#include "net/own_listeners.h"
 #include "net/socket_address.h"
 #include "pool/backend_runtime.h"
 #include "pool/pool_registry.h"
@@ -33,12 +36,19 @@ struct BackendStatus {
   int64_t weight = 1;
   bool draining = false;
   pool::Health health = pool::Health::kUnknown;
+  std::string unresolved;  // why its name gives no usable address now; empty when it does
   uint64_t active_connections = 0;
   uint64_t total_connections = 0;
   uint64_t connect_failures = 0;
   uint64_t bytes_sent = 0;      // from clients to the backend
   uint64_t bytes_received = 0;  // from the backend to clients
 };
+
+// What a backend's health shows as in lists, metrics and the status page: "unresolved" while
+// it has no address, else its checked health ("healthy", "unhealthy", "unknown").
+inline const char* ShownHealth(const BackendStatus& backend) {
+  return backend.unresolved.empty() ? pool::HealthName(backend.health) : "unresolved";
+}
 
 struct PoolState {
   std::string pool;
@@ -63,6 +73,8 @@ struct NodeStatus {
   uint64_t active_connections = 0;
   stats::WorkerTotals counters;  // everything the workers count, summed
   std::vector<PoolSummary> pools;
+  AuditCounts control;  // changes made and refused through the control service
+  int open_watches = 0;
 };
 
 // The result of a change: the pool's version after it, and the backend it was about (as it is
@@ -96,6 +108,7 @@ struct AddBackendArgs {
   std::optional<uint64_t> expected_version = std::nullopt;
   // An identical backend already there (same weight, not draining) is success, unchanged.
   bool if_absent = false;
+  Caller caller = {};
 };
 
 struct RemoveBackendArgs {
@@ -103,6 +116,7 @@ struct RemoveBackendArgs {
   std::string address;
   std::optional<uint64_t> expected_version = std::nullopt;
   std::optional<absl::Duration> drain_timeout = std::nullopt;  // then close what is left
+  Caller caller = {};
 };
 
 struct UpdateBackendArgs {
@@ -112,10 +126,14 @@ struct UpdateBackendArgs {
   std::optional<bool> draining = std::nullopt;
   std::optional<uint64_t> expected_version = std::nullopt;
   std::optional<absl::Duration> drain_timeout = std::nullopt;  // with draining = true
+  Caller caller = {};
 };
 
 // The longest drain timeout a call may ask for.
 inline constexpr absl::Duration kMaxDrainTimeout = absl::Hours(24);
+// Watch streams served at once. Each holds a thread of the control service while it lasts, so
+// they are capped: past this, RESOURCE_EXHAUSTED.
+inline constexpr int kMaxWatches = 64;
 
 class ControlPlane {
  public:
@@ -125,13 +143,22 @@ class ControlPlane {
   // call returns); a change that cannot be saved is refused.
   ControlPlane(pool::PoolRegistry& pools, NodeFacts facts, state::StateFile* state_file = nullptr);
 
+  // The node's listeners as bound, which no backend may reach. Changes are refused
+  // (UNAVAILABLE) until they are known: the control service starts before the metrics
+  // listener, and its own port is known only once it listens.
+  void SetOwnListeners(net::OwnListeners listeners);
+
+  // Every mutation is recorded here; the control service records refused callers too.
+  AuditLog& audit() { return audit_; }
+
   NodeStatus Status() const;
   std::vector<PoolSummary> ListPools() const;
   absl::StatusOr<PoolState> ListBackends(absl::string_view pool) const;
 
   // Changes. `cancelled` is asked just before a change is published: a caller that has gone
   // away (its deadline passed) gets CANCELLED and the pool stays as it was, so that a client
-  // that saw its call fail never finds the change applied anyway.
+  // that saw its call fail never finds the change applied anyway. Each call, whatever its
+  // outcome, is recorded in the audit log with the args' caller.
   absl::StatusOr<BackendChange> AddBackend(const AddBackendArgs& args,
                                            absl::FunctionRef<bool()> cancelled = kNeverCancelled);
   absl::StatusOr<BackendChange> RemoveBackend(
@@ -142,14 +169,16 @@ class ControlPlane {
   // Calls `send` with the state of `pool` (every pool when empty) now, then again after
   // changes (close ones may be merged: versions can be skipped, the latest state never is),
   // until `send` returns false, `cancelled` returns true (checked at least every `poll`) or
-  // the pools' change feed closes. NOT_FOUND for an unknown pool.
+  // the pools' change feed closes. NOT_FOUND for an unknown pool; RESOURCE_EXHAUSTED when
+  // kMaxWatches watches are open already.
   absl::Status Watch(absl::string_view pool, absl::FunctionRef<bool(const PoolState&)> send,
                      absl::FunctionRef<bool()> cancelled,
                      absl::Duration poll = absl::Milliseconds(200)) const;
 
-  // Whether every pool has a backend to send new connections to: one that is not draining
-  // (its health aside: an outage of the backends is not the node's, and taking every node out
-  // of service for it would only turn refusals into timeouts). A node without is not ready.
+  // Whether every pool has a backend to send new connections to: one that is resolved and not
+  // draining (its health aside: an outage of the backends is not the node's, and taking every
+  // node out of service for it would only turn refusals into timeouts). A node without is not
+  // ready.
   bool EveryPoolHasBackends() const;
   // `listener` runs after each change made through this plane (on the caller's thread) until
   // it is replaced; empty to stop.
@@ -158,6 +187,16 @@ class ControlPlane {
  private:
   absl::StatusOr<pool::Pool*> FindPool(absl::string_view name) const;
   absl::StatusOr<net::HostPort> ParseAddress(absl::string_view address) const;
+  // Records a mutation's outcome in the audit log and passes it on.
+  absl::StatusOr<BackendChange> Audited(Mutation mutation, const Caller& caller,
+                                        absl::string_view pool, absl::string_view backend,
+                                        std::string asked, absl::StatusOr<BackendChange> change);
+  absl::StatusOr<BackendChange> Add(const AddBackendArgs& args,
+                                    absl::FunctionRef<bool()> cancelled);
+  absl::StatusOr<BackendChange> Remove(const RemoveBackendArgs& args,
+                                       absl::FunctionRef<bool()> cancelled);
+  absl::StatusOr<BackendChange> Update(const UpdateBackendArgs& args,
+                                       absl::FunctionRef<bool()> cancelled);
   PoolState StateOf(const pool::Pool& pool, const pool::PoolSnapshot& snapshot) const;
   // The last step before a change of `pool` is published: refuses it when the caller has gone,
   // saves it to the state file (if any), then runs `applied` for what goes with the change.
@@ -170,6 +209,9 @@ class ControlPlane {
   pool::PoolRegistry& pools_;
   NodeFacts facts_;
   state::StateFile* state_file_;
+  AuditLog audit_;
+  std::atomic<std::shared_ptr<const net::OwnListeners>> own_listeners_;  // null until set
+  mutable std::atomic<int> open_watches_{0};
   mutable std::mutex listener_mutex_;
   std::function<void()> change_listener_;
 };

@@ -3,6 +3,7 @@
 #include <grpc/support/log.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
@@ -36,14 +37,20 @@ void ForwardGrpcLog(gpr_log_func_args* args) {
 
 std::shared_ptr<grpc::ServerCredentials> CredentialsFor(const config::ControlConfig& config) {
   if (!config.tls) return grpc::InsecureServerCredentials();
-  // A client certificate, when presented, must verify against the client CA (or the
-  // handshake fails); the Control service then refuses calls without one (UNAUTHENTICATED).
-  // Health and reflection stay reachable over TLS without one, for probes.
-  grpc::SslServerCredentialsOptions options(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  // A client certificate is asked for but not verified in the handshake (the client still
+  // proves it holds the certificate's key): the Control service verifies it on every call
+  // against the client CA and refuses it with UNAUTHENTICATED and the reason, which a failed
+  // handshake could not give. Health and reflection answer over TLS without one, for probes.
+  grpc::SslServerCredentialsOptions options(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_BUT_DONT_VERIFY);
   options.pem_root_certs = config.tls->client_ca_pem;
   options.pem_key_cert_pairs.push_back({config.tls->key_pem, config.tls->cert_pem});
   return grpc::SslServerCredentials(options);
 }
+
+// Threads of the control service: every call holds one while it runs (a watch for as long as
+// it lasts), so they are bounded; calls past the bound get RESOURCE_EXHAUSTED from gRPC. Room
+// is left beside the most watches for the short calls.
+constexpr int kMaxControlThreads = 2 * kMaxWatches + 32;
 
 }  // namespace
 
@@ -57,7 +64,17 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(
   }
   std::unique_ptr<ControlServer> server = absl::WrapUnique(new ControlServer(plane));
   server->tls_ = config.tls.has_value();
-  server->service_ = std::make_unique<ControlService>(plane, config.tls.has_value());
+  if (config.tls) {
+    absl::StatusOr<std::unique_ptr<tls::ClientCertificateVerifier>> verifier =
+        tls::ClientCertificateVerifier::Create(config.tls->client_ca_pem);
+    if (!verifier.ok()) {
+      return absl::Status(verifier.status().code(),
+                          absl::StrCat("control.tls_client_ca ", config.tls->client_ca_file, ": ",
+                                       verifier.status().message()));
+    }
+    server->client_verifier_ = *std::move(verifier);
+  }
+  server->service_ = std::make_unique<ControlService>(plane, server->client_verifier_.get());
 
   gpr_set_log_function(ForwardGrpcLog);
   grpc::EnableDefaultHealthCheckService(true);
@@ -65,6 +82,9 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(
   grpc::ServerBuilder builder;
   // gRPC sets SO_REUSEPORT by default, which would let a second node share the port silently.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  grpc::ResourceQuota quota("plby-control");
+  quota.SetMaxThreads(kMaxControlThreads);
+  builder.SetResourceQuota(quota);
   int bound_port = 0;
   builder.AddListeningPort(address.ToString(), CredentialsFor(config), &bound_port);
   builder.RegisterService(server->service_.get());

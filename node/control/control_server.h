@@ -11,6 +11,7 @@
 #include "control/control_plane.h"
 #include "control/control_service.h"
 #include "net/socket_address.h"
+#include "tls/certificates.h"
 
 namespace grpc {
 class Server;
@@ -58,6 +59,7 @@ class ControlServer {
   bool serving_ = true;
   net::SocketAddress address_;
   bool tls_ = false;
+  std::unique_ptr<tls::ClientCertificateVerifier> client_verifier_;  // with mTLS
   std::unique_ptr<ControlService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::optional<net::SocketAddress> health_address_;

@@ -4,7 +4,9 @@
 #include <limits>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "grpc/grpc_security_constants.h"
 
 namespace plby::control {
 namespace {
@@ -43,6 +45,7 @@ void Fill(const BackendStatus& status, v1::Backend* backend) {
   backend->set_state(status.draining ? v1::BACKEND_STATE_DRAINING : v1::BACKEND_STATE_ACTIVE);
   backend->set_active_connections(status.active_connections);
   backend->set_total_connections(status.total_connections);
+  backend->set_unresolved(status.unresolved);
 }
 
 void Fill(const PoolSummary& summary, v1::PoolSummary* pool) {
@@ -97,18 +100,37 @@ bool Gone(const grpc::ServerContext& context) {
 
 }  // namespace
 
-grpc::Status ControlService::Authorize(const grpc::ServerContext& context) const {
-  if (!require_client_certificate_) return grpc::Status::OK;
+absl::StatusOr<Caller> ControlService::Authorize(const grpc::ServerContext& context) const {
+  Caller caller{.peer = context.peer(), .identity = ""};
+  if (client_verifier_ == nullptr) return caller;
   const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
-  if (auth != nullptr && auth->IsPeerAuthenticated()) return grpc::Status::OK;
-  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                      "this node's control service takes calls only from clients with a "
-                      "certificate signed by its control.tls_client_ca (plbyctl --cert and --key)");
+  const auto property = [&](const char* name) {
+    std::string value;
+    if (auth != nullptr) {
+      for (const grpc::string_ref& part : auth->FindPropertyValues(name)) {
+        value.append(part.data(), part.size());
+      }
+    }
+    return value;
+  };
+  const std::string leaf = property(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  caller.identity = property(GRPC_X509_SUBJECT_PROPERTY_NAME);
+  const absl::Status verified =
+      leaf.empty()
+          ? absl::UnauthenticatedError(
+                "no client certificate was presented: this node's control service takes calls "
+                "only from clients with a certificate signed by its control.tls_client_ca "
+                "(plbyctl --cert and --key)")
+          : client_verifier_->Verify(leaf, property(GRPC_X509_PEM_CERT_CHAIN_PROPERTY_NAME));
+  if (verified.ok()) return caller;
+  plane_.audit().RecordUnauthenticated(caller, verified.message());
+  return verified;
 }
 
 grpc::Status ControlService::GetStatus(grpc::ServerContext* context, const v1::GetStatusRequest*,
                                        v1::GetStatusResponse* response) {
-  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
+  const absl::StatusOr<Caller> caller = Authorize(*context);
+  if (!caller.ok()) return ToGrpc(caller.status());
   const NodeStatus status = plane_.Status();
   response->set_node_version(status.version);
   response->set_uptime_seconds(static_cast<uint64_t>(absl::ToInt64Seconds(status.uptime)));
@@ -121,7 +143,8 @@ grpc::Status ControlService::GetStatus(grpc::ServerContext* context, const v1::G
 
 grpc::Status ControlService::ListPools(grpc::ServerContext* context, const v1::ListPoolsRequest*,
                                        v1::ListPoolsResponse* response) {
-  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
+  const absl::StatusOr<Caller> caller = Authorize(*context);
+  if (!caller.ok()) return ToGrpc(caller.status());
   for (const PoolSummary& pool : plane_.ListPools()) Fill(pool, response->add_pools());
   return grpc::Status::OK;
 }
@@ -129,7 +152,8 @@ grpc::Status ControlService::ListPools(grpc::ServerContext* context, const v1::L
 grpc::Status ControlService::ListBackends(grpc::ServerContext* context,
                                           const v1::ListBackendsRequest* request,
                                           v1::ListBackendsResponse* response) {
-  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
+  const absl::StatusOr<Caller> caller = Authorize(*context);
+  if (!caller.ok()) return ToGrpc(caller.status());
   absl::StatusOr<PoolState> state = plane_.ListBackends(request->pool());
   if (!state.ok()) return ToGrpc(state.status());
   FillState(*state, response);
@@ -139,13 +163,15 @@ grpc::Status ControlService::ListBackends(grpc::ServerContext* context,
 grpc::Status ControlService::AddBackend(grpc::ServerContext* context,
                                         const v1::AddBackendRequest* request,
                                         v1::AddBackendResponse* response) {
-  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
+  const absl::StatusOr<Caller> caller = Authorize(*context);
+  if (!caller.ok()) return ToGrpc(caller.status());
   const absl::StatusOr<BackendChange> change =
       plane_.AddBackend({.pool = request->pool(),
                          .address = request->address(),
                          .weight = WeightOf(*request),
                          .expected_version = ExpectedVersionOf(*request),
-                         .if_absent = request->if_absent()},
+                         .if_absent = request->if_absent(),
+                         .caller = *caller},
                         [context] { return Gone(*context); });
   if (change.ok()) response->set_unchanged(!change->changed);
   return Reply(change, response);
@@ -154,11 +180,13 @@ grpc::Status ControlService::AddBackend(grpc::ServerContext* context,
 grpc::Status ControlService::RemoveBackend(grpc::ServerContext* context,
                                            const v1::RemoveBackendRequest* request,
                                            v1::RemoveBackendResponse* response) {
-  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
+  const absl::StatusOr<Caller> caller = Authorize(*context);
+  if (!caller.ok()) return ToGrpc(caller.status());
   return Reply(plane_.RemoveBackend({.pool = request->pool(),
                                      .address = request->address(),
                                      .expected_version = ExpectedVersionOf(*request),
-                                     .drain_timeout = DrainTimeoutOf(*request)},
+                                     .drain_timeout = DrainTimeoutOf(*request),
+                                     .caller = *caller},
                                     [context] { return Gone(*context); }),
                response);
 }
@@ -166,7 +194,8 @@ grpc::Status ControlService::RemoveBackend(grpc::ServerContext* context,
 grpc::Status ControlService::UpdateBackend(grpc::ServerContext* context,
                                            const v1::UpdateBackendRequest* request,
                                            v1::UpdateBackendResponse* response) {
-  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
+  const absl::StatusOr<Caller> caller = Authorize(*context);
+  if (!caller.ok()) return ToGrpc(caller.status());
   return Reply(plane_.UpdateBackend(
                    {.pool = request->pool(),
                     .address = request->address(),
@@ -174,7 +203,8 @@ grpc::Status ControlService::UpdateBackend(grpc::ServerContext* context,
                     .draining = request->has_draining() ? std::optional<bool>(request->draining())
                                                         : std::nullopt,
                     .expected_version = ExpectedVersionOf(*request),
-                    .drain_timeout = DrainTimeoutOf(*request)},
+                    .drain_timeout = DrainTimeoutOf(*request),
+                    .caller = *caller},
                    [context] { return Gone(*context); }),
                response);
 }
@@ -182,7 +212,8 @@ grpc::Status ControlService::UpdateBackend(grpc::ServerContext* context,
 grpc::Status ControlService::WatchBackends(grpc::ServerContext* context,
                                            const v1::WatchBackendsRequest* request,
                                            grpc::ServerWriter<v1::WatchBackendsResponse>* writer) {
-  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
+  const absl::StatusOr<Caller> caller = Authorize(*context);
+  if (!caller.ok()) return ToGrpc(caller.status());
   const absl::Status status = plane_.Watch(
       request->pool(),
       [&](const PoolState& state) {

@@ -5,15 +5,18 @@
 
 #include "control/control_plane.h"
 #include "plby/v1/control.grpc.pb.h"
+#include "tls/certificates.h"
 
 namespace plby::control {
 
 class ControlService final : public plby::v1::Control::Service {
  public:
-  // With `require_client_certificate`, every call must come over TLS with a verified client
-  // certificate, or it fails with UNAUTHENTICATED.
-  ControlService(ControlPlane& plane, bool require_client_certificate)
-      : plane_(plane), require_client_certificate_(require_client_certificate) {}
+  // With `client_verifier` (mTLS), every call must come over TLS with a client certificate
+  // that it verifies, or it fails with UNAUTHENTICATED saying why (and the refusal is logged
+  // with the peer). The TLS handshake itself lets any certificate through, so that this is
+  // where a bad one is refused: a handshake failure could name neither the peer nor the reason.
+  ControlService(ControlPlane& plane, const tls::ClientCertificateVerifier* client_verifier)
+      : plane_(plane), client_verifier_(client_verifier) {}
 
   grpc::Status GetStatus(grpc::ServerContext* context, const v1::GetStatusRequest* request,
                          v1::GetStatusResponse* response) override;
@@ -31,10 +34,11 @@ class ControlService final : public plby::v1::Control::Service {
                              grpc::ServerWriter<v1::WatchBackendsResponse>* writer) override;
 
  private:
-  grpc::Status Authorize(const grpc::ServerContext& context) const;
+  // The caller, once its certificate (under mTLS) is verified; else UNAUTHENTICATED.
+  absl::StatusOr<Caller> Authorize(const grpc::ServerContext& context) const;
 
   ControlPlane& plane_;
-  const bool require_client_certificate_;
+  const tls::ClientCertificateVerifier* const client_verifier_;  // null: plaintext
 };
 
 }  // namespace plby::control

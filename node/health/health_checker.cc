@@ -87,6 +87,7 @@ class HealthChecker::PoolTicker final : public net::TimerHandler {
     const std::shared_ptr<const pool::PoolSnapshot> snapshot = pool_.snapshot();
     std::map<pool::BackendRuntime*, std::unique_ptr<Probe>> current;
     for (const pool::Backend& backend : snapshot->backends()) {
+      if (!backend.unresolved.empty()) continue;  // nothing to check until it has an address
       auto it = probes_.find(backend.runtime.get());
       if (it != probes_.end()) {
         current.insert(probes_.extract(it));

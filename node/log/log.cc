@@ -10,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
 #include "json/json_writer.h"
+#include "text/quote.h"
 
 namespace plby::log {
 namespace {
@@ -26,7 +27,7 @@ absl::StatusOr<Level> ParseLevel(absl::string_view text) {
   if (lower == "warn" || lower == "warning") return Level::kWarn;
   if (lower == "error") return Level::kError;
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown log level \"", text, "\" (valid: debug, info, warn, error)"));
+      absl::StrCat("unknown log level ", text::Quote(text), " (valid: debug, info, warn, error)"));
 }
 
 absl::string_view LevelName(Level level) {
@@ -47,7 +48,7 @@ absl::StatusOr<Format> ParseFormat(absl::string_view text) {
   if (text == "text") return Format::kText;
   if (text == "json") return Format::kJson;
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown log format \"", text, "\" (valid: text, json)"));
+      absl::StrCat("unknown log format ", text::Quote(text), " (valid: text, json)"));
 }
 
 void SetFormat(Format format) { g_format.store(format, std::memory_order_relaxed); }

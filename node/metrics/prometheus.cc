@@ -138,19 +138,41 @@ std::string RenderPrometheus(const Report& report) {
               "1 when the backend is drained (takes no new connections).",
               [](const auto& b) { return uint64_t{b.draining ? 1u : 0u}; });
   out.Family("plby_backend_health", "gauge",
-             "The backend's health: 1 for its state (healthy, unhealthy, or unknown when not "
-             "checked yet or health checks are off), 0 for the others.");
+             "The backend's health: 1 for its state (healthy, unhealthy, unknown when not "
+             "checked yet or health checks are off, unresolved while its name gives no usable "
+             "address), 0 for the others.");
   for (const PoolReport& pool : report.pools) {
     for (const control::BackendStatus& backend : pool.state.backends) {
-      for (pool::Health state :
-           {pool::Health::kHealthy, pool::Health::kUnhealthy, pool::Health::kUnknown}) {
-        out.Sample(
-            "plby_backend_health",
-            absl::StrCat(BackendLabels(pool, backend), ",state=\"", pool::HealthName(state), "\""),
-            uint64_t{backend.health == state ? 1u : 0u});
+      const absl::string_view shown = control::ShownHealth(backend);
+      for (const absl::string_view state : {"healthy", "unhealthy", "unknown", "unresolved"}) {
+        out.Sample("plby_backend_health",
+                   absl::StrCat(BackendLabels(pool, backend), ",state=\"", state, "\""),
+                   uint64_t{shown == state ? 1u : 0u});
       }
     }
   }
+
+  const control::AuditCounts& control = node.control;
+  out.Family("plby_control_changes_total", "counter",
+             "Mutation calls of the control service, by call and result: applied (a new "
+             "version), unchanged (nothing to do), refused (an error; nothing changed).");
+  for (size_t m = 0; m < control::kMutations; ++m) {
+    for (size_t o = 0; o < control::kOutcomes; ++o) {
+      out.Sample("plby_control_changes_total",
+                 absl::StrCat("call=\"", control::MutationLabel(static_cast<control::Mutation>(m)),
+                              "\",result=\"",
+                              control::OutcomeName(static_cast<control::Outcome>(o)), "\""),
+                 control.changes[m][o]);
+    }
+  }
+  out.Family("plby_state_save_failures_total", "counter",
+             "Changes refused because the state file could not be written.");
+  out.Sample("plby_state_save_failures_total", "", control.save_failures);
+  out.Family("plby_control_unauthenticated_total", "counter",
+             "Control calls refused for want of a valid client certificate (mTLS).");
+  out.Sample("plby_control_unauthenticated_total", "", control.unauthenticated);
+  out.Family("plby_control_watches", "gauge", "WatchBackends streams open now.");
+  out.Sample("plby_control_watches", "", static_cast<uint64_t>(node.open_watches));
   return out.Take();
 }
 

@@ -27,6 +27,7 @@ constexpr absl::string_view kPage = R"html(<!doctype html>
   .healthy { color: var(--ok); font-weight: 600; }
   .unhealthy { color: var(--bad); font-weight: 600; }
   .unknown, .draining { color: var(--dim); }
+  .unresolved { color: var(--bad); }
   #error { color: var(--bad); }
 </style>
 </head>
@@ -101,6 +102,7 @@ function render(status, now) {
       cell(row, b.address);
       cell(row, String(b.weight));
       cell(row, b.health, b.health);
+      if (b.unresolved) row.lastChild.title = b.unresolved;
       cell(row, b.draining ? "draining" : "serving", b.draining ? "draining" : "");
       cell(row, String(b.active_connections));
       cell(row, rate("total_connections", v => v.toFixed(1)));
@@ -177,7 +179,9 @@ std::string RenderStatusJson(const Report& report) {
           .Key("draining")
           .Bool(backend.draining)
           .Key("health")
-          .String(pool::HealthName(backend.health))
+          .String(control::ShownHealth(backend))
+          .Key("unresolved")
+          .String(backend.unresolved)
           .Key("active_connections")
           .Unsigned(backend.active_connections)
           .Key("total_connections")

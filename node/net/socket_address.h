@@ -4,10 +4,13 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "net/host_port.h"
 
 namespace plby::net {
@@ -16,14 +19,16 @@ class SocketAddress {
  public:
   SocketAddress() = default;
 
-  // Literals convert directly; names go through the system resolver (getaddrinfo) and the first
-  // address it returns is used. Resolution happens once, when this is called.
+  // Literals convert directly (a zone becomes the interface's index); names go through the
+  // system resolver, or the hosts file set with UseHostsFile, and the first address found is
+  // used. Resolution happens once, when this is called.
   static absl::StatusOr<SocketAddress> Resolve(const HostPort& host_port);
   // Every address (IPv4 and IPv6) a name resolves to, each once, in the resolver's order; a
   // literal gives itself.
   static absl::StatusOr<std::vector<SocketAddress>> ResolveAll(const HostPort& host_port);
 
-  // Copies what accept(2) or getsockname(2) filled in.
+  // Copies what accept(2), getsockname(2) or getaddrinfo(3) filled in. An IPv4-mapped IPv6
+  // address becomes the IPv4 address it stands for: the same endpoint has one form.
   static SocketAddress FromSockaddr(const sockaddr* address, socklen_t length);
 
   // The address a bound socket actually got (the kernel's port when port 0 was asked for).
@@ -32,29 +37,46 @@ class SocketAddress {
   const sockaddr* sockaddr_ptr() const { return reinterpret_cast<const sockaddr*>(&storage_); }
   socklen_t length() const { return length_; }
   int family() const { return storage_.ss_family; }
+  bool valid() const { return family() == AF_INET || family() == AF_INET6; }
   uint16_t port() const;
   void set_port(uint16_t port);
   // True for 0.0.0.0 and [::].
   bool IsWildcard() const;
   // True for 127.0.0.0/8 and [::1].
   bool IsLoopback() const;
+  // The IP address alone, without port: 4 or 16 bytes (none for an empty address).
+  std::pair<const unsigned char*, size_t> AddressBytes() const;
 
-  // "10.0.0.1:80" or "[::1]:80".
+  // "10.0.0.1:80", "[::1]:80" or "[fe80::1%eth0]:80".
   std::string ToString() const;
 
+  // The same endpoint: family, address, port (and zone, for IPv6).
   friend bool operator==(const SocketAddress& a, const SocketAddress& b);
 
+  template <typename H>
+  friend H AbslHashValue(H state, const SocketAddress& address) {
+    const auto [bytes, size] = address.AddressBytes();
+    return H::combine(H::combine_contiguous(std::move(state), bytes, size), address.family(),
+                      address.port(), address.scope_id());
+  }
+
  private:
+  uint32_t scope_id() const;
+
   sockaddr_storage storage_{};
   socklen_t length_ = 0;
 };
 
-// True for loopback addresses and the addresses of this machine's interfaces.
-bool IsLocalAddress(const SocketAddress& address);
+// OK for a unicast address; otherwise an error that says what it is instead: unspecified
+// (0.0.0.0, [::]), broadcast (255.255.255.255) or multicast (224.0.0.0/4, ff00::/8). Nothing
+// can be connected to at those.
+absl::Status CheckUnicast(const SocketAddress& address);
 
-// True when connecting to `target` would reach the socket listening on `listener` (the same
-// address, or a local one while the listener is a wildcard on the same port). Port-0
-// listeners have no port yet and reach nothing.
-bool WouldReachListener(const SocketAddress& target, const SocketAddress& listener);
+// Names are looked up in `path`, an /etc/hosts-style file ("ADDRESS NAME [NAME...]" per line,
+// # comments, read afresh at each lookup) instead of with the system resolver, by every
+// resolution of this process from now on; empty: the system resolver again. Call it before
+// starting threads (PLBY_HOSTS_FILE, for tests: names that appear and vanish on demand).
+void UseHostsFile(std::string path);
+const std::string& HostsFile();
 
 }  // namespace plby::net

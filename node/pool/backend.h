@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "net/host_port.h"
 #include "net/socket_address.h"
@@ -11,10 +12,14 @@
 namespace plby::pool {
 
 struct Backend {
-  net::HostPort address;  // identifies the backend within its pool
-  net::SocketAddress socket_address;
+  net::HostPort address;              // identifies the backend within its pool
+  net::SocketAddress socket_address;  // empty while unresolved
   int64_t weight = 1;
   bool draining = false;  // keeps its open connections, gets no new ones
+  // Why the address does not resolve to a usable backend now (a name from the state file that
+  // the resolver does not know yet, say); empty once it does. An unresolved backend takes no
+  // traffic and is not checked; its name is retried in the background.
+  std::string unresolved;
   // Shared by every snapshot that lists this backend, so counters survive pool changes.
   std::shared_ptr<BackendRuntime> runtime;
 };

@@ -1,5 +1,7 @@
 #include "pool/pool.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace plby::pool {
@@ -52,6 +54,44 @@ std::shared_ptr<const PoolSnapshot> Pool::RefreshHealth() {
   std::lock_guard<std::mutex> lock(publish_mutex_);
   std::shared_ptr<const PoolSnapshot> current = snapshot_.load(std::memory_order_relaxed);
   return PublishUnderPublishLock(current->version(), current->backends());
+}
+
+Pool::Resolution Pool::RecordResolution(const BackendRuntime* runtime,
+                                        const absl::StatusOr<net::SocketAddress>& address) {
+  // The writer lock, not the publish lock alone: the backend list itself changes, and a writer
+  // editing a copy meanwhile would publish over it.
+  std::lock_guard<std::mutex> lock(writer_mutex_);
+  std::shared_ptr<const PoolSnapshot> current = snapshot_.load(std::memory_order_relaxed);
+  std::vector<Backend> backends = current->backends();
+  const auto it = std::find_if(backends.begin(), backends.end(),
+                               [&](const Backend& b) { return b.runtime.get() == runtime; });
+  if (it == backends.end() || it->unresolved.empty()) return {};
+  std::string reason;
+  if (!address.ok()) {
+    reason = std::string(address.status().message());
+  } else {
+    for (const Backend& other : backends) {
+      if (&other != &*it && other.unresolved.empty() && other.socket_address == *address) {
+        reason = absl::StrCat("it resolves to ", address->ToString(),
+                              ", which the pool already has as \"", other.address.ToString(), "\"");
+        break;
+      }
+    }
+  }
+  if (!reason.empty()) {
+    const bool changed = reason != it->unresolved;
+    if (changed) {
+      it->unresolved = reason;
+      PublishLocked(current->version(), std::move(backends));
+    }
+    return {.outcome = Resolution::Outcome::kUnresolved,
+            .reason = std::move(reason),
+            .reason_changed = changed};
+  }
+  it->socket_address = *address;
+  it->unresolved.clear();
+  PublishLocked(current->version(), std::move(backends));
+  return {.outcome = Resolution::Outcome::kResolved, .reason = "", .reason_changed = false};
 }
 
 std::shared_ptr<const PoolSnapshot> Pool::PublishLocked(uint64_t version,

@@ -26,8 +26,7 @@
 
 namespace plby::pool {
 
-// The most backends one pool may hold (the control service and the state file keep to it).
-inline constexpr size_t kMaxBackendsPerPool = 65536;
+using config::kMaxBackendsPerPool;
 
 struct PoolSettings {
   std::string name;
@@ -85,6 +84,24 @@ class Pool {
 
   // Rebuilds the snapshot after backends' health changed: same version, new generation.
   std::shared_ptr<const PoolSnapshot> RefreshHealth();
+
+  // What became of an unresolved backend after another try at its name.
+  struct Resolution {
+    enum class Outcome {
+      kGone,        // no longer in the pool (removed meanwhile), or resolved already
+      kResolved,    // it has its address now and takes traffic
+      kUnresolved,  // still none; `reason` says why
+    };
+    Outcome outcome = Outcome::kGone;
+    std::string reason;
+    bool reason_changed = false;  // kUnresolved: not the reason recorded before
+  };
+  // Records `address`, what the name of the unresolved backend `runtime` resolved to now (or
+  // why it did not): an address another backend of the pool has already is refused, and the
+  // backend stays unresolved, saying so. A change publishes a new snapshot with the same
+  // version (a new generation), like a change of health.
+  Resolution RecordResolution(const BackendRuntime* runtime,
+                              const absl::StatusOr<net::SocketAddress>& address);
 
   PoolCounters& counters(int worker) { return counters_.worker(worker); }
   uint64_t accepted_connections() const { return counters_.Sum(&PoolCounters::accepted); }

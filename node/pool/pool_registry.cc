@@ -1,7 +1,9 @@
 #include "pool/pool_registry.h"
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
+#include "text/quote.h"
 
 namespace plby::pool {
 namespace {
@@ -18,8 +20,12 @@ PoolSettings SettingsOf(const config::ServerConfig& server) {
 
 absl::StatusOr<std::unique_ptr<PoolRegistry>> PoolRegistry::Create(
     const config::Config& config, int workers, const state::State* saved,
-    std::vector<std::string>* notes) {
+    const net::OwnListeners& own, std::vector<std::string>* notes) {
   std::unique_ptr<PoolRegistry> registry = absl::WrapUnique(new PoolRegistry(workers));
+  const auto note = [&](std::string text) {
+    if (notes != nullptr) notes->push_back(std::move(text));
+  };
+  const net::LocalAddresses local = net::LocalAddresses::Read();
   for (const config::ServerConfig& server : config.servers) {
     std::vector<Backend> backends;
     uint64_t version = 1;
@@ -30,6 +36,7 @@ absl::StatusOr<std::unique_ptr<PoolRegistry>> PoolRegistry::Create(
                             .socket_address = backend.resolved,
                             .weight = backend.weight,
                             .draining = false,
+                            .unresolved = "",
                             .runtime = registry->NewBackendRuntime()});
       }
     } else {
@@ -39,47 +46,58 @@ absl::StatusOr<std::unique_ptr<PoolRegistry>> PoolRegistry::Create(
             "pool \"", server.name, "\" (from the state file) has ", record->backends.size(),
             " backends, more than the ", kMaxBackendsPerPool, " a pool may hold"));
       }
+      // The resolved address of each backend so far, for the one-address-one-backend rule.
+      absl::flat_hash_map<net::SocketAddress, std::string> taken;
       for (const state::BackendRecord& saved_backend : record->backends) {
         // The address was checked when the state file was read.
         const net::HostPort address =
-            *net::ParseHostPort(saved_backend.address, net::PortZero::kRefuse);
-        absl::StatusOr<net::SocketAddress> resolved = net::SocketAddress::Resolve(address);
-        if (!resolved.ok()) {
-          return absl::Status(resolved.status().code(),
-                              absl::StrCat("pool \"", server.name, "\" (from the state file): ",
-                                           resolved.status().message()));
-        }
-        for (const config::ServerConfig& listener : config.servers) {
-          if (net::WouldReachListener(*resolved, listener.listen_address)) {
-            return absl::FailedPreconditionError(
-                absl::StrCat("pool \"", server.name, "\" (from the state file): backend \"",
-                             address.ToString(), "\" is now this node's own listener \"",
-                             listener.listen.ToString(), "\"; fix config.toml or the state file"));
+            *net::ParseHostPort(saved_backend.address, net::AddressUse::kConnect);
+        const std::string name = address.ToString();
+        absl::StatusOr<net::SocketAddress> resolved = own.ResolveBackend(address, local);
+        if (resolved.ok()) {
+          if (const auto it = taken.find(*resolved); it != taken.end()) {
+            resolved = absl::AlreadyExistsError(
+                absl::StrCat("it resolves to ", resolved->ToString(),
+                             ", which the pool already has as ", text::Quote(it->second)));
           }
         }
-        for (const Backend& earlier : backends) {
-          if (earlier.socket_address == *resolved) {
-            return absl::FailedPreconditionError(absl::StrCat(
-                "pool \"", server.name, "\" (from the state file): \"", address.ToString(),
-                "\" and \"", earlier.address.ToString(), "\" are the same backend now"));
-          }
+        // What a name (or an interface, for a zone) resolves to can change; a literal
+        // address is what it is.
+        const bool may_change = address.kind == net::HostPort::Kind::kName || !address.zone.empty();
+        if (!resolved.ok() && !may_change) {
+          note(absl::StrCat("pool ", text::Quote(server.name), " (from the state file): backend ",
+                            text::Quote(name), " is left out: ", resolved.status().message(),
+                            "; the next change saved drops it from the file"));
+          continue;
         }
-        backends.push_back({.address = address,
-                            .socket_address = *resolved,
-                            .weight = saved_backend.weight,
-                            .draining = saved_backend.draining,
-                            .runtime = registry->NewBackendRuntime()});
+        Backend backend{.address = address,
+                        .socket_address = {},
+                        .weight = saved_backend.weight,
+                        .draining = saved_backend.draining,
+                        .unresolved = "",
+                        .runtime = registry->NewBackendRuntime()};
+        if (resolved.ok()) {
+          backend.socket_address = *resolved;
+          taken.emplace(*resolved, name);
+        } else {
+          backend.unresolved = std::string(resolved.status().message());
+          note(absl::StrCat("pool ", text::Quote(server.name), " (from the state file): backend ",
+                            text::Quote(name), " starts unresolved (", backend.unresolved,
+                            "): it takes no traffic until its name resolves, which is retried"));
+        }
+        backends.push_back(std::move(backend));
       }
     }
     registry->pools_.push_back(std::make_unique<Pool>(SettingsOf(server), std::move(backends),
                                                       &registry->changes_, workers, version));
   }
-  if (saved != nullptr && notes != nullptr) {
+  if (saved != nullptr) {
+    for (const std::string& warning : saved->warnings) note(warning);
     for (const state::PoolRecord& record : saved->pools) {
       if (registry->Find(record.name) == nullptr) {
-        notes->push_back(absl::StrCat("the state file lists pool \"", record.name,
-                                      "\", which the config no longer defines: ignored, and "
-                                      "dropped from the state file at the next change"));
+        note(absl::StrCat("the state file lists pool ", text::Quote(record.name),
+                          ", which the config no longer defines: ignored, and dropped from the "
+                          "state file at the next change"));
       }
     }
   }
@@ -88,7 +106,7 @@ absl::StatusOr<std::unique_ptr<PoolRegistry>> PoolRegistry::Create(
 
 std::unique_ptr<PoolRegistry> PoolRegistry::FromConfig(const config::Config& config, int workers) {
   // Without saved state nothing needs resolving again, so this cannot fail.
-  return *Create(config, workers, nullptr, nullptr);
+  return *Create(config, workers, nullptr, net::OwnListeners(), nullptr);
 }
 
 Pool* PoolRegistry::Find(absl::string_view name) const {

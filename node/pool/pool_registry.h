@@ -19,12 +19,18 @@ class PoolRegistry {
  public:
   // One pool per [[server]], in file order. A pool listed in `saved` (the state file) takes its
   // backends and version from there, over its seed in the config; the others start from their
-  // seed at version 1. `workers` is how many worker threads count connections. Fails when a
-  // saved backend's address no longer resolves or is one of the node's own listeners.
-  // `notes` receives what is worth logging (saved pools the config no longer has).
+  // seed at version 1. `workers` is how many worker threads count connections.
+  //
+  // What was saved never stops the start (the control API accepted it): a saved name that does
+  // not resolve now, or resolves to an address the pool may not have (one of `own`, another
+  // backend of the pool, not unicast), starts unresolved: it takes no traffic and is retried
+  // (see discovery::BackendResolver). A saved literal address the API would refuse now (one of
+  // `own`, or an address another saved entry already has) is left out. `notes` receives a line
+  // for each of these, and for saved pools the config no longer has.
   static absl::StatusOr<std::unique_ptr<PoolRegistry>> Create(const config::Config& config,
                                                               int workers,
                                                               const state::State* saved,
+                                                              const net::OwnListeners& own,
                                                               std::vector<std::string>* notes);
 
   // From the config alone (tests, --check-config).

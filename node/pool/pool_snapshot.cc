@@ -5,9 +5,9 @@ namespace plby::pool {
 PoolSnapshot::PoolSnapshot(uint64_t version, uint64_t generation, balance::Algorithm algorithm,
                            std::vector<Backend> backends, bool fail_open)
     : version_(version), generation_(generation), backends_(std::move(backends)) {
-  std::vector<uint32_t> active;  // not draining
+  std::vector<uint32_t> active;  // resolved and not draining
   for (uint32_t i = 0; i < backends_.size(); ++i) {
-    if (backends_[i].draining) continue;
+    if (backends_[i].draining || !backends_[i].unresolved.empty()) continue;
     active.push_back(i);
     if (backends_[i].runtime->health() != Health::kUnhealthy) eligible_.push_back(i);
   }

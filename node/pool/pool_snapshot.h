@@ -1,6 +1,6 @@
 // PoolSnapshot: an immutable state of one pool: its backends and the balancer built over those
-// that take new connections (not draining, not unhealthy). Workers read snapshots without
-// locks; a change, of the backends or of their health, publishes a new one.
+// that take new connections (not draining, not unhealthy, not unresolved). Workers read snapshots
+// without locks; a change, of the backends or of their health, publishes a new one.
 #pragma once
 
 #include <cstdint>
@@ -24,7 +24,8 @@ class PoolSnapshot {
   uint64_t version() const { return version_; }
   // Changes with every new snapshot, health changes included: what workers and watchers follow.
   uint64_t generation() const { return generation_; }
-  // Every backend that is not draining is unhealthy (eligible() then follows the policy).
+  // Every backend that is resolved and not draining is unhealthy (eligible() then follows the
+  // policy).
   bool all_unhealthy() const { return all_unhealthy_; }
   // Every backend of the pool, draining ones included, in list order.
   const std::vector<Backend>& backends() const { return backends_; }

@@ -11,8 +11,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const config::Config& config,
                                                    std::vector<std::string>* notes) {
   // WrapUnique: the constructor is private, so that every Node comes from Create().
   std::unique_ptr<Node> node = absl::WrapUnique(new Node());
-  absl::StatusOr<std::unique_ptr<pool::PoolRegistry>> pools =
-      pool::PoolRegistry::Create(config, options.workers, options.saved_state, notes);
+  absl::StatusOr<std::unique_ptr<pool::PoolRegistry>> pools = pool::PoolRegistry::Create(
+      config, options.workers, options.saved_state, config::OwnListenersOf(config), notes);
   if (!pools.ok()) return pools.status();
   node->pools_ = *std::move(pools);
   absl::StatusOr<std::unique_ptr<health::HealthChecker>> health =

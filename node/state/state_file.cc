@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -16,6 +17,7 @@
 #include "config/toml_guard.h"
 #include "log/log.h"
 #include "net/host_port.h"
+#include "text/quote.h"
 
 namespace plby::state {
 namespace {
@@ -66,7 +68,8 @@ class Checker {
       bool known = false;
       for (absl::string_view name : allowed) known = known || ToAbsl(key.str()) == name;
       if (!known) {
-        Error(key.source(), absl::StrCat("unknown key \"", ToAbsl(key.str()), "\" in ", context));
+        Error(key.source(),
+              absl::StrCat("unknown key ", text::Quote(ToAbsl(key.str())), " in ", context));
       }
     }
   }
@@ -104,9 +107,10 @@ class Checker {
       pool.name = name->get();
       pool.version = static_cast<uint64_t>(version->get());
       if (state.Find(pool.name) != nullptr) {
-        Error(table.source(), absl::StrCat("pool \"", pool.name, "\" is listed twice"));
+        Error(table.source(), absl::StrCat("pool ", text::Quote(pool.name), " is listed twice"));
         continue;
       }
+      absl::flat_hash_set<std::string> listed;  // canonical addresses so far
       for (const toml::node& entry : *backends) {
         const toml::table* backend = entry.as_table();
         if (backend == nullptr) {
@@ -127,23 +131,21 @@ class Checker {
           continue;
         }
         absl::StatusOr<net::HostPort> parsed =
-            net::ParseHostPort(address->get(), net::PortZero::kRefuse);
+            net::ParseHostPort(address->get(), net::AddressUse::kConnect);
         if (!parsed.ok()) {
-          Error(backend->get("address")->source(), parsed.status().message());
+          LeftOut(backend->get("address")->source(), pool.name, parsed.status().message());
           continue;
         }
         if (absl::Status valid = balance::ValidateWeight(weight->get()); !valid.ok()) {
-          Error(backend->get("weight")->source(), valid.message());
+          LeftOut(backend->get("weight")->source(), pool.name,
+                  absl::StrCat("backend ", text::Quote(parsed->ToString()), ": ", valid.message()));
           continue;
         }
         const std::string canonical = parsed->ToString();
-        bool duplicate = false;
-        for (const BackendRecord& earlier : pool.backends)
-          duplicate |= earlier.address == canonical;
-        if (duplicate) {
-          Error(backend->get("address")->source(),
-                absl::StrCat("backend \"", canonical, "\" is listed twice in pool \"", pool.name,
-                             "\""));
+        if (!listed.insert(canonical).second) {
+          LeftOut(backend->get("address")->source(), pool.name,
+                  absl::StrCat("backend ", text::Quote(canonical),
+                               " is listed twice (an earlier entry has the same address)"));
           continue;
         }
         pool.backends.push_back({canonical, weight->get(), draining->get()});
@@ -154,10 +156,18 @@ class Checker {
   }
 
   const std::vector<std::string>& errors() const { return errors_; }
+  std::vector<std::string>& warnings() { return warnings_; }
 
  private:
+  void LeftOut(const toml::source_region& where, absl::string_view pool, absl::string_view why) {
+    warnings_.push_back(absl::StrCat(source_, ":", where.begin.line, ":", where.begin.column,
+                                     ": pool ", text::Quote(pool), ": a backend is left out: ", why,
+                                     "; the next change saved drops it from the file"));
+  }
+
   std::string source_;
   std::vector<std::string> errors_;
+  std::vector<std::string> warnings_;
 };
 
 }  // namespace
@@ -210,6 +220,7 @@ absl::StatusOr<State> ParseState(absl::string_view text, absl::string_view sourc
   if (!checker.errors().empty()) {
     return absl::DataLossError(absl::StrJoin(checker.errors(), "\n"));
   }
+  state.warnings = std::move(checker.warnings());
   return state;
 }
 

@@ -31,14 +31,21 @@ struct PoolRecord {
 
 struct State {
   std::vector<PoolRecord> pools;
+  // Entries left out when the file was read, each with its place and why (see ParseState).
+  std::vector<std::string> warnings;
   const PoolRecord* Find(absl::string_view name) const;
 };
 
 // The file's text (TOML).
 std::string FormatState(const State& state);
 
-// Parses and checks the file's text; any problem (TOML syntax, an unknown key, a bad address,
-// weight or version) is an error with file:line:column, as for config.toml.
+// Parses and checks the file's text. A file that is not a plby state file (TOML syntax, an
+// unknown key, a missing or mistyped field, a bad version or format) is an error with
+// file:line:column, as for config.toml: it is refused whole, never silently ignored. A
+// well-formed backend entry whose values the node would refuse today (an address outside the
+// grammar, a weight out of range, the same address twice) is left out of its pool with a
+// warning instead: data the control API accepted once must never stop a restart. The next
+// change the node saves writes the file without it.
 absl::StatusOr<State> ParseState(absl::string_view text, absl::string_view source_name);
 
 // Reads `path`: nullopt when it does not exist yet (first start), an error when it cannot be

@@ -1,8 +1,10 @@
 // The control plane as operators use it: plbyctl against real plby-node processes.
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -267,7 +269,13 @@ TEST_F(ControlTest, BadInputIsRefusedAndThePoolStaysAsItWas) {
        "NOT_FOUND: no backend \"127.0.0.1:9\" in pool \"web\""},
       {{"backends", "add", "127.0.0.1:" + pool_port},
        kExitSomeNodeFailed,
-       "INVALID_ARGUMENT: backend \"127.0.0.1:" + pool_port + "\" is this node's own listener"},
+       "INVALID_ARGUMENT: backend \"127.0.0.1:" + pool_port + "\": 127.0.0.1:" + pool_port +
+           " is one of this node's own listeners, server \"web\""},
+      // The control port as a backend would serve the control service on the traffic port.
+      {{"backends", "add", "localhost:" + std::to_string(nodes_[0].control_port)},
+       kExitSomeNodeFailed,
+       "is one of this node's own listeners, the control service: it would expose the control "
+       "service on a traffic port"},
       {{"backends", "drain", backends[0].address(), "--expected-version", "9"},
        kExitSomeNodeFailed,
        "ABORTED: pool \"web\" is at version 1, not the expected version 9"},
@@ -288,6 +296,46 @@ TEST_F(ControlTest, BadInputIsRefusedAndThePoolStaysAsItWas) {
   EXPECT_EQ(std::regex_replace(after.output, kHealth, ""),
             std::regex_replace(before.output, kHealth, ""));
   EXPECT_THAT(after.output, HasSubstr("\"version\":1,"));
+}
+
+// Who changed what: every mutation is an info line naming the caller, the pool, the backend,
+// what was asked, the outcome and the versions; a change that could not be saved is an error
+// line too, not only an error for the client.
+TEST_F(ControlTest, EveryMutationAndEveryFailedSaveIsInTheNodesLog) {
+  PLBY_ASSERT_OK_AND_ASSIGN(Backend backend, StartBackend("hi"));
+  TempDir dir;
+  const std::string state_dir = dir.path() + "/state";
+  ASSERT_EQ(mkdir(state_dir.c_str(), 0755), 0);
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      Node node,
+      StartNode(dir, OnePoolConfig({}, "WRR", "", "state_file = \"state/state.toml\"\n")));
+  const std::string control = node.control_address();
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult add,
+                            Ctl({"--node", control, "backends", "add", backend.address()}));
+  ASSERT_EQ(add.exit_code, 0) << add.output;
+  EXPECT_TRUE(node.process->WaitForLine(std::regex(
+      R"(info  control change call=AddBackend peer=ipv4:127\.0\.0\.1:\d+ pool="web" backend=")" +
+      backend.address() + R"(" asked="add, weight 1" result=applied version=1->2$)")))
+      << node.process->Output();
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult again,
+                            Ctl({"--node", control, "backends", "add", backend.address()}));
+  EXPECT_EQ(again.exit_code, kExitSomeNodeFailed);
+  EXPECT_TRUE(node.process->WaitForLine(std::regex(
+      R"(call=AddBackend .* result=refused version=2 code=ALREADY_EXISTS error="backend )")))
+      << node.process->Output();
+
+  // The state file's directory vanishes: the change is refused, and the node says so.
+  std::filesystem::remove_all(state_dir);
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult drain,
+                            Ctl({"--node", control, "backends", "drain", backend.address()}));
+  EXPECT_EQ(drain.exit_code, kExitSomeNodeFailed);
+  EXPECT_THAT(drain.output, HasSubstr("UNAVAILABLE: could not save the change to the state file"));
+  EXPECT_TRUE(node.process->WaitForLine(std::regex(
+      R"(error state file: a change of pool "web" could not be saved, so it was refused: )")))
+      << node.process->Output();
+  EXPECT_TRUE(node.process->WaitForLine(std::regex(
+      R"(call=UpdateBackend .* asked="drain" result=refused version=2 code=UNAVAILABLE)")))
+      << node.process->Output();
 }
 
 TEST_F(ControlTest, SeveralPoolsNeedAPoolNamed) {
@@ -395,25 +443,56 @@ TEST_F(MutualTlsTest, ClientsWithoutAValidCertificateChangeNothing) {
   const std::vector<std::string> add{"backends", "add", "127.0.0.1:9"};
   struct Refused {
     std::vector<std::string> tls;
+    int exit_code;
     std::string error;
   };
   const Refused refused_clients[] = {
-      // Plaintext: the TLS handshake fails, no call is made.
-      {{}, "UNAVAILABLE"},
+      // Plaintext: the TLS handshake fails, no call is made; plbyctl says what may be missing.
+      {{}, kExitSomeNodeFailed, "give --ca, --cert and --key"},
       // TLS but no client certificate: the call is refused.
       {{"--ca", File("ca.pem")},
-       "UNAUTHENTICATED: this node's control service takes calls only from clients with a "
-       "certificate signed by its control.tls_client_ca"},
-      // A certificate from another CA: the handshake fails.
+       kExitSomeNodeFailed,
+       "UNAUTHENTICATED: no client certificate was presented: this node's control service takes "
+       "calls only from clients with a certificate signed by its control.tls_client_ca"},
+      // A certificate from another CA: refused, and the node says why.
       {{"--ca", File("ca.pem"), "--cert", File("rogue.pem"), "--key", File("rogue.key")},
-       "UNAVAILABLE"},
+       kExitSomeNodeFailed,
+       "UNAUTHENTICATED: the client certificate CN=intruder is refused: unable to get local "
+       "issuer certificate (it is not signed by this node's control.tls_client_ca)"},
+      // The node's certificate does not verify against the client's --ca: plbyctl tells why.
+      {{"--ca", File("rogue-ca.pem"), "--cert", File("client.pem"), "--key", File("client.key")},
+       kExitSomeNodeFailed,
+       "UNAVAILABLE: the node's certificate CN=plby node does not verify"},
+      // Files that cannot work are refused before any node is dialed.
+      {{"--ca", File("ca.pem"), "--cert", File("expired.pem"), "--key", File("expired.key")},
+       kExitUsage,
+       "--cert \"" + File("expired.pem") + "\": the certificate CN=old plbyctl expired on"},
+      {{"--ca", File("ca.pem"), "--cert", File("node.pem"), "--key", File("node.key")},
+       kExitUsage,
+       "the certificate CN=plby node is not for clients: its extended key usage lacks "
+       "clientAuth"},
+      {{"--ca", File("ca.pem"), "--cert", File("client.pem"), "--key", File("rogue.key")},
+       kExitUsage,
+       "--key \"" + File("rogue.key") +
+           "\": the private key does not belong to the certificate CN=plbyctl"},
+      {{"--ca", File("client.pem"), "--cert", File("client.pem"), "--key", File("client.key")},
+       kExitUsage,
+       "--ca \"" + File("client.pem") + "\": not a CA"},
   };
   for (const Refused& client : refused_clients) {
     PLBY_ASSERT_OK_AND_ASSIGN(RunResult refused, CtlWith(client.tls, add));
-    EXPECT_EQ(refused.exit_code, kExitSomeNodeFailed) << absl::StrJoin(client.tls, " ");
+    EXPECT_EQ(refused.exit_code, client.exit_code) << absl::StrJoin(client.tls, " ");
     EXPECT_THAT(refused.output, HasSubstr(client.error)) << absl::StrJoin(client.tls, " ");
     EXPECT_THAT(refused.output, Not(HasSubstr("added")));
+    // gRPC's raw log lines ("E1201 ... ssl_transport_security.cc") are not shown.
+    EXPECT_THAT(refused.output, Not(HasSubstr(".cc:"))) << refused.output;
   }
+  // The node says who was refused and why.
+  EXPECT_TRUE(node_.process->WaitForLine(
+      std::regex(R"(warn  control call refused peer=ipv4:127\.0\.0\.1:\d+ client="CN=intruder" )"
+                 R"(reason="the client certificate CN=intruder is refused: unable to get local )"
+                 R"(issuer certificate)")))
+      << node_.process->Output();
   const std::vector<std::string> valid{"--ca",  File("ca.pem"),    "--cert", File("client.pem"),
                                        "--key", File("client.key")};
   PLBY_ASSERT_OK_AND_ASSIGN(RunResult list, CtlWith(valid, {"backends", "list", "-o", "json"}));
@@ -423,6 +502,12 @@ TEST_F(MutualTlsTest, ClientsWithoutAValidCertificateChangeNothing) {
   PLBY_ASSERT_OK_AND_ASSIGN(RunResult added, CtlWith(valid, add));
   EXPECT_EQ(added.exit_code, 0) << added.output;
   EXPECT_THAT(added.output, HasSubstr("added 127.0.0.1:9 (weight 1)"));
+  // The change is in the audit trail, with the client certificate's subject.
+  EXPECT_TRUE(node_.process->WaitForLine(
+      std::regex(R"(info  control change call=AddBackend peer=ipv4:127\.0\.0\.1:\d+ )"
+                 R"(client="CN=plbyctl" pool="web" backend="127\.0\.0\.1:9" asked="add, weight 1" )"
+                 R"(result=applied version=1->2)")))
+      << node_.process->Output();
 }
 
 TEST(ControlConfigTest, PlaintextControlOffLoopbackIsRefusedUnlessAllowed) {

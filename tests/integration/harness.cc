@@ -223,11 +223,14 @@ std::string OnePoolConfig(const std::vector<BackendEntry>& backends, const std::
 }
 
 absl::StatusOr<Node> StartNode(const TempDir& dir, const std::string& config_text,
-                               std::vector<std::string> extra_args) {
+                               std::vector<std::string> extra_args,
+                               const std::vector<std::string>& environment) {
   const std::string config = dir.Write("config.toml", config_text);
-  std::vector<std::string> args{"--config", config};
+  // env(1) adds the variables and execs the node: the same process, so signals still reach it.
+  std::vector<std::string> args = environment;
+  args.insert(args.end(), {NodeBinary(), "--config", config});
   args.insert(args.end(), extra_args.begin(), extra_args.end());
-  absl::StatusOr<std::unique_ptr<Process>> process = Process::Start(NodeBinary(), args);
+  absl::StatusOr<std::unique_ptr<Process>> process = Process::Start("/usr/bin/env", args);
   if (!process.ok()) return process.status();
   static const std::regex kReady(R"( ready workers=\d+)");
   if (!(*process)->WaitForLine(kReady)) {

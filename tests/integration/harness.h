@@ -116,9 +116,11 @@ struct Node {
   uint16_t port() const { return ports.begin()->second; }  // the only (or first) pool's
   std::string control_address() const { return "127.0.0.1:" + std::to_string(control_port); }
 };
-// Writes `config_text` into `dir` and runs plby-node on it until it says "ready".
+// Writes `config_text` into `dir` and runs plby-node on it until it says "ready", with
+// `environment` ("NAME=value") added to its environment.
 absl::StatusOr<Node> StartNode(const TempDir& dir, const std::string& config_text,
-                               std::vector<std::string> extra_args = {"--workers", "2"});
+                               std::vector<std::string> extra_args = {"--workers", "2"},
+                               const std::vector<std::string>& environment = {});
 
 // A port on which connects are refused: bound, never listening, held while this lives.
 class RefusedPort {

@@ -112,8 +112,75 @@ INSTANTIATE_TEST_SUITE_P(
                   "[[server]]\nlisten = \"127.0.0.1:0\"\n[[server.forward]]\nalgorithm = \"RR\"\n",
                   "3:1: server[0].forward[0]: missing required key \"backends\""},
         BadConfig{"NoServer", "[control]\nlisten = \"127.0.0.1:9100\"\n",
-                  "1:1: no [[server]] is defined"}),
+                  "1:1: no [[server]] is defined"},
+        // The node's own control and metrics ports are not backends (they would be exposed on
+        // the traffic port).
+        BadConfig{"ControlPortAsBackend",
+                  "[control]\nlisten = \"127.0.7.2:21301\"\n[[server]]\nlisten = "
+                  "\"127.0.7.2:21300\"\n[[server.forward]]\n"
+                  "backends = [ { address = \"127.0.7.2:21301\" } ]\n",
+                  "6:14: pool \"127.0.7.2:21300\": backend \"127.0.7.2:21301\": 127.0.7.2:21301 is "
+                  "one of this node's own listeners, the control service"},
+        BadConfig{
+            "MetricsPortAsBackend",
+            "[metrics]\nlisten = \"0.0.0.0:21303\"\n[[server]]\nlisten = "
+            "\"127.0.7.2:21300\"\n[[server.forward]]\n"
+            "backends = [ { address = \"127.0.7.3:21303\" } ]\n",
+            "6:14: pool \"127.0.7.2:21300\": backend \"127.0.7.3:21303\": 127.0.7.3:21303 is one "
+            "of this node's own listeners, the metrics listener (0.0.0.0:21303)"},
+        BadConfig{"LegacyIPv4",
+                  "[[server]]\nlisten = \"127.0.0.1:0\"\n[[server.forward]]\n"
+                  "backends = [ { address = \"0x7f.1:85\" } ]\n",
+                  "4:26: server[0].forward[0].backends[0].address: invalid address "
+                  "\"0x7f.1:85\": \"0x7f.1\" is not an IPv4 address"},
+        BadConfig{"LeadingZeroPort",
+                  "[[server]]\nlisten = \"127.0.0.1:080\"\n[[server.forward]]\nbackends = []\n",
+                  "2:10: server[0].listen: invalid address \"127.0.0.1:080\": port \"080\" has a "
+                  "leading zero"}),
     [](const ::testing::TestParamInfo<BadConfig>& info) { return info.param.name; });
+
+// What --check-config says valid, the start accepts; what the start refuses, --check-config
+// refuses, naming the file: here TLS files that gRPC would only reject at start ("Handshaker
+// factory creation failed", exit 1, no file named).
+TEST(NodeCliTest, CheckConfigAndTheStartNameABadTlsFileAlike) {
+  TempDir dir;
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      RunResult certs,
+      RunToExit("/bin/bash", {PLBY_SOURCE_DIR "/tests/tools/make-test-certs.sh", dir.path()}));
+  ASSERT_EQ(certs.exit_code, 0) << certs.output;
+  const std::string path =
+      dir.Write("tls.toml",
+                "[control]\nlisten = \"127.0.0.1:0\"\ntls_cert = \"node.key\"\n"
+                "tls_key = \"node.key\"\ntls_client_ca = \"ca.pem\"\n[[server]]\n"
+                "listen = \"127.0.0.1:0\"\n[[server.forward]]\nbackends = []\n");
+  for (const char* flag : {"--check-config", "--config"}) {
+    PLBY_ASSERT_OK_AND_ASSIGN(RunResult result, RunToExit(NodeBinary(), {flag, path}));
+    EXPECT_EQ(result.exit_code, kExitUsage) << flag << "\n" << result.output;
+    EXPECT_THAT(result.output, HasSubstr("tls.toml:3:12: control.tls_cert \"node.key\": no "
+                                         "certificate in it (it holds a private key)"));
+    EXPECT_THAT(result.output, Not(HasSubstr("Handshaker")));
+    EXPECT_THAT(result.output, Not(HasSubstr("listening")));
+  }
+}
+
+// The state file is checked as the start would use it: a saved name that does not resolve now
+// does not stop the start, so it is a warning here too, not a refusal.
+TEST(NodeCliTest, CheckConfigSaysWhatTheStartWouldDoWithTheStateFile) {
+  TempDir dir;
+  dir.Write("state.toml",
+            "format = 1\n[[pool]]\nname = \"web\"\nversion = 2\nbackends = [\n"
+            "  { address = \"gone.invalid:80\", weight = 1, draining = false },\n]\n");
+  const std::string config = dir.Write(
+      "state.conf.toml",
+      "[control]\nlisten = \"127.0.0.1:0\"\nstate_file = \"state.toml\"\n[[server]]\nname = "
+      "\"web\"\nlisten = \"127.0.0.1:0\"\n[[server.forward]]\nbackends = []\n");
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult check, RunToExit(NodeBinary(), {"--check-config", config}));
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  EXPECT_THAT(check.output, HasSubstr("pool \"web\" (from the state file): backend "
+                                      "\"gone.invalid:80\" starts unresolved (cannot resolve "
+                                      "\"gone.invalid\""));
+  EXPECT_THAT(check.output, HasSubstr("backends 1 (from the state file)"));
+}
 
 TEST(NodeCliTest, MissingConfigFileIsNamed) {
   PLBY_ASSERT_OK_AND_ASSIGN(RunResult result,
@@ -136,6 +203,16 @@ TEST(NodeCliTest, BadFlagsSayWhatIsValid) {
   PLBY_ASSERT_OK_AND_ASSIGN(RunResult unknown, RunToExit(NodeBinary(), {"--frobnicate"}));
   EXPECT_EQ(unknown.exit_code, kExitUsage);
   EXPECT_THAT(unknown.output, HasSubstr("unknown argument \"--frobnicate\""));
+
+  // A flag given twice would silently be the last: refused.
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult twice,
+                            RunToExit(NodeBinary(), {"--workers", "2", "--workers=3"}));
+  EXPECT_EQ(twice.exit_code, kExitUsage);
+  EXPECT_THAT(twice.output, HasSubstr("--workers is given twice (give each flag once)"));
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult both,
+                            RunToExit(NodeBinary(), {"--config", "a.toml", "--check-config", "b"}));
+  EXPECT_EQ(both.exit_code, kExitUsage);
+  EXPECT_THAT(both.output, HasSubstr("--config and --check-config name the one file to read"));
 }
 
 TEST(NodeCliTest, HelpAndVersion) {

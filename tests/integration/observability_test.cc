@@ -316,7 +316,10 @@ TEST(FleetControlTest, OneNameReachesEveryNode) {
     EXPECT_EQ(answer, Hi(backend));
   }
   EXPECT_EQ(unknown.exit_code, 1);
-  EXPECT_THAT(unknown.output, HasSubstr("--fleet nobody.test:9100: no line of"));
+  EXPECT_THAT(
+      unknown.output,
+      HasSubstr(
+          "--fleet nobody.test:9100: cannot resolve \"nobody.test\": no line of the hosts file"));
 }
 
 }  // namespace

@@ -28,6 +28,7 @@ namespace plby::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kExitUsage = 2;
@@ -333,15 +334,96 @@ TEST_F(ResilienceTest, AcknowledgedChangesSurviveSigkill) {
   EXPECT_THAT(after.output, ::testing::Not(HasSubstr(backends_[0].address())));
 }
 
+// What the control API accepted must never stop a restart. A backend added by name is saved by
+// name; if the name does not resolve at the next start, the node starts anyway with the backend
+// unresolved (no traffic, shown as such, retried) and gives it its address once the name
+// resolves again. The names come from a hosts file (PLBY_HOSTS_FILE) that the test edits.
+TEST_F(ResilienceTest, ANameThatNoLongerResolvesDoesNotStopARestart) {
+  StartBackends(1);
+  const std::string hosts = dir_.Write("hosts", "127.0.0.1 api.test\n");
+  const std::vector<std::string> environment{"PLBY_HOSTS_FILE=" + hosts};
+  const std::string config = OnePoolConfig({}, "WRR", "[server.health]\ncheck = \"none\"\n",
+                                           "state_file = \"state.toml\"\n");
+  const std::string named = "api.test:" + std::to_string(backends_[0].port);
+  {
+    PLBY_ASSERT_OK_AND_ASSIGN(Node node, StartNode(dir_, config, {"--workers", "1"}, environment));
+    PLBY_ASSERT_OK_AND_ASSIGN(RunResult add,
+                              Ctl({"--node", node.control_address(), "backends", "add", named}));
+    ASSERT_EQ(add.exit_code, 0) << add.output;
+    EXPECT_EQ(*Exchange(node.port(), "hello"), Hi(backends_[0]));
+    node.process->Signal(SIGTERM);
+    ASSERT_TRUE(node.process->WaitForExit());
+  }
+  dir_.Write("hosts", "# api.test is gone\n");
+
+  PLBY_ASSERT_OK_AND_ASSIGN(Node node, StartNode(dir_, config, {"--workers", "1"}, environment));
+  EXPECT_TRUE(node.process->WaitForLine(std::regex(
+      "warn  pool \"web\" \\(from the state file\\): backend \"" + named +
+      "\" starts unresolved \\(cannot resolve \"api.test\": no line of the hosts file .*\\): it "
+      "takes no traffic until its name resolves, which is retried")))
+      << node.process->Output();
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      RunResult list, Ctl({"--node", node.control_address(), "backends", "list", "-o", "json"}));
+  EXPECT_THAT(list.output,
+              HasSubstr("{\"address\":\"" + named + "\",\"weight\":1,\"health\":\"unresolved\","));
+  EXPECT_THAT(list.output, HasSubstr("\"unresolved\":\"cannot resolve \\\"api.test\\\""));
+  // No traffic meanwhile: the pool has nothing to send to.
+  absl::StatusOr<std::string> refused = Exchange(node.port(), "hello");
+  EXPECT_TRUE(!refused.ok() || refused->empty()) << *refused;
+
+  dir_.Write("hosts", "127.0.0.1 api.test\n");
+  EXPECT_TRUE(node.process->WaitForLine(
+      std::regex("info  backend " + named + " of pool web resolved to 127\\.0\\.0\\.1:" +
+                 std::to_string(backends_[0].port) + ": it takes traffic now")))
+      << node.process->Output();
+  EXPECT_EQ(*Exchange(node.port(), "hello"), Hi(backends_[0]));
+}
+
+// A saved backend that the API would refuse now (here: the node's metrics listener, which the
+// config moved onto its address after the backend was saved) is left out, with a warning, and
+// the node starts; the next change saved writes the file without it.
+TEST_F(ResilienceTest, ASavedBackendTheApiWouldRefuseNowIsLeftOut) {
+  StartBackends(1);
+  const std::string metrics = "127.0.7.1:21303";  // its own 127.0.0.x address: no collision
+  dir_.Write("state.toml",
+             "format = 1\n[[pool]]\nname = \"web\"\nversion = 4\nbackends = [\n"
+             "  { address = \"" +
+                 metrics +
+                 "\", weight = 1, draining = false },\n"
+                 "  { address = \"" +
+                 backends_[0].address() + "\", weight = 2, draining = false },\n]\n");
+  const std::string config = OnePoolConfig({}, "WRR", "", "state_file = \"state.toml\"\n") +
+                             "[metrics]\nlisten = \"" + metrics + "\"\n";
+  const std::string path = dir_.Write("config.toml", config);
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult check, RunToExit(NodeBinary(), {"--check-config", path}));
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  EXPECT_THAT(check.output, HasSubstr("pool \"web\" (from the state file): backend \"" + metrics +
+                                      "\" is left out: " + metrics +
+                                      " is one of this node's own listeners, the metrics "
+                                      "listener"));
+  EXPECT_THAT(check.output, HasSubstr("backends 1 (from the state file)"));
+
+  PLBY_ASSERT_OK_AND_ASSIGN(Node node, StartNode(dir_, config, {"--workers", "1"}));
+  EXPECT_THAT(node.process->Output(), HasSubstr("is left out: " + metrics));
+  EXPECT_EQ(*Exchange(node.port(), "hello"), Hi(backends_[0]));
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult set, Ctl({"--node", node.control_address(), "backends", "set",
+                                                backends_[0].address(), "--weight", "3"}));
+  ASSERT_EQ(set.exit_code, 0) << set.output;
+  std::ifstream file(dir_.path() + "/state.toml");
+  const std::string saved((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(saved, Not(HasSubstr(metrics)));
+  EXPECT_THAT(saved, HasSubstr("version = 5"));
+}
+
 TEST_F(ResilienceTest, ACorruptStateFileStopsTheStart) {
   const std::string config = OnePoolConfig({}, "WRR", "", "state_file = \"state.toml\"\n");
   dir_.Write("state.toml",
              "format = 1\n[[pool]]\nname = \"web\"\nversion = 3\nbackends = [\n"
-             "  { address = \"127.0.0.1:99999\", weight = 1, draining = false },\n]\n");
+             "  { address = \"127.0.0.1:9999\", weight = 1, draining = false, colour = 1 },\n]\n");
   const std::string path = dir_.Write("config.toml", config);
   PLBY_ASSERT_OK_AND_ASSIGN(RunResult start, RunToExit(NodeBinary(), {"--config", path}));
   EXPECT_EQ(start.exit_code, kExitUsage) << start.output;
-  EXPECT_THAT(start.output, HasSubstr("state.toml:6:15: invalid address \"127.0.0.1:99999\""));
+  EXPECT_THAT(start.output, HasSubstr("state.toml:6:63: unknown key \"colour\" in a backend"));
   EXPECT_THAT(start.output, HasSubstr("the state file is refused as a whole"));
   EXPECT_THAT(start.output, ::testing::Not(HasSubstr(" ready ")));
 

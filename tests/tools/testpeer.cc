@@ -54,8 +54,47 @@ struct Options {
   int count = 1;
 };
 
+constexpr char kUsage[] = R"(Usage: plby-testpeer MODE [options]
+
+The backends and the client of plby's demo and integration tests.
+
+Modes:
+  hi --listen ADDR          answers "Hi from server PORT", like the PLBY seed's
+                            server.py (and a small HTTP response to HTTP)
+  echo --listen ADDR        echoes every byte; passes a half-close back
+  send-first --listen ADDR --bytes N --seed S
+                            sends N pattern bytes and half-closes, then reads to the
+                            end and prints "received bytes=B digest=D"
+  blackhole --listen ADDR   listens with a backlog of 0 and never accepts, so
+                            connects beyond the first hang (timeout tests)
+  stall --listen ADDR       accepts and never reads (backpressure tests)
+  request --connect ADDR [--count N] [--message TEXT]
+                            sends TEXT on N new connections, prints each answer
+
+Servers print "listening HOST:PORT" once they accept connections (port 0 picks
+a free port) and run until killed. Exit codes: 0 done, 1 a request failed,
+2 bad command line.
+)";
+
+uint64_t NumberOrDie(const std::string& flag, const std::string& value, uint64_t max) {
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long number = std::strtoull(value.c_str(), &end, 10);
+  if (value.empty() || value[0] == '-' || *end != '\0' || errno != 0 || number > max) {
+    Die(flag + " \"" + value + "\" is not valid (valid: a whole number from 0 to " +
+        std::to_string(max) + ")");
+  }
+  return number;
+}
+
 Options ParseOptions(int argc, char** argv) {
-  if (argc < 2) Die("usage: plby-testpeer hi|echo|send-first|blackhole|request [options]");
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    }
+  }
+  if (argc < 2) Die("no MODE given (see plby-testpeer --help)");
   Options options;
   options.mode = argv[1];
   for (int i = 2; i < argc; ++i) {
@@ -69,20 +108,20 @@ Options ParseOptions(int argc, char** argv) {
     } else if (flag == "--message") {
       options.message = value;
     } else if (flag == "--bytes") {
-      options.bytes = std::strtoull(value.c_str(), nullptr, 10);
+      options.bytes = NumberOrDie(flag, value, UINT64_MAX);
     } else if (flag == "--seed") {
-      options.seed = std::strtoull(value.c_str(), nullptr, 10);
+      options.seed = NumberOrDie(flag, value, UINT64_MAX);
     } else if (flag == "--count") {
-      options.count = std::atoi(value.c_str());
+      options.count = static_cast<int>(NumberOrDie(flag, value, 1'000'000));
     } else {
-      Die("unknown flag " + flag);
+      Die("unknown flag " + flag + " (see plby-testpeer --help)");
     }
   }
   return options;
 }
 
-SocketAddress ResolveOrDie(const std::string& text, plby::net::PortZero port_zero) {
-  auto parsed = plby::net::ParseHostPort(text, port_zero);
+SocketAddress ResolveOrDie(const std::string& text, plby::net::AddressUse use) {
+  auto parsed = plby::net::ParseHostPort(text, use);
   if (!parsed.ok()) Die(std::string(parsed.status().message()));
   auto address = SocketAddress::Resolve(*parsed);
   if (!address.ok()) Die(std::string(address.status().message()));
@@ -121,7 +160,7 @@ class Server {
   Server(const Options& options) : options_(options) {}
 
   [[noreturn]] void Run() {
-    const SocketAddress address = ResolveOrDie(options_.listen, plby::net::PortZero::kAllow);
+    const SocketAddress address = ResolveOrDie(options_.listen, plby::net::AddressUse::kListen);
     port_ = address.port();
     listener_ = ListenOn(address, 4096);
     port_ = SocketAddress::LocalOf(listener_)->port();
@@ -255,7 +294,7 @@ class Server {
 };
 
 int Request(const Options& options) {
-  const SocketAddress address = ResolveOrDie(options.connect, plby::net::PortZero::kRefuse);
+  const SocketAddress address = ResolveOrDie(options.connect, plby::net::AddressUse::kConnect);
   int failures = 0;
   for (int i = 0; i < options.count; ++i) {
     const int fd = socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -296,11 +335,12 @@ int main(int argc, char** argv) {
   }
   if (options.listen.empty()) Die(options.mode + " needs --listen HOST:PORT");
   if (options.mode == "blackhole") {
-    ListenOn(ResolveOrDie(options.listen, plby::net::PortZero::kAllow), 0);
+    ListenOn(ResolveOrDie(options.listen, plby::net::AddressUse::kListen), 0);
     while (true) pause();
   }
   if (options.mode == "stall") {
-    const int listener = ListenOn(ResolveOrDie(options.listen, plby::net::PortZero::kAllow), 4096);
+    const int listener =
+        ListenOn(ResolveOrDie(options.listen, plby::net::AddressUse::kListen), 4096);
     std::vector<int> accepted;  // kept open, never read
     while (true) {
       pollfd ready{.fd = listener, .events = POLLIN, .revents = 0};

@@ -4,12 +4,15 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace plby::config {
 namespace {
 
+using ::testing::AllOf;
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
@@ -246,17 +249,70 @@ TEST(ConfigTest, DuplicatesAreRefused) {
 
 TEST(ConfigTest, ABackendThatIsOneOfTheListenersIsALoop) {
   EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:8200" } ])")),
-              HasSubstr("test.toml:6:14: pool \"127.0.0.1:8200\": backend \"127.0.0.1:8200\" is "
-                        "this node's own listener \"127.0.0.1:8200\" (server \"127.0.0.1:8200\"): "
-                        "its connections would loop back into the node"));
+              HasSubstr("test.toml:6:14: pool \"127.0.0.1:8200\": backend \"127.0.0.1:8200\": "
+                        "127.0.0.1:8200 is one of this node's own listeners, server "
+                        "\"127.0.0.1:8200\": its connections would loop back into the node"));
   const std::string wildcard =
       "[[server]]\nname = \"front\"\nlisten = \"0.0.0.0:8300\"\n[[server.forward]]\n"
       "backends = [ { address = \"127.0.0.2:8300\" } ]\n";
   EXPECT_THAT(ErrorOf(wildcard), HasSubstr("test.toml:5:14: pool \"front\": backend "
-                                           "\"127.0.0.2:8300\" is this node's own listener "
-                                           "\"0.0.0.0:8300\""));
+                                           "\"127.0.0.2:8300\": 127.0.0.2:8300 is one of this "
+                                           "node's own listeners, server \"front\" "
+                                           "(0.0.0.0:8300)"));
   // Another port on this machine is a backend like any other.
   EXPECT_TRUE(ParseConfig(Server("", R"([ { address = "127.0.0.1:8201" } ])"), "t.toml").ok());
+}
+
+// The control, health and metrics ports are the node's own listeners too: a backend there would
+// expose them on the traffic port, past the loopback rule and the network policy.
+TEST(ConfigTest, ABackendThatIsTheControlHealthOrMetricsPortIsRefused) {
+  const std::string listeners =
+      "[control]\nlisten = \"127.0.0.1:21301\"\nhealth_listen = \"0.0.0.0:21302\"\n"
+      "[metrics]\nlisten = \"127.0.0.1:21303\"\n";
+  EXPECT_THAT(ErrorOf(listeners + Server("", R"([ { address = "127.0.0.1:21301" } ])")),
+              HasSubstr("backend \"127.0.0.1:21301\": 127.0.0.1:21301 is one of this node's own "
+                        "listeners, the control service: it would expose the control service on "
+                        "a traffic port"));
+  // gRPC's wildcard takes both families: [::1] reaches the health service on 0.0.0.0.
+  EXPECT_THAT(ErrorOf(listeners + Server("", R"([ { address = "[::1]:21302" } ])")),
+              HasSubstr("[::1]:21302 is one of this node's own listeners, the health service "
+                        "(0.0.0.0:21302)"));
+  EXPECT_THAT(ErrorOf(listeners + Server("", R"([ { address = "localhost:21303" } ])")),
+              HasSubstr("is one of this node's own listeners, the metrics listener"));
+  // The default control address counts as well.
+  EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:9100" } ])")),
+              HasSubstr("is one of this node's own listeners, the control service"));
+}
+
+TEST(ConfigTest, BackendsMustBeUnicastAndAreComparedAsTheyConnect) {
+  EXPECT_THAT(ErrorOf(Server("", R"([ { address = "0.0.0.0:80" } ])")),
+              HasSubstr("0.0.0.0:80 is the unspecified address"));
+  EXPECT_THAT(ErrorOf(Server("", R"([ { address = "255.255.255.255:80" } ])")),
+              HasSubstr("the broadcast address"));
+  EXPECT_THAT(ErrorOf(Server("", R"([ { address = "224.0.0.1:80" } ])")),
+              HasSubstr("a multicast address"));
+  EXPECT_THAT(ErrorOf(Server("", R"([ { address = "[ff02::1]:80" } ])")),
+              HasSubstr("a multicast address"));
+  // An IPv4-mapped IPv6 address is the IPv4 address: the same backend twice.
+  EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:21080" }, )"
+                                 R"({ address = "[::ffff:127.0.0.1]:21080" } ])")),
+              HasSubstr("backend \"127.0.0.1:21080\" is listed twice in pool"));
+}
+
+TEST(ConfigTest, APoolHoldsAtMostTheCapTheControlApiHolds) {
+  const auto backends = [](size_t count) {
+    std::string list = "[";
+    for (size_t i = 0; i < count; ++i) {
+      absl::StrAppend(&list, i == 0 ? "" : ",", "{address=\"10.", i / 65536, ".", (i / 256) % 256,
+                      ".", i % 256, ":80\"}");
+    }
+    return list + "]";
+  };
+  absl::StatusOr<Config> full = ParseConfig(Server("", backends(kMaxBackendsPerPool)), "t.toml");
+  ASSERT_TRUE(full.ok()) << full.status();
+  EXPECT_EQ(full->servers[0].backends.size(), kMaxBackendsPerPool);
+  EXPECT_THAT(ErrorOf(Server("", backends(kMaxBackendsPerPool + 1))),
+              HasSubstr("65537 backends, more than the 65536 a pool may hold"));
 }
 
 TEST(ConfigTest, PortZeroListenersNeverCollide) {
@@ -292,16 +348,17 @@ TEST(ConfigTest, ControlOffLoopbackNeedsTlsOrAnExplicitOptIn) {
                         "got a string"));
 }
 
-// A directory with a config file and PEM files, for the TLS settings.
+// A directory with a config file and real certificates (tests/tools/make-test-certs.sh), for
+// the TLS settings.
 class ControlTlsConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
     char pattern[] = "/tmp/plby-config-XXXXXX";
     ASSERT_NE(mkdtemp(pattern), nullptr);
     dir_ = pattern;
-    Write("node.pem", "-----BEGIN CERTIFICATE-----\nnode\n-----END CERTIFICATE-----\n");
-    Write("node.key", "-----BEGIN PRIVATE KEY-----\nkey\n-----END PRIVATE KEY-----\n");
-    Write("ca.pem", "-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n");
+    const std::string make =
+        absl::StrCat("bash " PLBY_SOURCE_DIR "/tests/tools/make-test-certs.sh ", dir_);
+    ASSERT_EQ(std::system(make.c_str()), 0);
     Write("junk.pem", "not a certificate\n");
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
@@ -313,18 +370,26 @@ class ControlTlsConfigTest : public ::testing::Test {
     Write("config.toml", "[control]\nlisten = \"0.0.0.0:9100\"\n" + control + Server());
     return LoadConfigFile(dir_ + "/config.toml");
   }
+  std::string Files(const std::string& cert, const std::string& key, const std::string& ca) {
+    return "tls_cert = \"" + cert + "\"\ntls_key = \"" + key + "\"\ntls_client_ca = \"" + ca +
+           "\"\n";
+  }
 
   std::string dir_;
 };
 
 TEST_F(ControlTlsConfigTest, ReadsTheFilesRelativeToTheConfig) {
-  absl::StatusOr<Config> config = Load(
-      "tls_cert = \"node.pem\"\ntls_key = \"node.key\"\ntls_client_ca = \"" + dir_ + "/ca.pem\"\n");
+  absl::StatusOr<Config> config = Load(Files("node.pem", "node.key", dir_ + "/ca.pem"));
   ASSERT_TRUE(config.ok()) << config.status();
   ASSERT_TRUE(config->control.tls.has_value());
   EXPECT_EQ(config->control.tls->cert_file, dir_ + "/node.pem");
   EXPECT_THAT(config->control.tls->key_pem, HasSubstr("PRIVATE KEY"));
-  EXPECT_THAT(config->control.tls->client_ca_pem, HasSubstr("\nca\n"));
+  EXPECT_THAT(config->control.tls->client_ca_pem, HasSubstr("BEGIN CERTIFICATE"));
+  // The test certificates last two days: soon to expire, which is worth a warning.
+  EXPECT_THAT(config->warnings,
+              Contains(AllOf(HasSubstr("config.toml:3:12: control.tls_cert \"node.pem\": the "
+                                       "certificate CN=plby node expires on"),
+                             HasSubstr("(in 1 day): renew it"))));
 }
 
 TEST_F(ControlTlsConfigTest, RefusesMissingIncompleteAndNonPemFiles) {
@@ -333,17 +398,42 @@ TEST_F(ControlTlsConfigTest, RefusesMissingIncompleteAndNonPemFiles) {
   EXPECT_THAT(partial.status().message(),
               HasSubstr("config.toml:1:1: [control]: tls_cert, tls_key and tls_client_ca go "
                         "together"));
-  absl::StatusOr<Config> missing =
-      Load("tls_cert = \"nope.pem\"\ntls_key = \"node.key\"\ntls_client_ca = \"ca.pem\"\n");
+  absl::StatusOr<Config> missing = Load(Files("nope.pem", "node.key", "ca.pem"));
   ASSERT_FALSE(missing.ok());
   EXPECT_THAT(missing.status().message(),
               HasSubstr("config.toml:3:12: control.tls_cert \"nope.pem\": cannot read it: No "
                         "such file or directory"));
-  absl::StatusOr<Config> junk =
-      Load("tls_cert = \"node.pem\"\ntls_key = \"node.key\"\ntls_client_ca = \"junk.pem\"\n");
+  absl::StatusOr<Config> junk = Load(Files("node.pem", "node.key", "junk.pem"));
   ASSERT_FALSE(junk.ok());
   EXPECT_THAT(junk.status().message(),
               HasSubstr("config.toml:5:17: control.tls_client_ca \"junk.pem\": not PEM"));
+}
+
+// What gRPC would only refuse at start, with no file named: each is named here, with the problem.
+TEST_F(ControlTlsConfigTest, SwappedMismatchedAndNonCaFilesAreNamed) {
+  absl::StatusOr<Config> swapped = Load(Files("node.key", "node.pem", "ca.pem"));
+  ASSERT_FALSE(swapped.ok());
+  EXPECT_THAT(swapped.status().message(),
+              HasSubstr("config.toml:3:12: control.tls_cert \"node.key\": no certificate in it "
+                        "(it holds a private key)"));
+  EXPECT_THAT(swapped.status().message(),
+              HasSubstr("config.toml:4:11: control.tls_key \"node.pem\": no private key in it "
+                        "(it holds a certificate)"));
+  absl::StatusOr<Config> mismatched = Load(Files("node.pem", "client.key", "ca.pem"));
+  ASSERT_FALSE(mismatched.ok());
+  EXPECT_THAT(mismatched.status().message(),
+              HasSubstr("config.toml:4:11: control.tls_key \"client.key\": the private key does "
+                        "not belong to the certificate CN=plby node"));
+  absl::StatusOr<Config> not_a_ca = Load(Files("node.pem", "node.key", "client.pem"));
+  ASSERT_FALSE(not_a_ca.ok());
+  EXPECT_THAT(not_a_ca.status().message(),
+              HasSubstr("config.toml:5:17: control.tls_client_ca \"client.pem\": not a CA: its "
+                        "certificate CN=plbyctl has no basicConstraints CA:TRUE"));
+  absl::StatusOr<Config> expired = Load(Files("expired.pem", "expired.key", "ca.pem"));
+  ASSERT_TRUE(expired.ok()) << expired.status();
+  EXPECT_THAT(expired->warnings,
+              Contains(HasSubstr("control.tls_cert \"expired.pem\": the certificate CN=old "
+                                 "plbyctl expired on")));
 }
 
 TEST(ConfigTest, HealthChecksAndTheNodeSection) {

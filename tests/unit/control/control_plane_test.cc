@@ -30,24 +30,38 @@ algorithm = "RR"
 backends = []
 )";
 
+net::SocketAddress Address(const std::string& text) {
+  return *net::SocketAddress::Resolve(*net::ParseHostPort(text, net::AddressUse::kListen));
+}
+
 class ControlPlaneTest : public ::testing::Test {
  protected:
   ControlPlaneTest()
       : registry_(pool::PoolRegistry::FromConfig(*config::ParseConfig(kConfig, "t.toml"), 2)),
-        plane_(*registry_, Facts()) {}
+        plane_(*registry_, Facts()) {
+    plane_.SetOwnListeners(OwnListeners());
+  }
 
   static NodeFacts Facts() {
     NodeFacts facts;
     facts.version = "1.2.3";
     facts.started = absl::Now() - absl::Seconds(90);
     facts.workers = 2;
-    facts.listeners = {{"web", *net::SocketAddress::Resolve(
-                                   *net::ParseHostPort("127.0.0.1:8200", net::PortZero::kRefuse))},
-                       {"api", *net::SocketAddress::Resolve(
-                                   *net::ParseHostPort("0.0.0.0:8300", net::PortZero::kRefuse))}};
+    facts.listeners = {{"web", Address("127.0.0.1:8200")}, {"api", Address("0.0.0.0:8300")}};
     facts.accepted_connections = [] { return uint64_t{42}; };
     facts.active_connections = [] { return uint64_t{7}; };
     return facts;
+  }
+
+  // The node's listeners as bound: two pools, control, health (gRPC) and metrics.
+  static net::OwnListeners OwnListeners() {
+    net::OwnListeners own;
+    own.Add(net::Listener::Traffic("web", Address("127.0.0.1:8200")));
+    own.Add(net::Listener::Traffic("api", Address("0.0.0.0:8300")));
+    own.Add(net::Listener::Grpc(net::ListenerKind::kControl, Address("127.0.0.1:9100")));
+    own.Add(net::Listener::Grpc(net::ListenerKind::kHealth, Address("0.0.0.0:9111")));
+    own.Add(net::Listener::Metrics(Address("127.0.0.1:9102")));
+    return own;
   }
 
   std::vector<std::string> Addresses(const std::string& pool) {
@@ -188,9 +202,32 @@ TEST_F(ControlPlaneTest, RefusedChangesNameTheValueAndChangeNothing) {
        absl::StatusCode::kInvalidArgument, "pool is empty: name one (pools: web, api)"},
       {plane_.AddBackend({.pool = "web", .address = "127.0.0.1:8200"}),
        absl::StatusCode::kInvalidArgument,
-       "backend \"127.0.0.1:8200\" is this node's own listener 127.0.0.1:8200 (pool \"web\")"},
+       "backend \"127.0.0.1:8200\": 127.0.0.1:8200 is one of this node's own listeners, "
+       "server \"web\": its connections would loop back into the node"},
       {plane_.AddBackend({.pool = "web", .address = "127.0.0.5:8300"}),
-       absl::StatusCode::kInvalidArgument, "is this node's own listener 0.0.0.0:8300"},
+       absl::StatusCode::kInvalidArgument,
+       "127.0.0.5:8300 is one of this node's own listeners, server \"api\" (0.0.0.0:8300)"},
+      // The control, health and metrics ports too: a backend there would expose them on the
+      // traffic port.
+      {plane_.AddBackend({.pool = "web", .address = "127.0.0.1:9100"}),
+       absl::StatusCode::kInvalidArgument,
+       "is one of this node's own listeners, the control service: it would expose the "
+       "control service on a traffic port"},
+      {plane_.AddBackend({.pool = "web", .address = "[::1]:9111"}),  // gRPC's [::] is dual-stack
+       absl::StatusCode::kInvalidArgument,
+       "is one of this node's own listeners, the health service (0.0.0.0:9111)"},
+      {plane_.AddBackend({.pool = "web", .address = "[::ffff:127.0.0.1]:9102"}),
+       absl::StatusCode::kInvalidArgument,
+       "127.0.0.1:9102 is one of this node's own listeners, the metrics listener"},
+      {plane_.AddBackend({.pool = "web", .address = "0.0.0.0:9009"}),
+       absl::StatusCode::kInvalidArgument, "0.0.0.0:9009 is the unspecified address"},
+      {plane_.AddBackend({.pool = "web", .address = "239.1.2.3:9009"}),
+       absl::StatusCode::kInvalidArgument, "is a multicast address"},
+      // A huge value is quoted in part, with its length, so that the reply stays small.
+      {plane_.AddBackend({.pool = std::string(100'000, 'p'), .address = "127.0.0.1:9009"}),
+       absl::StatusCode::kNotFound,
+       absl::StrCat("no pool \"", std::string(100, 'p'),
+                    "...\" (100000 characters, the first 100 shown) on this node")},
       {plane_.AddBackend({.pool = "nope", .address = "127.0.0.1:9009"}),
        absl::StatusCode::kNotFound, "no pool \"nope\" on this node (pools: web, api)"},
       {plane_.AddBackend({.pool = "web", .address = "127.0.0.1:9001"}),
@@ -213,6 +250,7 @@ TEST_F(ControlPlaneTest, RefusedChangesNameTheValueAndChangeNothing) {
     ASSERT_FALSE(c.result.ok()) << c.message;
     EXPECT_EQ(c.result.status().code(), c.code) << c.result.status();
     EXPECT_THAT(c.result.status().message(), HasSubstr(c.message));
+    EXPECT_LT(c.result.status().message().size(), 1000u) << c.result.status();
   }
   EXPECT_EQ(registry_->Find("web")->version(), 1u);
   EXPECT_THAT(Addresses("web"), ElementsAre("127.0.0.1:9001", "127.0.0.1:9002"));
@@ -235,7 +273,7 @@ TEST_F(ControlPlaneTest, ConcurrentWritersWithTheSameExpectedVersionOneWins) {
   for (int i = 0; i < 8; ++i) {
     writers.emplace_back([&, i] {
       absl::StatusOr<BackendChange> result = plane_.AddBackend(
-          {.pool = "web", .address = absl::StrCat("127.0.0.1:", 9100 + i), .expected_version = 1});
+          {.pool = "web", .address = absl::StrCat("127.0.0.1:", 9200 + i), .expected_version = 1});
       if (result.ok()) ++wins;
       if (result.status().code() == absl::StatusCode::kAborted) ++aborted;
     });
@@ -281,6 +319,70 @@ TEST_F(ControlPlaneTest, WatchEndsWhenTheFeedCloses) {
                     "nope", [](const PoolState&) { return true; }, [] { return false; })
                 .code(),
             absl::StatusCode::kNotFound);
+}
+
+TEST_F(ControlPlaneTest, WatchesAreCappedAndANewcomerIsRefused) {
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> watchers;
+  for (int i = 0; i < kMaxWatches; ++i) {
+    watchers.emplace_back([&] {
+      EXPECT_EQ(plane_
+                    .Watch(
+                        "web", [](const PoolState&) { return true; }, [&] { return stop.load(); },
+                        absl::Milliseconds(10))
+                    .code(),
+                absl::StatusCode::kCancelled);
+    });
+  }
+  while (plane_.Status().open_watches < kMaxWatches) std::this_thread::yield();
+  const absl::Status refused = plane_.Watch(
+      "web", [](const PoolState&) { return true; }, [] { return false; });
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused.message(), HasSubstr(absl::StrCat("serves ", kMaxWatches,
+                                                        " watch streams already, the most it "
+                                                        "takes at once")));
+  stop = true;
+  for (std::thread& watcher : watchers) watcher.join();
+  EXPECT_EQ(plane_.Status().open_watches, 0);
+  // Room again: a watch that stops after its first message ends normally.
+  EXPECT_TRUE(plane_
+                  .Watch(
+                      "web", [](const PoolState&) { return false; }, [] { return false; })
+                  .ok());
+}
+
+TEST_F(ControlPlaneTest, EveryMutationIsCountedByOutcome) {
+  const Caller caller{.peer = "ipv4:10.0.0.7:5555", .identity = "CN=ops"};
+  ASSERT_TRUE(
+      plane_.AddBackend({.pool = "web", .address = "127.0.0.1:9003", .caller = caller}).ok());
+  EXPECT_FALSE(
+      plane_.AddBackend({.pool = "web", .address = "127.0.0.1:9003", .caller = caller}).ok());
+  ASSERT_TRUE(plane_
+                  .UpdateBackend(
+                      {.pool = "web", .address = "127.0.0.1:9003", .weight = 1, .caller = caller})
+                  .ok());
+  ASSERT_TRUE(plane_.RemoveBackend({.pool = "web", .address = "127.0.0.1:9003"}).ok());
+  const AuditCounts counts = plane_.Status().control;
+  const auto count = [&](Mutation mutation, Outcome outcome) {
+    return counts.changes[static_cast<size_t>(mutation)][static_cast<size_t>(outcome)];
+  };
+  EXPECT_EQ(count(Mutation::kAddBackend, Outcome::kApplied), 1u);
+  EXPECT_EQ(count(Mutation::kAddBackend, Outcome::kRefused), 1u);
+  EXPECT_EQ(count(Mutation::kUpdateBackend, Outcome::kUnchanged), 1u);
+  EXPECT_EQ(count(Mutation::kRemoveBackend, Outcome::kApplied), 1u);
+  EXPECT_EQ(counts.save_failures, 0u);
+}
+
+TEST(ControlPlaneStartTest, ChangesWaitUntilTheNodesListenersAreKnown) {
+  std::unique_ptr<pool::PoolRegistry> registry =
+      pool::PoolRegistry::FromConfig(*config::ParseConfig(kConfig, "t.toml"), 1);
+  ControlPlane plane(*registry, NodeFacts{});
+  absl::StatusOr<BackendChange> early =
+      plane.AddBackend({.pool = "web", .address = "127.0.0.1:9003"});
+  EXPECT_EQ(early.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(early.status().message(), HasSubstr("the node is still starting"));
+  plane.SetOwnListeners({});
+  EXPECT_TRUE(plane.AddBackend({.pool = "web", .address = "127.0.0.1:9003"}).ok());
 }
 
 }  // namespace

@@ -41,6 +41,9 @@ class ControlServiceTest : public ::testing::Test {
         ControlServer::Start(config_.control, *plane_);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
+    net::OwnListeners own;
+    own.Add(net::Listener::Grpc(net::ListenerKind::kControl, server_->address()));
+    plane_->SetOwnListeners(std::move(own));
     channel_ =
         grpc::CreateChannel(server_->address().ToString(), grpc::InsecureChannelCredentials());
     stub_ = v1::Control::NewStub(channel_);

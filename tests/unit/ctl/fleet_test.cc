@@ -3,6 +3,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "harness.h"
+#include "net/socket_address.h"
 
 namespace plby::ctl {
 namespace {
@@ -11,7 +12,16 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 net::HostPort Name(const std::string& text) {
-  return *net::ParseHostPort(text, net::PortZero::kRefuse);
+  return *net::ParseHostPort(text, net::AddressUse::kConnect);
+}
+
+// ResolveFleet with names looked up in `hosts_file` (PLBY_HOSTS_FILE), or the system resolver.
+absl::StatusOr<std::vector<std::string>> ResolveFleet(const net::HostPort& fleet,
+                                                      const std::string& hosts_file) {
+  net::UseHostsFile(hosts_file);
+  absl::StatusOr<std::vector<std::string>> nodes = plby::ctl::ResolveFleet(fleet);
+  net::UseHostsFile("");
+  return nodes;
 }
 
 TEST(FleetTest, EveryLineNamingTheHostCountsOnce) {

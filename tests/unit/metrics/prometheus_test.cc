@@ -32,13 +32,17 @@ Report SampleReport() {
                                  .weight = 3,
                                  .draining = false,
                                  .health = pool::Health::kHealthy,
+                                 .unresolved = "",
                                  .active_connections = 2,
                                  .total_connections = 6,
                                  .connect_failures = 1,
                                  .bytes_sent = 100,
                                  .bytes_received = 2000});
-  pool.state.backends.push_back(
-      {.address = "[::1]:8081", .weight = 1, .draining = true, .health = pool::Health::kUnhealthy});
+  pool.state.backends.push_back({.address = "[::1]:8081",
+                                 .weight = 1,
+                                 .draining = true,
+                                 .health = pool::Health::kUnhealthy,
+                                 .unresolved = ""});
   report.pools.push_back(pool);
   return report;
 }
@@ -111,7 +115,7 @@ TEST(StatusJsonTest, CarriesWhatThePageShows) {
   EXPECT_THAT(json, HasSubstr("\"uptime_seconds\":42"));
   EXPECT_THAT(json, HasSubstr("\"name\":\"web\",\"listen\":\"127.0.0.1:8200\""));
   EXPECT_THAT(json, HasSubstr("{\"address\":\"127.0.0.1:8080\",\"weight\":3,\"draining\":false,"
-                              "\"health\":\"healthy\",\"active_connections\":2,"
+                              "\"health\":\"healthy\",\"unresolved\":\"\",\"active_connections\":2,"
                               "\"total_connections\":6,\"connect_failures\":1,\"bytes_sent\":100,"
                               "\"bytes_received\":2000}"));
   EXPECT_THAT(json, HasSubstr("\"draining\":true,\"health\":\"unhealthy\""));

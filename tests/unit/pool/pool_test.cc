@@ -11,11 +11,12 @@ namespace plby::pool {
 namespace {
 
 Backend MakeBackend(const std::string& text, int64_t weight = 1) {
-  net::HostPort address = *net::ParseHostPort(text, net::PortZero::kRefuse);
+  net::HostPort address = *net::ParseHostPort(text, net::AddressUse::kConnect);
   return Backend{.address = address,
                  .socket_address = *net::SocketAddress::Resolve(address),
                  .weight = weight,
                  .draining = false,
+                 .unresolved = "",
                  .runtime = std::make_shared<BackendRuntime>(1)};
 }
 
