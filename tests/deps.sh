@@ -8,7 +8,7 @@ packages=(
   cmake g++ make pkg-config
   libabsl-dev libtomlplusplus-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libgtest-dev libgmock-dev libssl-dev openssl
+  libgtest-dev libgmock-dev libssl-dev openssl curl
   clang libclang-rt-dev
   "$@"
 )

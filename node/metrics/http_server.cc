@@ -58,9 +58,14 @@ class HttpServer::Exchange final : public net::EventHandler,
   ~Exchange() { server_->loop_->CancelTimer(timer_); }
 
   absl::Status Start() {
-    server_->loop_->ArmTimer(timer_, kRequestTimeoutMs);
+    server_->loop_->ArmTimer(timer_, kHeadTimeoutMs);
     return server_->loop_->Add(fd_.get(), EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, this);
   }
+
+  // Still waiting for the whole request head (a slow client, maybe a hostile one).
+  bool waiting_for_head() const { return !finished_ && answer_.empty(); }
+  // Dropped to make room for a newer client.
+  void Evict() { Finish(); }
 
   void OnEvents(uint32_t events) override {
     if (finished_) return;
@@ -118,6 +123,7 @@ class HttpServer::Exchange final : public net::EventHandler,
 
   void Answer(absl::string_view method, HttpResponse response,
               absl::string_view extra_headers = "") {
+    server_->loop_->ArmTimer(timer_, kAnswerTimeoutMs);
     answer_ = absl::StrCat(
         "HTTP/1.1 ", response.status, " ", Reason(response.status),
         "\r\nContent-Type: ", response.content_type, "\r\nContent-Length: ", response.body.size(),
@@ -160,6 +166,7 @@ class HttpServer::Exchange final : public net::EventHandler,
   void Finish() {
     if (finished_) return;
     finished_ = true;
+    --server_->open_exchanges_;
     server_->loop_->CancelTimer(timer_);
     fd_.reset();
     server_->loop_->Defer(this);
@@ -220,11 +227,23 @@ void HttpServer::AcceptAll() {
       }
       return;
     }
-    if (exchanges_.size() >= kMaxOpenExchanges) continue;  // closed at once: too many open
+    if (!MakeRoom()) continue;  // closed at once: every open exchange is being answered
     auto exchange = std::make_unique<Exchange>(this, std::move(fd));
     if (!exchange->Start().ok()) continue;
     exchanges_.push_back(std::move(exchange));
+    ++open_exchanges_;
   }
+}
+
+bool HttpServer::MakeRoom() {
+  if (open_exchanges_ < kMaxOpenExchanges) return true;
+  for (const std::unique_ptr<Exchange>& exchange : exchanges_) {
+    if (exchange->waiting_for_head()) {
+      exchange->Evict();
+      return true;
+    }
+  }
+  return false;
 }
 
 void HttpServer::Finish(Exchange* exchange) {

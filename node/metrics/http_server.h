@@ -27,11 +27,15 @@ class HttpServer {
   // Called on the server's thread with the request's path (without the query).
   using Handler = std::function<HttpResponse(const std::string& path)>;
 
-  // Limits per connection and overall.
+  // Limits per connection and overall. A scraper sends its request at once: a head that has
+  // not arrived within kHeadTimeoutMs is a slow or hostile client. At kMaxOpenExchanges the
+  // oldest exchange still waiting for its head is dropped for the newcomer, so that clients
+  // which send half a request and hold on cannot lock the port: a scrape always gets in.
   static constexpr size_t kMaxRequestBytes = 8 * 1024;
-  static constexpr int64_t kRequestTimeoutMs = 10'000;     // the whole exchange
+  static constexpr int64_t kHeadTimeoutMs = 2'000;         // from accept to the end of the head
+  static constexpr int64_t kAnswerTimeoutMs = 10'000;      // then, to write the answer out
   static constexpr size_t kMaxDiscardedBytes = 64 * 1024;  // read after the answer, then closed
-  static constexpr size_t kMaxOpenExchanges = 64;
+  static constexpr size_t kMaxOpenExchanges = 256;
 
   // Binds `address` (refusing one in use) and starts serving.
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const net::SocketAddress& address,
@@ -47,6 +51,9 @@ class HttpServer {
 
   HttpServer() = default;
   void AcceptAll();
+  // Room for one more exchange: true when under the cap, or after dropping the oldest one
+  // whose request head is still incomplete.
+  bool MakeRoom();
   void Finish(Exchange* exchange);
 
   net::SocketAddress address_;
@@ -54,7 +61,10 @@ class HttpServer {
   net::UniqueFd listener_;
   std::unique_ptr<net::EventLoop> loop_;
   std::unique_ptr<Acceptor> acceptor_;
-  std::vector<std::unique_ptr<Exchange>> exchanges_;  // open now; the loop's thread only
+  // In accept order, oldest first; finished ones stay until the end of their event batch. The
+  // loop's thread only.
+  std::vector<std::unique_ptr<Exchange>> exchanges_;
+  size_t open_exchanges_ = 0;  // in exchanges_ and not finished
   std::thread thread_;
 };
 

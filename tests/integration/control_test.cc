@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "harness.h"
+#include "plby/v1/control.grpc.pb.h"
 
 namespace plby::testing {
 namespace {
@@ -355,6 +357,61 @@ TEST_F(ControlTest, SeveralPoolsNeedAPoolNamed) {
   PLBY_ASSERT_OK_AND_ASSIGN(RunResult status, Ctl({"--node", node.control_address(), "status"}));
   EXPECT_EQ(status.exit_code, 0);
   EXPECT_THAT(status.output, HasSubstr("web (v1, 0 backends), api (v1, 0 backends)"));
+}
+
+// The threads of the node, from /proc.
+int ThreadsOf(pid_t pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (absl::StartsWith(line, "Threads:")) return std::stoi(line.substr(8));
+  }
+  return -1;
+}
+
+// Each watch stream holds a thread of the control service while it lasts: 300 of them must
+// not make 300 threads. Past the cap a newcomer gets RESOURCE_EXHAUSTED, saying why.
+TEST_F(ControlTest, WatchStreamsAreCappedAndDoNotMakeAThreadEach) {
+  StartFleet(1, {});
+  ASSERT_EQ(nodes_.size(), 1u);
+  const int threads_before = ThreadsOf(nodes_[0].process->pid());
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateChannel(nodes_[0].control_address(), grpc::InsecureChannelCredentials());
+  std::unique_ptr<v1::Control::Stub> stub = v1::Control::NewStub(channel);
+  struct Stream {
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientReader<v1::WatchBackendsResponse>> reader;
+  };
+  std::vector<std::unique_ptr<Stream>> streams;
+  int served = 0;
+  int refused = 0;
+  std::string refusal;
+  for (int i = 0; i < 300; ++i) {
+    auto stream = std::make_unique<Stream>();
+    stream->reader = stub->WatchBackends(&stream->context, v1::WatchBackendsRequest());
+    v1::WatchBackendsResponse first;
+    if (stream->reader->Read(&first)) {
+      ++served;  // open, holding its thread; kept open
+    } else {
+      const grpc::Status status = stream->reader->Finish();
+      ++refused;
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+          << status.error_message();
+      refusal = status.error_message();
+    }
+    streams.push_back(std::move(stream));
+  }
+  EXPECT_EQ(served, 64);
+  EXPECT_EQ(refused, 236);
+  EXPECT_THAT(refusal, HasSubstr("this node serves 64 watch streams already, the most it takes "
+                                 "at once"));
+  const int threads_during = ThreadsOf(nodes_[0].process->pid());
+  EXPECT_LT(threads_during - threads_before, 100) << threads_before << " -> " << threads_during;
+  // Unary calls still get through meanwhile.
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult list,
+                            Ctl({"--node", nodes_[0].control_address(), "backends", "list"}));
+  EXPECT_EQ(list.exit_code, 0) << list.output;
+  for (auto& stream : streams) stream->context.TryCancel();
 }
 
 TEST_F(ControlTest, WatchSeesAChangeMadeByAnotherClient) {

@@ -150,6 +150,31 @@ TEST_F(MetricsTest, AnswerOnlyWhatTheyServe) {
 }
 
 // The status page, rendered by a real browser: the backends, their health and weights appear.
+// Clients that send half a request line and hold on cannot lock the metrics port: at the cap
+// the oldest of them is dropped for a newcomer, and a scrape by a real client (curl) gets
+// through while 400 of them are held, re-opened as they are dropped.
+TEST_F(MetricsTest, SlowClientsCannotLockOutAScrape) {
+  RaiseDescriptorLimit();
+  std::vector<int> slow;
+  const auto open_slow = [&] {
+    absl::StatusOr<int> fd = Connect(metrics_port_);
+    if (!fd.ok()) return;
+    if (SendAll(*fd, "GET /metr").ok()) slow.push_back(*fd);
+  };
+  for (int i = 0; i < 400; ++i) open_slow();
+  ASSERT_EQ(slow.size(), 400u);
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 50; ++i) open_slow();  // the attacker keeps re-opening
+    PLBY_ASSERT_OK_AND_ASSIGN(
+        RunResult scrape,
+        RunToExit("/usr/bin/curl", {"--silent", "--show-error", "--fail", "--max-time", "5",
+                                    absl::StrCat("http://127.0.0.1:", metrics_port_, "/metrics")}));
+    EXPECT_EQ(scrape.exit_code, 0) << "round " << round << ": " << scrape.output;
+    EXPECT_THAT(scrape.output, HasSubstr("plby_connections_accepted_total"));
+  }
+  for (int fd : slow) close(fd);
+}
+
 TEST_F(MetricsTest, StatusPageShowsTheBackendsInABrowser) {
   ASSERT_TRUE(std::filesystem::exists(kChromium))
       << kChromium << " is missing: tests/deps.sh installs the chromium package";
