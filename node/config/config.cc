@@ -500,9 +500,9 @@ class Validator {
     const std::string path = absl::StrCat(server_path, ".health");
     const toml::table* table = GetTable(server_table, "health", path);
     if (table == nullptr) return;
-    CheckKeys(
-        *table, "[server.health]",
-        {"check", "interval", "timeout", "rise", "fall", "passive_failures", "when_all_unhealthy"});
+    CheckKeys(*table, "[server.health]",
+              {"check", "interval", "timeout", "rise", "fall", "passive_failures",
+               "passive_cooldown", "when_all_unhealthy"});
     if (auto check = GetChoice(*table, "check", absl::StrCat(path, ".check"), {"tcp", "none"})) {
       health.enabled = *check == 0;
     }
@@ -526,6 +526,17 @@ class Validator {
     if (auto passive = GetInteger(*table, "passive_failures",
                                   absl::StrCat(path, ".passive_failures"), 0, 1000)) {
       health.passive_failures = static_cast<int>(*passive);
+    }
+    if (auto cooldown =
+            GetDuration(*table, "passive_cooldown", absl::StrCat(path, ".passive_cooldown"), "30s",
+                        absl::Seconds(1), absl::Hours(1))) {
+      health.passive_cooldown = *cooldown;
+      if (health.enabled) {
+        Warn(table->get("passive_cooldown")->source(),
+             absl::StrCat(path,
+                          ".passive_cooldown applies with check = \"none\" only: with active "
+                          "checks, rise good checks bring a passively marked backend back"));
+      }
     }
     if (auto policy =
             GetChoice(*table, "when_all_unhealthy", absl::StrCat(path, ".when_all_unhealthy"),
@@ -761,6 +772,7 @@ class Validator {
 
 absl::StatusOr<Config> ParseConfig(absl::string_view toml_text, absl::string_view source_name,
                                    const ParseOptions& options) {
+  toml_text = WithoutByteOrderMark(toml_text);
   if (absl::Status guarded = CheckNonAsciiOnlyInComments(toml_text, source_name); !guarded.ok()) {
     return guarded;
   }

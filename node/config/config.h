@@ -39,7 +39,7 @@ enum class AllUnhealthyPolicy {
 // The defaults take a dead backend out within 3 s (2 failed checks 1 s apart, each given
 // 800 ms) and bring a revived one back within 3 s (2 good checks).
 struct HealthCheckConfig {
-  bool enabled = true;  // check = "tcp"; "none" turns active and passive checks off
+  bool enabled = true;  // check = "tcp": active checks; "none": none (passive marks still apply)
   absl::Duration interval = absl::Seconds(1);
   absl::Duration timeout = absl::Milliseconds(800);
   int rise = 2;  // consecutive good checks that make a backend healthy
@@ -47,6 +47,10 @@ struct HealthCheckConfig {
   // Consecutive connect failures or resets seen by the forwarder that make a backend unhealthy
   // before the next check notices; 0 turns passive marking off.
   int passive_failures = 3;
+  // Without active checks (check = "none") nothing would ever bring a passively marked
+  // backend back: it is tried again this long after it was marked (Envoy's outlier ejection
+  // time). With checks, `rise` good checks bring it back instead.
+  absl::Duration passive_cooldown = absl::Seconds(30);
   AllUnhealthyPolicy when_all_unhealthy = AllUnhealthyPolicy::kFailOpen;
 };
 

@@ -2,8 +2,14 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 namespace plby::config {
+
+absl::string_view WithoutByteOrderMark(absl::string_view text) {
+  absl::ConsumePrefix(&text, "\xef\xbb\xbf");
+  return text;
+}
 
 absl::Status CheckNonAsciiOnlyInComments(absl::string_view text, absl::string_view source_name) {
   enum class Where {
@@ -23,10 +29,12 @@ absl::Status CheckNonAsciiOnlyInComments(absl::string_view text, absl::string_vi
     const char c = text[i];
     const absl::string_view rest = text.substr(i);
     if (static_cast<unsigned char>(c) >= 0x80 && where != Where::kComment) {
+      const bool bom = absl::StartsWith(rest, "\xef\xbb\xbf");
       return absl::InvalidArgumentError(absl::StrCat(
           source_name, ":", line, ":", column,
-          ": a non-ASCII character outside a comment (every plby setting is ASCII; non-ASCII "
-          "text is accepted in comments only)"));
+          bom ? ": a UTF-8 byte-order mark (U+FEFF) past the start of the file"
+              : ": a non-ASCII character outside a comment",
+          " (every plby setting is ASCII; non-ASCII text is accepted in comments only)"));
     }
     // Strings are followed only so that a '#' inside one does not start a comment.
     switch (where) {

@@ -13,6 +13,10 @@
 
 namespace plby::config {
 
+// `text` without the UTF-8 byte-order mark that some editors (Notepad, among others) put at the
+// start of a file; positions after it count as the editor shows them.
+absl::string_view WithoutByteOrderMark(absl::string_view text);
+
 // OK, or InvalidArgument "SOURCE:LINE:COLUMN: ..." for a non-ASCII byte outside a comment.
 absl::Status CheckNonAsciiOnlyInComments(absl::string_view text, absl::string_view source_name);
 

@@ -24,7 +24,14 @@ class HealthChecker::Probe final : public net::EventHandler, public net::TimerHa
         socket_address_(backend.socket_address) {}
   ~Probe() {
     checker_->loop_->CancelTimer(timer_);
+    checker_->loop_->CancelTimer(cooldown_.timer);
     fd_.reset();
+  }
+
+  // Without active checks: the passive mark is undone after the pool's cooldown.
+  void StartCooldown() {
+    checker_->loop_->ArmTimer(cooldown_.timer,
+                              absl::ToInt64Milliseconds(pool_.settings().health.passive_cooldown));
   }
 
   bool in_flight() const { return fd_.valid(); }
@@ -64,6 +71,14 @@ class HealthChecker::Probe final : public net::EventHandler, public net::TimerHa
     checker_->OnProbeResult(*this, ok, error);
   }
 
+  // The cooldown's own timer (the probe's is for the connect timeout).
+  struct Cooldown final : public net::TimerHandler {
+    explicit Cooldown(Probe* probe) : probe(probe) {}
+    void OnTimer() override { probe->checker_->OnCooldownEnded(*probe); }
+    Probe* probe;
+    net::Timer timer{this};
+  };
+
   HealthChecker* checker_;
   pool::Pool& pool_;
   HealthTracker tracker_;
@@ -72,6 +87,7 @@ class HealthChecker::Probe final : public net::EventHandler, public net::TimerHa
   net::SocketAddress socket_address_;
   net::UniqueFd fd_;
   net::Timer timer_{this};
+  Cooldown cooldown_{this};
 };
 
 // Checks one pool's backends every interval, following the backend list as it changes.
@@ -85,19 +101,24 @@ class HealthChecker::PoolTicker final : public net::TimerHandler {
 
   void OnTimer() override {
     const std::shared_ptr<const pool::PoolSnapshot> snapshot = pool_.snapshot();
+    // Without active checks the ticks only forget removed backends (and their cooldowns):
+    // probes exist then only for backends the forwarder marked.
+    const bool active = pool_.settings().health.enabled;
     std::map<pool::BackendRuntime*, std::unique_ptr<Probe>> current;
     for (const pool::Backend& backend : snapshot->backends()) {
       if (!backend.unresolved.empty()) continue;  // nothing to check until it has an address
       auto it = probes_.find(backend.runtime.get());
       if (it != probes_.end()) {
         current.insert(probes_.extract(it));
-      } else {
+      } else if (active) {
         current.emplace(backend.runtime.get(), std::make_unique<Probe>(checker_, pool_, backend));
       }
     }
     probes_ = std::move(current);  // backends no longer in the pool are no longer checked
-    for (auto& [runtime, probe] : probes_) {
-      if (!probe->in_flight()) probe->Start();
+    if (active) {
+      for (auto& [runtime, probe] : probes_) {
+        if (!probe->in_flight()) probe->Start();
+      }
     }
     checker_->loop_->ArmTimer(timer_, absl::ToInt64Milliseconds(pool_.settings().health.interval));
   }
@@ -120,7 +141,8 @@ absl::StatusOr<std::unique_ptr<HealthChecker>> HealthChecker::Create(pool::PoolR
   if (!loop.ok()) return loop.status();
   std::unique_ptr<HealthChecker> checker = absl::WrapUnique(new HealthChecker(*std::move(loop)));
   for (const auto& pool : pools.pools()) {
-    if (pool->settings().health.enabled) {
+    const config::HealthCheckConfig& health = pool->settings().health;
+    if (health.enabled || health.passive_failures > 0) {
       checker->tickers_.push_back(std::make_unique<PoolTicker>(checker.get(), *pool));
     }
   }
@@ -181,11 +203,31 @@ void HealthChecker::ReportPassiveFailures(pool::Pool* pool, const pool::Backend&
       if (probe.tracker().health() == pool::Health::kUnhealthy) return;
       probe.tracker().MarkUnhealthy();
       backend.runtime->set_health(pool::Health::kUnhealthy);
-      Changed(*pool, probe, pool::Health::kUnhealthy,
-              absl::StrCat("passive: ", failures,
-                           " connect failures or resets in a row seen by the forwarder"));
+      const config::HealthCheckConfig& health = pool->settings().health;
+      Changed(
+          *pool, probe, pool::Health::kUnhealthy,
+          absl::StrCat(
+              "passive: ", failures, " connect failures or resets in a row seen by the forwarder",
+              health.enabled
+                  ? ""
+                  : absl::StrCat("; tried again in ", absl::FormatDuration(health.passive_cooldown),
+                                 ", as there are no active checks")));
+      if (!health.enabled) probe.StartCooldown();
     }
   });
+}
+
+void HealthChecker::OnCooldownEnded(Probe& probe) {
+  // Not checked, so not known to be healthy: unknown, and taking traffic again. The forwarder's
+  // next failures in a row mark it again.
+  probe.tracker().Forget();
+  probe.runtime().ClearPassiveFailures();
+  probe.runtime().set_health(pool::Health::kUnknown);
+  probe.pool().RefreshHealth();
+  PLBY_LOG(kInfo, "backend ", probe.address(), " of pool ", probe.pool().name(),
+           " takes traffic again: its passive cooldown of ",
+           absl::FormatDuration(probe.pool().settings().health.passive_cooldown),
+           " is over (no active checks)");
 }
 
 void HealthChecker::Changed(pool::Pool& pool, const Probe& probe, pool::Health health,

@@ -1,5 +1,6 @@
 // HealthChecker: active TCP checks of every backend of every pool that has them, on a thread
-// and event loop of its own (never on a worker's), plus the passive marks the workers report.
+// and event loop of its own (never on a worker's), plus the passive marks the workers report
+// (with or without active checks: without, a mark is undone after the pool's cooldown).
 // A change of health publishes a new snapshot of the pool (same version, new generation), so
 // workers leave unhealthy backends out of the schedule without checking anything per connection.
 #pragma once
@@ -37,6 +38,8 @@ class HealthChecker {
   explicit HealthChecker(std::unique_ptr<net::EventLoop> loop);
   // Called by a probe when it ends.
   void OnProbeResult(Probe& probe, bool ok, int error);
+  // A passive mark's cooldown ended (pools without active checks).
+  void OnCooldownEnded(Probe& probe);
   // Publishes a new snapshot of `pool` and notes the change in the log.
   void Changed(pool::Pool& pool, const Probe& probe, pool::Health health, absl::string_view why);
 

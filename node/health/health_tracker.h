@@ -30,6 +30,14 @@ class HealthTracker {
     successes_ = 0;
   }
 
+  // Back to unknown, as when first seen (a passive mark's cooldown ended, with no checks to
+  // say more).
+  void Forget() {
+    health_ = pool::Health::kUnknown;
+    successes_ = 0;
+    failures_ = 0;
+  }
+
   pool::Health health() const { return health_; }
   int successes() const { return successes_; }
   int failures() const { return failures_; }

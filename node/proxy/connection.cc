@@ -67,7 +67,8 @@ void Connection::CheckDeadlines(int64_t now_ms) {
 
 void Connection::NotePassiveFailure() {
   const config::HealthCheckConfig& health = view_->pool().settings().health;
-  if (!health.enabled || health.passive_failures == 0 || context_->health == nullptr) return;
+  // Whether or not there are active checks: without, a cooldown brings the backend back.
+  if (health.passive_failures == 0 || context_->health == nullptr) return;
   const uint32_t failures = backend_info_->runtime->AddPassiveFailure();
   // Reported once, when the streak reaches the threshold: a failure path, never per byte.
   if (failures == static_cast<uint32_t>(health.passive_failures)) {

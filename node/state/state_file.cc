@@ -200,6 +200,7 @@ std::string FormatState(const State& state) {
 }
 
 absl::StatusOr<State> ParseState(absl::string_view text, absl::string_view source_name) {
+  text = config::WithoutByteOrderMark(text);  // a state file edited by hand, say
   if (absl::Status guarded = config::CheckNonAsciiOnlyInComments(text, source_name);
       !guarded.ok()) {
     return absl::DataLossError(absl::StrCat("not a valid state file: ", guarded.message()));

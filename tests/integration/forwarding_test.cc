@@ -238,12 +238,13 @@ TEST_F(ForwardingTest, RefusingBackendIsSkippedWithoutClientFailure) {
   for (Backend& backend : backends) {
     PLBY_ASSERT_OK_AND_ASSIGN(backend, StartBackend("hi"));
   }
-  // Health checks off: this is about failover on connect alone (health has its own tests).
+  // Health checks and passive marks off: this is about failover on connect alone (health has
+  // its own tests).
   PLBY_ASSERT_OK_AND_ASSIGN(
       Node node,
       StartNode(dir_, OnePoolConfig(
                           {{refused.address()}, {backends[0].address()}, {backends[1].address()}},
-                          "WRR", "[server.health]\ncheck = \"none\"\n")));
+                          "WRR", "[server.health]\ncheck = \"none\"\npassive_failures = 0\n")));
   std::map<std::string, int> answers;
   for (int i = 0; i < 30; ++i) {
     PLBY_ASSERT_OK_AND_ASSIGN(std::string answer, Exchange(node.port(), "hello"));

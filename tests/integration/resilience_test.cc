@@ -231,6 +231,61 @@ TEST_F(ResilienceTest, TheForwarderMarksAFailingBackendBeforeTheNextCheck) {
       << node.process->Output();
 }
 
+// Without active checks, passive marks still work: a backend that hangs or refuses no longer
+// costs every connection its connect timeout. With nothing to check it, a cooldown brings it
+// back; if it still fails, the forwarder marks it again.
+TEST_F(ResilienceTest, PassiveMarksWorkWithoutActiveChecksAndACooldownUndoesThem) {
+  StartBackends(1);
+  RefusedPort dead;
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      Node node, StartNode(dir_,
+                           OnePoolConfig({{dead.address()}, {backends_[0].address()}}, "RR",
+                                         "[server.health]\ncheck = \"none\"\npassive_failures = 2\n"
+                                         "passive_cooldown = \"2s\"\n") +
+                               "[metrics]\nlisten = \"127.0.0.1:0\"\n",
+                           {"--workers", "1"}));
+  const auto metrics_line =
+      node.process->WaitForLine(std::regex(" metrics listening address=\\S+:(\\d+)"));
+  ASSERT_TRUE(metrics_line);
+  const uint16_t metrics_port = static_cast<uint16_t>(std::stoi((*metrics_line)[1]));
+  // Connects to the dead backend so far, as the metrics count them.
+  const auto failures = [&] {
+    absl::StatusOr<std::string> scrape = Exchange(metrics_port, "GET /metrics HTTP/1.1\r\n\r\n");
+    std::smatch match;
+    const std::regex sample("plby_backend_connect_failures_total\\{pool=\"web\",backend=\"" +
+                            dead.address() + "\"\\} (\\d+)");
+    if (!scrape.ok() || !std::regex_search(*scrape, match, sample)) return -1;
+    return std::stoi(match[1]);
+  };
+  for (int i = 0; i < 6; ++i) {
+    PLBY_ASSERT_OK_AND_ASSIGN(std::string answer, Exchange(node.port(), "x"));
+    EXPECT_EQ(answer, Hi(backends_[0]));
+  }
+  EXPECT_TRUE(node.process->WaitForLine(std::regex(
+      "backend " + dead.address() +
+      " of pool web is unhealthy \\(passive: 2 connect failures or resets in a row seen by the "
+      "forwarder; tried again in 2s, as there are no active checks\\)")))
+      << node.process->Output();
+  const size_t marked = node.process->LineCount();
+  // While it is out, no connect goes to it.
+  const int failures_when_marked = failures();
+  EXPECT_GE(failures_when_marked, 2);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(Exchange(node.port(), "x").ok());
+  EXPECT_EQ(failures(), failures_when_marked);
+  EXPECT_TRUE(node.process->WaitForLine(
+      std::regex("backend " + dead.address() +
+                 " of pool web takes traffic again: its passive cooldown of 2s is over"),
+      kWaitTimeout, marked))
+      << node.process->Output();
+  // Still dead: the forwarder's failures mark it again.
+  const size_t back = node.process->LineCount();
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(Exchange(node.port(), "x").ok());
+  EXPECT_TRUE(node.process->WaitForLine(
+      std::regex("backend " + dead.address() + " of pool web is unhealthy \\(passive"),
+      kWaitTimeout, back))
+      << node.process->Output();
+}
+
 TEST_F(ResilienceTest, EveryBackendUnhealthyFollowsThePolicy) {
   for (const std::string policy : {"fail_open", "refuse"}) {
     TempDir dir;

@@ -519,6 +519,34 @@ TEST(ConfigTest, NonAsciiIsFineInCommentsOnly) {
   EXPECT_THAT(ErrorOf(Server("name = \"a#b\" é")), HasSubstr("test.toml:3:14:"));
 }
 
+// Editors on Windows write a UTF-8 byte-order mark at the start of a file.
+TEST(ConfigTest, AByteOrderMarkAtTheStartIsAccepted) {
+  absl::StatusOr<Config> config = ParseConfig("\xef\xbb\xbf" + std::string(kSeedConfig), "t.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->servers[0].backends.size(), 3u);
+  EXPECT_THAT(ErrorOf("\xef\xbb\xbf[[server]]\nlisten = 8200\n"),
+              HasSubstr("test.toml:2:10: server[0].listen: expected a string"));
+  EXPECT_THAT(ErrorOf(Server() + "\xef\xbb\xbf\n"),
+              HasSubstr("test.toml:7:1: a UTF-8 byte-order mark (U+FEFF) past the start of the "
+                        "file"));
+}
+
+TEST(ConfigTest, PassiveCooldownIsForPoolsWithoutActiveChecks) {
+  absl::StatusOr<Config> config = ParseConfig(
+      Server("[server.health]\ncheck = \"none\"\npassive_cooldown = \"10s\""), "t.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->servers[0].health.passive_cooldown, absl::Seconds(10));
+  EXPECT_TRUE(config->warnings.empty());
+  absl::StatusOr<Config> checked =
+      ParseConfig(Server("[server.health]\npassive_cooldown = \"10s\""), "t.toml");
+  ASSERT_TRUE(checked.ok()) << checked.status();
+  EXPECT_THAT(checked->warnings,
+              Contains(HasSubstr("server[0].health.passive_cooldown applies with check = "
+                                 "\"none\" only")));
+  EXPECT_THAT(ErrorOf(Server("[server.health]\npassive_cooldown = \"0s\"")),
+              HasSubstr("passive_cooldown \"0s\" is out of range (valid: 1s to 1h)"));
+}
+
 TEST(ConfigTest, UnreadableFileIsNamed) {
   absl::StatusOr<Config> missing = LoadConfigFile("/nonexistent/config.toml");
   ASSERT_FALSE(missing.ok());
