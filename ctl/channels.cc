@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "net/host_port.h"
+#include "node_calls.h"
 #include "text/quote.h"
 #include "tls/certificates.h"
 
@@ -96,6 +97,14 @@ std::shared_ptr<grpc::Channel> ChannelFactory::ChannelTo(const std::string& node
   // Each invocation is short-lived: fail fast instead of retrying a dead node until the
   // deadline, so that its error names the cause.
   arguments.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  // A watch reconnects to a node that restarted: within seconds, not gRPC's default of up to
+  // two minutes between attempts.
+  arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+                   static_cast<int>(absl::ToInt64Milliseconds(kFirstReconnectDelay)));
+  arguments.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+                   static_cast<int>(absl::ToInt64Milliseconds(kFirstReconnectDelay)));
+  arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+                   static_cast<int>(absl::ToInt64Milliseconds(kLongestReconnectDelay)));
   if (!tls_) {
     return grpc::CreateCustomChannel(node, grpc::InsecureChannelCredentials(), arguments);
   }

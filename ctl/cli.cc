@@ -9,6 +9,7 @@
 #include "balance/algorithm.h"
 #include "config/duration.h"
 #include "net/host_port.h"
+#include "text/quote.h"
 
 namespace plby::ctl {
 namespace {
@@ -113,8 +114,8 @@ absl::StatusOr<int64_t> ParseInteger(absl::string_view flag, absl::string_view t
   int64_t value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max) {
-    return Usage(absl::StrCat(flag, " \"", text, "\" is not valid (valid: a whole number from ",
-                              min, " to ", max, ")"));
+    return Usage(absl::StrCat(flag, " ", text::Quote(text),
+                              " is not valid (valid: a whole number from ", min, " to ", max, ")"));
   }
   return value;
 }
@@ -170,7 +171,7 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
     }
     if (flag == "--if-absent") {  // the one flag without a value
       if (inline_value) {
-        return Usage(absl::StrCat("--if-absent takes no value, got \"", *inline_value, "\""));
+        return Usage(absl::StrCat("--if-absent takes no value, got ", text::Quote(*inline_value)));
       }
       invocation.if_absent = true;
       set_flags.push_back(flag);
@@ -192,11 +193,19 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
                                                         "--tls-server-name",
                                                         "--drain-timeout"};
     if (std::find(std::begin(kValueFlags), std::end(kValueFlags), flag) == std::end(kValueFlags)) {
-      return Usage(absl::StrCat("unknown flag \"", flag, "\" (see plbyctl --help)"));
+      return Usage(absl::StrCat("unknown flag ", text::Quote(flag), " (see plbyctl --help)"));
     }
     absl::StatusOr<std::string> text = value();
     if (!text.ok()) return text.status();
-    set_flags.push_back(flag);
+    // A second value would silently be the one used; only --node and --fleet add up.
+    const std::string canonical = flag == "-o" ? "--output" : flag;
+    if (canonical != "--node" && canonical != "--fleet" &&
+        std::find(set_flags.begin(), set_flags.end(), canonical) != set_flags.end()) {
+      return Usage(absl::StrCat(flag,
+                                " is given twice (give it once; only --node and --fleet "
+                                "may repeat)"));
+    }
+    set_flags.push_back(canonical);
     if (flag == "--node") {
       node_flags.push_back(*text);
     } else if (flag == "--fleet") {
@@ -216,22 +225,22 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
     } else if (flag == "--timeout" || flag == "--duration") {
       absl::StatusOr<absl::Duration> duration = config::ParseDuration(*text);
       if (!duration.ok() || *duration <= absl::ZeroDuration()) {
-        return Usage(absl::StrCat(flag, " \"", *text,
-                                  "\" is not valid (valid: a positive "
-                                  "duration such as 5s or 500ms)"));
+        return Usage(absl::StrCat(flag, " ", text::Quote(*text),
+                                  " is not valid (valid: a positive duration such as 5s or "
+                                  "500ms)"));
       }
       const absl::Duration longest = flag == "--timeout" ? absl::Hours(24) : absl::Hours(24 * 365);
       if (*duration > longest) {
-        return Usage(absl::StrCat(flag, " \"", *text, "\" is too long (valid: up to ",
+        return Usage(absl::StrCat(flag, " ", text::Quote(*text), " is too long (valid: up to ",
                                   absl::FormatDuration(longest), ")"));
       }
       (flag == "--timeout" ? invocation.timeout : invocation.watch_duration.emplace()) = *duration;
     } else if (flag == "--drain-timeout") {
       absl::StatusOr<absl::Duration> duration = config::ParseDuration(*text);
       if (!duration.ok() || *duration <= absl::ZeroDuration() || *duration > absl::Hours(24)) {
-        return Usage(absl::StrCat(flag, " \"", *text,
-                                  "\" is not valid (valid: a positive "
-                                  "duration up to 24h, such as 30s)"));
+        return Usage(absl::StrCat(flag, " ", text::Quote(*text),
+                                  " is not valid (valid: a positive duration up to 24h, such as "
+                                  "30s)"));
       }
       invocation.drain_timeout = *duration;
     } else if (flag == "--count") {
@@ -244,7 +253,8 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
       } else if (*text == "json") {
         invocation.output = OutputFormat::kJson;
       } else {
-        return Usage(absl::StrCat(flag, " \"", *text, "\" is not valid (valid: table, json)"));
+        return Usage(
+            absl::StrCat(flag, " ", text::Quote(*text), " is not valid (valid: table, json)"));
       }
     } else if (flag == "--ca") {
       invocation.tls.ca = *text;
@@ -272,7 +282,8 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
   if (spec == nullptr) {
     const std::string given =
         absl::StrJoin(words.begin(), words.begin() + std::min<size_t>(2, words.size()), " ");
-    return Usage(absl::StrCat("unknown command \"", given, "\" (valid: ", CommandNames(), ")"));
+    return Usage(
+        absl::StrCat("unknown command ", text::Quote(given), " (valid: ", CommandNames(), ")"));
   }
   invocation.command = spec->command;
   invocation.command_name = spec->name;
@@ -286,8 +297,8 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
     invocation.address = address->ToString();
   }
   if (rest.size() > (spec->takes_address ? 1u : 0u)) {
-    return Usage(absl::StrCat("unexpected argument \"", rest[spec->takes_address ? 1 : 0],
-                              "\" for ", spec->name));
+    return Usage(absl::StrCat("unexpected argument ",
+                              text::Quote(rest[spec->takes_address ? 1 : 0]), " for ", spec->name));
   }
 
   const auto allowed = [&](const std::string& flag) {

@@ -148,6 +148,10 @@ int Watch(const plby::ctl::Invocation& invocation, const plby::ctl::ChannelFacto
           const std::string text = plby::ctl::RenderWatchUpdate(invocation.output, node, u);
           std::lock_guard<std::mutex> lock(output);
           Print(stdout, text);
+        },
+        [&](const std::string& note) {
+          std::lock_guard<std::mutex> lock(output);
+          Print(stderr, "plbyctl: " + node + ": " + note + "\n");
         });
     if (!errors[i].ok()) {
       AddHandshakeDiagnosis(channels, node, name == names.end() ? "" : name->second,

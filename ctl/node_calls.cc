@@ -2,7 +2,9 @@
 
 #include <grpcpp/client_context.h>
 
+#include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -165,11 +167,17 @@ void WatchStop::StopAll() {
   std::lock_guard<std::mutex> lock(mutex_);
   stopped_ = true;
   for (grpc::ClientContext* context : active_) context->TryCancel();
+  stopped_changed_.notify_all();
 }
 
 bool WatchStop::stopped() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return stopped_;
+}
+
+bool WatchStop::WaitUntil(Clock::time_point deadline) const {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return stopped_changed_.wait_until(lock, deadline, [this] { return stopped_; });
 }
 
 // Makes a watch's context known to a WatchStop for as long as it lives.
@@ -191,47 +199,93 @@ class WatchRegistration {
   grpc::ClientContext* context_;
 };
 
+namespace {
+
+// Waits for the channel to connect, until `deadline`, in slices so that `stop` ends the wait.
+bool WaitForConnected(grpc::Channel& channel, Clock::time_point deadline, const WatchStop& stop) {
+  while (!stop.stopped()) {
+    const Clock::time_point slice =
+        std::min(deadline, Clock::now() + std::chrono::milliseconds(200));
+    if (channel.WaitForConnected(slice)) return true;
+    if (slice >= deadline) return false;
+  }
+  return false;
+}
+
+}  // namespace
+
 absl::Status WatchNode(const Invocation& invocation, const std::string&,
                        const std::shared_ptr<grpc::Channel>& channel, WatchStop& stop,
-                       const std::function<void(const v1::WatchBackendsResponse&)>& on_update) {
-  // A node that cannot even be connected to within --timeout is a failure, not a quiet watch.
-  if (!channel->WaitForConnected(Clock::now() + absl::ToChronoMilliseconds(invocation.timeout))) {
+                       const std::function<void(const v1::WatchBackendsResponse&)>& on_update,
+                       const std::function<void(const std::string&)>& on_note) {
+  const Clock::time_point started = Clock::now();
+  const std::optional<Clock::time_point> end =
+      invocation.watch_duration
+          ? std::optional(started + absl::ToChronoMilliseconds(*invocation.watch_duration))
+          : std::nullopt;
+  // A node that cannot even be connected to within --timeout (or the watch's duration, if
+  // shorter) is a failure, not a quiet watch.
+  const Clock::time_point connect_by =
+      std::min(started + absl::ToChronoMilliseconds(invocation.timeout),
+               end.value_or(Clock::time_point::max()));
+  if (!WaitForConnected(*channel, connect_by, stop)) {
     if (stop.stopped()) return absl::OkStatus();
+    const bool by_duration = end && *end <= connect_by;
     return absl::DeadlineExceededError(absl::StrCat(
-        "could not connect within ", absl::FormatDuration(invocation.timeout), " (--timeout)"));
+        "could not connect within ",
+        absl::FormatDuration(by_duration ? *invocation.watch_duration : invocation.timeout),
+        by_duration ? " (--duration)" : " (--timeout)"));
   }
   std::unique_ptr<v1::Control::Stub> stub = v1::Control::NewStub(channel);
-  grpc::ClientContext context;
-  if (invocation.watch_duration) {
-    context.set_deadline(Clock::now() + absl::ToChronoMilliseconds(*invocation.watch_duration));
-  }
-  WatchRegistration registration(stop, &context);
-  v1::WatchBackendsRequest request;
-  request.set_pool(invocation.pool);
-  std::unique_ptr<grpc::ClientReader<v1::WatchBackendsResponse>> stream =
-      stub->WatchBackends(&context, request);
-  v1::WatchBackendsResponse update;
   int64_t updates = 0;
-  while (stream->Read(&update)) {
-    on_update(update);
-    ++updates;
-    if (invocation.watch_count && updates >= *invocation.watch_count) {
-      context.TryCancel();
-      while (stream->Read(&update)) {
+  absl::Duration delay = kFirstReconnectDelay;
+  while (true) {
+    grpc::ClientContext context;
+    if (end) context.set_deadline(*end);
+    WatchRegistration registration(stop, &context);
+    v1::WatchBackendsRequest request;
+    request.set_pool(invocation.pool);
+    std::unique_ptr<grpc::ClientReader<v1::WatchBackendsResponse>> stream =
+        stub->WatchBackends(&context, request);
+    v1::WatchBackendsResponse update;
+    int64_t this_stream = 0;
+    while (stream->Read(&update)) {
+      if (this_stream == 0 && updates > 0) on_note("watch resumed");
+      on_update(update);
+      ++updates;
+      ++this_stream;
+      if (invocation.watch_count && updates >= *invocation.watch_count) {
+        context.TryCancel();
+        while (stream->Read(&update)) {
+        }
+        stream->Finish();
+        return absl::OkStatus();
       }
-      stream->Finish();
-      return absl::OkStatus();
+    }
+    const grpc::Status status = stream->Finish();
+    if (stop.stopped()) return absl::OkStatus();  // Ctrl-C
+    // Reaching --duration is the normal end of a timed watch.
+    if (end && Clock::now() >= *end) return absl::OkStatus();
+    const absl::Status broken =
+        status.ok() ? absl::UnavailableError("the node ended the watch")
+                    : absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                                   status.error_message());
+    // Refusals say something about the request (an unknown pool, too many watches): no retry.
+    if (broken.code() != absl::StatusCode::kUnavailable &&
+        broken.code() != absl::StatusCode::kCancelled) {
+      return broken;
+    }
+    if (this_stream > 0) delay = kFirstReconnectDelay;  // it was up: start the backoff afresh
+    on_note(absl::StrCat("watch interrupted (", absl::StatusCodeToString(broken.code()), ": ",
+                         broken.message(), "); reconnecting in ", absl::FormatDuration(delay)));
+    const Clock::time_point retry_at = std::min(Clock::now() + absl::ToChronoMilliseconds(delay),
+                                                end.value_or(Clock::time_point::max()));
+    if (stop.WaitUntil(retry_at)) return absl::OkStatus();
+    delay = std::min(delay * 2, kLongestReconnectDelay);
+    if (!WaitForConnected(*channel, end.value_or(Clock::time_point::max()), stop)) {
+      return absl::OkStatus();  // stopped, or the duration ran out while the node was away
     }
   }
-  const grpc::Status status = stream->Finish();
-  if (stop.stopped()) return absl::OkStatus();  // Ctrl-C
-  // Reaching --duration is the normal end of a timed watch, once the node has answered.
-  if (invocation.watch_duration && status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED &&
-      updates > 0) {
-    return absl::OkStatus();
-  }
-  if (status.ok()) return absl::UnavailableError("the node ended the watch");
-  return ToAbsl(status);
 }
 
 }  // namespace plby::ctl

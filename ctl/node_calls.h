@@ -4,6 +4,8 @@
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "cli.h"
 #include "plby/v1/control.grpc.pb.h"
 
@@ -38,19 +41,30 @@ class WatchStop {
  public:
   void StopAll();
   bool stopped() const;
+  // Waits until `deadline` or StopAll(); true when stopped.
+  bool WaitUntil(std::chrono::system_clock::time_point deadline) const;
 
  private:
   friend class WatchRegistration;
   mutable std::mutex mutex_;
+  mutable std::condition_variable stopped_changed_;
   bool stopped_ = false;                      // guarded by mutex_
   std::vector<grpc::ClientContext*> active_;  // guarded by mutex_
 };
 
+// How long a watch waits before it reconnects to a node that went away: doubling from the
+// first to the longest.
+inline constexpr absl::Duration kFirstReconnectDelay = absl::Milliseconds(500);
+inline constexpr absl::Duration kLongestReconnectDelay = absl::Seconds(8);
+
 // Follows the pools of `node`, calling `on_update` for each update, until the count or the
-// duration of the invocation is reached, `stop` is used (both a normal end), or the stream
-// fails. --timeout bounds how long the node may take to connect.
+// duration of the invocation is reached or `stop` is used (each a normal end). The node must
+// answer first within --timeout (or --duration, when shorter); after that, a stream that breaks
+// (the node restarted, say) is reconnected with backoff, and `on_note` is told each time
+// ("interrupted ..., reconnecting", "resumed").
 absl::Status WatchNode(const Invocation& invocation, const std::string& node,
                        const std::shared_ptr<grpc::Channel>& channel, WatchStop& stop,
-                       const std::function<void(const v1::WatchBackendsResponse&)>& on_update);
+                       const std::function<void(const v1::WatchBackendsResponse&)>& on_update,
+                       const std::function<void(const std::string&)>& on_note);
 
 }  // namespace plby::ctl

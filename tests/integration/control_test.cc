@@ -445,6 +445,48 @@ TEST_F(ControlTest, AWatchOfANodeThatIsDownFailsAndNamesIt) {
   EXPECT_THAT(watch.output, HasSubstr(nodes_[0].control_address() + "  pool web  version 1"));
 }
 
+// A watch outlives a restart of the node it watches: it says so on stderr, reconnects with
+// backoff, and goes on printing.
+TEST_F(ControlTest, AWatchReconnectsWhenTheNodeRestarts) {
+  TempDir dir;
+  // A fixed control address of its own (127.0.8.1 is used by no other test), so that the
+  // restarted node listens where the watch reconnects.
+  const std::string control = "127.0.8.1:21400";
+  std::string fixed = OnePoolConfig({});
+  fixed.replace(fixed.find("listen = \"127.0.0.1:0\""), 22, "listen = \"" + control + "\"");
+  PLBY_ASSERT_OK_AND_ASSIGN(Node node, StartNode(dir, fixed, {"--workers", "1"}));
+  PLBY_ASSERT_OK_AND_ASSIGN(auto watch,
+                            Process::Start(CtlBinary(), {"--node", control, "backends", "watch"}));
+  ASSERT_TRUE(watch->WaitForLine(std::regex("pool web  version 1"))) << watch->Output();
+  node.process->Signal(SIGKILL);
+  ASSERT_TRUE(node.process->WaitForExit());
+  EXPECT_TRUE(watch->WaitForLine(std::regex("plbyctl: " + control +
+                                            ": watch interrupted \\(UNAVAILABLE: .*\\); "
+                                            "reconnecting in 500ms")))
+      << watch->Output();
+  PLBY_ASSERT_OK_AND_ASSIGN(Node restarted, StartNode(dir, fixed, {"--workers", "1"}));
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult add,
+                            Ctl({"--node", control, "backends", "add", "127.0.0.1:9"}));
+  ASSERT_EQ(add.exit_code, 0) << add.output;
+  EXPECT_TRUE(watch->WaitForLine(std::regex("plbyctl: " + control + ": watch resumed")))
+      << watch->Output();
+  EXPECT_TRUE(watch->WaitForLine(std::regex("pool web  version 2"))) << watch->Output();
+  watch->Signal(SIGINT);
+  EXPECT_EQ(watch->WaitForExit(), 0) << watch->Output();
+}
+
+// --duration bounds a watch whatever happens, a node that never answers included: it ends at
+// the duration, not at the (longer) --timeout.
+TEST_F(ControlTest, AWatchOfADownNodeEndsAtItsDuration) {
+  RefusedPort nobody;
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult watch, Ctl({"--node", nobody.address(), "backends", "watch",
+                                                  "--duration", "1s", "--timeout", "1h"}));
+  EXPECT_EQ(watch.exit_code, kExitSomeNodeFailed) << watch.output;
+  EXPECT_THAT(watch.output, HasSubstr("plbyctl: " + nobody.address() +
+                                      ": DEADLINE_EXCEEDED: could not connect within 1s "
+                                      "(--duration)"));
+}
+
 TEST_F(ControlTest, CtrlCEndsAWatchNormally) {
   StartFleet(1, {});
   PLBY_ASSERT_OK_AND_ASSIGN(

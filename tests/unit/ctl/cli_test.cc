@@ -106,6 +106,17 @@ TEST(CliTest, BadArgumentsSayWhatIsValid) {
               HasSubstr("--if-absent takes no value, got \"yes\""));
   EXPECT_THAT(ErrorOf({"backends", "remove", "127.0.0.1:1", "--if-absent"}),
               HasSubstr("--if-absent does not apply to backends remove"));
+  // A flag given twice would silently be the last one: refused. --node and --fleet add up.
+  EXPECT_THAT(ErrorOf({"backends", "add", "127.0.0.1:1", "--weight", "2", "--weight", "3"}),
+              HasSubstr("--weight is given twice (give it once; only --node and --fleet may "
+                        "repeat)"));
+  EXPECT_THAT(ErrorOf({"status", "-o", "json", "--output=table"}),
+              HasSubstr("--output is given twice"));
+  EXPECT_TRUE(
+      ParseCommandLine({"status", "--node", "127.0.0.1:1", "--node", "127.0.0.1:2"}, {}).ok());
+  // A huge value is quoted in part.
+  EXPECT_THAT(ErrorOf({"status", "--timeout", std::string(100'000, '9')}),
+              HasSubstr("(100000 characters, the first 100 shown)"));
 }
 
 }  // namespace
