@@ -16,11 +16,18 @@ HttpResponse Route(const control::ControlPlane& plane, const std::string& path) 
   if (path == "/" || path == "/index.html") {
     return {.content_type = "text/html; charset=utf-8", .body = std::string(StatusPageHtml())};
   }
+  if (path == "/status.css") {
+    return {.content_type = "text/css; charset=utf-8", .body = std::string(StatusPageStyle())};
+  }
+  if (path == "/status.js") {
+    return {.content_type = "text/javascript; charset=utf-8",
+            .body = std::string(StatusPageScript())};
+  }
   return {.status = 404,
           .content_type = "text/plain; charset=utf-8",
           .body =
-              "not found: this listener serves / (the status page), /status.json and "
-              "/metrics\n"};
+              "not found: this listener serves / (the status page, with /status.css and "
+              "/status.js), /status.json and /metrics\n"};
 }
 
 }  // namespace plby::metrics

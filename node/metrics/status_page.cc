@@ -14,8 +14,21 @@ constexpr absl::string_view kPage = R"html(<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>plby node</title>
-<style>
-  :root { color-scheme: light dark; --ok: #1a7f37; --bad: #cf222e; --dim: #6e7781; }
+<link rel="stylesheet" href="status.css">
+</head>
+<body>
+<h1>plby node</h1>
+<div id="node">loading…</div>
+<div id="error"></div>
+<div id="pools"></div>
+<p id="updated"></p>
+<script src="status.js"></script>
+</body>
+</html>
+)html";
+
+constexpr absl::string_view kStyle =
+    R"css(  :root { color-scheme: light dark; --ok: #1a7f37; --bad: #cf222e; --dim: #6e7781; }
   body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; }
   h1 { font-size: 1.3rem; margin: 0 0 .3rem; }
   h2 { font-size: 1.05rem; margin: 1.5rem 0 .4rem; }
@@ -29,16 +42,9 @@ constexpr absl::string_view kPage = R"html(<!doctype html>
   .unknown, .draining { color: var(--dim); }
   .unresolved { color: var(--bad); }
   #error { color: var(--bad); }
-</style>
-</head>
-<body>
-<h1>plby node</h1>
-<div id="node">loading…</div>
-<div id="error"></div>
-<div id="pools"></div>
-<p id="updated"></p>
-<script>
-"use strict";
+)css";
+
+constexpr absl::string_view kScript = R"js("use strict";
 const columns = ["backend", "weight", "health", "state", "active", "connections/s",
                  "to backend", "from backend", "connect failures"];
 let previous = null;  // the last status and when it came, for rates
@@ -133,14 +139,13 @@ async function refresh() {
 
 refresh();
 setInterval(refresh, 1000);
-</script>
-</body>
-</html>
-)html";
+)js";
 
 }  // namespace
 
 absl::string_view StatusPageHtml() { return kPage; }
+absl::string_view StatusPageStyle() { return kStyle; }
+absl::string_view StatusPageScript() { return kScript; }
 
 std::string RenderStatusJson(const Report& report) {
   const control::NodeStatus& node = report.node;

@@ -1,6 +1,8 @@
-// The status page: a self-contained HTML page (no external scripts, styles or fonts: it works
-// offline) that reads status.json every second and shows the pools, their backends, weight,
-// health, state, and connection and byte rates computed from the counters' growth.
+// The status page: an HTML page with its style sheet and script, all served by the node itself
+// (nothing from elsewhere: it works offline, and a Content-Security-Policy that allows only the
+// node's own origin holds), that reads status.json every second and shows the pools, their
+// backends, weight, health, state, and connection and byte rates computed from the counters'
+// growth.
 #pragma once
 
 #include <string>
@@ -10,7 +12,9 @@
 
 namespace plby::metrics {
 
-absl::string_view StatusPageHtml();
+absl::string_view StatusPageHtml();    // served at /
+absl::string_view StatusPageStyle();   // /status.css
+absl::string_view StatusPageScript();  // /status.js
 
 // What the page reads: the Report as one JSON object.
 std::string RenderStatusJson(const Report& report);

@@ -197,6 +197,16 @@ TEST_F(MetricsTest, StatusPageShowsTheBackendsInABrowser) {
   }
   EXPECT_THAT(page.output, HasSubstr("pool web"));
   EXPECT_THAT(page.output, HasSubstr("1 worker ·"));
+  // The page rendered under a policy that allows only itself: Chromium enforces it, so an
+  // inline script or style would have left the table empty.
+  EXPECT_THAT(HttpRequest(metrics_port_, "GET", "/"),
+              HasSubstr("\r\nContent-Security-Policy: default-src 'none'; script-src 'self'; "
+                        "style-src 'self'; connect-src 'self'; base-uri 'none'; form-action "
+                        "'none'; frame-ancestors 'none'\r\n"));
+  EXPECT_THAT(HttpRequest(metrics_port_, "GET", "/status.js"),
+              HasSubstr("Content-Type: text/javascript"));
+  EXPECT_THAT(HttpRequest(metrics_port_, "GET", "/status.css"),
+              HasSubstr("Content-Type: text/css"));
 }
 
 TEST(LogFormatTest, JsonIsOneObjectPerLine) {

@@ -121,15 +121,24 @@ TEST(StatusJsonTest, CarriesWhatThePageShows) {
   EXPECT_THAT(json, HasSubstr("\"draining\":true,\"health\":\"unhealthy\""));
 }
 
-// The page must work offline: nothing is loaded from elsewhere.
+// The page must work offline, and under a policy that allows only the node's own origin:
+// nothing is loaded from elsewhere, and nothing is inline (script, style, handlers).
 TEST(StatusPageTest, IsSelfContained) {
   const std::string page(StatusPageHtml());
-  EXPECT_THAT(page, HasSubstr("fetch(\"status.json\""));
-  EXPECT_THAT(page, Not(HasSubstr("http://")));
-  EXPECT_THAT(page, Not(HasSubstr("https://")));
-  EXPECT_THAT(page, Not(HasSubstr("<script src")));
-  EXPECT_THAT(page, Not(HasSubstr("<link")));
-  EXPECT_THAT(page, Not(HasSubstr("innerHTML")));
+  const std::string script(StatusPageScript());
+  const std::string style(StatusPageStyle());
+  EXPECT_THAT(script, HasSubstr("fetch(\"status.json\""));
+  for (const std::string& part : {page, script, style}) {
+    EXPECT_THAT(part, Not(HasSubstr("http://")));
+    EXPECT_THAT(part, Not(HasSubstr("https://")));
+    EXPECT_THAT(part, Not(HasSubstr("innerHTML")));
+  }
+  EXPECT_THAT(page, HasSubstr("<script src=\"status.js\"></script>"));
+  EXPECT_THAT(page, HasSubstr("<link rel=\"stylesheet\" href=\"status.css\">"));
+  EXPECT_THAT(page, Not(HasSubstr("<script>")));
+  EXPECT_THAT(page, Not(HasSubstr("<style")));
+  EXPECT_THAT(page, Not(HasSubstr(" style=")));
+  EXPECT_THAT(page, Not(HasSubstr(" on")));  // no onclick= and the like
 }
 
 }  // namespace
