@@ -3,7 +3,7 @@
 #   1. builds (Release, warnings are errors) and runs every unit and integration test;
 #   2. the same tests under AddressSanitizer + UndefinedBehaviorSanitizer;
 #   3. the same tests under ThreadSanitizer;
-#   4. the libFuzzer targets for the config and state file parsers, 30 s each.
+#   4. the libFuzzer targets for the config, state file and address parsers, 30 s each.
 # `tests/test.sh --quick` stops after stage 1 (for the edit-build-test loop).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,11 +50,12 @@ cmake --build build-tsan --parallel "$jobs"
   TSAN_OPTIONS="ignore_noninstrumented_modules=1 suppressions=$PWD/../tests/tsan.supp" \
     ctest --output-on-failure --parallel "$jobs")
 
-stage "4/4 libFuzzer: config and state file parsers"
+stage "4/4 libFuzzer: config, state file and address parsers"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz "${sanitizer_flags[@]}" -DPLBY_FUZZ=ON \
   -DPLBY_BUILD_TESTS=OFF
-cmake --build build-fuzz --parallel "$jobs" --target plby-config-fuzzer plby-state-fuzzer
-for target in config state; do
+cmake --build build-fuzz --parallel "$jobs" --target plby-config-fuzzer plby-state-fuzzer \
+  plby-address-fuzzer
+for target in config state address; do
   corpus=build-fuzz/corpus-$target
   mkdir -p "$corpus"
   cp tests/fuzz/seeds/$target/* "$corpus"/

@@ -10,6 +10,12 @@
 namespace plby::net {
 namespace {
 
+// A part of the address, named inside a message that quotes the whole address already: a
+// shorter excerpt, so that the message stays small whatever came in.
+constexpr size_t kPartInMessage = 40;
+
+std::string QuotePart(absl::string_view part) { return text::Quote(part, kPartInMessage); }
+
 absl::Status Invalid(absl::string_view text, absl::string_view why) {
   return absl::InvalidArgumentError(
       absl::StrCat("invalid address ", text::Quote(text), ": ", why,
@@ -51,7 +57,7 @@ std::string HostNameProblem(absl::string_view name) {
     if (i < name.size() && name[i] != '.') {
       const char c = name[i];
       if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
-        return absl::StrCat(text::Quote(name),
+        return absl::StrCat(QuotePart(name),
                             " is not an IP address or host name (a host name has letters, "
                             "digits, '-', '_' and dots only)");
       }
@@ -59,19 +65,19 @@ std::string HostNameProblem(absl::string_view name) {
     }
     last_label = name.substr(label_start, i - label_start);
     if (last_label.empty() || last_label.size() > 63) {
-      return absl::StrCat(text::Quote(name),
+      return absl::StrCat(QuotePart(name),
                           " is not an IP address or host name (each dot-separated label has "
                           "1-63 characters)");
     }
     if (last_label.front() == '-' || last_label.back() == '-') {
-      return absl::StrCat(text::Quote(name),
+      return absl::StrCat(QuotePart(name),
                           " is not an IP address or host name (a label may not start or end "
                           "with '-')");
     }
     label_start = i + 1;
   }
   if (IsNumericLabel(last_label)) {
-    return absl::StrCat(text::Quote(name),
+    return absl::StrCat(QuotePart(name),
                         " is not an IPv4 address (write IPv4 as four decimal numbers 0-255, "
                         "like 127.0.0.1) and not a host name (its last label is a number)");
   }
@@ -97,7 +103,7 @@ std::string ParseBracketed(absl::string_view inside, HostPort& result) {
   const absl::string_view zone = has_zone ? inside.substr(percent + 1) : absl::string_view();
   in6_addr v6{};
   if (inet_pton(AF_INET6, std::string(address).c_str(), &v6) != 1) {
-    return absl::StrCat(text::Quote(address), " is not an IPv6 address");
+    return absl::StrCat(QuotePart(address), " is not an IPv6 address");
   }
   if (IN6_IS_ADDR_V4MAPPED(&v6)) {
     if (has_zone) return "an IPv4-mapped address has no zone";
@@ -110,7 +116,7 @@ std::string ParseBracketed(absl::string_view inside, HostPort& result) {
   }
   if (has_zone) {
     if (!IsValidZone(zone)) {
-      return absl::StrCat("zone ", text::Quote(zone),
+      return absl::StrCat("zone ", QuotePart(zone),
                           " is not an interface name or index (1-15 letters, digits, '-', '_' "
                           "or '.')");
     }
@@ -164,7 +170,7 @@ absl::StatusOr<HostPort> ParseHostPort(absl::string_view text, AddressUse use) {
       result.kind = HostPort::Kind::kIPv4;
       result.host = std::string(host);
     } else if (host.find_first_not_of("0123456789.") == absl::string_view::npos) {
-      return Invalid(text, absl::StrCat(text::Quote(host),
+      return Invalid(text, absl::StrCat(QuotePart(host),
                                         " is not an IPv4 address (four decimal numbers 0-255 "
                                         "without leading zeros, like 127.0.0.1)"));
     } else if (std::string problem = HostNameProblem(host); !problem.empty()) {
@@ -178,13 +184,13 @@ absl::StatusOr<HostPort> ParseHostPort(absl::string_view text, AddressUse use) {
   const int min_port = use == AddressUse::kListen ? 0 : 1;
   if (port.empty()) return Invalid(text, "missing port after ':'");
   if (!IsDigits(port)) {
-    return Invalid(text, absl::StrCat("port ", text::Quote(port), " is not a number"));
+    return Invalid(text, absl::StrCat("port ", QuotePart(port), " is not a number"));
   }
   if (port.size() > 1 && port.front() == '0') {
-    return Invalid(text, absl::StrCat("port ", text::Quote(port),
+    return Invalid(text, absl::StrCat("port ", QuotePart(port),
                                       " has a leading zero (write it as a plain decimal number)"));
   }
-  if (port.size() > 5) return PortOutOfRange(text, text::Quote(port), min_port);
+  if (port.size() > 5) return PortOutOfRange(text, QuotePart(port), min_port);
   int value = 0;
   for (char c : port) value = value * 10 + (c - '0');
   if (value > 65535 || value < min_port) return PortOutOfRange(text, port, min_port);

@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -90,10 +91,32 @@ T OrFail(absl::StatusOr<T> value) {
   return *std::move(value);
 }
 
+constexpr char kUsage[] =
+    R"(Usage: plby-bench [--rounds N] [--seconds S] [--threads 1,2] [--no-callgrind]
+
+Runs plby-node, HAProxy and nginx (stream) side by side in front of the same backends, with
+wrk and iperf3, and prints a markdown table of medians and ratios on stdout (progress on
+stderr). Run it through tests/bench/run.sh, which installs the peers and builds in Release.
+
+  --rounds N      rounds, 1-100 (default 3); each measures every proxy once, in rotating order
+  --seconds S     length of each measurement, 1-600 (default 5)
+  --threads LIST  worker threads of every proxy, comma-separated, each 1-64 (default 1,2)
+  --no-callgrind  skip the instruction counts under valgrind
+  --help          this help
+)";
+
 Options ParseOptions(int argc, char** argv) {
   Options options;
+  std::set<std::string> given;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    }
+    if (!given.insert(arg).second) {
+      Fail(absl::InvalidArgumentError(arg + " is given twice (give it once)"));
+    }
     const auto value = [&]() -> std::string {
       if (i + 1 >= argc) Fail(absl::InvalidArgumentError(arg + " needs a value"));
       return argv[++i];
@@ -121,7 +144,8 @@ Options ParseOptions(int argc, char** argv) {
     } else {
       Fail(absl::InvalidArgumentError(
           absl::StrCat("unknown argument \"", arg,
-                       "\" (valid: --rounds N, --seconds S, --threads 1,2, --no-callgrind)")));
+                       "\" (valid: --rounds N, --seconds S, --threads 1,2, --no-callgrind, "
+                       "--help)")));
     }
   }
   return options;

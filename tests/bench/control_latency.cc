@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -43,8 +44,29 @@ int Fail(const std::string& message) {
 
 }  // namespace
 
+constexpr char kUsage[] = R"(Usage: plby-bench-control-latency [ROUNDS]
+
+How soon a change reaches traffic: one client opens connections through a plby-node back to
+back, plbyctl adds a backend, and the first connection answered by it is found. ROUNDS
+(1-1000, default 21) repeats it; the medians are printed.
+)";
+
 int main(int argc, char** argv) {
-  const int rounds = argc > 1 ? std::max(1, std::atoi(argv[1])) : 21;
+  int rounds = 21;
+  if (argc > 2) return Fail("one argument at most: ROUNDS (see --help)");
+  if (argc == 2) {
+    const std::string arg = argv[1];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    char* end = nullptr;
+    const long parsed = std::strtol(arg.c_str(), &end, 10);
+    if (arg.empty() || *end != '\0' || parsed < 1 || parsed > 1000) {
+      return Fail("ROUNDS \"" + arg + "\" is not valid (valid: a whole number from 1 to 1000)");
+    }
+    rounds = static_cast<int>(parsed);
+  }
   std::vector<Backend> backends(3);
   for (Backend& backend : backends) {
     auto started = plby::testing::StartBackend("hi");

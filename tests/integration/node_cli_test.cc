@@ -224,6 +224,26 @@ TEST(NodeCliTest, HelpAndVersion) {
   EXPECT_THAT(version.output, HasSubstr("plby-node " PLBY_VERSION));
 }
 
+// Every tool answers --help with its usage and exit code 0, also after a mode or command.
+TEST(NodeCliTest, EveryToolHasARealHelp) {
+  const std::vector<std::vector<std::string>> invocations = {
+      {NodeBinary(), "--help"},
+      {CtlBinary(), "--help"},
+      {CtlBinary(), "backends", "watch", "--help"},
+      {TestPeerBinary(), "--help"},
+      {TestPeerBinary(), "hi", "--help"},
+      {PLBY_BENCH_BINARY, "--help"},
+      {PLBY_CONTROL_LATENCY_BINARY, "--help"},
+  };
+  for (const std::vector<std::string>& invocation : invocations) {
+    PLBY_ASSERT_OK_AND_ASSIGN(
+        RunResult help, RunToExit(invocation[0], std::vector<std::string>(invocation.begin() + 1,
+                                                                          invocation.end())));
+    EXPECT_EQ(help.exit_code, 0) << invocation[0] << "\n" << help.output;
+    EXPECT_THAT(help.output, HasSubstr("Usage: ")) << invocation[0];
+  }
+}
+
 TEST(NodeCliTest, StopsCleanlyOnSigtermAndSigint) {
   for (int signo : {SIGTERM, SIGINT}) {
     TempDir dir;
