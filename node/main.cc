@@ -384,7 +384,8 @@ int main(int argc, char** argv) {
   }
   if (metrics != nullptr) own.Add(plby::net::Listener::Metrics(metrics->address()));
   control_plane.SetOwnListeners(own);
-  plby::discovery::BackendResolver resolver(running.pools(), std::move(own));
+  plby::discovery::BackendResolver resolver(running.pools(), std::move(own),
+                                            [&control_plane] { control_plane.NotifyChanged(); });
   resolver.Start();
 
   running.Start();

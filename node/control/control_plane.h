@@ -180,9 +180,12 @@ class ControlPlane {
   // node out of service for it would only turn refusals into timeouts). A node without is not
   // ready.
   bool EveryPoolHasBackends() const;
-  // `listener` runs after each change made through this plane (on the caller's thread) until
-  // it is replaced; empty to stop.
+  // `listener` runs after each change made through this plane (on the caller's thread), and
+  // after each NotifyChanged, until it is replaced; empty to stop.
   void SetChangeListener(std::function<void()> listener);
+  // Tells the change listener that the pools changed other than through this plane (a saved
+  // name resolved at last, say), so that readiness follows.
+  void NotifyChanged() const;
 
  private:
   absl::StatusOr<pool::Pool*> FindPool(absl::string_view name) const;
@@ -203,8 +206,6 @@ class ControlPlane {
   absl::Status Commit(const pool::Pool& pool, const std::vector<pool::Backend>& backends,
                       uint64_t version, absl::FunctionRef<bool()> cancelled,
                       absl::FunctionRef<void()> applied);
-
-  void NotifyChanged() const;
 
   pool::PoolRegistry& pools_;
   NodeFacts facts_;

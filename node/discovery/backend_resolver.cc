@@ -9,8 +9,9 @@
 
 namespace plby::discovery {
 
-BackendResolver::BackendResolver(pool::PoolRegistry& pools, net::OwnListeners own)
-    : pools_(pools), own_(std::move(own)) {}
+BackendResolver::BackendResolver(pool::PoolRegistry& pools, net::OwnListeners own,
+                                 std::function<void()> resolved)
+    : pools_(pools), own_(std::move(own)), resolved_(std::move(resolved)) {}
 
 BackendResolver::~BackendResolver() { Stop(); }
 
@@ -76,6 +77,7 @@ bool BackendResolver::TryDue(int64_t now_ms) {
                          ? pool->snapshot()->Find(name)->socket_address.ToString()
                          : "?",
                      ": it takes traffic now");
+            if (resolved_) resolved_();
             continue;
           case pool::Pool::Resolution::Outcome::kUnresolved:
             if (result.reason_changed) {

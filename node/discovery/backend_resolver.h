@@ -10,6 +10,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -26,8 +27,10 @@ class BackendResolver {
   static constexpr absl::Duration kFirstRetry = absl::Seconds(1);
   static constexpr absl::Duration kLongestRetry = absl::Seconds(30);
 
-  // `own`: the node's listeners as bound, which no backend may reach.
-  BackendResolver(pool::PoolRegistry& pools, net::OwnListeners own);
+  // `own`: the node's listeners as bound, which no backend may reach. `resolved` runs (on the
+  // resolver's thread) after a backend got its address: readiness may follow.
+  BackendResolver(pool::PoolRegistry& pools, net::OwnListeners own,
+                  std::function<void()> resolved = {});
   ~BackendResolver();
   BackendResolver(const BackendResolver&) = delete;
   BackendResolver& operator=(const BackendResolver&) = delete;
@@ -51,6 +54,7 @@ class BackendResolver {
 
   pool::PoolRegistry& pools_;
   const net::OwnListeners own_;
+  const std::function<void()> resolved_;
   std::map<const pool::BackendRuntime*, Retry> retries_;  // the thread's only
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -176,9 +176,8 @@ void HealthChecker::OnProbeResult(Probe& probe, bool ok, int error) {
     // check does not count either way.
     uint64_t suppressed = 0;
     if (local_shortage_log_.Allow(loop_->now_ms(), &suppressed)) {
-      PLBY_LOG(
-          kWarn, "health check of ", probe.address(), " not made: ", std::strerror(error),
-          suppressed > 0 ? absl::StrCat(" (", suppressed, " similar messages suppressed)") : "");
+      PLBY_LOG(kWarn, "health check of ", probe.address(), " not made: ", std::strerror(error),
+               log::SuppressedSuffix(suppressed));
     }
     return;
   }

@@ -91,10 +91,8 @@ void Connection::ConnectFrom(uint32_t position) {
       context_->stats->resource_errors.Add();
       uint64_t suppressed = 0;
       if (context_->resource_error_log->Allow(context_->loop->now_ms(), &suppressed)) {
-        PLBY_LOG(
-            kWarn, "cannot open a backend connection pool=", view_->pool().name(), " error=\"",
-            std::strerror(error), "\"; closing the client",
-            suppressed > 0 ? absl::StrCat(" (", suppressed, " similar messages suppressed)") : "");
+        PLBY_LOG(kWarn, "cannot open a backend connection pool=", view_->pool().name(), " error=\"",
+                 std::strerror(error), "\"; closing the client", log::SuppressedSuffix(suppressed));
       }
       Close();
       return;
@@ -135,8 +133,7 @@ void Connection::NoteConnectFailure(int error) {
       context_->connect_failure_log->Allow(context_->loop->now_ms(), &suppressed)) {
     PLBY_LOG(kWarn, "backend connect failed pool=", view_->pool().name(),
              " backend=", backend_info_->address.ToString(), " error=\"", std::strerror(error),
-             "\"",
-             suppressed > 0 ? absl::StrCat(" (", suppressed, " similar messages suppressed)") : "");
+             "\"", log::SuppressedSuffix(suppressed));
   }
 }
 

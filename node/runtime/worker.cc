@@ -22,10 +22,6 @@ constexpr int64_t kAcceptPauseMs = 100;
 // How often idle timeouts and drain deadlines are checked (their resolution).
 constexpr int64_t kHousekeepingMs = 1000;
 
-std::string Suppressed(uint64_t suppressed) {
-  return suppressed > 0 ? absl::StrCat(" (", suppressed, " similar messages suppressed)") : "";
-}
-
 }  // namespace
 
 // Accepts the connections of one listening socket and starts their relay.
@@ -109,7 +105,7 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
       uint64_t suppressed = 0;
       if (worker_->empty_pool_log_.Allow(worker_->loop_->now_ms(), &suppressed)) {
         PLBY_LOG(kWarn, "closing client: pool ", view_->pool().name(),
-                 " has no backend taking connections", Suppressed(suppressed));
+                 " has no backend taking connections", log::SuppressedSuffix(suppressed));
       }
       return;  // closing the client is all there is to do
     }
@@ -131,7 +127,8 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
     uint64_t suppressed = 0;
     if (!worker_->accept_failure_log_.Allow(worker_->loop_->now_ms(), &suppressed)) return;
     PLBY_LOG(kWarn, "accept failed pool=", view_->pool().name(), " worker=", worker_->index_,
-             " error=\"", std::strerror(error), "\"", consequence, Suppressed(suppressed));
+             " error=\"", std::strerror(error), "\"", consequence,
+             log::SuppressedSuffix(suppressed));
   }
 
   Worker* worker_;
@@ -214,7 +211,8 @@ void Worker::MuteAcceptors(bool muted) {
   uint64_t suppressed = 0;
   if (muted && capacity_log_.Allow(loop_->now_ms(), &suppressed)) {
     PLBY_LOG(kWarn, "worker ", index_, " is at its limit of ", max_connections_,
-             " open connections; new ones wait until some close", Suppressed(suppressed));
+             " open connections; new ones wait until some close",
+             log::SuppressedSuffix(suppressed));
   }
 }
 

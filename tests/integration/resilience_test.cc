@@ -21,6 +21,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
+#include "grpc_probe.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "harness.h"
 
@@ -397,8 +400,9 @@ TEST_F(ResilienceTest, ANameThatNoLongerResolvesDoesNotStopARestart) {
   StartBackends(1);
   const std::string hosts = dir_.Write("hosts", "127.0.0.1 api.test\n");
   const std::vector<std::string> environment{"PLBY_HOSTS_FILE=" + hosts};
-  const std::string config = OnePoolConfig({}, "WRR", "[server.health]\ncheck = \"none\"\n",
-                                           "state_file = \"state.toml\"\n");
+  const std::string config =
+      OnePoolConfig({}, "WRR", "[server.health]\ncheck = \"none\"\n",
+                    "state_file = \"state.toml\"\nhealth_listen = \"127.0.0.1:0\"\n");
   const std::string named = "api.test:" + std::to_string(backends_[0].port);
   {
     PLBY_ASSERT_OK_AND_ASSIGN(Node node, StartNode(dir_, config, {"--workers", "1"}, environment));
@@ -422,9 +426,17 @@ TEST_F(ResilienceTest, ANameThatNoLongerResolvesDoesNotStopARestart) {
   EXPECT_THAT(list.output,
               HasSubstr("{\"address\":\"" + named + "\",\"weight\":1,\"health\":\"unresolved\","));
   EXPECT_THAT(list.output, HasSubstr("\"unresolved\":\"cannot resolve \\\"api.test\\\""));
-  // No traffic meanwhile: the pool has nothing to send to.
+  // No traffic meanwhile: the pool has nothing to send to, and the node says it is not ready.
   absl::StatusOr<std::string> refused = Exchange(node.port(), "hello");
   EXPECT_TRUE(!refused.ok() || refused->empty()) << *refused;
+  const auto health_line =
+      node.process->WaitForLine(std::regex(" health service listening address=\\S+:(\\d+)"));
+  ASSERT_TRUE(health_line);
+  const std::shared_ptr<grpc::Channel> health =
+      grpc::CreateChannel("127.0.0.1:" + (*health_line)[1], grpc::InsecureChannelCredentials());
+  constexpr int kServing = 1;
+  constexpr int kNotServing = 2;
+  EXPECT_EQ(*CheckHealth(health, "plby.traffic"), kNotServing);
 
   dir_.Write("hosts", "127.0.0.1 api.test\n");
   EXPECT_TRUE(node.process->WaitForLine(
@@ -432,6 +444,7 @@ TEST_F(ResilienceTest, ANameThatNoLongerResolvesDoesNotStopARestart) {
                  std::to_string(backends_[0].port) + ": it takes traffic now")))
       << node.process->Output();
   EXPECT_EQ(*Exchange(node.port(), "hello"), Hi(backends_[0]));
+  EXPECT_EQ(*CheckHealth(health, "plby.traffic"), kServing);
 }
 
 // A saved backend that the API would refuse now (here: the node's metrics listener, which the
