@@ -51,8 +51,9 @@ absl::Status ChannelFactory::CheckFiles(const TlsFiles& tls, const ChannelFactor
     return absl::StrCat(flag, " ", text::Quote(path), ": ");
   };
   if (!factory.ca_pem_.empty()) {
-    if (absl::Status ca = tls::CheckCaBundle(factory.ca_pem_); !ca.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(named("--ca", tls.ca), ca.message()));
+    if (absl::StatusOr<std::vector<tls::CertificateFacts>> ca = tls::ReadCaBundle(factory.ca_pem_);
+        !ca.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(named("--ca", tls.ca), ca.status().message()));
     }
   }
   if (factory.cert_pem_.empty()) return absl::OkStatus();

@@ -75,7 +75,7 @@ struct Flags {
 
 Flags ParseFlags(int argc, char** argv) {
   Flags flags;
-  std::set<std::string> given;  // each flag once: a second value would silently win
+  std::set<std::string> given;
   for (int i = 1; i < argc; ++i) {
     absl::string_view arg = argv[i];
     std::optional<absl::string_view> inline_value;
@@ -305,13 +305,8 @@ int main(int argc, char** argv) {
       for (const plby::state::PoolRecord& record : (*saved)->pools) {
         const plby::pool::Pool* pool = running.pools().Find(record.name);
         if (pool == nullptr) continue;
-        plby::state::PoolRecord& running_record = kept.pools.emplace_back();
-        running_record.name = record.name;
-        running_record.version = record.version;
-        for (const plby::pool::Backend& backend : pool->snapshot()->backends()) {
-          running_record.backends.push_back(
-              {backend.address.ToString(), backend.weight, backend.draining});
-        }
+        kept.pools.push_back(
+            plby::pool::SavedRecord(record.name, record.version, pool->snapshot()->backends()));
       }
     }
     absl::StatusOr<std::unique_ptr<plby::state::StateFile>> opened =

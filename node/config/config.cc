@@ -404,12 +404,13 @@ class Validator {
       Error(where("tls_key"), absl::StrCat(named("tls_key"), ": ", key.message()));
       ok = false;
     }
-    if (absl::Status ca = tls::CheckCaBundle(tls.client_ca_pem); !ca.ok()) {
-      Error(where("tls_client_ca"), absl::StrCat(named("tls_client_ca"), ": ", ca.message()));
+    if (absl::StatusOr<std::vector<tls::CertificateFacts>> cas =
+            tls::ReadCaBundle(tls.client_ca_pem);
+        !cas.ok()) {
+      Error(where("tls_client_ca"),
+            absl::StrCat(named("tls_client_ca"), ": ", cas.status().message()));
       ok = false;
-    } else if (absl::StatusOr<std::vector<tls::CertificateFacts>> cas =
-                   tls::ReadCertificates(tls.client_ca_pem);
-               cas.ok()) {
+    } else {
       for (const tls::CertificateFacts& ca : *cas) {
         if (std::string warning = tls::ExpiryWarning(ca, now); !warning.empty()) {
           Warn(where("tls_client_ca"), absl::StrCat(named("tls_client_ca"), ": ", warning));

@@ -177,11 +177,8 @@ absl::Status ControlPlane::Commit(const pool::Pool& pool,
         "changed");
   }
   if (state_file_ != nullptr) {
-    state::PoolRecord record{.name = pool.name(), .version = version, .backends = {}};
-    for (const pool::Backend& backend : backends) {
-      record.backends.push_back({backend.address.ToString(), backend.weight, backend.draining});
-    }
-    if (absl::Status saved = state_file_->Save(record); !saved.ok()) {
+    if (absl::Status saved = state_file_->Save(pool::SavedRecord(pool.name(), version, backends));
+        !saved.ok()) {
       audit_.RecordSaveFailure(pool.name(), saved);
       return saved;
     }

@@ -14,6 +14,15 @@ bool FailOpen(const PoolSettings& settings) {
 
 }  // namespace
 
+state::PoolRecord SavedRecord(const std::string& name, uint64_t version,
+                              const std::vector<Backend>& backends) {
+  state::PoolRecord record{.name = name, .version = version, .backends = {}};
+  for (const Backend& backend : backends) {
+    record.backends.push_back({backend.address.ToString(), backend.weight, backend.draining});
+  }
+  return record;
+}
+
 Pool::Pool(PoolSettings settings, std::vector<Backend> backends, ChangeFeed* changes, int workers,
            uint64_t version)
     : settings_(std::move(settings)),

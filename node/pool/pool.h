@@ -22,11 +22,16 @@
 #include "config/config.h"
 #include "pool/change_feed.h"
 #include "pool/pool_snapshot.h"
+#include "state/state_file.h"
 #include "stats/counter.h"
 
 namespace plby::pool {
 
 using config::kMaxBackendsPerPool;
+
+// What the state file keeps of a pool at `version` with `backends`.
+state::PoolRecord SavedRecord(const std::string& name, uint64_t version,
+                              const std::vector<Backend>& backends);
 
 struct PoolSettings {
   std::string name;

@@ -164,11 +164,11 @@ absl::Status CheckPrivateKey(absl::string_view key_pem, absl::string_view cert_p
   return absl::OkStatus();
 }
 
-absl::Status CheckCaBundle(absl::string_view pem) {
+absl::StatusOr<std::vector<CertificateFacts>> ReadCaBundle(absl::string_view pem) {
   absl::StatusOr<std::vector<CertificateFacts>> certificates = ReadCertificates(pem);
   if (!certificates.ok()) return certificates.status();
   for (const CertificateFacts& certificate : *certificates) {
-    if (certificate.is_ca) return absl::OkStatus();
+    if (certificate.is_ca) return certificates;
   }
   return absl::InvalidArgumentError(absl::StrCat(
       "not a CA: its certificate ", certificates->front().subject,
@@ -208,7 +208,9 @@ ClientCertificateVerifier::~ClientCertificateVerifier() = default;
 
 absl::StatusOr<std::unique_ptr<ClientCertificateVerifier>> ClientCertificateVerifier::Create(
     absl::string_view ca_pem) {
-  if (absl::Status bundle = CheckCaBundle(ca_pem); !bundle.ok()) return bundle;
+  if (absl::StatusOr<std::vector<CertificateFacts>> bundle = ReadCaBundle(ca_pem); !bundle.ok()) {
+    return bundle.status();
+  }
   auto store = std::make_unique<Store>();
   store->store.reset(X509_STORE_new());
   for (Cert& cert : ParseCertificates(ca_pem)) {

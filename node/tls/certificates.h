@@ -32,9 +32,9 @@ absl::StatusOr<std::vector<CertificateFacts>> ReadCertificates(absl::string_view
 // file's first certificate.
 absl::Status CheckPrivateKey(absl::string_view key_pem, absl::string_view cert_pem = "");
 
-// OK when `pem` holds at least one CA certificate (what client or node certificates are checked
-// against).
-absl::Status CheckCaBundle(absl::string_view pem);
+// The certificates of a CA file (what client or node certificates are checked against): an
+// error unless at least one of them is a CA.
+absl::StatusOr<std::vector<CertificateFacts>> ReadCaBundle(absl::string_view pem);
 
 // A warning for a certificate that has expired or will within `soon` (empty when neither):
 // "the certificate CN=x expired on 2026-11-30 ..." or "... expires on ... (in 3 days)".
