@@ -175,6 +175,15 @@ TEST_F(ControlServiceTest, EveryRefusalHasItsCodeAndChangesNothing) {
        grpc::StatusCode::NOT_FOUND, "no backend \"127.0.0.1:9999\" in pool \"web\""},
       {stub_->ListBackends(Context().get(), unknown_pool, &list_response),
        grpc::StatusCode::NOT_FOUND, "no pool \"nope\""},
+      // A 100 KB address: echoed whole, the reply would pass gRPC's metadata limit and reach
+      // the client as RESOURCE_EXHAUSTED; quoted in part it is the INVALID_ARGUMENT it is.
+      {Add("web", std::string(100'000, 'a') + ":80x"), grpc::StatusCode::INVALID_ARGUMENT,
+       "(100004 characters, the first 100 shown)"},
+      {Add(std::string(100'000, 'p'), "127.0.0.1:9003"), grpc::StatusCode::NOT_FOUND,
+       "no pool \"pppp"},
+      // The control service's own port is not a backend.
+      {Add("web", server_->address().ToString()), grpc::StatusCode::INVALID_ARGUMENT,
+       "is one of this node's own listeners, the control service"},
   };
   for (const Case& c : cases) {
     EXPECT_EQ(c.status.error_code(), c.code) << c.status.error_message();
