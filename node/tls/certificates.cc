@@ -22,35 +22,24 @@
 namespace plby::tls {
 namespace {
 
-struct BioFree {
-  void operator()(BIO* bio) const { BIO_free(bio); }
+// OpenSSL objects owned by std::unique_ptr, each freed by its own function.
+template <auto kFree>
+struct FreedBy {
+  template <typename T>
+  void operator()(T* object) const {
+    kFree(object);
+  }
 };
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct KeyFree {
-  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
-};
-struct StackFree {
-  void operator()(STACK_OF(X509) * stack) const { sk_X509_pop_free(stack, X509_free); }
-};
-struct StoreFree {
-  void operator()(X509_STORE* store) const { X509_STORE_free(store); }
-};
-struct StoreCtxFree {
-  void operator()(X509_STORE_CTX* ctx) const { X509_STORE_CTX_free(ctx); }
-};
-struct SslCtxFree {
-  void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
-};
-struct SslFree {
-  void operator()(SSL* ssl) const { SSL_free(ssl); }
-};
+void FreeCertStack(STACK_OF(X509) * stack) { sk_X509_pop_free(stack, X509_free); }
 
-using Bio = std::unique_ptr<BIO, BioFree>;
-using Cert = std::unique_ptr<X509, X509Free>;
-using Key = std::unique_ptr<EVP_PKEY, KeyFree>;
-using CertStack = std::unique_ptr<STACK_OF(X509), StackFree>;
+using Bio = std::unique_ptr<BIO, FreedBy<BIO_free>>;
+using Cert = std::unique_ptr<X509, FreedBy<X509_free>>;
+using Key = std::unique_ptr<EVP_PKEY, FreedBy<EVP_PKEY_free>>;
+using CertStack = std::unique_ptr<STACK_OF(X509), FreedBy<FreeCertStack>>;
+using X509Store = std::unique_ptr<X509_STORE, FreedBy<X509_STORE_free>>;
+using StoreContext = std::unique_ptr<X509_STORE_CTX, FreedBy<X509_STORE_CTX_free>>;
+using SslContext = std::unique_ptr<SSL_CTX, FreedBy<SSL_CTX_free>>;
+using Ssl = std::unique_ptr<SSL, FreedBy<SSL_free>>;
 
 Bio MemoryBio(absl::string_view pem) {
   return Bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
@@ -199,7 +188,7 @@ std::string ExpiryWarning(const CertificateFacts& certificate, absl::Time now,
 }
 
 struct ClientCertificateVerifier::Store {
-  std::unique_ptr<X509_STORE, StoreFree> store;
+  X509Store store;
 };
 
 ClientCertificateVerifier::ClientCertificateVerifier(std::unique_ptr<Store> store)
@@ -230,7 +219,7 @@ absl::Status ClientCertificateVerifier::Verify(absl::string_view leaf_pem,
     if (X509_cmp(cert.get(), leaf.front().get()) == 0) continue;
     sk_X509_push(intermediates.get(), cert.release());
   }
-  std::unique_ptr<X509_STORE_CTX, StoreCtxFree> context(X509_STORE_CTX_new());
+  StoreContext context(X509_STORE_CTX_new());
   if (!context || X509_STORE_CTX_init(context.get(), store_->store.get(), leaf.front().get(),
                                       intermediates.get()) != 1) {
     return absl::InternalError(absl::StrCat("cannot verify a certificate: ", TakeError()));
@@ -269,12 +258,12 @@ absl::Status CheckServerCertificate(const std::string& address, absl::string_vie
     close(fd);
     return status;
   }
-  std::unique_ptr<SSL_CTX, SslCtxFree> context(SSL_CTX_new(TLS_client_method()));
+  SslContext context(SSL_CTX_new(TLS_client_method()));
   // Verified by hand below, so that the handshake completes and the reason can be told.
   SSL_CTX_set_verify(context.get(), SSL_VERIFY_NONE, nullptr);
   X509_STORE* store = SSL_CTX_get_cert_store(context.get());
   for (Cert& cert : ParseCertificates(ca_pem)) X509_STORE_add_cert(store, cert.get());
-  std::unique_ptr<SSL, SslFree> ssl(SSL_new(context.get()));
+  Ssl ssl(SSL_new(context.get()));
   X509_VERIFY_PARAM* param = SSL_get0_param(ssl.get());
   unsigned char ip[sizeof(in6_addr)];
   if (inet_pton(AF_INET, expected_name.c_str(), ip) == 1 ||
