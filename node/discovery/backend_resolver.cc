@@ -63,20 +63,19 @@ bool BackendResolver::TryDue(int64_t now_ms) {
     for (const pool::Backend& backend : pool->snapshot()->backends()) {
       if (backend.unresolved.empty()) continue;
       const pool::BackendRuntime* runtime = backend.runtime.get();
-      Retry retry = retries_.count(runtime) ? retries_[runtime] : Retry{.due_ms = now_ms};
+      const auto known = retries_.find(runtime);
+      Retry retry = known != retries_.end() ? known->second : Retry{.due_ms = now_ms};
       if (retry.due_ms <= now_ms) {
         const std::string name = backend.address.ToString();
-        const pool::Pool::Resolution result =
-            pool->RecordResolution(runtime, own_.ResolveBackend(backend.address, local));
+        const absl::StatusOr<net::SocketAddress> address =
+            own_.ResolveBackend(backend.address, local);
+        const pool::Pool::Resolution result = pool->RecordResolution(runtime, address);
         switch (result.outcome) {
           case pool::Pool::Resolution::Outcome::kGone:
             continue;
           case pool::Pool::Resolution::Outcome::kResolved:
             PLBY_LOG(kInfo, "backend ", name, " of pool ", pool->name(), " resolved to ",
-                     pool->snapshot()->Find(name) != nullptr
-                         ? pool->snapshot()->Find(name)->socket_address.ToString()
-                         : "?",
-                     ": it takes traffic now");
+                     address->ToString(), ": it takes traffic now");
             if (resolved_) resolved_();
             continue;
           case pool::Pool::Resolution::Outcome::kUnresolved:
