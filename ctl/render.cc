@@ -4,6 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "balance/algorithm.h"
+#include "control/algorithm_wire.h"
 #include "json/json_writer.h"
 
 namespace plby::ctl {
@@ -30,14 +32,8 @@ std::string State(v1::BackendState state) {
 }
 
 std::string Algorithm(v1::Algorithm algorithm) {
-  switch (algorithm) {
-    case v1::ALGORITHM_ROUND_ROBIN:
-      return "RR";
-    case v1::ALGORITHM_WEIGHTED_ROUND_ROBIN:
-      return "WRR";
-    default:
-      return "?";
-  }
+  const std::optional<balance::Algorithm> known = control::FromWire(algorithm);
+  return known ? std::string(balance::AlgorithmName(*known)) : "?";
 }
 
 std::string Uptime(uint64_t seconds) {

@@ -323,7 +323,7 @@ int main(int argc, char** argv) {
   for (const auto& listener : running.listeners()) {
     const plby::pool::Pool* pool = running.pools().Find(listener.pool);
     PLBY_LOG(kInfo, "listening pool=", listener.pool, " address=", listener.address.ToString(),
-             " algorithm=", plby::balance::AlgorithmName(pool->settings().algorithm),
+             " algorithm=", plby::balance::AlgorithmName(pool->snapshot()->balance().algorithm),
              " backends=", pool->snapshot()->backends().size(), " version=", pool->version(),
              " health=", pool->settings().health.enabled ? "tcp" : "none");
   }

@@ -1,19 +1,10 @@
 #include "balance/balancer.h"
 
-#include "balance/round_robin.h"
-#include "balance/smooth_weighted.h"
-
 namespace plby::balance {
 
-std::unique_ptr<const Balancer> MakeBalancer(Algorithm algorithm,
-                                             std::span<const int64_t> weights) {
-  switch (algorithm) {
-    case Algorithm::kRoundRobin:
-      return std::make_unique<RoundRobin>(static_cast<uint32_t>(weights.size()));
-    case Algorithm::kWeightedRoundRobin:
-      return std::make_unique<SmoothWeighted>(weights);
-  }
-  return nullptr;
+std::unique_ptr<const Balancer> MakeBalancer(Algorithm algorithm, const BalancerInput& input,
+                                             const Balancer* previous) {
+  return Describe(algorithm).make(input, previous);
 }
 
 }  // namespace plby::balance

@@ -1,19 +1,21 @@
-// Plain round robin: each backend in list order, weights ignored.
+// Plain round robin: each eligible backend in list order, weights ignored.
 #pragma once
 
 #include "balance/balancer.h"
+#include "balance/eligible_set.h"
 
 namespace plby::balance {
 
 class RoundRobin final : public Balancer {
  public:
-  explicit RoundRobin(uint32_t backend_count) : backend_count_(backend_count) {}
-  uint32_t Pick(uint64_t ticket) const override {
-    return static_cast<uint32_t>(ticket % backend_count_);
+  explicit RoundRobin(std::span<const Candidate> candidates) : eligible_(candidates) {}
+  uint32_t Pick(const PickRequest& request) const override {
+    if (!request.tried.empty()) return eligible_.NextAfterLastTried(request.tried);
+    return eligible_.at(request.ticket % eligible_.size());
   }
 
  private:
-  uint32_t backend_count_;
+  EligibleSet eligible_;
 };
 
 }  // namespace plby::balance

@@ -77,7 +77,7 @@ std::vector<uint32_t> SmoothWeighted::BuildSchedule(std::span<const int64_t> wei
   return schedule;
 }
 
-SmoothWeighted::SmoothWeighted(std::span<const int64_t> weights)
-    : schedule_(BuildSchedule(weights)) {}
+SmoothWeighted::SmoothWeighted(std::span<const Candidate> candidates)
+    : eligible_(candidates), schedule_(BuildSchedule(EligibleWeights(candidates))) {}
 
 }  // namespace plby::balance

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "balance/balancer.h"
+#include "balance/eligible_set.h"
 
 namespace plby::balance {
 
@@ -19,15 +20,20 @@ class SmoothWeighted final : public Balancer {
   // shares stay within rounding of the configured ones and the interleaving stays smooth.
   static constexpr size_t kMaxScheduleLength = size_t{1} << 18;
 
-  explicit SmoothWeighted(std::span<const int64_t> weights);
-  uint32_t Pick(uint64_t ticket) const override { return schedule_[ticket % schedule_.size()]; }
+  // Over the eligible candidates' effective weights; a retry takes the next in list order.
+  explicit SmoothWeighted(std::span<const Candidate> candidates);
+  uint32_t Pick(const PickRequest& request) const override {
+    if (!request.tried.empty()) return eligible_.NextAfterLastTried(request.tried);
+    return eligible_.at(schedule_[request.ticket % schedule_.size()]);
+  }
 
   // One period of nginx's sequence for `weights`: entry t is the backend nginx picks at step t.
   static std::vector<uint32_t> BuildSchedule(std::span<const int64_t> weights,
                                              size_t max_length = kMaxScheduleLength);
 
  private:
-  std::vector<uint32_t> schedule_;
+  EligibleSet eligible_;
+  std::vector<uint32_t> schedule_;  // positions in eligible_
 };
 
 }  // namespace plby::balance

@@ -118,7 +118,7 @@ std::vector<PoolSummary> ControlPlane::ListPools() const {
     const std::shared_ptr<const pool::PoolSnapshot> snapshot = pool->snapshot();
     PoolSummary summary{.name = pool->name(),
                         .listen = "",
-                        .algorithm = pool->settings().algorithm,
+                        .algorithm = pool->snapshot()->balance().algorithm,
                         .version = snapshot->version(),
                         .backend_count = snapshot->backends().size(),
                         .active_connections = pool->active_connections()};

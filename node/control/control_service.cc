@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "control/algorithm_wire.h"
 #include "grpc/grpc_security_constants.h"
 
 namespace plby::control {
@@ -28,16 +29,6 @@ v1::Health ToProto(pool::Health health) {
   return v1::HEALTH_UNSPECIFIED;
 }
 
-v1::Algorithm ToProto(balance::Algorithm algorithm) {
-  switch (algorithm) {
-    case balance::Algorithm::kRoundRobin:
-      return v1::ALGORITHM_ROUND_ROBIN;
-    case balance::Algorithm::kWeightedRoundRobin:
-      return v1::ALGORITHM_WEIGHTED_ROUND_ROBIN;
-  }
-  return v1::ALGORITHM_UNSPECIFIED;
-}
-
 void Fill(const BackendStatus& status, v1::Backend* backend) {
   backend->set_address(status.address);
   backend->set_weight(static_cast<uint32_t>(status.weight));
@@ -51,7 +42,7 @@ void Fill(const BackendStatus& status, v1::Backend* backend) {
 void Fill(const PoolSummary& summary, v1::PoolSummary* pool) {
   pool->set_name(summary.name);
   pool->set_listen(summary.listen);
-  pool->set_algorithm(ToProto(summary.algorithm));
+  pool->set_algorithm(ToWire(summary.algorithm));
   pool->set_version(summary.version);
   pool->set_backend_count(static_cast<uint32_t>(summary.backend_count));
   pool->set_active_connections(summary.active_connections);

@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -136,6 +137,41 @@ class HealthChecker::PoolTicker final : public net::TimerHandler {
   net::Timer timer_{this};
 };
 
+// Rebuilds the snapshot of each pool with a backend still ramping up, a twentieth of its
+// window apart (at least every second, at most every 100 ms), so its weight climbs in steps of
+// at most 4.5% of the full weight.
+class HealthChecker::RampTicker final : public net::TimerHandler {
+ public:
+  static constexpr int64_t kTickMs = 100;
+
+  RampTicker(HealthChecker* checker, pool::PoolRegistry& pools)
+      : checker_(checker), pools_(pools), last_refresh_ms_(pools.pools().size(), 0) {}
+  ~RampTicker() { checker_->loop_->CancelTimer(timer_); }
+
+  net::Timer* timer() { return &timer_; }
+
+  void OnTimer() override {
+    const int64_t now = checker_->loop_->now_ms();
+    for (size_t i = 0; i < pools_.pools().size(); ++i) {
+      pool::Pool& pool = *pools_.pools()[i];
+      const std::shared_ptr<const pool::PoolSnapshot> snapshot = pool.snapshot();
+      if (!snapshot->ramping()) continue;
+      const int64_t step = std::clamp<int64_t>(
+          absl::ToInt64Milliseconds(snapshot->balance().slow_start) / 20, kTickMs, 1000);
+      if (now - last_refresh_ms_[i] < step) continue;
+      last_refresh_ms_[i] = now;
+      pool.RefreshHealth();
+    }
+    checker_->loop_->ArmTimer(timer_, kTickMs);
+  }
+
+ private:
+  HealthChecker* checker_;
+  pool::PoolRegistry& pools_;
+  std::vector<int64_t> last_refresh_ms_;
+  net::Timer timer_{this};
+};
+
 absl::StatusOr<std::unique_ptr<HealthChecker>> HealthChecker::Create(pool::PoolRegistry& pools) {
   absl::StatusOr<std::unique_ptr<net::EventLoop>> loop = net::EventLoop::Create();
   if (!loop.ok()) return loop.status();
@@ -146,6 +182,7 @@ absl::StatusOr<std::unique_ptr<HealthChecker>> HealthChecker::Create(pool::PoolR
       checker->tickers_.push_back(std::make_unique<PoolTicker>(checker.get(), *pool));
     }
   }
+  checker->ramps_ = std::make_unique<RampTicker>(checker.get(), pools);
   return checker;
 }
 
@@ -154,10 +191,12 @@ HealthChecker::HealthChecker(std::unique_ptr<net::EventLoop> loop) : loop_(std::
 HealthChecker::~HealthChecker() {
   Stop();
   tickers_.clear();  // their timers and probes, before the loop goes
+  ramps_.reset();
 }
 
 void HealthChecker::Start() {
   for (auto& ticker : tickers_) loop_->ArmTimer(*ticker->timer(), 0);
+  loop_->ArmTimer(*ramps_->timer(), RampTicker::kTickMs);
   thread_ = std::thread([this] {
     if (absl::Status s = loop_->Run(); !s.ok()) {
       PLBY_LOG(kError, "health checker stopped: ", s.message());

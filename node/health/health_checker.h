@@ -1,6 +1,8 @@
 // HealthChecker: active TCP checks of every backend of every pool that has them, on a thread
 // and event loop of its own (never on a worker's), plus the passive marks the workers report
-// (with or without active checks: without, a mark is undone after the pool's cooldown).
+// (with or without active checks: without, a mark is undone after the pool's cooldown). The
+// same thread moves slow-start ramps on: like health, a ramp changes what a snapshot balances
+// with, never the backend list.
 // A change of health publishes a new snapshot of the pool (same version, new generation), so
 // workers leave unhealthy backends out of the schedule without checking anything per connection.
 #pragma once
@@ -34,6 +36,7 @@ class HealthChecker {
  private:
   class Probe;
   class PoolTicker;
+  class RampTicker;
 
   explicit HealthChecker(std::unique_ptr<net::EventLoop> loop);
   // Called by a probe when it ends.
@@ -46,6 +49,7 @@ class HealthChecker {
   std::unique_ptr<net::EventLoop> loop_;
   log::LogRateLimit local_shortage_log_{1000};
   std::vector<std::unique_ptr<PoolTicker>> tickers_;
+  std::unique_ptr<RampTicker> ramps_;
   std::thread thread_;
 };
 

@@ -64,6 +64,18 @@ class BackendRuntime {
     }
   }
 
+  // Connections being made or open to this backend, over all workers: what load-aware
+  // algorithms compare. Changed once when a connect starts and once when the connection (or
+  // the attempt) ends, never per read or write.
+  const std::atomic<int64_t>& load() const { return load_; }
+  void AddLoad() { load_.fetch_add(1, std::memory_order_relaxed); }
+  void RemoveLoad() { load_.fetch_sub(1, std::memory_order_relaxed); }
+
+  // When (monotonic ms) its latest slow-start ramp began; 0: never. Written by the snapshot
+  // that first lets it take connections again (under its pool's publish lock).
+  int64_t ramp_start_ms() const { return ramp_start_ms_.load(std::memory_order_relaxed); }
+  void set_ramp_start_ms(int64_t start) { ramp_start_ms_.store(start, std::memory_order_relaxed); }
+
   // Connections to this backend are closed after this monotonic time (ms) once it is drained
   // or removed with a drain timeout; 0: never.
   int64_t close_deadline_ms() const { return close_deadline_ms_.load(std::memory_order_relaxed); }
@@ -76,6 +88,9 @@ class BackendRuntime {
   std::atomic<Health> health_{Health::kUnknown};
   std::atomic<uint32_t> passive_failures_{0};
   std::atomic<int64_t> close_deadline_ms_{0};
+  std::atomic<int64_t> ramp_start_ms_{0};
+  // Written by every worker: on a cache line of its own, away from the fields read per pick.
+  alignas(64) std::atomic<int64_t> load_{0};
 };
 
 }  // namespace plby::pool

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "net/event_loop.h"
 
 namespace plby::pool {
 
@@ -27,8 +28,8 @@ Pool::Pool(PoolSettings settings, std::vector<Backend> backends, ChangeFeed* cha
            uint64_t version)
     : settings_(std::move(settings)),
       changes_(changes),
-      snapshot_(std::make_shared<const PoolSnapshot>(version, 1, settings_.algorithm,
-                                                     std::move(backends), FailOpen(settings_))),
+      snapshot_(std::make_shared<const PoolSnapshot>(InputsFor(version, 1, nullptr),
+                                                     std::move(backends))),
       counters_(workers) {}
 
 absl::StatusOr<std::shared_ptr<const PoolSnapshot>> Pool::Update(
@@ -103,6 +104,16 @@ Pool::Resolution Pool::RecordResolution(const BackendRuntime* runtime,
   return {.outcome = Resolution::Outcome::kResolved, .reason = "", .reason_changed = false};
 }
 
+PoolSnapshot::Inputs Pool::InputsFor(uint64_t version, uint64_t generation,
+                                     const PoolSnapshot* previous) const {
+  return {.version = version,
+          .generation = generation,
+          .balance = settings_.balance,
+          .fail_open = FailOpen(settings_),
+          .now_ms = net::MonotonicMs(),
+          .previous = previous};
+}
+
 std::shared_ptr<const PoolSnapshot> Pool::PublishLocked(uint64_t version,
                                                         std::vector<Backend> backends) {
   std::lock_guard<std::mutex> lock(publish_mutex_);
@@ -112,8 +123,9 @@ std::shared_ptr<const PoolSnapshot> Pool::PublishLocked(uint64_t version,
 std::shared_ptr<const PoolSnapshot> Pool::PublishUnderPublishLock(uint64_t version,
                                                                   std::vector<Backend> backends) {
   const uint64_t generation = generation_.load(std::memory_order_relaxed) + 1;
-  auto next = std::make_shared<const PoolSnapshot>(version, generation, settings_.algorithm,
-                                                   std::move(backends), FailOpen(settings_));
+  const std::shared_ptr<const PoolSnapshot> previous = snapshot_.load(std::memory_order_relaxed);
+  auto next = std::make_shared<const PoolSnapshot>(InputsFor(version, generation, previous.get()),
+                                                   std::move(backends));
   // Snapshot first, generation second: a reader that sees the new generation finds the new
   // snapshot.
   snapshot_.store(next, std::memory_order_release);

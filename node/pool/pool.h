@@ -35,7 +35,7 @@ state::PoolRecord SavedRecord(const std::string& name, uint64_t version,
 
 struct PoolSettings {
   std::string name;
-  balance::Algorithm algorithm = balance::Algorithm::kWeightedRoundRobin;
+  BalanceSettings balance;
   absl::Duration connect_timeout = config::kDefaultConnectTimeout;
   absl::Duration idle_timeout = config::kDefaultIdleTimeout;
   config::HealthCheckConfig health;
@@ -87,7 +87,8 @@ class Pool {
   // Replaces the backend list unconditionally and returns the new snapshot.
   std::shared_ptr<const PoolSnapshot> Publish(std::vector<Backend> backends);
 
-  // Rebuilds the snapshot after backends' health changed: same version, new generation.
+  // Rebuilds the snapshot after backends' health changed, or as slow-start ramps go on: same
+  // version, new generation.
   std::shared_ptr<const PoolSnapshot> RefreshHealth();
 
   // What became of an unresolved backend after another try at its name.
@@ -118,6 +119,8 @@ class Pool {
                                                     std::vector<Backend> backends);
   std::shared_ptr<const PoolSnapshot> PublishUnderPublishLock(uint64_t version,
                                                               std::vector<Backend> backends);
+  PoolSnapshot::Inputs InputsFor(uint64_t version, uint64_t generation,
+                                 const PoolSnapshot* previous) const;
 
   const PoolSettings settings_;
   ChangeFeed* const changes_;

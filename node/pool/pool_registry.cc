@@ -10,7 +10,7 @@ namespace {
 
 PoolSettings SettingsOf(const config::ServerConfig& server) {
   return {.name = server.name,
-          .algorithm = server.algorithm,
+          .balance = {.algorithm = server.algorithm},
           .connect_timeout = server.connect_timeout,
           .idle_timeout = server.idle_timeout,
           .health = server.health};

@@ -1,10 +1,24 @@
 #include "pool/pool_snapshot.h"
 
+#include <algorithm>
+
+#include "absl/container/flat_hash_set.h"
+
 namespace plby::pool {
 
-PoolSnapshot::PoolSnapshot(uint64_t version, uint64_t generation, balance::Algorithm algorithm,
-                           std::vector<Backend> backends, bool fail_open)
-    : version_(version), generation_(generation), backends_(std::move(backends)) {
+int64_t RampedWeight(int64_t weight, absl::Duration elapsed, absl::Duration window) {
+  const int64_t full = weight * balance::kWeightScale;
+  if (window <= absl::ZeroDuration() || elapsed >= window) return full;
+  const double progress = std::max(0.0, absl::FDivDuration(elapsed, window));
+  const auto ramped = static_cast<int64_t>(static_cast<double>(full) * (0.1 + 0.9 * progress));
+  return std::clamp<int64_t>(ramped, 1, full);
+}
+
+PoolSnapshot::PoolSnapshot(const Inputs& inputs, std::vector<Backend> backends)
+    : version_(inputs.version),
+      generation_(inputs.generation),
+      balance_(inputs.balance),
+      backends_(std::move(backends)) {
   std::vector<uint32_t> active;  // resolved and not draining
   for (uint32_t i = 0; i < backends_.size(); ++i) {
     if (backends_[i].draining || !backends_[i].unresolved.empty()) continue;
@@ -13,11 +27,55 @@ PoolSnapshot::PoolSnapshot(uint64_t version, uint64_t generation, balance::Algor
   }
   if (eligible_.empty() && !active.empty()) {
     all_unhealthy_ = true;
-    if (fail_open) eligible_ = std::move(active);
+    if (inputs.fail_open) eligible_ = std::move(active);
   }
-  std::vector<int64_t> weights;
-  for (uint32_t i : eligible_) weights.push_back(backends_[i].weight);
-  if (!eligible_.empty()) balancer_ = balance::MakeBalancer(algorithm, weights);
+
+  const absl::Duration window =
+      balance::Describe(balance_.algorithm).slow_start ? balance_.slow_start : absl::ZeroDuration();
+  absl::flat_hash_set<const BackendRuntime*> eligible_before;
+  if (inputs.previous != nullptr && window > absl::ZeroDuration()) {
+    for (uint32_t i : inputs.previous->eligible()) {
+      eligible_before.insert(inputs.previous->backends()[i].runtime.get());
+    }
+  }
+  std::vector<bool> is_eligible(backends_.size(), false);
+  for (uint32_t i : eligible_) is_eligible[i] = true;
+  effective_weights_.resize(backends_.size());
+  for (uint32_t i = 0; i < backends_.size(); ++i) {
+    BackendRuntime& runtime = *backends_[i].runtime;
+    if (window > absl::ZeroDuration() && is_eligible[i] && inputs.previous != nullptr &&
+        !eligible_before.contains(&runtime)) {
+      runtime.set_ramp_start_ms(inputs.now_ms);
+    }
+    const int64_t start = runtime.ramp_start_ms();
+    effective_weights_[i] =
+        start == 0
+            ? backends_[i].weight * balance::kWeightScale
+            : RampedWeight(backends_[i].weight, absl::Milliseconds(inputs.now_ms - start), window);
+    if (is_eligible[i] && effective_weights_[i] < backends_[i].weight * balance::kWeightScale) {
+      ramping_ = true;
+    }
+  }
+  if (eligible_.empty()) return;
+
+  identities_.reserve(backends_.size());
+  std::vector<balance::Candidate> candidates(backends_.size());
+  for (uint32_t i = 0; i < backends_.size(); ++i) {
+    identities_.push_back(backends_[i].address.ToString());
+    candidates[i] = {.identity = identities_[i],
+                     .weight = backends_[i].weight,
+                     .effective_weight = effective_weights_[i],
+                     .eligible = is_eligible[i],
+                     .load = &backends_[i].runtime->load()};
+  }
+  const balance::Balancer* previous_balancer =
+      inputs.previous != nullptr && inputs.previous->balance_.algorithm == balance_.algorithm
+          ? inputs.previous->balancer_.get()
+          : nullptr;
+  balancer_ = balance::MakeBalancer(
+      balance_.algorithm,
+      {.candidates = candidates, .maglev_table_size = balance_.maglev_table_size},
+      previous_balancer);
 }
 
 const Backend* PoolSnapshot::Find(absl::string_view address) const {

@@ -21,7 +21,7 @@ constexpr uint32_t kEdgeTriggered = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 void Connection::Endpoint::OnEvents(uint32_t events) { owner->OnEndpointEvents(*this, events); }
 
 void Connection::Start(WorkerContext* context, net::UniqueFd client, pool::PoolView* view,
-                       pool::PoolView::SnapshotRef* snapshot, uint32_t first) {
+                       pool::PoolView::SnapshotRef* snapshot, uint64_t ticket, uint64_t key) {
   context_ = context;
   phase_ = Phase::kConnecting;
   client_ = {};
@@ -33,7 +33,10 @@ void Connection::Start(WorkerContext* context, net::UniqueFd client, pool::PoolV
   downstream_ = {};
   view_ = view;
   snapshot_ = snapshot;
-  attempts_ = 0;
+  ticket_ = ticket;
+  key_ = key;
+  tried_count_ = 0;
+  loaded_ = false;
   counted_ = false;
   failed_ = nullptr;
   last_activity_ms_ = context_->loop->now_ms();
@@ -46,7 +49,7 @@ void Connection::Start(WorkerContext* context, net::UniqueFd client, pool::PoolV
     Close();
     return;
   }
-  ConnectFrom(first);
+  ConnectNext();
 }
 
 void Connection::Abort() {
@@ -76,15 +79,19 @@ void Connection::NotePassiveFailure() {
   }
 }
 
-void Connection::ConnectFrom(uint32_t position) {
+void Connection::ConnectNext() {
   const pool::PoolSnapshot& snapshot = *snapshot_->snapshot;
-  const std::vector<uint32_t>& eligible = snapshot.eligible();
-  while (attempts_ < eligible.size()) {
-    ++attempts_;
-    position_ = position;
-    backend_info_ = &snapshot.backends()[eligible[position]];
+  while (tried_count_ < kMaxConnectAttempts) {
+    const uint32_t index = snapshot.Pick(
+        {.ticket = ticket_, .key = key_, .tried = std::span(tried_.data(), tried_count_)});
+    if (index == balance::kNoBackend) break;
+    tried_[tried_count_++] = index;
+    backend_info_ = &snapshot.backends()[index];
+    backend_info_->runtime->AddLoad();
+    loaded_ = true;
     const int error = StartConnect(*backend_info_);
     if (error == 0) return;  // connected, or waiting for the handshake
+    ReleaseLoad();
     if (net::IsLocalResourceShortage(error)) {
       // Out of descriptors, memory or local ports: no backend is at fault and another would
       // fail the same way. The client is closed, which also frees a descriptor.
@@ -98,11 +105,16 @@ void Connection::ConnectFrom(uint32_t position) {
       return;
     }
     NoteConnectFailure(error);
-    position = (position + 1) % eligible.size();
   }
   context_->stats->no_backend.Add();
   PLBY_LOG(kDebug, "closing client: no backend of pool ", view_->pool().name(), " accepted it");
   Close();
+}
+
+void Connection::ReleaseLoad() {
+  if (!loaded_) return;
+  backend_info_->runtime->RemoveLoad();
+  loaded_ = false;
 }
 
 int Connection::StartConnect(const pool::Backend& backend) {
@@ -164,8 +176,9 @@ void Connection::OnConnectFailed(int error) {
   context_->loop->CancelTimer(connect_timer_);
   backend_.fd.reset();  // closing it also removes it from epoll
   backend_.readable = backend_.writable = backend_.peer_closed = false;
+  ReleaseLoad();
   NoteConnectFailure(error);
-  ConnectFrom((position_ + 1) % snapshot_->snapshot->eligible().size());
+  ConnectNext();
 }
 
 void Connection::OnTimer() {
@@ -300,6 +313,7 @@ void Connection::Close(Ending ending) {
   context_->buffers->Release(std::move(upstream_.pending));
   context_->buffers->Release(std::move(downstream_.pending));
   if (counted_) backend_info_->runtime->worker(context_->worker_index).active.Subtract();
+  ReleaseLoad();
   view_->pool().counters(context_->worker_index).active.Subtract();
   view_->Release(snapshot_);
   snapshot_ = nullptr;

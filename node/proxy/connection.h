@@ -9,6 +9,7 @@
 
 #include <sys/epoll.h>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -55,10 +56,14 @@ class Connection final : public net::TimerHandler, public net::DeferredTask {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Takes an accepted client socket and starts connecting to the backend at `first` in the
-  // snapshot's eligible() list.
+  // The most backends one connection tries before its client is closed (HAProxy retries 3
+  // times by default; each failed try may have waited for the connect timeout).
+  static constexpr uint32_t kMaxConnectAttempts = 32;
+
+  // Takes an accepted client socket and starts connecting to the backend the snapshot's
+  // balancer picks for `ticket` and `key` (the client's hash, for key-based algorithms).
   void Start(WorkerContext* context, net::UniqueFd client, pool::PoolView* view,
-             pool::PoolView::SnapshotRef* snapshot, uint32_t first);
+             pool::PoolView::SnapshotRef* snapshot, uint64_t ticket, uint64_t key);
 
   // Closes both sockets now, if open (worker shutdown).
   void Abort();
@@ -101,9 +106,11 @@ class Connection final : public net::TimerHandler, public net::DeferredTask {
     kOther,          // the client went, a timeout, a drain deadline, shutdown, no backend
   };
 
-  // Tries the eligible backends from position `position` on, each at most once per connection,
-  // until one connects or its handshake is under way; when every one failed, closes the client.
-  void ConnectFrom(uint32_t position);
+  // Asks the balancer for a backend this connection has not tried yet and connects to it,
+  // until one connects or its handshake is under way; when none is left, closes the client.
+  void ConnectNext();
+  // The current backend no longer counts this connection in its load.
+  void ReleaseLoad();
   // 0 when the connect succeeded or is under way, else the errno of the failure.
   int StartConnect(const pool::Backend& backend);
   void NoteConnectFailure(int error);
@@ -132,8 +139,11 @@ class Connection final : public net::TimerHandler, public net::DeferredTask {
   pool::PoolView* view_ = nullptr;
   pool::PoolView::SnapshotRef* snapshot_ = nullptr;
   const pool::Backend* backend_info_ = nullptr;  // in snapshot_, which outlives the connection
-  uint32_t position_ = 0;                        // of backend_info_ in eligible()
-  uint32_t attempts_ = 0;
+  uint64_t ticket_ = 0;
+  uint64_t key_ = 0;
+  std::array<uint32_t, kMaxConnectAttempts> tried_{};  // indices into the snapshot's backends
+  uint32_t tried_count_ = 0;
+  bool loaded_ = false;         // in backend_info_'s load (connecting or connected)
   bool counted_ = false;        // in backend_info_'s active connections
   Endpoint* failed_ = nullptr;  // the side whose system call failed, if one did
   int64_t last_activity_ms_ = 0;

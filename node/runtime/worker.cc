@@ -9,6 +9,7 @@
 
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
+#include "balance/client_key.h"
 #include "log/log.h"
 
 namespace plby::runtime {
@@ -55,11 +56,14 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
         worker_->MuteAcceptors(true);
         return;
       }
-      const int fd = accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      sockaddr_storage peer;
+      socklen_t peer_length = sizeof(peer);
+      const int fd = accept4(listener_.get(), reinterpret_cast<sockaddr*>(&peer), &peer_length,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd >= 0) {
         worker_->stats_.accepted.Add();
         view_->pool().counters(worker_->index_).accepted.Add();
-        HandOff(net::UniqueFd(fd));
+        HandOff(net::UniqueFd(fd), reinterpret_cast<const sockaddr*>(&peer), peer_length);
         continue;
       }
       switch (errno) {
@@ -97,7 +101,7 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
   }
 
  private:
-  void HandOff(net::UniqueFd client) {
+  void HandOff(net::UniqueFd client, const sockaddr* peer, socklen_t peer_length) {
     pool::PoolView::SnapshotRef* ref = view_->Acquire();
     if (ref->snapshot->eligible().empty()) {
       view_->Release(ref);
@@ -109,9 +113,13 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
       }
       return;  // closing the client is all there is to do
     }
-    const uint32_t first = ref->snapshot->Pick(view_->pool().TakeTicket());
+    const pool::BalanceSettings& balance = ref->snapshot->balance();
+    const uint64_t key =
+        balance::Describe(balance.algorithm).needs_key
+            ? balance::ClientKey(net::SocketAddress::FromSockaddr(peer, peer_length), balance.hash)
+            : 0;
     worker_->connections_.Acquire()->Start(&worker_->context_, std::move(client), view_, ref,
-                                           first);
+                                           view_->pool().TakeTicket(), key);
   }
 
   // Out of descriptors or memory: a level-triggered listener would wake the loop again at once
@@ -144,9 +152,17 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(int index, std::vector<Fr
   std::unique_ptr<Worker> worker =
       absl::WrapUnique(new Worker(index, *std::move(loop), std::move(options)));
   for (Frontend& frontend : frontends) {
-    worker->views_.push_back(std::make_unique<pool::PoolView>(*frontend.pool));
-    worker->acceptors_.push_back(std::make_unique<Acceptor>(
-        worker.get(), worker->views_.back().get(), std::move(frontend.listener)));
+    // One view per pool, whichever listeners forward to it: its snapshots are followed once.
+    pool::PoolView* view = nullptr;
+    for (const auto& existing : worker->views_) {
+      if (&existing->pool() == frontend.pool) view = existing.get();
+    }
+    if (view == nullptr) {
+      worker->views_.push_back(std::make_unique<pool::PoolView>(*frontend.pool));
+      view = worker->views_.back().get();
+    }
+    worker->acceptors_.push_back(
+        std::make_unique<Acceptor>(worker.get(), view, std::move(frontend.listener)));
     if (absl::Status s = worker->acceptors_.back()->Watch(); !s.ok()) return s;
   }
   return worker;

@@ -91,7 +91,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "[[server]]\nlisten = \"127.0.0.1:0\"\n[[server.forward]]\n"
                   "algorithm = \"LEASTCONN\"\nbackends = []\n",
                   "4:13: server[0].forward[0].algorithm: unknown algorithm \"LEASTCONN\" "
-                  "(valid: RR, WRR)"},
+                  "(valid: RR (round_robin), WRR (weighted_round_robin), least_connections (LC), "
+                  "p2c (power_of_two), random, maglev)"},
         BadConfig{"WeightOutOfRange",
                   "[[server]]\nlisten = \"127.0.0.1:0\"\n[[server.forward]]\n"
                   "backends = [ { address = \"127.0.0.1:80\", weight = 0 } ]\n",

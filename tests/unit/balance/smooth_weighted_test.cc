@@ -7,6 +7,7 @@
 #include "balance/round_robin.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test_pool.h"
 
 namespace plby::balance {
 namespace {
@@ -32,15 +33,14 @@ std::vector<uint32_t> NginxSequence(const std::vector<int64_t>& weights, size_t 
   return picks;
 }
 
-std::vector<uint32_t> Picks(const Balancer& balancer, uint64_t from, size_t count) {
-  std::vector<uint32_t> picks;
-  for (uint64_t t = from; t < from + count; ++t) picks.push_back(balancer.Pick(t));
-  return picks;
+SmoothWeighted Wrr(const std::vector<int64_t>& weights) {
+  TestPool pool(weights);
+  return SmoothWeighted(pool.candidates());
 }
 
 TEST(SmoothWeightedTest, FiveOneOneInterleavesLikeNginx) {
   const std::vector<int64_t> weights{5, 1, 1};
-  SmoothWeighted balancer(weights);
+  SmoothWeighted balancer = Wrr(weights);
   // a a b a c a a, not a a a a a b c
   EXPECT_THAT(Picks(balancer, 0, 7), ElementsAre(0, 0, 1, 0, 2, 0, 0));
   EXPECT_THAT(Picks(balancer, 7, 7), ElementsAre(0, 0, 1, 0, 2, 0, 0));
@@ -48,7 +48,7 @@ TEST(SmoothWeightedTest, FiveOneOneInterleavesLikeNginx) {
 
 TEST(SmoothWeightedTest, EqualWeightsAreRoundRobin) {
   const std::vector<int64_t> weights{1, 1, 1};
-  EXPECT_THAT(Picks(SmoothWeighted(weights), 0, 6), ElementsAre(0, 1, 2, 0, 1, 2));
+  EXPECT_THAT(Picks(Wrr(weights), 0, 6), ElementsAre(0, 1, 2, 0, 1, 2));
   const std::vector<int64_t> heavy{7, 7};
   EXPECT_THAT(SmoothWeighted::BuildSchedule(heavy), ElementsAre(0, 1));
 }
@@ -70,7 +70,7 @@ TEST(SmoothWeightedTest, MatchesNginxForRandomWeights) {
 
 TEST(SmoothWeightedTest, EachPeriodHonoursTheWeightsExactly) {
   const std::vector<int64_t> weights{3, 1, 6, 2};
-  SmoothWeighted balancer(weights);
+  SmoothWeighted balancer = Wrr(weights);
   std::map<uint32_t, int> counts;
   for (uint32_t pick : Picks(balancer, 0, 12 * 100)) ++counts[pick];
   EXPECT_EQ(counts[0], 300);
@@ -100,7 +100,7 @@ TEST(SmoothWeightedTest, LongSchedulesAreScaledButKeepEveryBackend) {
 TEST(SmoothWeightedTest, TenThousandBackendsKeepAPeriodOfTenThousand) {
   std::vector<int64_t> weights(10000, 1);
   for (size_t i = 0; i < weights.size(); i += 2) weights[i] = 3;
-  SmoothWeighted balancer(weights);
+  SmoothWeighted balancer = Wrr(weights);
   std::map<uint32_t, int> counts;
   for (uint32_t pick : Picks(balancer, 0, 20000)) ++counts[pick];
   EXPECT_EQ(counts[0], 3);
@@ -109,16 +109,30 @@ TEST(SmoothWeightedTest, TenThousandBackendsKeepAPeriodOfTenThousand) {
 }
 
 TEST(RoundRobinTest, CyclesThroughEveryBackend) {
-  RoundRobin balancer(4);
+  TestPool pool({1, 1, 1, 1});
+  RoundRobin balancer(pool.candidates());
   EXPECT_THAT(Picks(balancer, 0, 9), ElementsAre(0, 1, 2, 3, 0, 1, 2, 3, 0));
 }
 
 TEST(AlgorithmTest, ParsesCaseInsensitivelyAndNamesTheValidOnes) {
   EXPECT_EQ(*ParseAlgorithm("wrr"), Algorithm::kWeightedRoundRobin);
   EXPECT_EQ(*ParseAlgorithm("RR"), Algorithm::kRoundRobin);
-  auto bad = ParseAlgorithm("random");
+  EXPECT_EQ(*ParseAlgorithm("round_robin"), Algorithm::kRoundRobin);
+  EXPECT_EQ(*ParseAlgorithm("Weighted_Round_Robin"), Algorithm::kWeightedRoundRobin);
+  EXPECT_EQ(*ParseAlgorithm("lc"), Algorithm::kLeastConnections);
+  EXPECT_EQ(*ParseAlgorithm("LEAST_CONNECTIONS"), Algorithm::kLeastConnections);
+  EXPECT_EQ(*ParseAlgorithm("power_of_two"), Algorithm::kPowerOfTwo);
+  EXPECT_EQ(*ParseAlgorithm("P2C"), Algorithm::kPowerOfTwo);
+  EXPECT_EQ(*ParseAlgorithm("random"), Algorithm::kRandom);
+  EXPECT_EQ(*ParseAlgorithm("Maglev"), Algorithm::kMaglev);
+  for (const AlgorithmInfo& info : Algorithms()) {
+    EXPECT_EQ(*ParseAlgorithm(AlgorithmName(info.algorithm)), info.algorithm);
+  }
+  auto bad = ParseAlgorithm("hash");
   ASSERT_FALSE(bad.ok());
-  EXPECT_EQ(bad.status().message(), "unknown algorithm \"random\" (valid: RR, WRR)");
+  EXPECT_EQ(bad.status().message(),
+            "unknown algorithm \"hash\" (valid: RR (round_robin), WRR (weighted_round_robin), "
+            "least_connections (LC), p2c (power_of_two), random, maglev)");
   EXPECT_TRUE(ValidateWeight(1).ok());
   EXPECT_TRUE(ValidateWeight(256).ok());
   EXPECT_EQ(ValidateWeight(0).message(), "weight 0 is out of range (valid: 1-256)");

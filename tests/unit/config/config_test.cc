@@ -176,9 +176,10 @@ TEST(ConfigTest, BadValuesAreNamedWithTheValidRange) {
               HasSubstr("test.toml:6:53: server[0].forward[0].backends[0].weight: weight 257 is "
                         "out of range (valid: 1-256)"));
   EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:8080" } ])")
-                          .replace(Server().find("\"WRR\""), 5, "\"LC\"")),
+                          .replace(Server().find("\"WRR\""), 5, "\"fastest\"")),
               HasSubstr("test.toml:5:13: server[0].forward[0].algorithm: unknown algorithm "
-                        "\"LC\" (valid: RR, WRR)"));
+                        "\"fastest\" (valid: RR (round_robin), WRR (weighted_round_robin), "
+                        "least_connections (LC), p2c (power_of_two), random, maglev)"));
   EXPECT_THAT(ErrorOf(Server("name = \"my pool\"")),
               HasSubstr("test.toml:3:8: server[0].name: invalid pool name \"my pool\""));
   EXPECT_THAT(

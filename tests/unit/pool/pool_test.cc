@@ -27,6 +27,49 @@ PoolSettings Settings() {
   return settings;
 }
 
+TEST(SlowStartTest, RampsFromATenthToTheFullWeightLinearly) {
+  const absl::Duration window = absl::Seconds(30);
+  EXPECT_EQ(RampedWeight(4, absl::ZeroDuration(), window), 400);
+  EXPECT_EQ(RampedWeight(4, absl::Seconds(15), window), 2200);  // 10% + 90% / 2
+  EXPECT_EQ(RampedWeight(4, absl::Seconds(30), window), 4000);
+  EXPECT_EQ(RampedWeight(4, absl::Hours(1), window), 4000);
+  EXPECT_EQ(RampedWeight(1, absl::Seconds(3), window), 190);
+  EXPECT_EQ(RampedWeight(3, absl::Seconds(5), absl::ZeroDuration()), 3000) << "off";
+}
+
+TEST(SlowStartTest, ABackendRampsWhenItStartsTakingConnectionsNotAtStart) {
+  PoolSettings settings = Settings();
+  settings.balance.slow_start = absl::Seconds(30);
+  Pool pool(settings, {MakeBackend("10.0.0.1:80", 2), MakeBackend("10.0.0.2:80", 2)});
+  EXPECT_FALSE(pool.snapshot()->ramping()) << "the backends a node starts with are at full weight";
+  EXPECT_THAT(pool.snapshot()->effective_weights(), ::testing::ElementsAre(2000, 2000));
+
+  std::vector<Backend> backends = pool.snapshot()->backends();
+  backends[1].draining = true;
+  pool.Publish(backends);
+  EXPECT_FALSE(pool.snapshot()->ramping());
+  backends[1].draining = false;                       // undrained: ramps
+  backends.push_back(MakeBackend("10.0.0.3:80", 1));  // joins: ramps
+  pool.Publish(backends);
+  const std::shared_ptr<const PoolSnapshot> ramping = pool.snapshot();
+  EXPECT_TRUE(ramping->ramping());
+  EXPECT_EQ(ramping->effective_weights()[0], 2000);
+  EXPECT_NEAR(ramping->effective_weights()[1], 200, 10);
+  EXPECT_NEAR(ramping->effective_weights()[2], 100, 5);
+
+  // Unhealthy and back: ramps again from a tenth.
+  backends[0].runtime->set_health(Health::kUnhealthy);
+  pool.RefreshHealth();
+  backends[0].runtime->set_health(Health::kHealthy);
+  EXPECT_NEAR(pool.RefreshHealth()->effective_weights()[0], 200, 10);
+
+  PoolSettings maglev = Settings();
+  maglev.balance = {.algorithm = balance::Algorithm::kMaglev, .slow_start = absl::Seconds(30)};
+  Pool hashed(maglev, {MakeBackend("10.0.0.1:80")});
+  hashed.Publish({MakeBackend("10.0.0.1:80"), MakeBackend("10.0.0.2:80")});
+  EXPECT_FALSE(hashed.snapshot()->ramping()) << "maglev never ramps: it would move keys";
+}
+
 TEST(PoolTest, PublishReplacesTheSnapshotAndBumpsTheVersion) {
   Pool pool(Settings(), {MakeBackend("10.0.0.1:80")});
   EXPECT_EQ(pool.version(), 1u);
@@ -47,7 +90,9 @@ TEST(PoolSnapshotTest, DrainingAndUnhealthyBackendsGetNoNewConnections) {
   backends[1].draining = true;
   backends[2].runtime->set_health(Health::kUnhealthy);
   backends[3].runtime->set_health(Health::kHealthy);
-  PoolSnapshot snapshot(4, 9, balance::Algorithm::kRoundRobin, backends, /*fail_open=*/true);
+  PoolSnapshot snapshot(
+      {.version = 4, .generation = 9, .balance = {.algorithm = balance::Algorithm::kRoundRobin}},
+      backends);
   EXPECT_EQ(snapshot.version(), 4u);
   EXPECT_EQ(snapshot.generation(), 9u);
   EXPECT_THAT(snapshot.eligible(), ::testing::ElementsAre(0, 3)) << "unknown health is eligible";
@@ -60,10 +105,12 @@ TEST(PoolSnapshotTest, WhenEveryBackendIsUnhealthyThePolicyDecides) {
   backends[0].runtime->set_health(Health::kUnhealthy);
   backends[1].runtime->set_health(Health::kUnhealthy);
   backends[2].draining = true;  // draining stays out either way
-  PoolSnapshot open(1, 1, balance::Algorithm::kRoundRobin, backends, /*fail_open=*/true);
+  PoolSnapshot open({.balance = {.algorithm = balance::Algorithm::kRoundRobin}, .fail_open = true},
+                    backends);
   EXPECT_TRUE(open.all_unhealthy());
   EXPECT_THAT(open.eligible(), ::testing::ElementsAre(0, 1));
-  PoolSnapshot refuse(1, 1, balance::Algorithm::kRoundRobin, backends, /*fail_open=*/false);
+  PoolSnapshot refuse(
+      {.balance = {.algorithm = balance::Algorithm::kRoundRobin}, .fail_open = false}, backends);
   EXPECT_TRUE(refuse.all_unhealthy());
   EXPECT_TRUE(refuse.eligible().empty());
 }
@@ -162,7 +209,7 @@ backends = []
   ASSERT_EQ(registry->pools().size(), 2u);
   Pool* a = registry->Find("a");
   ASSERT_NE(a, nullptr);
-  EXPECT_EQ(a->settings().algorithm, balance::Algorithm::kRoundRobin);
+  EXPECT_EQ(a->settings().balance.algorithm, balance::Algorithm::kRoundRobin);
   EXPECT_EQ(a->settings().connect_timeout, absl::Seconds(2));
   EXPECT_EQ(a->snapshot()->backends()[1].weight, 4);
   EXPECT_TRUE(registry->Find("b")->snapshot()->backends().empty());

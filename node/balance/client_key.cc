@@ -1,0 +1,22 @@
+#include "balance/client_key.h"
+
+#include <cstring>
+
+#include "balance/hash.h"
+
+namespace plby::balance {
+
+uint64_t ClientKey(const net::SocketAddress& client, HashKey hash) {
+  const auto [bytes, size] = client.AddressBytes();
+  uint8_t key[18] = {};
+  std::memcpy(key, bytes, size);
+  size_t length = size;
+  if (hash == HashKey::kSourceIpPort) {
+    const uint16_t port = client.port();
+    key[length++] = static_cast<uint8_t>(port >> 8);
+    key[length++] = static_cast<uint8_t>(port & 0xff);
+  }
+  return StableHash(std::span<const uint8_t>(key, length));
+}
+
+}  // namespace plby::balance

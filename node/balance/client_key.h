@@ -1,0 +1,15 @@
+// The key a key-based algorithm (maglev) hashes for a client: StableHash (balance/hash.h) of
+// the client's IP address bytes (4 for IPv4, an IPv4-mapped IPv6 address counting as IPv4; 16
+// for IPv6), followed for source_ip_port by its port in network byte order.
+#pragma once
+
+#include <cstdint>
+
+#include "balance/algorithm.h"
+#include "net/socket_address.h"
+
+namespace plby::balance {
+
+uint64_t ClientKey(const net::SocketAddress& client, HashKey hash);
+
+}  // namespace plby::balance
