@@ -99,6 +99,7 @@ absl::Status Run(const Invocation& invocation, Calls& calls, NodeResult& result)
       v1::ListBackendsResponse response;
       absl::Status status = calls.Call(&v1::Control::Stub::ListBackends, request, &response);
       result.version = response.version();
+      result.algorithm = response.algorithm();
       result.backends.assign(response.backends().begin(), response.backends().end());
       return status;
     }

@@ -27,6 +27,7 @@ struct NodeResult {
   std::vector<v1::PoolSummary> pools;
   std::string pool;
   uint64_t version = 0;
+  v1::Algorithm algorithm = v1::ALGORITHM_UNSPECIFIED;  // backends list: the pool's
   std::vector<v1::Backend> backends;
   v1::Backend backend;     // the one a change was about
   bool unchanged = false;  // add --if-absent: it was already there

@@ -3,7 +3,9 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "balance/algorithm.h"
 #include "control/algorithm_wire.h"
 #include "json/json_writer.h"
@@ -61,9 +63,18 @@ std::string Table(const std::vector<Row>& rows) {
   return out;
 }
 
+// A ramping backend's weight shows what it balances with now: "4 (now 1.3)".
+std::string Weight(const v1::Backend& backend) {
+  const double now = backend.current_weight();
+  if (now > 0 && now < static_cast<double>(backend.weight()) - 1e-9) {
+    return absl::StrFormat("%u (now %.1f)", backend.weight(), now);
+  }
+  return absl::StrCat(backend.weight());
+}
+
 Row BackendCells(const v1::Backend& backend) {
   return {backend.address(),
-          absl::StrCat(backend.weight()),
+          Weight(backend),
           Health(backend),
           State(backend.state()),
           absl::StrCat(backend.active_connections()),
@@ -104,6 +115,11 @@ void WriteBackend(JsonWriter& json, const v1::Backend& backend) {
       .Key("total_connections")
       .Unsigned(backend.total_connections());
   if (!backend.unresolved().empty()) json.Key("unresolved").String(backend.unresolved());
+  const double now = backend.current_weight();
+  if (now > 0 && now < static_cast<double>(backend.weight()) - 1e-9) {
+    json.Key("current_weight").Double(now);
+  }
+  if (backend.table_entries() > 0) json.Key("table_entries").Unsigned(backend.table_entries());
   json.EndObject();
 }
 
@@ -113,9 +129,21 @@ void WritePool(JsonWriter& json, const v1::PoolSummary& pool) {
       .String(pool.name())
       .Key("listen")
       .String(pool.listen())
+      .Key("listeners")
+      .BeginArray();
+  for (const std::string& listener : pool.listeners()) json.String(listener);
+  json.EndArray()
       .Key("algorithm")
       .String(Algorithm(pool.algorithm()))
-      .Key("version")
+      .Key("slow_start_ms")
+      .Unsigned(pool.slow_start_ms());
+  if (!pool.hash().empty()) {
+    json.Key("hash")
+        .String(pool.hash())
+        .Key("maglev_table_size")
+        .Unsigned(pool.maglev_table_size());
+  }
+  json.Key("version")
       .Unsigned(pool.version())
       .Key("backend_count")
       .Unsigned(pool.backend_count())
@@ -151,32 +179,53 @@ std::string RenderTable(const Invocation& invocation, const std::vector<NodeResu
       }
       break;
     case Command::kPoolsList:
-      rows.push_back({"NODE", "POOL", "LISTEN", "ALGORITHM", "VERSION", "BACKENDS", "ACTIVE"});
+      rows.push_back({"NODE", "POOL", "LISTENERS", "ALGORITHM", "VERSION", "BACKENDS", "ACTIVE"});
       for (const NodeResult& r : results) {
         if (!r.error.ok()) continue;
         for (const v1::PoolSummary& pool : r.pools) {
-          rows.push_back({r.node, pool.name(), pool.listen(), Algorithm(pool.algorithm()),
-                          absl::StrCat(pool.version()), absl::StrCat(pool.backend_count()),
-                          absl::StrCat(pool.active_connections())});
+          std::string algorithm = Algorithm(pool.algorithm());
+          if (pool.slow_start_ms() > 0) {
+            absl::StrAppend(&algorithm, " slow_start ",
+                            absl::FormatDuration(absl::Milliseconds(pool.slow_start_ms())));
+          }
+          if (!pool.hash().empty()) absl::StrAppend(&algorithm, " hash ", pool.hash());
+          rows.push_back(
+              {r.node, pool.name(),
+               pool.listeners().empty() ? "(none)" : absl::StrJoin(pool.listeners(), ","),
+               algorithm, absl::StrCat(pool.version()), absl::StrCat(pool.backend_count()),
+               absl::StrCat(pool.active_connections())});
         }
       }
       break;
-    case Command::kBackendsList:
-      rows.push_back(
-          {"NODE", "POOL", "VERSION", "ADDRESS", "WEIGHT", "HEALTH", "STATE", "ACTIVE", "TOTAL"});
+    case Command::kBackendsList: {
+      // Maglev pools show each backend's share of the lookup table.
+      const bool tables = std::any_of(results.begin(), results.end(), [](const NodeResult& r) {
+        return r.error.ok() && r.algorithm == v1::ALGORITHM_MAGLEV;
+      });
+      rows.push_back({"NODE", "POOL", "ALGORITHM", "VERSION", "ADDRESS", "WEIGHT", "HEALTH",
+                      "STATE", "ACTIVE", "TOTAL"});
+      if (tables) rows.front().push_back("TABLE");
       for (const NodeResult& r : results) {
         if (!r.error.ok()) continue;
         if (r.backends.empty()) {
-          rows.push_back({r.node, r.pool, absl::StrCat(r.version), "(no backends)"});
+          rows.push_back(
+              {r.node, r.pool, Algorithm(r.algorithm), absl::StrCat(r.version), "(no backends)"});
         }
+        uint64_t entries = 0;
+        for (const v1::Backend& backend : r.backends) entries += backend.table_entries();
         for (const v1::Backend& backend : r.backends) {
-          Row row{r.node, r.pool, absl::StrCat(r.version)};
+          Row row{r.node, r.pool, Algorithm(r.algorithm), absl::StrCat(r.version)};
           const Row cells = BackendCells(backend);
           row.insert(row.end(), cells.begin(), cells.end());
+          if (tables && entries > 0) {
+            row.push_back(
+                absl::StrFormat("%.1f%%", 100.0 * static_cast<double>(backend.table_entries()) /
+                                              static_cast<double>(entries)));
+          }
           rows.push_back(std::move(row));
         }
       }
-      break;
+    } break;
     default:
       rows.push_back({"NODE", "POOL", "VERSION", "RESULT"});
       for (const NodeResult& r : results) {
@@ -236,7 +285,12 @@ std::string RenderJson(const Invocation& invocation, const std::vector<NodeResul
         json.EndArray();
         break;
       case Command::kBackendsList:
-        json.Key("pool").String(r.pool).Key("version").Unsigned(r.version);
+        json.Key("pool")
+            .String(r.pool)
+            .Key("algorithm")
+            .String(Algorithm(r.algorithm))
+            .Key("version")
+            .Unsigned(r.version);
         WriteBackends(json, r.backends);
         break;
       default:

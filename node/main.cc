@@ -167,7 +167,7 @@ absl::StatusOr<std::optional<plby::state::State>> ReadState(const plby::config::
 
 int CheckConfig(const plby::config::Config& config) {
   size_t backends = 0;
-  for (const auto& server : config.servers) backends += server.backends.size();
+  for (const auto& pool : config.pools) backends += pool.backends.size();
   for (const std::string& warning : config.warnings) {
     std::fprintf(stderr, "%s: warning\n", warning.c_str());
   }
@@ -191,20 +191,33 @@ int CheckConfig(const plby::config::Config& config) {
     return kExitUsage;
   }
   for (const std::string& note : notes) std::fprintf(stderr, "%s: warning\n", note.c_str());
-  std::printf("%s: configuration is valid: %zu server(s), %zu backend(s), control %s\n",
-              config.source.c_str(), config.servers.size(), backends,
-              config.control.listen.ToString().c_str());
+  std::printf(
+      "%s: configuration is valid: %zu server(s), %zu backend(s), %zu pool(s), control %s\n",
+      config.source.c_str(), config.servers.size(), backends, config.pools.size(),
+      config.control.listen.ToString().c_str());
   for (const auto& server : config.servers) {
-    const bool from_state = *state && (*state)->Find(server.name) != nullptr;
-    const size_t count = (*pools)->Find(server.name)->snapshot()->backends().size();
+    std::printf("  server \"%s\" listen %s pool \"%s\"\n", server.name.c_str(),
+                server.listen.ToString().c_str(), server.pool().c_str());
+  }
+  for (const auto& pool : config.pools) {
+    const bool from_state = *state && (*state)->Find(pool.name) != nullptr;
+    const plby::pool::Pool* running = (*pools)->Find(pool.name);
+    const plby::pool::BalanceSettings& balance = running->snapshot()->balance();
+    std::string balancing(plby::balance::AlgorithmName(balance.algorithm));
+    if (balance.slow_start > absl::ZeroDuration()) {
+      absl::StrAppend(&balancing, " slow_start ", absl::FormatDuration(balance.slow_start));
+    }
+    if (plby::balance::Describe(balance.algorithm).needs_key) {
+      absl::StrAppend(&balancing, " hash ", plby::balance::HashKeyName(balance.hash),
+                      " maglev_table_size ", balance.maglev_table_size);
+    }
     std::printf(
-        "  server \"%s\" listen %s algorithm %s backends %zu%s connect_timeout %s "
-        "idle_timeout %s health %s\n",
-        server.name.c_str(), server.listen.ToString().c_str(),
-        std::string(plby::balance::AlgorithmName(server.algorithm)).c_str(), count,
+        "  pool \"%s\" algorithm %s backends %zu%s connect_timeout %s idle_timeout %s health "
+        "%s\n",
+        pool.name.c_str(), balancing.c_str(), running->snapshot()->backends().size(),
         from_state ? " (from the state file)" : "",
-        absl::FormatDuration(server.connect_timeout).c_str(),
-        absl::FormatDuration(server.idle_timeout).c_str(), server.health.enabled ? "tcp" : "none");
+        absl::FormatDuration(pool.connect_timeout).c_str(),
+        absl::FormatDuration(pool.idle_timeout).c_str(), pool.health.enabled ? "tcp" : "none");
   }
   if (!config.control.state_file.empty()) {
     std::printf("  state file %s: %s\n", config.control.state_file.c_str(),
@@ -322,7 +335,8 @@ int main(int argc, char** argv) {
 
   for (const auto& listener : running.listeners()) {
     const plby::pool::Pool* pool = running.pools().Find(listener.pool);
-    PLBY_LOG(kInfo, "listening pool=", listener.pool, " address=", listener.address.ToString(),
+    PLBY_LOG(kInfo, "listening server=", listener.server, " pool=", listener.pool,
+             " address=", listener.address.ToString(),
              " algorithm=", plby::balance::AlgorithmName(pool->snapshot()->balance().algorithm),
              " backends=", pool->snapshot()->backends().size(), " version=", pool->version(),
              " health=", pool->settings().health.enabled ? "tcp" : "none");
@@ -371,7 +385,7 @@ int main(int argc, char** argv) {
   // Every listener is bound now: no backend may reach one of them, whatever adds it.
   plby::net::OwnListeners own;
   for (const auto& listener : running.listeners()) {
-    own.Add(plby::net::Listener::Traffic(listener.pool, listener.address));
+    own.Add(plby::net::Listener::Traffic(listener.server, listener.address));
   }
   own.Add(plby::net::Listener::Grpc(plby::net::ListenerKind::kControl, (*control)->address()));
   if (const auto& health = (*control)->health_address()) {

@@ -4,11 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
@@ -129,11 +131,13 @@ class Validator {
   Config Run(const toml::table& root) {
     Config config;
     config.source = source_;
-    CheckKeys(root, "the top level", {"server", "control", "node", "metrics"});
+    CheckKeys(root, "the top level", {"server", "pool", "control", "node", "metrics"});
     ReadControl(root, config.control);
     ReadNode(root, config.node);
     ReadMetrics(root, config.metrics);
+    ReadPools(root, config);
     ReadServers(root, config);
+    CheckPoolNames(config);
     CheckListenersAreDistinct(config);
     CheckNoBackendIsAListener(config);
     return config;
@@ -444,19 +448,25 @@ class Validator {
     for (size_t i = 0; i < servers->size(); ++i) {
       const toml::table& table = *servers->get(i)->as_table();
       ServerConfig server;
-      if (ReadServer(table, absl::StrCat("server[", i, "]"), server)) {
+      std::optional<PoolConfig> inline_pool;
+      if (ReadServer(table, absl::StrCat("server[", i, "]"), server, inline_pool)) {
         const auto [it, inserted] = name_lines.emplace(server.name, server.line);
         if (!inserted) {
           Error(table.source(),
-                absl::StrCat("duplicate pool name \"", server.name, "\" (first used at line ",
+                absl::StrCat("duplicate server name \"", server.name, "\" (first used at line ",
                              it->second, "); give each [[server]] its own name"));
+        } else if (inline_pool) {
+          config.pools.push_back(*std::move(inline_pool));
         }
         config.servers.push_back(std::move(server));
       }
     }
   }
 
-  bool ReadServer(const toml::table& table, const std::string& path, ServerConfig& server) {
+  // A [[server]]: its listener, and its one [[server.forward]], which either names a pool or
+  // carries the backends of a pool named after the server (`inline_pool`).
+  bool ReadServer(const toml::table& table, const std::string& path, ServerConfig& server,
+                  std::optional<PoolConfig>& inline_pool) {
     const size_t errors_before = errors_.size();
     server.line = static_cast<int>(table.source().begin.line);
     CheckKeys(table, absl::StrCat("[[server]] (", path, ")"),
@@ -471,37 +481,247 @@ class Validator {
       server.listen = *listen;
       server.name = listen->ToString();
     }
-
     if (auto name = GetString(table, "name", absl::StrCat(path, ".name"), "web")) {
       if (IsValidPoolName(*name)) {
         server.name = *name;
       } else {
         Error(table.get("name")->source(),
-              absl::StrCat(path, ".name: invalid pool name ", text::Quote(*name),
+              absl::StrCat(path, ".name: invalid name ", text::Quote(*name),
                            " (valid: 1-64 characters from A-Z a-z 0-9 . _ - : [ ])"));
       }
     }
 
-    if (auto timeout = GetDuration(table, "connect_timeout", absl::StrCat(path, ".connect_timeout"),
-                                   "3s", kMinConnectTimeout, kMaxConnectTimeout)) {
-      server.connect_timeout = *timeout;
+    const toml::table* forward = ReadForwardTable(table, path);
+    if (forward == nullptr) return false;
+    const std::string forward_path = absl::StrCat(path, ".forward[0]");
+    CheckKeys(*forward, "[[server.forward]]",
+              {"pool", "algorithm", "backends", "slow_start", "hash", "maglev_table_size"});
+    RouteConfig route{.pool = server.name, .line = static_cast<int>(forward->source().begin.line)};
+    if (auto pool = GetString(*forward, "pool", absl::StrCat(forward_path, ".pool"), "api")) {
+      route.pool = *pool;
+      // The pool's settings are in its [[pool]] table; here they would be a second copy.
+      for (absl::string_view key :
+           {"algorithm", "backends", "slow_start", "hash", "maglev_table_size"}) {
+        if (const toml::node* extra = forward->get(ToStd(key))) {
+          Error(extra->source(),
+                absl::StrCat(forward_path, ".", key, ": this forward names pool ",
+                             text::Quote(*pool), ", whose ", key,
+                             " is set in its [[pool]] table; a forward has either pool = or "
+                             "its own backends"));
+        }
+      }
+      for (absl::string_view key : {"connect_timeout", "idle_timeout", "health"}) {
+        if (const toml::node* extra = table.get(ToStd(key))) {
+          Error(extra->source(), absl::StrCat(path, ".", key, ": server ", text::Quote(server.name),
+                                              " forwards to pool ", text::Quote(*pool), ", so ",
+                                              key, " belongs in that pool's [[pool]] table"));
+        }
+      }
+    } else if (forward->get("pool") == nullptr) {
+      PoolConfig pool;
+      pool.name = server.name;
+      pool.line = server.line;
+      pool.inline_in_server = true;
+      ReadPoolTimeouts(table, path, "[server.health]", pool);
+      ReadBalance(*forward, forward_path, pool);
+      ReadBackends(*forward, forward_path, pool);
+      inline_pool = std::move(pool);
     }
-    if (auto idle = GetDuration(table, "idle_timeout", absl::StrCat(path, ".idle_timeout"), "1h",
-                                absl::Seconds(1), absl::Hours(24 * 7))) {
-      server.idle_timeout = *idle;
-    }
-    ReadHealth(table, path, server.health);
-
-    ReadForward(table, path, server);
+    server.routes.push_back(std::move(route));
     return errors_.size() == errors_before;
   }
 
-  void ReadHealth(const toml::table& server_table, const std::string& server_path,
-                  HealthCheckConfig& health) {
-    const std::string path = absl::StrCat(server_path, ".health");
-    const toml::table* table = GetTable(server_table, "health", path);
+  // The server's [[server.forward]] array, which must hold exactly one table.
+  const toml::table* ReadForwardTable(const toml::table& server_table,
+                                      const std::string& server_path) {
+    const toml::node* node = server_table.get("forward");
+    if (node == nullptr) {
+      Error(server_table.source(),
+            absl::StrCat(server_path,
+                         ": missing [[server.forward]] with the pool (pool = \"NAME\") or the "
+                         "algorithm and backends of this server"));
+      return nullptr;
+    }
+    const toml::array* forwards = node->as_array();
+    if (forwards == nullptr || !forwards->is_array_of_tables()) {
+      Error(node->source(), absl::StrCat(server_path,
+                                         ".forward: expected an array of tables: "
+                                         "write [[server.forward]]"));
+      return nullptr;
+    }
+    if (forwards->size() != 1) {
+      Error(forwards->get(1)->source(),
+            absl::StrCat(server_path,
+                         ": exactly one [[server.forward]] per server is supported, "
+                         "found ",
+                         forwards->size(), " (routing between several is not implemented)"));
+      return nullptr;
+    }
+    return forwards->get(0)->as_table();
+  }
+
+  // [[pool]] tables.
+  void ReadPools(const toml::table& root, Config& config) {
+    const toml::node* node = root.get("pool");
+    if (node == nullptr) return;
+    const toml::array* pools = node->as_array();
+    if (pools == nullptr || !pools->is_array_of_tables()) {
+      Error(node->source(), "pool: expected an array of tables: write [[pool]], not [pool]");
+      return;
+    }
+    for (size_t i = 0; i < pools->size(); ++i) {
+      const toml::table& table = *pools->get(i)->as_table();
+      const std::string path = absl::StrCat("pool[", i, "]");
+      const size_t errors_before = errors_.size();
+      CheckKeys(table, absl::StrCat("[[pool]] (", path, ")"),
+                {"name", "algorithm", "backends", "slow_start", "hash", "maglev_table_size",
+                 "connect_timeout", "idle_timeout", "health"});
+      PoolConfig pool;
+      pool.line = static_cast<int>(table.source().begin.line);
+      if (table.get("name") == nullptr) {
+        Error(table.source(),
+              absl::StrCat(path,
+                           ": missing required key \"name\" (e.g. name = \"api\"), which "
+                           "servers forward to with pool = \"api\""));
+      } else if (auto name = GetString(table, "name", absl::StrCat(path, ".name"), "api")) {
+        if (IsValidPoolName(*name)) {
+          pool.name = *name;
+        } else {
+          Error(table.get("name")->source(),
+                absl::StrCat(path, ".name: invalid pool name ", text::Quote(*name),
+                             " (valid: 1-64 characters from A-Z a-z 0-9 . _ - : [ ])"));
+        }
+      }
+      ReadPoolTimeouts(table, path, "[pool.health]", pool);
+      ReadBalance(table, path, pool);
+      ReadBackends(table, path, pool);
+      if (errors_.size() == errors_before) config.pools.push_back(std::move(pool));
+    }
+  }
+
+  // Pool names are unique, a forward's pool exists, and an unused pool is worth a warning.
+  void CheckPoolNames(Config& config) {
+    // In the order the file defines them, [[pool]] tables and servers' inline pools alike.
+    std::stable_sort(config.pools.begin(), config.pools.end(),
+                     [](const PoolConfig& a, const PoolConfig& b) { return a.line < b.line; });
+    std::map<std::string, const PoolConfig*> by_name;
+    for (const PoolConfig& pool : config.pools) {
+      const auto [it, inserted] = by_name.emplace(pool.name, &pool);
+      if (inserted) continue;
+      const PoolConfig& first = *it->second;
+      errors_.push_back(absl::StrCat(
+          source_, ":", pool.line, ":1: duplicate pool name ", text::Quote(pool.name),
+          " (first defined at line ", first.line,
+          first.inline_in_server || pool.inline_in_server
+              ? "; a server whose forward carries backends defines a pool named after the "
+                "server)"
+              : ")"));
+    }
+    std::set<std::string> used;
+    for (const ServerConfig& server : config.servers) {
+      for (const RouteConfig& route : server.routes) {
+        used.insert(route.pool);
+        if (by_name.contains(route.pool)) continue;
+        std::vector<std::string> names;
+        for (const auto& [name, pool] : by_name) {
+          if (!pool->inline_in_server) names.push_back(text::Quote(name));
+        }
+        errors_.push_back(absl::StrCat(
+            source_, ":", route.line, ":1: server ", text::Quote(server.name), " forwards to pool ",
+            text::Quote(route.pool), ", which no [[pool]] defines",
+            names.empty() ? " (there is no [[pool]])"
+                          : absl::StrCat(" (defined: ", absl::StrJoin(names, ", "), ")")));
+      }
+    }
+    for (const PoolConfig& pool : config.pools) {
+      if (!used.contains(pool.name)) {
+        warnings_.push_back(absl::StrCat(
+            source_, ":", pool.line, ":1: pool ", text::Quote(pool.name),
+            " is used by no server: it can be read and changed through the control service, but "
+            "takes no traffic"));
+      }
+    }
+  }
+
+  // A pool's connect and idle timeouts and its health checks, from a [[pool]] table or (for an
+  // inline pool) its [[server]] table.
+  void ReadPoolTimeouts(const toml::table& table, const std::string& path,
+                        absl::string_view health_table, PoolConfig& pool) {
+    if (auto timeout = GetDuration(table, "connect_timeout", absl::StrCat(path, ".connect_timeout"),
+                                   "3s", kMinConnectTimeout, kMaxConnectTimeout)) {
+      pool.connect_timeout = *timeout;
+    }
+    if (auto idle = GetDuration(table, "idle_timeout", absl::StrCat(path, ".idle_timeout"), "1h",
+                                absl::Seconds(1), absl::Hours(24 * 7))) {
+      pool.idle_timeout = *idle;
+    }
+    ReadHealth(table, path, health_table, pool.health);
+  }
+
+  // How a pool balances: algorithm, slow_start, hash and maglev_table_size.
+  void ReadBalance(const toml::table& table, const std::string& path, PoolConfig& pool) {
+    if (auto algorithm = GetString(table, "algorithm", absl::StrCat(path, ".algorithm"), "WRR")) {
+      absl::StatusOr<balance::Algorithm> parsed = balance::ParseAlgorithm(*algorithm);
+      if (parsed.ok()) {
+        pool.algorithm = *parsed;
+      } else {
+        Error(table.get("algorithm")->source(),
+              absl::StrCat(path, ".algorithm: ", parsed.status().message()));
+      }
+    }
+    const balance::AlgorithmInfo& info = balance::Describe(pool.algorithm);
+    if (auto slow_start = GetDuration(table, "slow_start", absl::StrCat(path, ".slow_start"), "30s",
+                                      absl::ZeroDuration(), absl::Hours(1))) {
+      if (!info.slow_start && *slow_start > absl::ZeroDuration()) {
+        Error(table.get("slow_start")->source(),
+              absl::StrCat(path, ".slow_start: not with algorithm ", info.name,
+                           ": ramping a backend's weight up would move keys between backends "
+                           "while it ramps (valid with every other algorithm)"));
+      } else {
+        pool.slow_start = *slow_start;
+      }
+    }
+    if (auto hash = GetString(table, "hash", absl::StrCat(path, ".hash"), "source_ip")) {
+      absl::StatusOr<balance::HashKey> parsed = balance::ParseHashKey(*hash);
+      if (!parsed.ok()) {
+        Error(table.get("hash")->source(),
+              absl::StrCat(path, ".hash: ", parsed.status().message()));
+      } else {
+        pool.hash = *parsed;
+      }
+    }
+    if (const toml::node* size = table.get("maglev_table_size")) {
+      const auto* value = size->as_integer();
+      if (value == nullptr) {
+        Error(size->source(),
+              absl::StrCat(path,
+                           ".maglev_table_size: expected an integer (a prime "
+                           "up to ",
+                           balance::kMaxMaglevTableSize, "), got a ", TypeName(*size)));
+      } else if (absl::Status valid = balance::ValidateMaglevTableSize(
+                     value->get() < 0 ? 0 : static_cast<uint64_t>(value->get()));
+                 !valid.ok()) {
+        Error(size->source(), absl::StrCat(path, ".", valid.message()));
+      } else {
+        pool.maglev_table_size = static_cast<uint64_t>(value->get());
+      }
+    }
+    if (!info.needs_key) {
+      for (absl::string_view key : {"hash", "maglev_table_size"}) {
+        if (const toml::node* unused = table.get(ToStd(key))) {
+          Warn(unused->source(), absl::StrCat(path, ".", key, " applies to algorithm maglev only; ",
+                                              info.name, " ignores it"));
+        }
+      }
+    }
+  }
+
+  void ReadHealth(const toml::table& owner, const std::string& owner_path,
+                  absl::string_view context, HealthCheckConfig& health) {
+    const std::string path = absl::StrCat(owner_path, ".health");
+    const toml::table* table = GetTable(owner, "health", path);
     if (table == nullptr) return;
-    CheckKeys(*table, "[server.health]",
+    CheckKeys(*table, context,
               {"check", "interval", "timeout", "rise", "fall", "passive_failures",
                "passive_cooldown", "when_all_unhealthy"});
     if (auto check = GetChoice(*table, "check", absl::StrCat(path, ".check"), {"tcp", "none"})) {
@@ -583,45 +803,8 @@ class Validator {
     }
   }
 
-  void ReadForward(const toml::table& server_table, const std::string& server_path,
-                   ServerConfig& server) {
-    const toml::node* node = server_table.get("forward");
-    if (node == nullptr) {
-      Error(server_table.source(),
-            absl::StrCat(server_path,
-                         ": missing [[server.forward]] with the algorithm and "
-                         "backends of this server"));
-      return;
-    }
-    const toml::array* forwards = node->as_array();
-    if (forwards == nullptr || !forwards->is_array_of_tables()) {
-      Error(node->source(), absl::StrCat(server_path,
-                                         ".forward: expected an array of tables: "
-                                         "write [[server.forward]]"));
-      return;
-    }
-    if (forwards->size() != 1) {
-      Error(forwards->get(1)->source(),
-            absl::StrCat(server_path,
-                         ": exactly one [[server.forward]] per server is supported, "
-                         "found ",
-                         forwards->size(), " (routing between several is not implemented)"));
-      return;
-    }
-    const toml::table& forward = *forwards->get(0)->as_table();
-    const std::string path = absl::StrCat(server_path, ".forward[0]");
-    CheckKeys(forward, "[[server.forward]]", {"algorithm", "backends"});
-
-    if (auto algorithm = GetString(forward, "algorithm", absl::StrCat(path, ".algorithm"), "WRR")) {
-      absl::StatusOr<balance::Algorithm> parsed = balance::ParseAlgorithm(*algorithm);
-      if (parsed.ok()) {
-        server.algorithm = *parsed;
-      } else {
-        Error(forward.get("algorithm")->source(),
-              absl::StrCat(path, ".algorithm: ", parsed.status().message()));
-      }
-    }
-
+  // A pool's backends list.
+  void ReadBackends(const toml::table& forward, const std::string& path, PoolConfig& server) {
     const toml::node* backends_node = forward.get("backends");
     if (backends_node == nullptr) {
       Error(forward.source(),
@@ -707,10 +890,11 @@ class Validator {
       }
       server.backends.push_back(std::move(backend));
     }
-    if (has_weights && server.algorithm == balance::Algorithm::kRoundRobin) {
+    if (has_weights && !balance::Describe(server.algorithm).uses_weights) {
       Warn(backends_node->source(),
-           absl::StrCat("pool \"", server.name,
-                        "\" uses algorithm RR, which ignores weights; use WRR to honour them"));
+           absl::StrCat("pool \"", server.name, "\" uses algorithm ",
+                        balance::AlgorithmName(server.algorithm),
+                        ", which ignores weights; use WRR to honour them"));
     }
   }
 
@@ -720,7 +904,7 @@ class Validator {
     // Read once: a wildcard listener is reached through any local address, and a pool may list
     // tens of thousands of backends.
     const net::LocalAddresses local = net::LocalAddresses::Read();
-    for (const ServerConfig& server : config.servers) {
+    for (const PoolConfig& server : config.pools) {
       for (const BackendConfig& backend : server.backends) {
         if (absl::Status reached = own.CheckBackend(backend.resolved, local); !reached.ok()) {
           errors_.push_back(absl::StrCat(source_, ":", backend.line, ":", backend.column,
@@ -770,6 +954,13 @@ class Validator {
 };
 
 }  // namespace
+
+const PoolConfig* Config::FindPool(absl::string_view name) const {
+  for (const PoolConfig& pool : pools) {
+    if (pool.name == name) return &pool;
+  }
+  return nullptr;
+}
 
 absl::StatusOr<Config> ParseConfig(absl::string_view toml_text, absl::string_view source_name,
                                    const ParseOptions& options) {

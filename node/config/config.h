@@ -62,17 +62,38 @@ struct BackendConfig {
   int column = 0;
 };
 
-// One [[server]]: a listener and the pool of backends behind it.
-struct ServerConfig {
-  std::string name;  // the pool's name; defaults to the listen address as written
-  net::HostPort listen;
-  net::SocketAddress listen_address;
+// A pool of backends: a [[pool]] table, or the backends a [[server.forward]] carries inline
+// (the seed's form), which make a pool named after its server.
+struct PoolConfig {
+  std::string name;
   balance::Algorithm algorithm = balance::Algorithm::kWeightedRoundRobin;
+  absl::Duration slow_start = absl::ZeroDuration();  // zero: off
+  balance::HashKey hash = balance::HashKey::kSourceIp;
+  uint64_t maglev_table_size = balance::kDefaultMaglevTableSize;
   std::vector<BackendConfig> backends;  // may be empty: the control plane fills it
   absl::Duration connect_timeout = kDefaultConnectTimeout;
   absl::Duration idle_timeout = kDefaultIdleTimeout;  // no byte either way for this long: close
   HealthCheckConfig health;
-  int line = 0;  // where the [[server]] starts, for messages
+  int line = 0;                   // where it is defined, for messages
+  bool inline_in_server = false;  // defined by a [[server.forward]]'s backends
+};
+
+// A [[server.forward]]: where a listener's connections go. Only the default route (one per
+// server, matching every connection) exists so far.
+struct RouteConfig {
+  std::string pool;
+  int line = 0;
+};
+
+// One [[server]]: a listener and its routes.
+struct ServerConfig {
+  std::string name;  // defaults to the listen address as written; names its inline pool
+  net::HostPort listen;
+  net::SocketAddress listen_address;
+  std::vector<RouteConfig> routes;  // exactly one
+  int line = 0;                     // where the [[server]] starts, for messages
+
+  const std::string& pool() const { return routes.front().pool; }
 };
 
 // mTLS for the control service: the node's certificate and key, and the CA that client
@@ -115,10 +136,14 @@ struct NodeConfig {
 };
 
 struct Config {
+  // The pool named `name`, or nullptr.
+  const PoolConfig* FindPool(absl::string_view name) const;
+
   std::string source;  // the file name used in messages
   ControlConfig control;
   NodeConfig node;
   MetricsConfig metrics;
+  std::vector<PoolConfig> pools;  // in the order they are defined
   std::vector<ServerConfig> servers;
   // Legal but probably unintended settings (an empty pool, weights under RR), with their place.
   std::vector<std::string> warnings;

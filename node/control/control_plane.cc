@@ -37,7 +37,9 @@ BackendStatus StatusOf(const pool::Backend& backend) {
           .total_connections = backend.runtime->total(),
           .connect_failures = backend.runtime->connect_failures(),
           .bytes_sent = backend.runtime->bytes_sent(),
-          .bytes_received = backend.runtime->bytes_received()};
+          .bytes_received = backend.runtime->bytes_received(),
+          .current_weight = static_cast<double>(backend.weight),
+          .table_entries = 0};
 }
 
 absl::Status CheckWeight(std::optional<int64_t> weight) {
@@ -117,13 +119,13 @@ std::vector<PoolSummary> ControlPlane::ListPools() const {
   for (const auto& pool : pools_.pools()) {
     const std::shared_ptr<const pool::PoolSnapshot> snapshot = pool->snapshot();
     PoolSummary summary{.name = pool->name(),
-                        .listen = "",
-                        .algorithm = pool->snapshot()->balance().algorithm,
+                        .listeners = {},
+                        .balance = snapshot->balance(),
                         .version = snapshot->version(),
                         .backend_count = snapshot->backends().size(),
                         .active_connections = pool->active_connections()};
     for (const NodeFacts::Listener& listener : facts_.listeners) {
-      if (listener.pool == pool->name()) summary.listen = listener.address.ToString();
+      if (listener.pool == pool->name()) summary.listeners.push_back(listener.address.ToString());
     }
     summaries.push_back(std::move(summary));
   }
@@ -154,9 +156,17 @@ absl::StatusOr<net::HostPort> ControlPlane::ParseAddress(absl::string_view addre
 }
 
 PoolState ControlPlane::StateOf(const pool::Pool& pool, const pool::PoolSnapshot& snapshot) const {
-  PoolState state{.pool = pool.name(), .version = snapshot.version(), .backends = {}};
-  for (const pool::Backend& backend : snapshot.backends()) {
-    state.backends.push_back(StatusOf(backend));
+  PoolState state{.pool = pool.name(),
+                  .version = snapshot.version(),
+                  .algorithm = snapshot.balance().algorithm,
+                  .backends = {}};
+  const std::vector<uint32_t> entries = snapshot.TableEntries();
+  for (size_t i = 0; i < snapshot.backends().size(); ++i) {
+    BackendStatus status = StatusOf(snapshot.backends()[i]);
+    status.current_weight = static_cast<double>(snapshot.effective_weights()[i]) /
+                            static_cast<double>(balance::kWeightScale);
+    if (i < entries.size()) status.table_entries = entries[i];
+    state.backends.push_back(std::move(status));
   }
   return state;
 }

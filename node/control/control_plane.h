@@ -42,6 +42,8 @@ struct BackendStatus {
   uint64_t connect_failures = 0;
   uint64_t bytes_sent = 0;      // from clients to the backend
   uint64_t bytes_received = 0;  // from the backend to clients
+  double current_weight = 1;    // below `weight` while slow start ramps it up
+  uint64_t table_entries = 0;   // maglev: its entries in the lookup table
 };
 
 // What a backend's health shows as in lists, metrics and the status page: "unresolved" while
@@ -53,13 +55,14 @@ inline const char* ShownHealth(const BackendStatus& backend) {
 struct PoolState {
   std::string pool;
   uint64_t version = 0;
+  balance::Algorithm algorithm = balance::Algorithm::kWeightedRoundRobin;
   std::vector<BackendStatus> backends;
 };
 
 struct PoolSummary {
   std::string name;
-  std::string listen;
-  balance::Algorithm algorithm = balance::Algorithm::kWeightedRoundRobin;
+  std::vector<std::string> listeners;  // bound addresses of the servers that use it
+  pool::BalanceSettings balance;
   uint64_t version = 0;
   size_t backend_count = 0;
   uint64_t active_connections = 0;
@@ -89,7 +92,7 @@ struct BackendChange {
 // What the control plane reports about the node besides its pools.
 struct NodeFacts {
   struct Listener {
-    std::string pool;
+    std::string pool;            // where its connections go
     net::SocketAddress address;  // as bound
   };
   std::string version;

@@ -37,12 +37,21 @@ void Fill(const BackendStatus& status, v1::Backend* backend) {
   backend->set_active_connections(status.active_connections);
   backend->set_total_connections(status.total_connections);
   backend->set_unresolved(status.unresolved);
+  backend->set_current_weight(status.current_weight);
+  backend->set_table_entries(status.table_entries);
 }
 
 void Fill(const PoolSummary& summary, v1::PoolSummary* pool) {
   pool->set_name(summary.name);
-  pool->set_listen(summary.listen);
-  pool->set_algorithm(ToWire(summary.algorithm));
+  pool->set_listen(summary.listeners.empty() ? "" : summary.listeners.front());
+  for (const std::string& listener : summary.listeners) pool->add_listeners(listener);
+  pool->set_algorithm(ToWire(summary.balance.algorithm));
+  pool->set_slow_start_ms(
+      static_cast<uint64_t>(absl::ToInt64Milliseconds(summary.balance.slow_start)));
+  if (balance::Describe(summary.balance.algorithm).needs_key) {
+    pool->set_hash(std::string(balance::HashKeyName(summary.balance.hash)));
+    pool->set_maglev_table_size(summary.balance.maglev_table_size);
+  }
   pool->set_version(summary.version);
   pool->set_backend_count(static_cast<uint32_t>(summary.backend_count));
   pool->set_active_connections(summary.active_connections);
@@ -52,6 +61,7 @@ template <typename Response>
 void FillState(const PoolState& state, Response* response) {
   response->set_pool(state.pool);
   response->set_version(state.version);
+  response->set_algorithm(ToWire(state.algorithm));
   for (const BackendStatus& backend : state.backends) Fill(backend, response->add_backends());
 }
 

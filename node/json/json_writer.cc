@@ -1,5 +1,7 @@
 #include "json/json_writer.h"
 
+#include <cmath>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -134,6 +136,20 @@ JsonWriter& JsonWriter::Number(int64_t value) {
 JsonWriter& JsonWriter::Unsigned(uint64_t value) {
   BeforeValue();
   absl::StrAppend(&out_, value);
+  return *this;
+}
+
+JsonWriter& JsonWriter::Double(double value) {
+  BeforeValue();
+  if (!std::isfinite(value)) {
+    out_ += "null";
+  } else {
+    std::string text = absl::StrFormat("%.3f", value);
+    // 1.500 -> 1.5, 2.000 -> 2
+    while (text.back() == '0') text.pop_back();
+    if (text.back() == '.') text.pop_back();
+    out_ += text;
+  }
   return *this;
 }
 

@@ -20,6 +20,8 @@ class JsonWriter {
   JsonWriter& String(absl::string_view value);
   JsonWriter& Number(int64_t value);
   JsonWriter& Unsigned(uint64_t value);
+  // Up to three decimals; NaN and infinities (not JSON) are written as null.
+  JsonWriter& Double(double value);
   JsonWriter& Bool(bool value);
 
   const std::string& text() const { return out_; }

@@ -88,7 +88,8 @@ function render(status, now) {
     container.appendChild(title);
     const facts = document.createElement("div");
     facts.className = "pool-facts";
-    facts.textContent = "listen " + pool.listen + " · " + pool.algorithm + " · version " +
+    facts.textContent = "listen " + (pool.listeners.length ? pool.listeners.join(", ") : "(no server)") +
+        " · " + pool.algorithm + " · version " +
         pool.version + " · " + pool.backends.length + " backends";
     container.appendChild(facts);
     const table = document.createElement("table");
@@ -106,7 +107,9 @@ function render(status, now) {
       const rate = (key, format) => was && elapsed > 0
           ? format(Math.max(0, b[key] - was[key]) / elapsed) : "–";
       cell(row, b.address);
-      cell(row, String(b.weight));
+      // A backend ramping up (slow start) shows the weight it balances with now.
+      cell(row, b.current_weight < b.weight ? b.weight + " (now " + b.current_weight.toFixed(1) + ")"
+                                            : String(b.weight));
       cell(row, b.health, b.health);
       if (b.unresolved) row.lastChild.title = b.unresolved;
       cell(row, b.draining ? "draining" : "serving", b.draining ? "draining" : "");
@@ -168,9 +171,13 @@ std::string RenderStatusJson(const Report& report) {
         .Key("name")
         .String(pool.state.pool)
         .Key("listen")
-        .String(pool.summary.listen)
+        .String(pool.summary.listeners.empty() ? "" : pool.summary.listeners.front())
+        .Key("listeners")
+        .BeginArray();
+    for (const std::string& listener : pool.summary.listeners) json.String(listener);
+    json.EndArray()
         .Key("algorithm")
-        .String(balance::AlgorithmName(pool.summary.algorithm))
+        .String(balance::AlgorithmName(pool.summary.balance.algorithm))
         .Key("version")
         .Unsigned(pool.state.version)
         .Key("backends")
@@ -181,6 +188,10 @@ std::string RenderStatusJson(const Report& report) {
           .String(backend.address)
           .Key("weight")
           .Number(backend.weight)
+          .Key("current_weight")
+          .Double(backend.current_weight)
+          .Key("table_entries")
+          .Unsigned(backend.table_entries)
           .Key("draining")
           .Bool(backend.draining)
           .Key("health")

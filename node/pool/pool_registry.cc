@@ -8,12 +8,15 @@
 namespace plby::pool {
 namespace {
 
-PoolSettings SettingsOf(const config::ServerConfig& server) {
-  return {.name = server.name,
-          .balance = {.algorithm = server.algorithm},
-          .connect_timeout = server.connect_timeout,
-          .idle_timeout = server.idle_timeout,
-          .health = server.health};
+PoolSettings SettingsOf(const config::PoolConfig& pool) {
+  return {.name = pool.name,
+          .balance = {.algorithm = pool.algorithm,
+                      .slow_start = pool.slow_start,
+                      .hash = pool.hash,
+                      .maglev_table_size = pool.maglev_table_size},
+          .connect_timeout = pool.connect_timeout,
+          .idle_timeout = pool.idle_timeout,
+          .health = pool.health};
 }
 
 }  // namespace
@@ -26,7 +29,7 @@ absl::StatusOr<std::unique_ptr<PoolRegistry>> PoolRegistry::Create(
     if (notes != nullptr) notes->push_back(std::move(text));
   };
   const net::LocalAddresses local = net::LocalAddresses::Read();
-  for (const config::ServerConfig& server : config.servers) {
+  for (const config::PoolConfig& server : config.pools) {
     std::vector<Backend> backends;
     uint64_t version = 1;
     const state::PoolRecord* record = saved != nullptr ? saved->Find(server.name) : nullptr;

@@ -17,9 +17,10 @@ namespace plby::pool {
 
 class PoolRegistry {
  public:
-  // One pool per [[server]], in file order. A pool listed in `saved` (the state file) takes its
-  // backends and version from there, over its seed in the config; the others start from their
-  // seed at version 1. `workers` is how many worker threads count connections.
+  // One pool per pool of the config ([[pool]] tables and servers' inline pools), in file order. A
+  // pool listed in `saved` (the state file) takes its backends and version from there, over its
+  // seed in the config; the others start from their seed at version 1. `workers` is how many worker
+  // threads count connections.
   //
   // What was saved never stops the start (the control API accepted it): a saved name that does
   // not resolve now, or resolves to an address the pool may not have (one of `own`, another

@@ -32,9 +32,10 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const config::Config& config,
                           absl::StrCat("server \"", server.name, "\" (", config.source, " line ",
                                        server.line, "): ", sockets.status().message()));
     }
-    node->listeners_.push_back({server.name, bound});
+    node->listeners_.push_back({server.name, server.pool(), bound});
+    pool::Pool* pool = node->pools_->Find(server.pool());  // the config checked that it exists
     for (int w = 0; w < options.workers; ++w) {
-      frontends[w].push_back({node->pools_->pools()[i].get(), std::move((*sockets)[w])});
+      frontends[w].push_back({pool, std::move((*sockets)[w])});
     }
   }
   // The limit is split over the workers, each enforcing its share without asking the others

@@ -30,7 +30,8 @@ struct NodeOptions {
 class Node {
  public:
   struct Listener {
-    std::string pool;
+    std::string server;          // the [[server]]'s name
+    std::string pool;            // where its connections go
     net::SocketAddress address;  // with the port the kernel chose when the config said 0
   };
 

@@ -196,8 +196,9 @@ absl::StatusOr<double> InstructionsPerRequest(const Backends& backends, const te
                               "--toggle-collect=plby::net::EventLoop::Run()", testing::NodeBinary(),
                               "--workers", "1", "--config", config_path});
     if (!node.ok()) return node.status();
-    const auto listening = (*node)->WaitForLine(
-        std::regex(" listening pool=http address=\\S+:(\\d+) "), std::chrono::milliseconds(60000));
+    const auto listening =
+        (*node)->WaitForLine(std::regex(" listening server=http pool=http address=\\S+:(\\d+) "),
+                             std::chrono::milliseconds(60000));
     if (!listening ||
         !(*node)->WaitForLine(std::regex(" ready "), std::chrono::milliseconds(60000))) {
       return absl::InternalError("plby-node under callgrind did not start:\n" + (*node)->Output());

@@ -238,7 +238,7 @@ absl::StatusOr<Node> StartNode(const TempDir& dir, const std::string& config_tex
         absl::StrCat("plby-node did not become ready:\n", (*process)->Output()));
   }
   Node node{*std::move(process), {}};
-  static const std::regex kListening(R"( listening pool=(\S+) address=\S+:(\d+) )");
+  static const std::regex kListening(R"( listening server=(\S+) pool=\S+ address=\S+:(\d+) )");
   const std::string output = node.process->Output();
   for (std::sregex_iterator it(output.begin(), output.end(), kListening), end; it != end; ++it) {
     node.ports[(*it)[1]] = static_cast<uint16_t>(std::stoi((*it)[2]));

@@ -108,12 +108,13 @@ std::string OnePoolConfig(const std::vector<BackendEntry>& backends,
                           const std::string& server_extra = "",
                           const std::string& control_extra = "");
 
-// A plby-node and the ports its pools listen on.
+// A plby-node and the ports its servers listen on.
 struct Node {
   std::unique_ptr<Process> process;
-  std::map<std::string, uint16_t> ports;  // pool name -> port
+  std::map<std::string, uint16_t>
+      ports;  // server name -> port (a server with inline backends: its pool's name too)
   uint16_t control_port = 0;
-  uint16_t port() const { return ports.begin()->second; }  // the only (or first) pool's
+  uint16_t port() const { return ports.begin()->second; }  // the only (or first) server's
   std::string control_address() const { return "127.0.0.1:" + std::to_string(control_port); }
 };
 // Writes `config_text` into `dir` and runs plby-node on it until it says "ready", with

@@ -108,7 +108,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "[[server]]\nname = \"a\"\nlisten = \"127.0.0.1:0\"\n[[server.forward]]\n"
                   "backends = []\n[[server]]\nname = \"a\"\nlisten = \"127.0.0.1:0\"\n"
                   "[[server.forward]]\nbackends = []\n",
-                  "6:1: duplicate pool name \"a\" (first used at line 1)"},
+                  "6:1: duplicate server name \"a\" (first used at line 1)"},
         BadConfig{"MissingBackends",
                   "[[server]]\nlisten = \"127.0.0.1:0\"\n[[server.forward]]\nalgorithm = \"RR\"\n",
                   "3:1: server[0].forward[0]: missing required key \"backends\""},

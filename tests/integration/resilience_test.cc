@@ -519,7 +519,7 @@ TEST_F(ResilienceTest, ThreeHundredClientsUnderA128DescriptorLimit) {
                                                         " --workers 1 --config " + config}));
     ASSERT_TRUE(node->WaitForLine(std::regex(" ready workers=1"))) << node->Output();
     const auto port_line =
-        node->WaitForLine(std::regex(" listening pool=web address=\\S+:(\\d+) "));
+        node->WaitForLine(std::regex(" listening server=web pool=web address=\\S+:(\\d+) "));
     ASSERT_TRUE(port_line);
     const uint16_t port = static_cast<uint16_t>(std::stoi((*port_line)[1]));
 

@@ -55,14 +55,17 @@ TEST(ConfigTest, SeedConfigLoadsUnchanged) {
   ASSERT_TRUE(config.ok()) << config.status();
   ASSERT_THAT(config->servers, SizeIs(1));
   const ServerConfig& server = config->servers[0];
+  ASSERT_THAT(config->pools, SizeIs(1));
+  const PoolConfig& pool = config->pools[0];
+  EXPECT_EQ(server.pool(), pool.name);
   EXPECT_EQ(server.name, "0.0.0.0:8200");
   EXPECT_EQ(server.listen_address.ToString(), "0.0.0.0:8200");
-  EXPECT_EQ(server.algorithm, balance::Algorithm::kWeightedRoundRobin);
-  EXPECT_EQ(server.connect_timeout, absl::Seconds(3));
-  ASSERT_THAT(server.backends, SizeIs(3));
-  EXPECT_EQ(server.backends[0].address.ToString(), "127.0.0.1:8080");
-  EXPECT_EQ(server.backends[2].resolved.ToString(), "127.0.0.1:8082");
-  EXPECT_EQ(server.backends[1].weight, 1);
+  EXPECT_EQ(pool.algorithm, balance::Algorithm::kWeightedRoundRobin);
+  EXPECT_EQ(pool.connect_timeout, absl::Seconds(3));
+  ASSERT_THAT(pool.backends, SizeIs(3));
+  EXPECT_EQ(pool.backends[0].address.ToString(), "127.0.0.1:8080");
+  EXPECT_EQ(pool.backends[2].resolved.ToString(), "127.0.0.1:8082");
+  EXPECT_EQ(pool.backends[1].weight, 1);
   EXPECT_EQ(config->control.listen.ToString(), "127.0.0.1:9100");
   EXPECT_THAT(config->warnings, SizeIs(0));
 }
@@ -92,12 +95,12 @@ backends = []
   EXPECT_EQ(config->control.listen_address.ToString(), "127.0.0.1:9300");
   ASSERT_THAT(config->servers, SizeIs(2));
   EXPECT_EQ(config->servers[0].name, "web");
-  EXPECT_EQ(config->servers[0].connect_timeout, absl::Milliseconds(250));
-  EXPECT_EQ(config->servers[0].backends[0].weight, 5);
-  EXPECT_EQ(config->servers[0].backends[1].address.ToString(), "localhost:8081");
+  EXPECT_EQ(config->pools[0].connect_timeout, absl::Milliseconds(250));
+  EXPECT_EQ(config->pools[0].backends[0].weight, 5);
+  EXPECT_EQ(config->pools[0].backends[1].address.ToString(), "localhost:8081");
   EXPECT_EQ(config->servers[1].name, "127.0.0.1:8300");
-  EXPECT_EQ(config->servers[1].algorithm, balance::Algorithm::kRoundRobin);
-  EXPECT_THAT(config->servers[1].backends, SizeIs(0));
+  EXPECT_EQ(config->pools[1].algorithm, balance::Algorithm::kRoundRobin);
+  EXPECT_THAT(config->pools[1].backends, SizeIs(0));
   // An empty pool is allowed (the control service fills it) but said out loud.
   EXPECT_THAT(config->warnings,
               ElementsAre(HasSubstr("c.toml:18:12: pool \"127.0.0.1:8300\" has no backends")));
@@ -122,10 +125,120 @@ TEST(ConfigTest, SyntaxErrorHasLineAndColumn) {
               HasSubstr("test.toml:2:10: TOML syntax error"));
 }
 
+constexpr char kPools[] = R"([[pool]]
+name = "api"
+algorithm = "least_connections"
+slow_start = "30s"
+connect_timeout = "500ms"
+backends = [ { address = "127.0.0.1:8080", weight = 2 }, { address = "127.0.0.1:8081" } ]
+[pool.health]
+interval = "2s"
+
+[[pool]]
+name = "sticky"
+algorithm = "Maglev"
+hash = "source_ip_port"
+maglev_table_size = 251
+backends = []
+
+[[server]]
+listen = "127.0.0.1:8200"
+[[server.forward]]
+pool = "api"
+
+[[server]]
+name = "alt"
+listen = "127.0.0.1:8201"
+[[server.forward]]
+pool = "api"
+
+[[server]]
+listen = "127.0.0.1:8202"
+[[server.forward]]
+algorithm = "random"
+backends = [ { address = "127.0.0.1:9000" } ]
+)";
+
+TEST(ConfigTest, PoolsOfTheirOwnAreSharedByServers) {
+  absl::StatusOr<Config> config = ParseConfig(kPools, "test.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_THAT(config->pools, SizeIs(3));
+  const PoolConfig& api = config->pools[0];
+  EXPECT_EQ(api.name, "api");
+  EXPECT_EQ(api.algorithm, balance::Algorithm::kLeastConnections);
+  EXPECT_EQ(api.slow_start, absl::Seconds(30));
+  EXPECT_EQ(api.connect_timeout, absl::Milliseconds(500));
+  EXPECT_EQ(api.health.interval, absl::Seconds(2));
+  ASSERT_THAT(api.backends, SizeIs(2));
+  EXPECT_EQ(api.backends[0].weight, 2);
+  const PoolConfig& sticky = config->pools[1];
+  EXPECT_EQ(sticky.algorithm, balance::Algorithm::kMaglev);
+  EXPECT_EQ(sticky.hash, balance::HashKey::kSourceIpPort);
+  EXPECT_EQ(sticky.maglev_table_size, 251u);
+  const PoolConfig& inline_pool = config->pools[2];
+  EXPECT_EQ(inline_pool.name, "127.0.0.1:8202");
+  EXPECT_TRUE(inline_pool.inline_in_server);
+  EXPECT_EQ(inline_pool.algorithm, balance::Algorithm::kRandom);
+  ASSERT_THAT(config->servers, SizeIs(3));
+  EXPECT_EQ(config->servers[0].pool(), "api");
+  EXPECT_EQ(config->servers[1].name, "alt");
+  EXPECT_EQ(config->servers[1].pool(), "api");
+  EXPECT_EQ(config->servers[2].pool(), "127.0.0.1:8202");
+  EXPECT_THAT(config->warnings,
+              ElementsAre(HasSubstr("test.toml:15:12: pool \"sticky\" has no backends"),
+                          HasSubstr("test.toml:10:1: pool \"sticky\" is used by no server")));
+}
+
+TEST(ConfigTest, PoolMistakesAreNamedWithTheirLine) {
+  const std::string listener = "[[server]]\nlisten = \"127.0.0.1:8200\"\n[[server.forward]]\n";
+  EXPECT_THAT(ErrorOf(listener + "pool = \"nope\"\n"),
+              HasSubstr("test.toml:3:1: server \"127.0.0.1:8200\" forwards to pool \"nope\", which "
+                        "no [[pool]] defines (there is no [[pool]])"));
+  EXPECT_THAT(ErrorOf(listener + "pool = \"api\"\nbackends = []\n[[pool]]\nname = \"api\"\n"
+                                 "backends = []\n"),
+              HasSubstr("test.toml:5:12: server[0].forward[0].backends: this forward names pool "
+                        "\"api\", whose backends is set in its [[pool]] table"));
+  EXPECT_THAT(
+      ErrorOf("[[server]]\nlisten = \"127.0.0.1:8200\"\nconnect_timeout = \"1s\"\n"
+              "[[server.forward]]\npool = \"api\"\n[[pool]]\nname = \"api\"\nbackends = []\n"),
+      HasSubstr("test.toml:3:19: server[0].connect_timeout: server \"127.0.0.1:8200\" "
+                "forwards to pool \"api\", so connect_timeout belongs in that pool's "
+                "[[pool]] table"));
+  const std::string pool = listener + "pool = \"api\"\n[[pool]]\nname = \"api\"\nbackends = []\n";
+  EXPECT_THAT(ErrorOf(pool + "weight = 3\n"),
+              HasSubstr("test.toml:8:1: unknown key \"weight\" in [[pool]] (pool[0]) (valid: name, "
+                        "algorithm, backends, slow_start, hash, maglev_table_size, "
+                        "connect_timeout, idle_timeout, health)"));
+  EXPECT_THAT(ErrorOf(pool + "algorithm = \"maglev\"\nslow_start = \"10s\"\n"),
+              HasSubstr("test.toml:9:14: pool[0].slow_start: not with algorithm maglev: ramping a "
+                        "backend's weight up would move keys between backends while it ramps"));
+  EXPECT_THAT(ErrorOf(pool + "algorithm = \"maglev\"\nmaglev_table_size = 65536\n"),
+              HasSubstr("test.toml:9:21: pool[0].maglev_table_size 65536 is not a prime (the "
+                        "nearest primes are 65521 and 65537)"));
+  EXPECT_THAT(ErrorOf(pool + "algorithm = \"maglev\"\nhash = \"cookie\"\n"),
+              HasSubstr("test.toml:9:8: pool[0].hash: unknown hash \"cookie\" (valid: source_ip, "
+                        "source_ip_port)"));
+  EXPECT_THAT(ErrorOf(listener + "pool = \"api\"\n[[pool]]\nbackends = []\n"),
+              HasSubstr("test.toml:5:1: pool[0]: missing required key \"name\""));
+  EXPECT_THAT(ErrorOf(pool + "[[pool]]\nname = \"api\"\nbackends = []\n"),
+              HasSubstr("test.toml:8:1: duplicate pool name \"api\" (first defined at line 5)"));
+  EXPECT_THAT(
+      ErrorOf(listener + "backends = []\n[[pool]]\nname = \"127.0.0.1:8200\"\nbackends = []\n"),
+      HasSubstr("duplicate pool name \"127.0.0.1:8200\" (first defined at line 1; a server "
+                "whose forward carries backends defines a pool named after the server)"));
+  // A weight under an algorithm that ignores weights, a hash under one that needs none: warned.
+  absl::StatusOr<Config> warned =
+      ParseConfig(pool + "algorithm = \"p2c\"\nhash = \"source_ip\"\n", "test.toml");
+  ASSERT_TRUE(warned.ok()) << warned.status();
+  EXPECT_THAT(warned->warnings,
+              ::testing::Contains(HasSubstr("test.toml:9:8: pool[0].hash applies to algorithm "
+                                            "maglev only; p2c ignores it")));
+}
+
 TEST(ConfigTest, UnknownKeysAreRefusedWhereverTheyAre) {
   EXPECT_THAT(ErrorOf("servers = 1\n" + Server()),
               HasSubstr("test.toml:1:1: unknown key \"servers\" in the top level (valid: server, "
-                        "control, node, metrics)"));
+                        "pool, control, node, metrics)"));
   EXPECT_THAT(ErrorOf(Server("lisen = \"x\"")),
               HasSubstr("test.toml:3:1: unknown key \"lisen\" in [[server]] (server[0]) (valid: "
                         "name, listen, connect_timeout, idle_timeout, health, forward)"));
@@ -181,7 +294,7 @@ TEST(ConfigTest, BadValuesAreNamedWithTheValidRange) {
                         "\"fastest\" (valid: RR (round_robin), WRR (weighted_round_robin), "
                         "least_connections (LC), p2c (power_of_two), random, maglev)"));
   EXPECT_THAT(ErrorOf(Server("name = \"my pool\"")),
-              HasSubstr("test.toml:3:8: server[0].name: invalid pool name \"my pool\""));
+              HasSubstr("test.toml:3:8: server[0].name: invalid name \"my pool\""));
   EXPECT_THAT(
       ErrorOf(Server("connect_timeout = \"3 seconds\"")),
       HasSubstr("test.toml:3:19: server[0].connect_timeout: invalid duration \"3 seconds\""));
@@ -227,7 +340,7 @@ TEST(ConfigTest, DuplicatesAreRefused) {
                             "[[server]]\nname = \"x\"\nlisten = \"127.0.0.1:8300\"\n"
                             "[[server.forward]]\nbackends = []\n";
   EXPECT_THAT(ErrorOf(names),
-              HasSubstr("test.toml:7:1: duplicate pool name \"x\" (first used at line 1)"));
+              HasSubstr("test.toml:7:1: duplicate server name \"x\" (first used at line 1)"));
   EXPECT_THAT(
       ErrorOf(Server("", R"([ { address = "127.0.0.1:8080" }, { address = "127.0.0.1:8080" } ])")),
       HasSubstr("test.toml:6:46: server[0].forward[0].backends[1]: backend \"127.0.0.1:8080\" is "
@@ -311,7 +424,7 @@ TEST(ConfigTest, APoolHoldsAtMostTheCapTheControlApiHolds) {
   };
   absl::StatusOr<Config> full = ParseConfig(Server("", backends(kMaxBackendsPerPool)), "t.toml");
   ASSERT_TRUE(full.ok()) << full.status();
-  EXPECT_EQ(full->servers[0].backends.size(), kMaxBackendsPerPool);
+  EXPECT_EQ(full->pools[0].backends.size(), kMaxBackendsPerPool);
   EXPECT_THAT(ErrorOf(Server("", backends(kMaxBackendsPerPool + 1))),
               HasSubstr("65537 backends, more than the 65536 a pool may hold"));
 }
@@ -440,7 +553,7 @@ TEST_F(ControlTlsConfigTest, SwappedMismatchedAndNonCaFilesAreNamed) {
 TEST(ConfigTest, HealthChecksAndTheNodeSection) {
   absl::StatusOr<Config> defaults = ParseConfig(Server(), "t.toml");
   ASSERT_TRUE(defaults.ok());
-  const HealthCheckConfig& d = defaults->servers[0].health;
+  const HealthCheckConfig& d = defaults->pools[0].health;
   EXPECT_TRUE(d.enabled);
   EXPECT_EQ(d.interval, absl::Seconds(1));
   EXPECT_EQ(d.timeout, absl::Milliseconds(800));
@@ -448,7 +561,7 @@ TEST(ConfigTest, HealthChecksAndTheNodeSection) {
   EXPECT_EQ(d.fall, 2);
   EXPECT_EQ(d.passive_failures, 3);
   EXPECT_EQ(d.when_all_unhealthy, AllUnhealthyPolicy::kFailOpen);
-  EXPECT_EQ(defaults->servers[0].idle_timeout, absl::Hours(1));
+  EXPECT_EQ(defaults->pools[0].idle_timeout, absl::Hours(1));
   EXPECT_EQ(defaults->node.drain_timeout, absl::Seconds(30));
   EXPECT_FALSE(defaults->node.max_connections.has_value());
 
@@ -459,14 +572,14 @@ TEST(ConfigTest, HealthChecksAndTheNodeSection) {
                  "when_all_unhealthy = \"refuse\""),
       "t.toml");
   ASSERT_TRUE(set.ok()) << set.status();
-  const HealthCheckConfig& h = set->servers[0].health;
+  const HealthCheckConfig& h = set->pools[0].health;
   EXPECT_FALSE(h.enabled);
   EXPECT_EQ(h.interval, absl::Seconds(5));
   EXPECT_EQ(h.rise, 3);
   EXPECT_EQ(h.fall, 4);
   EXPECT_EQ(h.passive_failures, 0);
   EXPECT_EQ(h.when_all_unhealthy, AllUnhealthyPolicy::kRefuse);
-  EXPECT_EQ(set->servers[0].idle_timeout, absl::Minutes(2));
+  EXPECT_EQ(set->pools[0].idle_timeout, absl::Minutes(2));
   EXPECT_EQ(set->node.drain_timeout, absl::Seconds(5));
   EXPECT_EQ(set->node.max_connections, 500);
 }
@@ -485,7 +598,7 @@ TEST(ConfigTest, BadHealthAndNodeSettingsAreNamed) {
   absl::StatusOr<Config> quick =
       ParseConfig(Server("[server.health]\ninterval = \"500ms\""), "t.toml");
   ASSERT_TRUE(quick.ok()) << quick.status();
-  EXPECT_EQ(quick->servers[0].health.timeout, absl::Milliseconds(400));
+  EXPECT_EQ(quick->pools[0].health.timeout, absl::Milliseconds(400));
   EXPECT_THAT(ErrorOf(Server("[server.health]\nwhen_all_unhealthy = \"panic\"")),
               HasSubstr("(valid: fail_open, refuse)"));
   EXPECT_THAT(ErrorOf(Server("[server.health]\nintervall = \"1s\"")),
@@ -524,7 +637,7 @@ TEST(ConfigTest, NonAsciiIsFineInCommentsOnly) {
 TEST(ConfigTest, AByteOrderMarkAtTheStartIsAccepted) {
   absl::StatusOr<Config> config = ParseConfig("\xef\xbb\xbf" + std::string(kSeedConfig), "t.toml");
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->servers[0].backends.size(), 3u);
+  EXPECT_EQ(config->pools[0].backends.size(), 3u);
   EXPECT_THAT(ErrorOf("\xef\xbb\xbf[[server]]\nlisten = 8200\n"),
               HasSubstr("test.toml:2:10: server[0].listen: expected a string"));
   EXPECT_THAT(ErrorOf(Server() + "\xef\xbb\xbf\n"),
@@ -536,7 +649,7 @@ TEST(ConfigTest, PassiveCooldownIsForPoolsWithoutActiveChecks) {
   absl::StatusOr<Config> config = ParseConfig(
       Server("[server.health]\ncheck = \"none\"\npassive_cooldown = \"10s\""), "t.toml");
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->servers[0].health.passive_cooldown, absl::Seconds(10));
+  EXPECT_EQ(config->pools[0].health.passive_cooldown, absl::Seconds(10));
   EXPECT_TRUE(config->warnings.empty());
   absl::StatusOr<Config> checked =
       ParseConfig(Server("[server.health]\npassive_cooldown = \"10s\""), "t.toml");

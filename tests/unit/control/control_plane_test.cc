@@ -83,10 +83,10 @@ TEST_F(ControlPlaneTest, StatusAndPoolsDescribeTheNode) {
   EXPECT_EQ(status.accepted_connections, 42u);
   ASSERT_EQ(status.pools.size(), 2u);
   EXPECT_EQ(status.pools[0].name, "web");
-  EXPECT_EQ(status.pools[0].listen, "127.0.0.1:8200");
+  EXPECT_THAT(status.pools[0].listeners, ElementsAre("127.0.0.1:8200"));
   EXPECT_EQ(status.pools[0].version, 1u);
   EXPECT_EQ(status.pools[0].backend_count, 2u);
-  EXPECT_EQ(status.pools[1].algorithm, balance::Algorithm::kRoundRobin);
+  EXPECT_EQ(status.pools[1].balance.algorithm, balance::Algorithm::kRoundRobin);
 }
 
 TEST_F(ControlPlaneTest, AddRemoveAndUpdateBumpTheVersion) {

@@ -24,6 +24,7 @@ std::vector<NodeResult> ListResults() {
   ok.node = "127.0.0.1:9100";
   ok.pool = "web";
   ok.version = 3;
+  ok.algorithm = v1::ALGORITHM_WEIGHTED_ROUND_ROBIN;
   ok.backends = {MakeBackend("127.0.0.1:8080", 1, false), MakeBackend("127.0.0.1:8081", 25, true)};
   NodeResult failed;
   failed.node = "127.0.0.1:9101";
@@ -40,11 +41,12 @@ Invocation ListInvocation() {
 
 TEST(RenderTest, TableAlignsColumnsAndLeavesFailuresToStderr) {
   EXPECT_EQ(RenderTable(ListInvocation(), ListResults()),
-            "NODE            POOL  VERSION  ADDRESS         WEIGHT  HEALTH   STATE     ACTIVE  "
-            "TOTAL\n"
-            "127.0.0.1:9100  web   3        127.0.0.1:8080  1       unknown  active    2       10\n"
-            "127.0.0.1:9100  web   3        127.0.0.1:8081  25      unknown  draining  2       "
-            "10\n");
+            "NODE            POOL  ALGORITHM  VERSION  ADDRESS         WEIGHT  HEALTH   STATE     "
+            "ACTIVE  TOTAL\n"
+            "127.0.0.1:9100  web   WRR        3        127.0.0.1:8080  1       unknown  active    "
+            "2       10\n"
+            "127.0.0.1:9100  web   WRR        3        127.0.0.1:8081  25      unknown  draining  "
+            "2       10\n");
   EXPECT_EQ(RenderFailure("127.0.0.1:9101", ListResults()[1].error),
             "plbyctl: 127.0.0.1:9101: UNAVAILABLE: failed to connect \"quoted\"\n");
 }
@@ -52,7 +54,8 @@ TEST(RenderTest, TableAlignsColumnsAndLeavesFailuresToStderr) {
 TEST(RenderTest, JsonIsOneDocumentWithEveryNode) {
   EXPECT_EQ(RenderJson(ListInvocation(), ListResults()),
             "{\"command\":\"backends list\",\"ok\":false,\"nodes\":["
-            "{\"node\":\"127.0.0.1:9100\",\"ok\":true,\"pool\":\"web\",\"version\":3,\"backends\":["
+            "{\"node\":\"127.0.0.1:9100\",\"ok\":true,\"pool\":\"web\",\"algorithm\":\"WRR\","
+            "\"version\":3,\"backends\":["
             "{\"address\":\"127.0.0.1:8080\",\"weight\":1,\"health\":\"unknown\",\"state\":"
             "\"active\",\"active_connections\":2,\"total_connections\":10},"
             "{\"address\":\"127.0.0.1:8081\",\"weight\":25,\"health\":\"unknown\",\"state\":"

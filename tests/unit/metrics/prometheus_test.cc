@@ -25,7 +25,7 @@ Report SampleReport() {
   report.node.counters.idle_timeouts = 4;
   PoolReport pool;
   pool.summary.name = "web";
-  pool.summary.listen = "127.0.0.1:8200";
+  pool.summary.listeners = {"127.0.0.1:8200"};
   pool.state.pool = "web";
   pool.state.version = 7;
   pool.state.backends.push_back({.address = "127.0.0.1:8080",
@@ -37,7 +37,9 @@ Report SampleReport() {
                                  .total_connections = 6,
                                  .connect_failures = 1,
                                  .bytes_sent = 100,
-                                 .bytes_received = 2000});
+                                 .bytes_received = 2000,
+                                 .current_weight = 3,
+                                 .table_entries = 0});
   pool.state.backends.push_back({.address = "[::1]:8081",
                                  .weight = 1,
                                  .draining = true,
@@ -114,7 +116,8 @@ TEST(StatusJsonTest, CarriesWhatThePageShows) {
   EXPECT_THAT(json, HasSubstr("\"version\":\"9.9.9\""));
   EXPECT_THAT(json, HasSubstr("\"uptime_seconds\":42"));
   EXPECT_THAT(json, HasSubstr("\"name\":\"web\",\"listen\":\"127.0.0.1:8200\""));
-  EXPECT_THAT(json, HasSubstr("{\"address\":\"127.0.0.1:8080\",\"weight\":3,\"draining\":false,"
+  EXPECT_THAT(json, HasSubstr("{\"address\":\"127.0.0.1:8080\",\"weight\":3,\"current_weight\":3,"
+                              "\"table_entries\":0,\"draining\":false,"
                               "\"health\":\"healthy\",\"unresolved\":\"\",\"active_connections\":2,"
                               "\"total_connections\":6,\"connect_failures\":1,\"bytes_sent\":100,"
                               "\"bytes_received\":2000}"));
