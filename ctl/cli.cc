@@ -22,6 +22,8 @@ control service. Every command goes to all the nodes at once.
 Commands:
   status                      node version, uptime, workers and pools
   pools list                  the pools of each node
+  pools set                   how a pool balances (--algorithm A, --slow-start D,
+                              --hash K, --maglev-table-size N)
   backends list               the backends of a pool
   backends add ADDRESS        add a backend (--weight N, default 1)
   backends remove ADDRESS     remove a backend; its open connections go on
@@ -42,10 +44,16 @@ Flags:
                        /etc/hosts-style file read instead of DNS for these names
   --pool NAME          the pool (default: the node's only pool)
   --weight N           1-256, for add and set
+  --algorithm A        pools set: RR, WRR, least_connections (LC), p2c
+                       (power_of_two), random or maglev
+  --slow-start D       pools set: ramp a backend that starts taking connections
+                       from 10% of its weight over D (0 turns it off; not with maglev)
+  --hash K             pools set, maglev: source_ip or source_ip_port
+  --maglev-table-size N  pools set, maglev: a prime up to 5000011 (default 65537)
   --if-absent          add: a node that already has the backend with that weight,
                        not draining, counts as done (re-run a fleet-wide add safely)
   --expected-version V change only if the pool is at version V (add, remove, set,
-                       drain, undrain): two operators cannot overwrite each other
+                       drain, undrain, pools set): two operators cannot overwrite each other
   --timeout D          deadline per node, e.g. 5s or 500ms (default 5s)
   -o, --output FORMAT  table (default) or json (one document; watch: one per line)
   --ca FILE            CA of the nodes' certificates (mTLS; default: $PLBY_CA)
@@ -73,6 +81,19 @@ constexpr CommandSpec kCommands[] = {
     {"pools list", Command::kPoolsList, false,
      "Usage: plbyctl pools list [flags]\n\nLists each node's pools: name, listen address, "
      "algorithm, version, backends.\n"},
+    {"pools set", Command::kPoolsSet, false,
+     "Usage: plbyctl pools set [--pool NAME] [--algorithm A] [--slow-start D] [--hash K]\n"
+     "                        [--maglev-table-size N] [--expected-version V]\n\n"
+     "Changes how the pool balances new connections; open ones keep their backend. What is\n"
+     "not given stays as it is. The change is saved in the node's state file, so it\n"
+     "survives a restart, and bumps the pool's version.\n"
+     "  --algorithm        RR, WRR, least_connections (LC), p2c (power_of_two), random,\n"
+     "                     maglev\n"
+     "  --slow-start       e.g. 30s: a backend that is added, undrained or healthy again\n"
+     "                     starts at 10% of its weight and reaches all of it over D; 0s\n"
+     "                     turns it off. Not with maglev (it would move keys)\n"
+     "  --hash             maglev: source_ip (default) or source_ip_port\n"
+     "  --maglev-table-size  maglev: the lookup table's size, a prime (default 65537)\n"},
     {"backends list", Command::kBackendsList, false,
      "Usage: plbyctl backends list [--pool NAME] [flags]\n\nLists the backends of a pool: "
      "address, weight, health, state (active or draining),\nactive and total connections.\n"},
@@ -191,7 +212,11 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
                                                         "--cert",
                                                         "--key",
                                                         "--tls-server-name",
-                                                        "--drain-timeout"};
+                                                        "--drain-timeout",
+                                                        "--algorithm",
+                                                        "--slow-start",
+                                                        "--hash",
+                                                        "--maglev-table-size"};
     if (std::find(std::begin(kValueFlags), std::end(kValueFlags), flag) == std::end(kValueFlags)) {
       return Usage(absl::StrCat("unknown flag ", text::Quote(flag), " (see plbyctl --help)"));
     }
@@ -256,6 +281,31 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
         return Usage(
             absl::StrCat(flag, " ", text::Quote(*text), " is not valid (valid: table, json)"));
       }
+    } else if (flag == "--algorithm") {
+      absl::StatusOr<balance::Algorithm> algorithm = balance::ParseAlgorithm(*text);
+      if (!algorithm.ok())
+        return Usage(absl::StrCat("--algorithm: ", algorithm.status().message()));
+      invocation.algorithm = *algorithm;
+    } else if (flag == "--slow-start") {
+      absl::StatusOr<absl::Duration> duration = config::ParseDuration(*text);
+      if (!duration.ok() || *duration < absl::ZeroDuration() || *duration > absl::Hours(1)) {
+        return Usage(absl::StrCat(flag, " ", text::Quote(*text),
+                                  " is not valid (valid: a duration from 0s, which is off, to 1h, "
+                                  "such as 30s)"));
+      }
+      invocation.slow_start = *duration;
+    } else if (flag == "--hash") {
+      absl::StatusOr<balance::HashKey> hash = balance::ParseHashKey(*text);
+      if (!hash.ok()) return Usage(absl::StrCat("--hash: ", hash.status().message()));
+      invocation.hash = *hash;
+    } else if (flag == "--maglev-table-size") {
+      absl::StatusOr<int64_t> size = ParseInteger(flag, *text, 1, INT64_MAX);
+      if (!size.ok()) return size.status();
+      if (absl::Status valid = balance::ValidateMaglevTableSize(static_cast<uint64_t>(*size));
+          !valid.ok()) {
+        return Usage(absl::StrCat("--maglev-table-size: ", valid.message()));
+      }
+      invocation.maglev_table_size = static_cast<uint64_t>(*size);
     } else if (flag == "--ca") {
       invocation.tls.ca = *text;
     } else if (flag == "--cert") {
@@ -309,7 +359,11 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
     if (flag == "--expected-version") {
       return spec->command == Command::kBackendsAdd || spec->command == Command::kBackendsRemove ||
              spec->command == Command::kBackendsSet || spec->command == Command::kBackendsDrain ||
-             spec->command == Command::kBackendsUndrain;
+             spec->command == Command::kBackendsUndrain || spec->command == Command::kPoolsSet;
+    }
+    if (flag == "--algorithm" || flag == "--slow-start" || flag == "--hash" ||
+        flag == "--maglev-table-size") {
+      return spec->command == Command::kPoolsSet;
     }
     if (flag == "--count" || flag == "--duration") return spec->command == Command::kBackendsWatch;
     if (flag == "--drain-timeout") {
@@ -325,6 +379,12 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
       return Usage(absl::StrCat(flag, " does not apply to ", spec->name, " (see plbyctl ",
                                 spec->name, " --help)"));
     }
+  }
+  if (spec->command == Command::kPoolsSet && !invocation.algorithm && !invocation.slow_start &&
+      !invocation.hash && !invocation.maglev_table_size) {
+    return Usage(
+        "pools set needs at least one of --algorithm, --slow-start, --hash and "
+        "--maglev-table-size");
   }
   if (spec->command == Command::kBackendsSet && !invocation.weight) {
     return Usage("backends set needs --weight N (1-256)");

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "balance/algorithm.h"
 #include "net/host_port.h"
 
 namespace plby::ctl {
@@ -19,6 +20,7 @@ inline constexpr absl::Duration kDefaultTimeout = absl::Seconds(5);
 enum class Command {
   kStatus,
   kPoolsList,
+  kPoolsSet,
   kBackendsList,
   kBackendsAdd,
   kBackendsRemove,
@@ -55,6 +57,11 @@ struct Invocation {
   std::optional<absl::Duration> watch_duration;  // stop after this long
   std::optional<absl::Duration> drain_timeout;   // drain/remove: then close what is left
   bool if_absent = false;  // add: a node that already has the backend as asked is done
+  // pools set: how the pool should balance (at least one is set).
+  std::optional<balance::Algorithm> algorithm;
+  std::optional<absl::Duration> slow_start;
+  std::optional<balance::HashKey> hash;
+  std::optional<uint64_t> maglev_table_size;
 };
 
 // Either an invocation to run, or help text to print.

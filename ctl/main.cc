@@ -110,7 +110,10 @@ int RunOnce(const plby::ctl::Invocation& invocation, const plby::ctl::ChannelFac
           invocation.command != plby::ctl::Command::kBackendsList) {
         Print(stderr, "plbyctl: " + result.node +
                           ": the node may still have applied the change just before the "
-                          "deadline; check with: plbyctl backends list\n");
+                          "deadline; check with: plbyctl " +
+                          (invocation.command == plby::ctl::Command::kPoolsSet ? "pools list"
+                                                                               : "backends list") +
+                          "\n");
       }
     }
     if (failed > 0 && results.size() > 1) {

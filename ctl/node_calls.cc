@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "control/algorithm_wire.h"
 
 namespace plby::ctl {
 namespace {
@@ -143,6 +144,25 @@ absl::Status Run(const Invocation& invocation, Calls& calls, NodeResult& result)
       v1::UpdateBackendResponse response;
       absl::Status status = calls.Call(&v1::Control::Stub::UpdateBackend, request, &response);
       TakeChange(response, result);
+      return status;
+    }
+    case Command::kPoolsSet: {
+      v1::UpdatePoolRequest request;
+      request.set_pool(*pool);
+      if (invocation.algorithm) request.set_algorithm(control::ToWire(*invocation.algorithm));
+      if (invocation.slow_start) {
+        request.set_slow_start_ms(
+            static_cast<uint64_t>(absl::ToInt64Milliseconds(*invocation.slow_start)));
+      }
+      if (invocation.hash) request.set_hash(std::string(balance::HashKeyName(*invocation.hash)));
+      if (invocation.maglev_table_size)
+        request.set_maglev_table_size(*invocation.maglev_table_size);
+      SetExpectedVersion(invocation, request);
+      v1::UpdatePoolResponse response;
+      absl::Status status = calls.Call(&v1::Control::Stub::UpdatePool, request, &response);
+      result.version = response.pool().version();
+      result.unchanged = response.unchanged();
+      result.pools = {response.pool()};
       return status;
     }
     case Command::kStatus:

@@ -95,6 +95,20 @@ std::string ChangeText(const Invocation& invocation, const NodeResult& result) {
       return absl::StrCat("draining ", backend.address());
     case Command::kBackendsUndrain:
       return absl::StrCat("active ", backend.address());
+    case Command::kPoolsSet: {
+      if (result.pools.empty()) return "";
+      const v1::PoolSummary& pool = result.pools.front();
+      std::string settings = Algorithm(pool.algorithm());
+      if (pool.slow_start_ms() > 0) {
+        absl::StrAppend(&settings, " slow_start ",
+                        absl::FormatDuration(absl::Milliseconds(pool.slow_start_ms())));
+      }
+      if (!pool.hash().empty()) {
+        absl::StrAppend(&settings, " hash ", pool.hash(), " maglev_table_size ",
+                        pool.maglev_table_size());
+      }
+      return absl::StrCat(result.unchanged ? "already so: " : "set ", settings);
+    }
     default:
       return "";
   }
@@ -292,6 +306,10 @@ std::string RenderJson(const Invocation& invocation, const std::vector<NodeResul
             .Key("version")
             .Unsigned(r.version);
         WriteBackends(json, r.backends);
+        break;
+      case Command::kPoolsSet:
+        json.Key("unchanged").Bool(r.unchanged).Key("pool");
+        if (!r.pools.empty()) WritePool(json, r.pools.front());
         break;
       default:
         json.Key("pool").String(r.pool).Key("version").Unsigned(r.version);

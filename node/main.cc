@@ -318,8 +318,12 @@ int main(int argc, char** argv) {
       for (const plby::state::PoolRecord& record : (*saved)->pools) {
         const plby::pool::Pool* pool = running.pools().Find(record.name);
         if (pool == nullptr) continue;
+        const std::shared_ptr<const plby::pool::PoolSnapshot> snapshot = pool->snapshot();
         kept.pools.push_back(
-            plby::pool::SavedRecord(record.name, record.version, pool->snapshot()->backends()));
+            plby::pool::SavedRecord(record.name, {.version = record.version,
+                                                  .backends = snapshot->backends(),
+                                                  .balance = snapshot->balance(),
+                                                  .balance_set = pool->balance_set()}));
       }
     }
     absl::StatusOr<std::unique_ptr<plby::state::StateFile>> opened =

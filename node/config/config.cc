@@ -663,22 +663,20 @@ class Validator {
     if (auto algorithm = GetString(table, "algorithm", absl::StrCat(path, ".algorithm"), "WRR")) {
       absl::StatusOr<balance::Algorithm> parsed = balance::ParseAlgorithm(*algorithm);
       if (parsed.ok()) {
-        pool.algorithm = *parsed;
+        pool.balance.algorithm = *parsed;
       } else {
         Error(table.get("algorithm")->source(),
               absl::StrCat(path, ".algorithm: ", parsed.status().message()));
       }
     }
-    const balance::AlgorithmInfo& info = balance::Describe(pool.algorithm);
+    const balance::AlgorithmInfo& info = balance::Describe(pool.balance.algorithm);
     if (auto slow_start = GetDuration(table, "slow_start", absl::StrCat(path, ".slow_start"), "30s",
-                                      absl::ZeroDuration(), absl::Hours(1))) {
-      if (!info.slow_start && *slow_start > absl::ZeroDuration()) {
-        Error(table.get("slow_start")->source(),
-              absl::StrCat(path, ".slow_start: not with algorithm ", info.name,
-                           ": ramping a backend's weight up would move keys between backends "
-                           "while it ramps (valid with every other algorithm)"));
+                                      absl::ZeroDuration(), balance::kMaxSlowStart)) {
+      if (absl::Status valid = balance::CheckSlowStart(pool.balance.algorithm, *slow_start);
+          !valid.ok()) {
+        Error(table.get("slow_start")->source(), absl::StrCat(path, ".", valid.message()));
       } else {
-        pool.slow_start = *slow_start;
+        pool.balance.slow_start = *slow_start;
       }
     }
     if (auto hash = GetString(table, "hash", absl::StrCat(path, ".hash"), "source_ip")) {
@@ -687,7 +685,7 @@ class Validator {
         Error(table.get("hash")->source(),
               absl::StrCat(path, ".hash: ", parsed.status().message()));
       } else {
-        pool.hash = *parsed;
+        pool.balance.hash = *parsed;
       }
     }
     if (const toml::node* size = table.get("maglev_table_size")) {
@@ -703,7 +701,7 @@ class Validator {
                  !valid.ok()) {
         Error(size->source(), absl::StrCat(path, ".", valid.message()));
       } else {
-        pool.maglev_table_size = static_cast<uint64_t>(value->get());
+        pool.balance.maglev_table_size = static_cast<uint64_t>(value->get());
       }
     }
     if (!info.needs_key) {
@@ -890,10 +888,10 @@ class Validator {
       }
       server.backends.push_back(std::move(backend));
     }
-    if (has_weights && !balance::Describe(server.algorithm).uses_weights) {
+    if (has_weights && !balance::Describe(server.balance.algorithm).uses_weights) {
       Warn(backends_node->source(),
            absl::StrCat("pool \"", server.name, "\" uses algorithm ",
-                        balance::AlgorithmName(server.algorithm),
+                        balance::AlgorithmName(server.balance.algorithm),
                         ", which ignores weights; use WRR to honour them"));
     }
   }

@@ -10,6 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "balance/algorithm.h"
+#include "balance/settings.h"
 #include "net/host_port.h"
 #include "net/own_listeners.h"
 #include "net/socket_address.h"
@@ -66,10 +67,7 @@ struct BackendConfig {
 // (the seed's form), which make a pool named after its server.
 struct PoolConfig {
   std::string name;
-  balance::Algorithm algorithm = balance::Algorithm::kWeightedRoundRobin;
-  absl::Duration slow_start = absl::ZeroDuration();  // zero: off
-  balance::HashKey hash = balance::HashKey::kSourceIp;
-  uint64_t maglev_table_size = balance::kDefaultMaglevTableSize;
+  balance::Settings balance;
   std::vector<BackendConfig> backends;  // may be empty: the control plane fills it
   absl::Duration connect_timeout = kDefaultConnectTimeout;
   absl::Duration idle_timeout = kDefaultIdleTimeout;  // no byte either way for this long: close

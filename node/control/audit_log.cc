@@ -30,6 +30,7 @@ constexpr MutationNames kMutationNames[kMutations] = {
     {"AddBackend", "add_backend"},
     {"RemoveBackend", "remove_backend"},
     {"UpdateBackend", "update_backend"},
+    {"UpdatePool", "update_pool"},
 };
 constexpr absl::string_view kOutcomeNames[kOutcomes] = {"applied", "unchanged", "refused"};
 
@@ -61,7 +62,8 @@ void AuditLog::Record(const Entry& entry) {
   PLBY_LOG(
       kInfo, "control change call=", MutationName(entry.mutation), " ",
       CallerText(entry.caller != nullptr ? *entry.caller : kNobody),
-      " pool=", text::Quote(entry.pool), " backend=", text::Quote(entry.backend),
+      " pool=", text::Quote(entry.pool),
+      entry.backend.empty() ? "" : absl::StrCat(" backend=", text::Quote(entry.backend)),
       " asked=", text::Quote(entry.asked), " result=", OutcomeName(outcome), " version=", versions,
       entry.result.ok() ? ""
                         : absl::StrCat(" code=", absl::StatusCodeToString(entry.result.code()),

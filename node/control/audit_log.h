@@ -24,8 +24,8 @@ struct Caller {
   std::string identity;             // the client certificate's subject under mTLS, else empty
 };
 
-enum class Mutation { kAddBackend, kRemoveBackend, kUpdateBackend };
-inline constexpr size_t kMutations = 3;
+enum class Mutation { kAddBackend, kRemoveBackend, kUpdateBackend, kUpdatePool };
+inline constexpr size_t kMutations = 4;
 // "AddBackend", as the API names the call; and "add_backend", as a metric label.
 absl::string_view MutationName(Mutation mutation);
 absl::string_view MutationLabel(Mutation mutation);
@@ -47,8 +47,8 @@ class AuditLog {
     Mutation mutation = Mutation::kAddBackend;
     const Caller* caller = nullptr;
     absl::string_view pool;
-    absl::string_view backend;
-    std::string asked;  // "weight 3", "draining, drain timeout 30s", ...
+    absl::string_view backend;  // empty for a change of the pool itself
+    std::string asked;          // "weight 3", "draining, drain timeout 30s", ...
     absl::Status result;
     bool changed = false;         // with an OK result: a new version was published
     uint64_t version_before = 0;  // 0: no such pool

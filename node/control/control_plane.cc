@@ -114,21 +114,23 @@ NodeStatus ControlPlane::Status() const {
   return status;
 }
 
+PoolSummary ControlPlane::SummaryOf(const pool::Pool& pool) const {
+  const std::shared_ptr<const pool::PoolSnapshot> snapshot = pool.snapshot();
+  PoolSummary summary{.name = pool.name(),
+                      .listeners = {},
+                      .balance = snapshot->balance(),
+                      .version = snapshot->version(),
+                      .backend_count = snapshot->backends().size(),
+                      .active_connections = pool.active_connections()};
+  for (const NodeFacts::Listener& listener : facts_.listeners) {
+    if (listener.pool == pool.name()) summary.listeners.push_back(listener.address.ToString());
+  }
+  return summary;
+}
+
 std::vector<PoolSummary> ControlPlane::ListPools() const {
   std::vector<PoolSummary> summaries;
-  for (const auto& pool : pools_.pools()) {
-    const std::shared_ptr<const pool::PoolSnapshot> snapshot = pool->snapshot();
-    PoolSummary summary{.name = pool->name(),
-                        .listeners = {},
-                        .balance = snapshot->balance(),
-                        .version = snapshot->version(),
-                        .backend_count = snapshot->backends().size(),
-                        .active_connections = pool->active_connections()};
-    for (const NodeFacts::Listener& listener : facts_.listeners) {
-      if (listener.pool == pool->name()) summary.listeners.push_back(listener.address.ToString());
-    }
-    summaries.push_back(std::move(summary));
-  }
+  for (const auto& pool : pools_.pools()) summaries.push_back(SummaryOf(*pool));
   return summaries;
 }
 
@@ -177,8 +179,7 @@ absl::StatusOr<PoolState> ControlPlane::ListBackends(absl::string_view name) con
   return StateOf(**pool, *(*pool)->snapshot());
 }
 
-absl::Status ControlPlane::Commit(const pool::Pool& pool,
-                                  const std::vector<pool::Backend>& backends, uint64_t version,
+absl::Status ControlPlane::Commit(const pool::Pool& pool, const pool::PoolContent& content,
                                   absl::FunctionRef<bool()> cancelled,
                                   absl::FunctionRef<void()> applied) {
   if (cancelled()) {
@@ -187,7 +188,7 @@ absl::Status ControlPlane::Commit(const pool::Pool& pool,
         "changed");
   }
   if (state_file_ != nullptr) {
-    if (absl::Status saved = state_file_->Save(pool::SavedRecord(pool.name(), version, backends));
+    if (absl::Status saved = state_file_->Save(pool::SavedRecord(pool.name(), content));
         !saved.ok()) {
       audit_.RecordSaveFailure(pool.name(), saved);
       return saved;
@@ -199,10 +200,10 @@ absl::Status ControlPlane::Commit(const pool::Pool& pool,
   return absl::OkStatus();
 }
 
-absl::StatusOr<BackendChange> ControlPlane::Audited(Mutation mutation, const Caller& caller,
-                                                    absl::string_view pool,
-                                                    absl::string_view backend, std::string asked,
-                                                    absl::StatusOr<BackendChange> change) {
+template <typename Change>
+absl::StatusOr<Change> ControlPlane::Audited(Mutation mutation, const Caller& caller,
+                                             absl::string_view pool, absl::string_view backend,
+                                             std::string asked, absl::StatusOr<Change> change) {
   AuditLog::Entry entry{.mutation = mutation,
                         .caller = &caller,
                         .pool = pool,
@@ -249,6 +250,69 @@ absl::StatusOr<BackendChange> ControlPlane::UpdateBackend(const UpdateBackendArg
                                                           absl::FunctionRef<bool()> cancelled) {
   return Audited(Mutation::kUpdateBackend, args.caller, args.pool, args.address, Asked(args),
                  Update(args, cancelled));
+}
+
+absl::StatusOr<PoolChange> ControlPlane::UpdatePool(const UpdatePoolArgs& args,
+                                                    absl::FunctionRef<bool()> cancelled) {
+  std::vector<std::string> asked;
+  if (args.algorithm)
+    asked.push_back(absl::StrCat("algorithm ", balance::AlgorithmName(*args.algorithm)));
+  if (args.slow_start) {
+    asked.push_back(absl::StrCat("slow_start ", absl::FormatDuration(*args.slow_start)));
+  }
+  if (args.hash) asked.push_back(absl::StrCat("hash ", balance::HashKeyName(*args.hash)));
+  if (args.maglev_table_size) {
+    asked.push_back(absl::StrCat("maglev_table_size ", *args.maglev_table_size));
+  }
+  if (args.expected_version) {
+    asked.push_back(absl::StrCat("if at version ", *args.expected_version));
+  }
+  return Audited(Mutation::kUpdatePool, args.caller, args.pool, "", absl::StrJoin(asked, ", "),
+                 SetBalance(args, cancelled));
+}
+
+absl::StatusOr<PoolChange> ControlPlane::SetBalance(const UpdatePoolArgs& args,
+                                                    absl::FunctionRef<bool()> cancelled) {
+  if (!args.algorithm && !args.slow_start && !args.hash && !args.maglev_table_size) {
+    return absl::InvalidArgumentError(
+        "nothing to change: set at least one of algorithm, slow_start, hash and "
+        "maglev_table_size");
+  }
+  absl::StatusOr<pool::Pool*> pool = FindPool(args.pool);
+  if (!pool.ok()) return pool.status();
+  if (args.maglev_table_size) {
+    if (absl::Status valid = balance::ValidateMaglevTableSize(*args.maglev_table_size);
+        !valid.ok()) {
+      return valid;
+    }
+  }
+  // What the pool will balance with: today's settings with the asked ones replaced. A writer
+  // in between is caught by the expected version, or overwritten field by field as asked.
+  pool::BalanceSettings balance = (*pool)->snapshot()->balance();
+  if (args.algorithm) balance.algorithm = *args.algorithm;
+  if (args.slow_start) balance.slow_start = *args.slow_start;
+  if (args.hash) balance.hash = *args.hash;
+  if (args.maglev_table_size) balance.maglev_table_size = *args.maglev_table_size;
+  if (absl::Status valid = balance::CheckSlowStart(balance.algorithm, balance.slow_start);
+      !valid.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        valid.message(),
+        args.slow_start ? ""
+                        : absl::StrCat("; pool ", text::Quote(args.pool),
+                                       " has that slow_start: set slow_start 0 in the same call")));
+  }
+  bool changed = false;  // the pool asks for a commit only when something changes
+  absl::StatusOr<std::shared_ptr<const pool::PoolSnapshot>> snapshot =
+      (*pool)->UpdateBalance(args.expected_version, balance, [&](const pool::PoolContent& content) {
+        changed = true;
+        return Commit(**pool, content, cancelled, NothingElse);
+      });
+  if (!snapshot.ok()) return snapshot.status();
+  if (changed) NotifyChanged();
+  return PoolChange{.pool = args.pool,
+                    .version = (*snapshot)->version(),
+                    .summary = SummaryOf(**pool),
+                    .changed = changed};
 }
 
 absl::StatusOr<BackendChange> ControlPlane::Add(const AddBackendArgs& args,
@@ -306,8 +370,8 @@ absl::StatusOr<BackendChange> ControlPlane::Add(const AddBackendArgs& args,
                             .runtime = pools_.NewBackendRuntime()});
         return true;
       },
-      [&](const std::vector<pool::Backend>& backends, uint64_t version) {
-        return Commit(**pool, backends, version, cancelled, NothingElse);
+      [&](const pool::PoolContent& content) {
+        return Commit(**pool, content, cancelled, NothingElse);
       });
   if (!snapshot.ok()) return snapshot.status();
   if (!existing.empty()) {
@@ -342,8 +406,8 @@ absl::StatusOr<BackendChange> ControlPlane::Remove(const RemoveBackendArgs& args
         backends.erase(it);
         return true;
       },
-      [&](const std::vector<pool::Backend>& backends, uint64_t version) {
-        return Commit(**pool, backends, version, cancelled, [&] {
+      [&](const pool::PoolContent& content) {
+        return Commit(**pool, content, cancelled, [&] {
           // Its open connections hold the runtime; workers close them once this has passed.
           if (args.drain_timeout) {
             removed_runtime->set_close_deadline_ms(DeadlineAfter(*args.drain_timeout));
@@ -389,8 +453,8 @@ absl::StatusOr<BackendChange> ControlPlane::Update(const UpdateBackendArgs& args
                   args.drain_timeout.has_value();
         return changed;
       },
-      [&](const std::vector<pool::Backend>& backends, uint64_t version) {
-        return Commit(**pool, backends, version, cancelled, [&] {
+      [&](const pool::PoolContent& content) {
+        return Commit(**pool, content, cancelled, [&] {
           if (args.draining == true && args.drain_timeout) {
             runtime->set_close_deadline_ms(DeadlineAfter(*args.drain_timeout));
           } else if (args.draining == false) {

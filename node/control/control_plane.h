@@ -132,6 +132,25 @@ struct UpdateBackendArgs {
   Caller caller = {};
 };
 
+// How a pool should balance from now on: the fields set change, the others stay.
+struct UpdatePoolArgs {
+  std::string pool;
+  std::optional<balance::Algorithm> algorithm = std::nullopt;
+  std::optional<absl::Duration> slow_start = std::nullopt;  // zero: off
+  std::optional<balance::HashKey> hash = std::nullopt;
+  std::optional<uint64_t> maglev_table_size = std::nullopt;
+  std::optional<uint64_t> expected_version = std::nullopt;
+  Caller caller = {};
+};
+
+// The result of UpdatePool: the pool as it is now.
+struct PoolChange {
+  std::string pool;
+  uint64_t version = 0;
+  PoolSummary summary;
+  bool changed = true;  // false: it balanced so already
+};
+
 // The longest drain timeout a call may ask for.
 inline constexpr absl::Duration kMaxDrainTimeout = absl::Hours(24);
 // Watch streams served at once. Each holds a thread of the control service while it lasts, so
@@ -168,6 +187,10 @@ class ControlPlane {
       const RemoveBackendArgs& args, absl::FunctionRef<bool()> cancelled = kNeverCancelled);
   absl::StatusOr<BackendChange> UpdateBackend(
       const UpdateBackendArgs& args, absl::FunctionRef<bool()> cancelled = kNeverCancelled);
+  // Changes how a pool balances. The settings that result must be valid together (no slow
+  // start with maglev, a prime table size); a call that changes nothing succeeds unchanged.
+  absl::StatusOr<PoolChange> UpdatePool(const UpdatePoolArgs& args,
+                                        absl::FunctionRef<bool()> cancelled = kNeverCancelled);
 
   // Calls `send` with the state of `pool` (every pool when empty) now, then again after
   // changes (close ones may be merged: versions can be skipped, the latest state never is),
@@ -194,9 +217,13 @@ class ControlPlane {
   absl::StatusOr<pool::Pool*> FindPool(absl::string_view name) const;
   absl::StatusOr<net::HostPort> ParseAddress(absl::string_view address) const;
   // Records a mutation's outcome in the audit log and passes it on.
-  absl::StatusOr<BackendChange> Audited(Mutation mutation, const Caller& caller,
-                                        absl::string_view pool, absl::string_view backend,
-                                        std::string asked, absl::StatusOr<BackendChange> change);
+  template <typename Change>
+  absl::StatusOr<Change> Audited(Mutation mutation, const Caller& caller, absl::string_view pool,
+                                 absl::string_view backend, std::string asked,
+                                 absl::StatusOr<Change> change);
+  absl::StatusOr<PoolChange> SetBalance(const UpdatePoolArgs& args,
+                                        absl::FunctionRef<bool()> cancelled);
+  PoolSummary SummaryOf(const pool::Pool& pool) const;
   absl::StatusOr<BackendChange> Add(const AddBackendArgs& args,
                                     absl::FunctionRef<bool()> cancelled);
   absl::StatusOr<BackendChange> Remove(const RemoveBackendArgs& args,
@@ -206,9 +233,8 @@ class ControlPlane {
   PoolState StateOf(const pool::Pool& pool, const pool::PoolSnapshot& snapshot) const;
   // The last step before a change of `pool` is published: refuses it when the caller has gone,
   // saves it to the state file (if any), then runs `applied` for what goes with the change.
-  absl::Status Commit(const pool::Pool& pool, const std::vector<pool::Backend>& backends,
-                      uint64_t version, absl::FunctionRef<bool()> cancelled,
-                      absl::FunctionRef<void()> applied);
+  absl::Status Commit(const pool::Pool& pool, const pool::PoolContent& content,
+                      absl::FunctionRef<bool()> cancelled, absl::FunctionRef<void()> applied);
 
   pool::PoolRegistry& pools_;
   NodeFacts facts_;

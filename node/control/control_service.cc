@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "control/algorithm_wire.h"
 #include "grpc/grpc_security_constants.h"
@@ -208,6 +209,61 @@ grpc::Status ControlService::UpdateBackend(grpc::ServerContext* context,
                     .caller = *caller},
                    [context] { return Gone(*context); }),
                response);
+}
+
+namespace {
+
+// The request's settings in the plane's terms, or INVALID_ARGUMENT naming a value this node
+// does not know.
+absl::StatusOr<UpdatePoolArgs> UpdatePoolArgsOf(const v1::UpdatePoolRequest& request) {
+  UpdatePoolArgs args{.pool = request.pool()};
+  if (request.algorithm() != v1::ALGORITHM_UNSPECIFIED) {
+    args.algorithm = FromWire(request.algorithm());
+    if (!args.algorithm) {
+      std::vector<std::string> valid;
+      for (const balance::AlgorithmInfo& info : balance::Algorithms()) {
+        valid.push_back(v1::Algorithm_Name(ToWire(info.algorithm)));
+      }
+      return absl::InvalidArgumentError(absl::StrCat("unknown algorithm value ",
+                                                     static_cast<int>(request.algorithm()),
+                                                     " (valid: ", absl::StrJoin(valid, ", "), ")"));
+    }
+  }
+  if (request.has_slow_start_ms()) {
+    const uint64_t most = static_cast<uint64_t>(absl::ToInt64Milliseconds(balance::kMaxSlowStart));
+    if (request.slow_start_ms() > most) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("slow_start_ms ", request.slow_start_ms(),
+                       " is out of range (valid: 0, which is off, to ", most, ")"));
+    }
+    args.slow_start = absl::Milliseconds(static_cast<int64_t>(request.slow_start_ms()));
+  }
+  if (request.has_hash()) {
+    absl::StatusOr<balance::HashKey> hash = balance::ParseHashKey(request.hash());
+    if (!hash.ok()) return hash.status();
+    args.hash = *hash;
+  }
+  if (request.has_maglev_table_size()) args.maglev_table_size = request.maglev_table_size();
+  if (request.has_expected_version()) args.expected_version = request.expected_version();
+  return args;
+}
+
+}  // namespace
+
+grpc::Status ControlService::UpdatePool(grpc::ServerContext* context,
+                                        const v1::UpdatePoolRequest* request,
+                                        v1::UpdatePoolResponse* response) {
+  const absl::StatusOr<Caller> caller = Authorize(*context);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  absl::StatusOr<UpdatePoolArgs> args = UpdatePoolArgsOf(*request);
+  if (!args.ok()) return ToGrpc(args.status());
+  args->caller = *caller;
+  const absl::StatusOr<PoolChange> change =
+      plane_.UpdatePool(*args, [context] { return Gone(*context); });
+  if (!change.ok()) return ToGrpc(change.status());
+  Fill(change->summary, response->mutable_pool());
+  response->set_unchanged(!change->changed);
+  return grpc::Status::OK;
 }
 
 grpc::Status ControlService::WatchBackends(grpc::ServerContext* context,

@@ -30,6 +30,8 @@ class ControlService final : public plby::v1::Control::Service {
                              v1::RemoveBackendResponse* response) override;
   grpc::Status UpdateBackend(grpc::ServerContext* context, const v1::UpdateBackendRequest* request,
                              v1::UpdateBackendResponse* response) override;
+  grpc::Status UpdatePool(grpc::ServerContext* context, const v1::UpdatePoolRequest* request,
+                          v1::UpdatePoolResponse* response) override;
   grpc::Status WatchBackends(grpc::ServerContext* context, const v1::WatchBackendsRequest* request,
                              grpc::ServerWriter<v1::WatchBackendsResponse>* writer) override;
 

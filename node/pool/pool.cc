@@ -15,12 +15,13 @@ bool FailOpen(const PoolSettings& settings) {
 
 }  // namespace
 
-state::PoolRecord SavedRecord(const std::string& name, uint64_t version,
-                              const std::vector<Backend>& backends) {
-  state::PoolRecord record{.name = name, .version = version, .backends = {}};
-  for (const Backend& backend : backends) {
+state::PoolRecord SavedRecord(const std::string& name, const PoolContent& content) {
+  state::PoolRecord record{
+      .name = name, .version = content.version, .backends = {}, .balance = std::nullopt};
+  for (const Backend& backend : content.backends) {
     record.backends.push_back({backend.address.ToString(), backend.weight, backend.draining});
   }
+  if (content.balance_set) record.balance = content.balance;
   return record;
 }
 
@@ -28,6 +29,8 @@ Pool::Pool(PoolSettings settings, std::vector<Backend> backends, ChangeFeed* cha
            uint64_t version)
     : settings_(std::move(settings)),
       changes_(changes),
+      balance_(settings_.balance),
+      balance_set_(settings_.balance_set),
       snapshot_(std::make_shared<const PoolSnapshot>(InputsFor(version, 1, nullptr),
                                                      std::move(backends))),
       counters_(workers) {}
@@ -36,20 +39,43 @@ absl::StatusOr<std::shared_ptr<const PoolSnapshot>> Pool::Update(
     std::optional<uint64_t> expected_version, Edit edit, Commit commit) {
   std::lock_guard<std::mutex> lock(writer_mutex_);
   std::shared_ptr<const PoolSnapshot> current = snapshot_.load(std::memory_order_relaxed);
-  if (expected_version && *expected_version != current->version()) {
-    return absl::AbortedError(absl::StrCat("pool \"", settings_.name, "\" is at version ",
-                                           current->version(), ", not the expected version ",
-                                           *expected_version,
-                                           ": someone else changed it; read it again and retry"));
+  if (absl::Status version = CheckVersion(expected_version, current->version()); !version.ok()) {
+    return version;
   }
   std::vector<Backend> backends = current->backends();
   absl::StatusOr<bool> changed = edit(backends);
   if (!changed.ok()) return changed.status();
   if (!*changed) return current;
-  if (absl::Status committed = commit(backends, current->version() + 1); !committed.ok()) {
-    return committed;
-  }
+  const PoolContent content{.version = current->version() + 1,
+                            .backends = backends,
+                            .balance = balance_,
+                            .balance_set = balance_set_};
+  if (absl::Status committed = commit(content); !committed.ok()) return committed;
   return PublishLocked(current->version() + 1, std::move(backends));
+}
+
+absl::StatusOr<std::shared_ptr<const PoolSnapshot>> Pool::UpdateBalance(
+    std::optional<uint64_t> expected_version, const BalanceSettings& balance, Commit commit) {
+  std::lock_guard<std::mutex> lock(writer_mutex_);
+  std::shared_ptr<const PoolSnapshot> current = snapshot_.load(std::memory_order_relaxed);
+  if (absl::Status version = CheckVersion(expected_version, current->version()); !version.ok()) {
+    return version;
+  }
+  if (balance == balance_) return current;
+  const PoolContent content{.version = current->version() + 1,
+                            .backends = current->backends(),
+                            .balance = balance,
+                            .balance_set = true};
+  if (absl::Status committed = commit(content); !committed.ok()) return committed;
+  std::lock_guard<std::mutex> publish(publish_mutex_);
+  balance_ = balance;
+  balance_set_ = true;
+  return PublishUnderPublishLock(current->version() + 1, current->backends());
+}
+
+bool Pool::balance_set() const {
+  std::lock_guard<std::mutex> lock(publish_mutex_);
+  return balance_set_;
 }
 
 std::shared_ptr<const PoolSnapshot> Pool::Publish(std::vector<Backend> backends) {
@@ -104,11 +130,18 @@ Pool::Resolution Pool::RecordResolution(const BackendRuntime* runtime,
   return {.outcome = Resolution::Outcome::kResolved, .reason = "", .reason_changed = false};
 }
 
+absl::Status Pool::CheckVersion(std::optional<uint64_t> expected, uint64_t current) const {
+  if (!expected || *expected == current) return absl::OkStatus();
+  return absl::AbortedError(absl::StrCat("pool \"", settings_.name, "\" is at version ", current,
+                                         ", not the expected version ", *expected,
+                                         ": someone else changed it; read it again and retry"));
+}
+
 PoolSnapshot::Inputs Pool::InputsFor(uint64_t version, uint64_t generation,
                                      const PoolSnapshot* previous) const {
   return {.version = version,
           .generation = generation,
-          .balance = settings_.balance,
+          .balance = balance_,
           .fail_open = FailOpen(settings_),
           .now_ms = net::MonotonicMs(),
           .previous = previous};

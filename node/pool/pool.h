@@ -29,13 +29,23 @@ namespace plby::pool {
 
 using config::kMaxBackendsPerPool;
 
-// What the state file keeps of a pool at `version` with `backends`.
-state::PoolRecord SavedRecord(const std::string& name, uint64_t version,
-                              const std::vector<Backend>& backends);
+// What a change is about to publish, for the last word before it is (Pool::Commit).
+struct PoolContent {
+  uint64_t version = 0;
+  const std::vector<Backend>& backends;
+  const BalanceSettings& balance;
+  bool balance_set = false;  // the balance settings were set through the control service
+};
+
+// What the state file keeps of pool `name` with `content`: the backends, and the balance
+// settings once the control service has set them.
+state::PoolRecord SavedRecord(const std::string& name, const PoolContent& content);
 
 struct PoolSettings {
   std::string name;
-  BalanceSettings balance;
+  BalanceSettings balance;  // how it starts balancing (UpdatePool changes it later)
+  // `balance` was set through the control service (and comes from the state file).
+  bool balance_set = false;
   absl::Duration connect_timeout = config::kDefaultConnectTimeout;
   absl::Duration idle_timeout = config::kDefaultIdleTimeout;
   config::HealthCheckConfig health;
@@ -54,6 +64,7 @@ class Pool {
   Pool(PoolSettings settings, std::vector<Backend> backends, ChangeFeed* changes = nullptr,
        int workers = 1, uint64_t version = 1);
 
+  // The settings it started with; how it balances now is its snapshot's balance().
   const PoolSettings& settings() const { return settings_; }
   const std::string& name() const { return settings_.name; }
 
@@ -72,10 +83,9 @@ class Pool {
   // Edits a copy of the backend list; returns whether it changed anything, or an error.
   using Edit = absl::FunctionRef<absl::StatusOr<bool>(std::vector<Backend>& backends)>;
 
-  // Last word before a change is published, given the new list and its version: an error (the
-  // caller went away, the change could not be made durable) leaves the pool as it was.
-  using Commit =
-      absl::FunctionRef<absl::Status(const std::vector<Backend>& backends, uint64_t version)>;
+  // Last word before a change is published, given what it publishes: an error (the caller
+  // went away, the change could not be made durable) leaves the pool as it was.
+  using Commit = absl::FunctionRef<absl::Status(const PoolContent& content)>;
 
   // Applies `edit`, asks `commit`, and publishes the result as the next version. Nothing
   // changes when `expected_version` is set and the pool is at another version (ABORTED), when
@@ -83,6 +93,15 @@ class Pool {
   // current snapshot is returned, and `commit` is not asked).
   absl::StatusOr<std::shared_ptr<const PoolSnapshot>> Update(
       std::optional<uint64_t> expected_version, Edit edit, Commit commit);
+
+  // Sets how the pool balances, with the same rules as Update: nothing changes on a version
+  // mismatch, a failed commit, or settings equal to the current ones (the current snapshot is
+  // returned). A change bumps the version like a backend change, and is kept in the state
+  // file from then on. `balance` must be valid (balance::Validate).
+  absl::StatusOr<std::shared_ptr<const PoolSnapshot>> UpdateBalance(
+      std::optional<uint64_t> expected_version, const BalanceSettings& balance, Commit commit);
+  // Whether the balance settings were set through the control service.
+  bool balance_set() const;
 
   // Replaces the backend list unconditionally and returns the new snapshot.
   std::shared_ptr<const PoolSnapshot> Publish(std::vector<Backend> backends);
@@ -119,15 +138,20 @@ class Pool {
                                                     std::vector<Backend> backends);
   std::shared_ptr<const PoolSnapshot> PublishUnderPublishLock(uint64_t version,
                                                               std::vector<Backend> backends);
+  // ABORTED when `expected` is set and not `current`.
+  absl::Status CheckVersion(std::optional<uint64_t> expected, uint64_t current) const;
   PoolSnapshot::Inputs InputsFor(uint64_t version, uint64_t generation,
                                  const PoolSnapshot* previous) const;
 
   const PoolSettings settings_;
   ChangeFeed* const changes_;
+  // How the next snapshot balances; written under both locks, read under either.
+  BalanceSettings balance_;
+  bool balance_set_;
   // Writers hold writer_mutex_ through edit, commit (which may fsync) and publish. Publishing
   // alone takes publish_mutex_, so a health refresh never waits for a writer's disk.
   std::mutex writer_mutex_;
-  std::mutex publish_mutex_;
+  mutable std::mutex publish_mutex_;
   std::atomic<std::shared_ptr<const PoolSnapshot>> snapshot_;
   stats::PerWorker<PoolCounters> counters_;
   // Apart from each other and from the snapshot: the generation is read on every accept, the

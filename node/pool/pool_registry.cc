@@ -10,10 +10,7 @@ namespace {
 
 PoolSettings SettingsOf(const config::PoolConfig& pool) {
   return {.name = pool.name,
-          .balance = {.algorithm = pool.algorithm,
-                      .slow_start = pool.slow_start,
-                      .hash = pool.hash,
-                      .maglev_table_size = pool.maglev_table_size},
+          .balance = pool.balance,
           .connect_timeout = pool.connect_timeout,
           .idle_timeout = pool.idle_timeout,
           .health = pool.health};
@@ -91,7 +88,19 @@ absl::StatusOr<std::unique_ptr<PoolRegistry>> PoolRegistry::Create(
         backends.push_back(std::move(backend));
       }
     }
-    registry->pools_.push_back(std::make_unique<Pool>(SettingsOf(server), std::move(backends),
+    PoolSettings settings = SettingsOf(server);
+    if (record != nullptr && record->balance) {
+      // Set through the control service, which the state file keeps over the config.
+      settings.balance = *record->balance;
+      settings.balance_set = true;
+      if (*record->balance != server.balance) {
+        note(absl::StrCat("pool ", text::Quote(server.name), " balances with ",
+                          balance::Summary(*record->balance),
+                          " as the control service set it (the state file), not with ",
+                          balance::Summary(server.balance), " as the config says"));
+      }
+    }
+    registry->pools_.push_back(std::make_unique<Pool>(std::move(settings), std::move(backends),
                                                       &registry->changes_, workers, version));
   }
   if (saved != nullptr) {

@@ -10,21 +10,13 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "balance/balancer.h"
+#include "balance/settings.h"
 #include "pool/backend.h"
 
 namespace plby::pool {
 
 // How a pool balances: what UpdatePool changes at runtime.
-struct BalanceSettings {
-  balance::Algorithm algorithm = balance::Algorithm::kWeightedRoundRobin;
-  // A backend that starts taking connections (added, undrained, healthy again) starts at 10%
-  // of its weight and reaches all of it linearly over this window; zero: off.
-  absl::Duration slow_start = absl::ZeroDuration();
-  balance::HashKey hash = balance::HashKey::kSourceIp;
-  uint64_t maglev_table_size = balance::kDefaultMaglevTableSize;
-
-  friend bool operator==(const BalanceSettings&, const BalanceSettings&) = default;
-};
+using BalanceSettings = balance::Settings;
 
 // The share of its weight a backend balances with `elapsed` into a slow-start ramp of
 // `window`, in balance::kWeightScale units of one weight: 10% at the start, linearly to 100%.

@@ -93,7 +93,7 @@ class Checker {
     }
     for (const toml::node& node : *array) {
       const toml::table& table = *node.as_table();
-      CheckKeys(table, "[[pool]]", {"name", "version", "backends"});
+      CheckKeys(table, "[[pool]]", {"name", "version", "backends", "balance"});
       PoolRecord pool;
       const auto* name = table.get("name") ? table.get("name")->as_string() : nullptr;
       const auto* version = table.get("version") ? table.get("version")->as_integer() : nullptr;
@@ -150,6 +150,7 @@ class Checker {
         }
         pool.backends.push_back({canonical, weight->get(), draining->get()});
       }
+      if (const toml::node* balance = table.get("balance")) ReadBalance(*balance, pool);
       state.pools.push_back(std::move(pool));
     }
     return state;
@@ -159,6 +160,56 @@ class Checker {
   std::vector<std::string>& warnings() { return warnings_; }
 
  private:
+  // balance = { algorithm, slow_start, hash, maglev_table_size }. Settings the node would
+  // refuse now are left out (the config's apply), with a warning: they never stop a restart.
+  void ReadBalance(const toml::node& node, PoolRecord& pool) {
+    const toml::table* table = node.as_table();
+    const auto* algorithm =
+        table && table->get("algorithm") ? table->get("algorithm")->as_string() : nullptr;
+    const auto* slow_start =
+        table && table->get("slow_start") ? table->get("slow_start")->as_string() : nullptr;
+    const auto* hash = table && table->get("hash") ? table->get("hash")->as_string() : nullptr;
+    const auto* size = table && table->get("maglev_table_size")
+                           ? table->get("maglev_table_size")->as_integer()
+                           : nullptr;
+    if (table != nullptr) {
+      CheckKeys(*table, "balance", {"algorithm", "slow_start", "hash", "maglev_table_size"});
+    }
+    if (algorithm == nullptr || slow_start == nullptr || hash == nullptr || size == nullptr) {
+      Error(node.source(),
+            "balance needs algorithm, slow_start and hash (strings) and maglev_table_size (an "
+            "integer)");
+      return;
+    }
+    balance::Settings settings;
+    absl::Status valid = absl::OkStatus();
+    absl::StatusOr<balance::Algorithm> parsed_algorithm = balance::ParseAlgorithm(algorithm->get());
+    absl::StatusOr<balance::HashKey> parsed_hash = balance::ParseHashKey(hash->get());
+    absl::Duration parsed_slow_start;
+    if (!parsed_algorithm.ok()) {
+      valid = parsed_algorithm.status();
+    } else if (!parsed_hash.ok()) {
+      valid = parsed_hash.status();
+    } else if (!absl::ParseDuration(slow_start->get(), &parsed_slow_start)) {
+      valid = absl::InvalidArgumentError(
+          absl::StrCat("slow_start ", text::Quote(slow_start->get()), " is not a duration"));
+    } else {
+      settings = {.algorithm = *parsed_algorithm,
+                  .slow_start = parsed_slow_start,
+                  .hash = *parsed_hash,
+                  .maglev_table_size = size->get() < 0 ? 0 : static_cast<uint64_t>(size->get())};
+      valid = balance::Validate(settings);
+    }
+    if (!valid.ok()) {
+      warnings_.push_back(absl::StrCat(
+          source_, ":", node.source().begin.line, ":", node.source().begin.column, ": pool ",
+          text::Quote(pool.name), ": the saved balance settings are left out (", valid.message(),
+          "): the config's apply"));
+      return;
+    }
+    pool.balance = settings;
+  }
+
   void LeftOut(const toml::source_region& where, absl::string_view pool, absl::string_view why) {
     warnings_.push_back(absl::StrCat(source_, ":", where.begin.line, ":", where.begin.column,
                                      ": pool ", text::Quote(pool), ": a backend is left out: ", why,
@@ -195,6 +246,13 @@ std::string FormatState(const State& state) {
                       ", draining = ", backend.draining ? "true" : "false", " },\n");
     }
     text += "]\n";
+    if (pool.balance) {
+      absl::StrAppend(&text, "balance = { algorithm = ",
+                      Quoted(balance::AlgorithmName(pool.balance->algorithm)),
+                      ", slow_start = ", Quoted(absl::FormatDuration(pool.balance->slow_start)),
+                      ", hash = ", Quoted(balance::HashKeyName(pool.balance->hash)),
+                      ", maglev_table_size = ", pool.balance->maglev_table_size, " }\n");
+    }
   }
   return text;
 }

@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "balance/settings.h"
 
 namespace plby::state {
 
@@ -27,6 +28,9 @@ struct PoolRecord {
   std::string name;
   uint64_t version = 1;
   std::vector<BackendRecord> backends;
+  // How the pool balances, once the control service set it (UpdatePool); until then the
+  // config's settings apply.
+  std::optional<balance::Settings> balance;
 };
 
 struct State {

@@ -60,7 +60,7 @@ TEST(ConfigTest, SeedConfigLoadsUnchanged) {
   EXPECT_EQ(server.pool(), pool.name);
   EXPECT_EQ(server.name, "0.0.0.0:8200");
   EXPECT_EQ(server.listen_address.ToString(), "0.0.0.0:8200");
-  EXPECT_EQ(pool.algorithm, balance::Algorithm::kWeightedRoundRobin);
+  EXPECT_EQ(pool.balance.algorithm, balance::Algorithm::kWeightedRoundRobin);
   EXPECT_EQ(pool.connect_timeout, absl::Seconds(3));
   ASSERT_THAT(pool.backends, SizeIs(3));
   EXPECT_EQ(pool.backends[0].address.ToString(), "127.0.0.1:8080");
@@ -99,7 +99,7 @@ backends = []
   EXPECT_EQ(config->pools[0].backends[0].weight, 5);
   EXPECT_EQ(config->pools[0].backends[1].address.ToString(), "localhost:8081");
   EXPECT_EQ(config->servers[1].name, "127.0.0.1:8300");
-  EXPECT_EQ(config->pools[1].algorithm, balance::Algorithm::kRoundRobin);
+  EXPECT_EQ(config->pools[1].balance.algorithm, balance::Algorithm::kRoundRobin);
   EXPECT_THAT(config->pools[1].backends, SizeIs(0));
   // An empty pool is allowed (the control service fills it) but said out loud.
   EXPECT_THAT(config->warnings,
@@ -165,20 +165,20 @@ TEST(ConfigTest, PoolsOfTheirOwnAreSharedByServers) {
   ASSERT_THAT(config->pools, SizeIs(3));
   const PoolConfig& api = config->pools[0];
   EXPECT_EQ(api.name, "api");
-  EXPECT_EQ(api.algorithm, balance::Algorithm::kLeastConnections);
-  EXPECT_EQ(api.slow_start, absl::Seconds(30));
+  EXPECT_EQ(api.balance.algorithm, balance::Algorithm::kLeastConnections);
+  EXPECT_EQ(api.balance.slow_start, absl::Seconds(30));
   EXPECT_EQ(api.connect_timeout, absl::Milliseconds(500));
   EXPECT_EQ(api.health.interval, absl::Seconds(2));
   ASSERT_THAT(api.backends, SizeIs(2));
   EXPECT_EQ(api.backends[0].weight, 2);
   const PoolConfig& sticky = config->pools[1];
-  EXPECT_EQ(sticky.algorithm, balance::Algorithm::kMaglev);
-  EXPECT_EQ(sticky.hash, balance::HashKey::kSourceIpPort);
-  EXPECT_EQ(sticky.maglev_table_size, 251u);
+  EXPECT_EQ(sticky.balance.algorithm, balance::Algorithm::kMaglev);
+  EXPECT_EQ(sticky.balance.hash, balance::HashKey::kSourceIpPort);
+  EXPECT_EQ(sticky.balance.maglev_table_size, 251u);
   const PoolConfig& inline_pool = config->pools[2];
   EXPECT_EQ(inline_pool.name, "127.0.0.1:8202");
   EXPECT_TRUE(inline_pool.inline_in_server);
-  EXPECT_EQ(inline_pool.algorithm, balance::Algorithm::kRandom);
+  EXPECT_EQ(inline_pool.balance.algorithm, balance::Algorithm::kRandom);
   ASSERT_THAT(config->servers, SizeIs(3));
   EXPECT_EQ(config->servers[0].pool(), "api");
   EXPECT_EQ(config->servers[1].name, "alt");
@@ -209,9 +209,11 @@ TEST(ConfigTest, PoolMistakesAreNamedWithTheirLine) {
               HasSubstr("test.toml:8:1: unknown key \"weight\" in [[pool]] (pool[0]) (valid: name, "
                         "algorithm, backends, slow_start, hash, maglev_table_size, "
                         "connect_timeout, idle_timeout, health)"));
-  EXPECT_THAT(ErrorOf(pool + "algorithm = \"maglev\"\nslow_start = \"10s\"\n"),
-              HasSubstr("test.toml:9:14: pool[0].slow_start: not with algorithm maglev: ramping a "
-                        "backend's weight up would move keys between backends while it ramps"));
+  EXPECT_THAT(
+      ErrorOf(pool + "algorithm = \"maglev\"\nslow_start = \"10s\"\n"),
+      HasSubstr("test.toml:9:14: pool[0].slow_start 10s is not valid with algorithm maglev: "
+                "ramping a backend's weight up would move keys between backends while it "
+                "ramps"));
   EXPECT_THAT(ErrorOf(pool + "algorithm = \"maglev\"\nmaglev_table_size = 65536\n"),
               HasSubstr("test.toml:9:21: pool[0].maglev_table_size 65536 is not a prime (the "
                         "nearest primes are 65521 and 65537)"));

@@ -387,3 +387,70 @@ TEST(ControlPlaneStartTest, ChangesWaitUntilTheNodesListenersAreKnown) {
 
 }  // namespace
 }  // namespace plby::control
+
+namespace plby::control {
+namespace {
+
+TEST_F(ControlPlaneTest, UpdatePoolChangesHowItBalancesAndBumpsTheVersion) {
+  absl::StatusOr<PoolChange> change =
+      plane_.UpdatePool({.pool = "web",
+                         .algorithm = balance::Algorithm::kLeastConnections,
+                         .slow_start = absl::Seconds(20)});
+  ASSERT_TRUE(change.ok()) << change.status();
+  EXPECT_TRUE(change->changed);
+  EXPECT_EQ(change->version, 2u);
+  EXPECT_EQ(change->summary.balance.algorithm, balance::Algorithm::kLeastConnections);
+  EXPECT_EQ(change->summary.balance.slow_start, absl::Seconds(20));
+  EXPECT_EQ(registry_->Find("web")->snapshot()->balance().algorithm,
+            balance::Algorithm::kLeastConnections);
+
+  // The same again: unchanged, no new version.
+  change = plane_.UpdatePool({.pool = "web", .algorithm = balance::Algorithm::kLeastConnections});
+  ASSERT_TRUE(change.ok());
+  EXPECT_FALSE(change->changed);
+  EXPECT_EQ(change->version, 2u);
+  EXPECT_EQ(change->summary.balance.slow_start, absl::Seconds(20)) << "what is not asked stays";
+}
+
+TEST_F(ControlPlaneTest, UpdatePoolRefusesWhatWouldNotBeValidAndChangesNothing) {
+  ASSERT_TRUE(plane_.UpdatePool({.pool = "web", .slow_start = absl::Seconds(30)}).ok());
+  const auto refused = [&](UpdatePoolArgs args, absl::StatusCode code, const std::string& text) {
+    const absl::StatusOr<PoolChange> change = plane_.UpdatePool(args);
+    EXPECT_EQ(change.status().code(), code) << text;
+    EXPECT_THAT(change.status().message(), HasSubstr(text));
+    EXPECT_EQ(registry_->Find("web")->version(), 2u);
+    EXPECT_EQ(registry_->Find("web")->snapshot()->balance().algorithm,
+              balance::Algorithm::kWeightedRoundRobin);
+  };
+  refused({.pool = "web", .algorithm = balance::Algorithm::kMaglev},
+          absl::StatusCode::kInvalidArgument,
+          "slow_start 30s is not valid with algorithm maglev: ramping a backend's weight up would "
+          "move keys between backends while it ramps (valid with every other algorithm); pool "
+          "\"web\" has that slow_start: set slow_start 0 in the same call");
+  refused({.pool = "web", .maglev_table_size = 1000}, absl::StatusCode::kInvalidArgument,
+          "maglev_table_size 1000 is not a prime (the nearest primes are 997 and 1009)");
+  refused({.pool = "web"}, absl::StatusCode::kInvalidArgument, "nothing to change");
+  refused({.pool = "nope", .algorithm = balance::Algorithm::kRandom}, absl::StatusCode::kNotFound,
+          "nope");
+  refused({.pool = "web", .algorithm = balance::Algorithm::kRandom, .expected_version = 1},
+          absl::StatusCode::kAborted, "is at version 2, not the expected version 1");
+
+  // With the slow start turned off in the same call, maglev is fine.
+  absl::StatusOr<PoolChange> maglev = plane_.UpdatePool({.pool = "web",
+                                                         .algorithm = balance::Algorithm::kMaglev,
+                                                         .slow_start = absl::ZeroDuration(),
+                                                         .hash = balance::HashKey::kSourceIpPort});
+  ASSERT_TRUE(maglev.ok()) << maglev.status();
+  const absl::StatusOr<PoolState> state = plane_.ListBackends("web");
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->algorithm, balance::Algorithm::kMaglev);
+  uint64_t entries = 0;
+  for (const BackendStatus& backend : state->backends) entries += backend.table_entries;
+  EXPECT_EQ(entries, balance::kDefaultMaglevTableSize);
+  EXPECT_EQ(plane_.Status().control.changes[static_cast<size_t>(Mutation::kUpdatePool)]
+                                           [static_cast<size_t>(Outcome::kRefused)],
+            5u);
+}
+
+}  // namespace
+}  // namespace plby::control

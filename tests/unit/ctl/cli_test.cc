@@ -41,6 +41,40 @@ TEST(CliTest, ReadsACommandWithFlagsAnywhere) {
   EXPECT_TRUE(Parse({"backends", "add", "127.0.0.1:1", "--if-absent"})->invocation->if_absent);
 }
 
+TEST(CliTest, PoolsSetTakesTheBalanceSettings) {
+  absl::StatusOr<ParsedCommandLine> parsed =
+      Parse({"pools", "set", "--pool", "api", "--algorithm", "LC", "--slow-start", "30s",
+             "--expected-version", "3"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const Invocation& invocation = *parsed->invocation;
+  EXPECT_EQ(invocation.command, Command::kPoolsSet);
+  EXPECT_EQ(invocation.algorithm, balance::Algorithm::kLeastConnections);
+  EXPECT_EQ(invocation.slow_start, absl::Seconds(30));
+  EXPECT_EQ(invocation.expected_version, 3u);
+  const Invocation maglev = *Parse({"pools", "set", "--algorithm=maglev", "--hash",
+                                    "source_ip_port", "--maglev-table-size", "251"})
+                                 ->invocation;
+  EXPECT_EQ(maglev.hash, balance::HashKey::kSourceIpPort);
+  EXPECT_EQ(maglev.maglev_table_size, 251u);
+
+  EXPECT_THAT(ErrorOf({"pools", "set"}),
+              HasSubstr("pools set needs at least one of --algorithm, --slow-start, --hash and "
+                        "--maglev-table-size"));
+  EXPECT_THAT(ErrorOf({"pools", "set", "--algorithm", "fastest"}),
+              HasSubstr("--algorithm: unknown algorithm \"fastest\" (valid: RR (round_robin), "
+                        "WRR (weighted_round_robin), least_connections (LC), p2c (power_of_two), "
+                        "random, maglev)"));
+  EXPECT_THAT(ErrorOf({"pools", "set", "--hash", "header"}),
+              HasSubstr("--hash: unknown hash \"header\" (valid: source_ip, source_ip_port)"));
+  EXPECT_THAT(ErrorOf({"pools", "set", "--maglev-table-size", "100"}),
+              HasSubstr("--maglev-table-size: maglev_table_size 100 is not a prime (the nearest "
+                        "primes are 97 and 101)"));
+  EXPECT_THAT(ErrorOf({"pools", "set", "--slow-start", "2h"}),
+              HasSubstr("--slow-start \"2h\" is not valid (valid: a duration from 0s"));
+  EXPECT_THAT(ErrorOf({"backends", "list", "--algorithm", "RR"}),
+              HasSubstr("--algorithm does not apply to backends list"));
+}
+
 TEST(CliTest, NodesComeFromFlagsThenEnvironmentThenTheDefault) {
   EXPECT_THAT(Parse({"status"})->invocation->nodes, ElementsAre("127.0.0.1:9100"));
   EXPECT_THAT(Parse({"status"}, {{"PLBY_NODES", "a.example:1, b.example:2"}})->invocation->nodes,

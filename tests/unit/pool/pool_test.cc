@@ -132,10 +132,10 @@ TEST(PoolTest, UpdateRefusesOnAVersionMismatchOrAFailedCommit) {
     backends.push_back(MakeBackend("10.0.0.9:80"));
     return true;
   };
-  const auto accept = [](const std::vector<Backend>&, uint64_t) { return absl::OkStatus(); };
+  const auto accept = [](const PoolContent&) { return absl::OkStatus(); };
   EXPECT_EQ(pool.Update(7, add, accept).status().code(), absl::StatusCode::kAborted);
-  const auto refuse = [](const std::vector<Backend>&, uint64_t version) {
-    EXPECT_EQ(version, 2u);
+  const auto refuse = [](const PoolContent& content) {
+    EXPECT_EQ(content.version, 2u);
     return absl::UnavailableError("disk full");
   };
   EXPECT_EQ(pool.Update(std::nullopt, add, refuse).status().code(), absl::StatusCode::kUnavailable);
@@ -144,6 +144,47 @@ TEST(PoolTest, UpdateRefusesOnAVersionMismatchOrAFailedCommit) {
   absl::StatusOr<std::shared_ptr<const PoolSnapshot>> done = pool.Update(1, add, accept);
   ASSERT_TRUE(done.ok());
   EXPECT_EQ((*done)->version(), 2u);
+}
+
+TEST(PoolTest, UpdateBalanceBumpsTheVersionAndIsSaved) {
+  Pool pool(Settings(), {MakeBackend("10.0.0.1:80"), MakeBackend("10.0.0.2:80")});
+  EXPECT_FALSE(pool.balance_set());
+  const BalanceSettings maglev{.algorithm = balance::Algorithm::kMaglev,
+                               .slow_start = absl::ZeroDuration(),
+                               .hash = balance::HashKey::kSourceIpPort,
+                               .maglev_table_size = 251};
+  const auto refuse = [](const PoolContent&) { return absl::UnavailableError("disk full"); };
+  EXPECT_EQ(pool.UpdateBalance(std::nullopt, maglev, refuse).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(pool.snapshot()->balance().algorithm, balance::Algorithm::kWeightedRoundRobin);
+  EXPECT_EQ(pool.UpdateBalance(5, maglev, refuse).status().code(), absl::StatusCode::kAborted);
+
+  std::optional<state::PoolRecord> saved;
+  const auto save = [&](const PoolContent& content) {
+    saved = SavedRecord("web", content);
+    return absl::OkStatus();
+  };
+  absl::StatusOr<std::shared_ptr<const PoolSnapshot>> done = pool.UpdateBalance(1, maglev, save);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ((*done)->version(), 2u);
+  EXPECT_EQ((*done)->balance(), maglev);
+  EXPECT_EQ((*done)->TableEntries().size(), 2u);
+  ASSERT_TRUE(saved.has_value());
+  EXPECT_EQ(saved->balance, maglev);
+  EXPECT_EQ(saved->backends.size(), 2u);
+  EXPECT_TRUE(pool.balance_set());
+  saved.reset();
+  EXPECT_EQ((*pool.UpdateBalance(std::nullopt, maglev, save))->version(), 2u) << "unchanged";
+  EXPECT_FALSE(saved.has_value());
+
+  // Backend changes from now on save the balance too.
+  const auto add = [](std::vector<Backend>& backends) -> absl::StatusOr<bool> {
+    backends.push_back(MakeBackend("10.0.0.9:80"));
+    return true;
+  };
+  ASSERT_TRUE(pool.Update(std::nullopt, add, save).ok());
+  EXPECT_EQ(saved->balance, maglev);
+  EXPECT_EQ(pool.snapshot()->balance(), maglev);
 }
 
 TEST(PoolTest, TicketsAreSharedAcrossThreads) {

@@ -35,8 +35,12 @@ class StateFileTest : public ::testing::Test {
 State Sample() {
   return State{.pools = {{.name = "web",
                           .version = 7,
-                          .backends = {{"127.0.0.1:8080", 3, false}, {"[::1]:8081", 1, true}}},
-                         {.name = "empty \"one\"", .version = 2, .backends = {}}},
+                          .backends = {{"127.0.0.1:8080", 3, false}, {"[::1]:8081", 1, true}},
+                          .balance = balance::Settings{.algorithm = balance::Algorithm::kMaglev,
+                                                       .slow_start = absl::ZeroDuration(),
+                                                       .hash = balance::HashKey::kSourceIpPort,
+                                                       .maglev_table_size = 251}},
+                         {.name = "empty \"one\"", .version = 2, .backends = {}, .balance = {}}},
                .warnings = {}};
 }
 
@@ -51,7 +55,31 @@ TEST_F(StateFileTest, FormatAndParseRoundTrip) {
   EXPECT_EQ(web->backends[0].address, "127.0.0.1:8080");
   EXPECT_EQ(web->backends[0].weight, 3);
   EXPECT_TRUE(web->backends[1].draining);
-  EXPECT_NE(parsed->Find("empty \"one\""), nullptr);
+  ASSERT_TRUE(web->balance.has_value());
+  EXPECT_EQ(web->balance->algorithm, balance::Algorithm::kMaglev);
+  EXPECT_EQ(web->balance->hash, balance::HashKey::kSourceIpPort);
+  EXPECT_EQ(web->balance->maglev_table_size, 251u);
+  ASSERT_NE(parsed->Find("empty \"one\""), nullptr);
+  EXPECT_FALSE(parsed->Find("empty \"one\"")->balance.has_value());
+}
+
+TEST_F(StateFileTest, SavedBalanceSettingsTheNodeWouldRefuseAreLeftOutWithAWarning) {
+  absl::StatusOr<State> parsed = ParseState(
+      "format = 1\n[[pool]]\nname = \"web\"\nversion = 2\nbackends = []\n"
+      "balance = { algorithm = \"maglev\", slow_start = \"30s\", hash = \"source_ip\", "
+      "maglev_table_size = 65537 }\n",
+      "state.toml");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_FALSE(parsed->pools[0].balance.has_value());
+  EXPECT_THAT(parsed->warnings,
+              ::testing::ElementsAre(::testing::HasSubstr(
+                  "state.toml:6:11: pool \"web\": the saved balance settings are left out "
+                  "(slow_start 30s is not valid with algorithm maglev")));
+  EXPECT_FALSE(ParseState("format = 1\n[[pool]]\nname = \"web\"\nversion = 2\nbackends = []\n"
+                          "balance = { algorithm = \"RR\" }\n",
+                          "state.toml")
+                   .ok())
+      << "a structurally broken entry is refused whole";
 }
 
 TEST_F(StateFileTest, AnythingOffIsRefusedWithItsPosition) {
@@ -124,8 +152,11 @@ TEST_F(StateFileTest, SaveWritesEveryPoolAndLeavesNoTemporaryFile) {
   absl::StatusOr<std::unique_ptr<StateFile>> file = StateFile::Open(path, Sample());
   ASSERT_TRUE(file.ok()) << file.status();
   ASSERT_TRUE(
-      (*file)->Save({.name = "api", .version = 1, .backends = {{"10.0.0.1:80", 1, false}}}).ok());
-  ASSERT_TRUE((*file)->Save({.name = "web", .version = 8, .backends = {}}).ok());
+      (*file)
+          ->Save(
+              {.name = "api", .version = 1, .backends = {{"10.0.0.1:80", 1, false}}, .balance = {}})
+          .ok());
+  ASSERT_TRUE((*file)->Save({.name = "web", .version = 8, .backends = {}, .balance = {}}).ok());
   absl::StatusOr<std::optional<State>> read = ReadStateFile(path);
   ASSERT_TRUE(read.ok() && read->has_value()) << read.status();
   EXPECT_EQ((*read)->Find("web")->version, 8u);
@@ -141,17 +172,18 @@ TEST_F(StateFileTest, AFailedSaveChangesNeitherTheFileNorTheRecordedState) {
   const std::string path = sub + "/state.toml";
   absl::StatusOr<std::unique_ptr<StateFile>> file = StateFile::Open(path, State{});
   ASSERT_TRUE(file.ok()) << file.status();
-  ASSERT_TRUE((*file)->Save({.name = "web", .version = 2, .backends = {}}).ok());
+  ASSERT_TRUE((*file)->Save({.name = "web", .version = 2, .backends = {}, .balance = {}}).ok());
   const std::string before = Read(path);
   // Gone, so nothing can be written there (permissions would not stop root).
   std::filesystem::remove_all(sub);
-  const absl::Status failed = (*file)->Save({.name = "web", .version = 3, .backends = {}});
+  const absl::Status failed =
+      (*file)->Save({.name = "web", .version = 3, .backends = {}, .balance = {}});
   EXPECT_EQ(failed.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(failed.message(), HasSubstr("could not save the change to the state file"));
   EXPECT_THAT(failed.message(), HasSubstr("nothing changed"));
   // The recorded state is still version 2: the next save starts from it.
   std::filesystem::create_directory(sub);
-  ASSERT_TRUE((*file)->Save({.name = "api", .version = 1, .backends = {}}).ok());
+  ASSERT_TRUE((*file)->Save({.name = "api", .version = 1, .backends = {}, .balance = {}}).ok());
   absl::StatusOr<std::optional<State>> read = ReadStateFile(path);
   ASSERT_TRUE(read.ok() && read->has_value());
   EXPECT_EQ((*read)->Find("web")->version, 2u);
