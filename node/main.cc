@@ -371,19 +371,22 @@ int main(int argc, char** argv) {
   }
 
   std::unique_ptr<plby::metrics::HttpServer> metrics;
+  plby::metrics::TrafficHistory history;
+  std::unique_ptr<plby::metrics::HistorySampler> sampler;
   if (config->metrics.listen) {
     absl::StatusOr<std::unique_ptr<plby::metrics::HttpServer>> started =
-        plby::metrics::HttpServer::Start(config->metrics.listen_address,
-                                         [&control_plane](const std::string& path) {
-                                           return plby::metrics::Route(control_plane, path);
-                                         });
+        plby::metrics::HttpServer::Start(
+            config->metrics.listen_address, [&control_plane, &history](const std::string& path) {
+              return plby::metrics::Route(control_plane, history, path);
+            });
     if (!started.ok()) {
       PLBY_LOG(kError, "cannot start: metrics listener: ", started.status().message());
       return kExitRuntimeError;
     }
     metrics = *std::move(started);
+    sampler = std::make_unique<plby::metrics::HistorySampler>(control_plane, history);
     PLBY_LOG(kInfo, "metrics listening address=", metrics->address().ToString(),
-             " paths=/metrics,/,/status.json");
+             " paths=/metrics,/,/status.json,/history.json");
   }
 
   // Every listener is bound now: no backend may reach one of them, whatever adds it.
@@ -444,6 +447,7 @@ int main(int argc, char** argv) {
   running.pools().changes().Close();
   (*control)->Shutdown(absl::Seconds(1));
   metrics.reset();
+  sampler.reset();
   const uint64_t open = running.active_connections();
   running.Stop();
   PLBY_LOG(kInfo, "stopped accepted=", running.accepted_connections(),

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "balance/algorithm.h"
 
 namespace plby::metrics {
 namespace {
@@ -101,6 +102,20 @@ std::string RenderPrometheus(const Report& report) {
   for (const PoolReport& pool : report.pools) {
     out.Sample("plby_pool_version", PoolLabel(pool), pool.state.version);
   }
+  out.Family("plby_pool_info", "gauge",
+             "How the pool balances, as labels (algorithm; for maglev also hash and "
+             "table_size); always 1.");
+  for (const PoolReport& pool : report.pools) {
+    const balance::Settings& balance = pool.summary.balance;
+    std::string labels = absl::StrCat(
+        PoolLabel(pool), ",algorithm=\"", balance::AlgorithmName(balance.algorithm),
+        "\",slow_start_seconds=\"", absl::ToInt64Milliseconds(balance.slow_start) / 1000.0, "\"");
+    if (balance::Describe(balance.algorithm).needs_key) {
+      absl::StrAppend(&labels, ",hash=\"", balance::HashKeyName(balance.hash), "\",table_size=\"",
+                      balance.maglev_table_size, "\"");
+    }
+    out.Sample("plby_pool_info", labels, uint64_t{1});
+  }
   out.Family("plby_pool_backends", "gauge", "Backends listed in the pool.");
   for (const PoolReport& pool : report.pools) {
     out.Sample("plby_pool_backends", PoolLabel(pool),
@@ -134,6 +149,24 @@ std::string RenderPrometheus(const Report& report) {
               [](const auto& b) { return b.connect_failures; });
   per_backend("plby_backend_weight", "gauge", "The backend's weight.",
               [](const auto& b) { return static_cast<uint64_t>(b.weight); });
+  out.Family("plby_backend_effective_weight", "gauge",
+             "The weight the backend balances with now: below its weight while a slow-start "
+             "ramp lifts it.");
+  for (const PoolReport& pool : report.pools) {
+    for (const control::BackendStatus& backend : pool.state.backends) {
+      out.Sample("plby_backend_effective_weight", BackendLabels(pool, backend),
+                 backend.current_weight);
+    }
+  }
+  out.Family("plby_backend_table_entries", "gauge",
+             "Maglev pools: the lookup table entries the backend holds (its share of the keys "
+             "before health is considered).");
+  for (const PoolReport& pool : report.pools) {
+    if (!balance::Describe(pool.summary.balance.algorithm).needs_key) continue;
+    for (const control::BackendStatus& backend : pool.state.backends) {
+      out.Sample("plby_backend_table_entries", BackendLabels(pool, backend), backend.table_entries);
+    }
+  }
   per_backend("plby_backend_draining", "gauge",
               "1 when the backend is drained (takes no new connections).",
               [](const auto& b) { return uint64_t{b.draining ? 1u : 0u}; });

@@ -6,12 +6,16 @@
 
 namespace plby::metrics {
 
-HttpResponse Route(const control::ControlPlane& plane, const std::string& path) {
+HttpResponse Route(const control::ControlPlane& plane, const TrafficHistory& history,
+                   const std::string& path) {
   if (path == "/metrics") {
     return {.content_type = kPrometheusContentType, .body = RenderPrometheus(Collect(plane))};
   }
   if (path == "/status.json") {
     return {.content_type = "application/json", .body = RenderStatusJson(Collect(plane))};
+  }
+  if (path == "/history.json") {
+    return {.content_type = "application/json", .body = history.Json()};
   }
   if (path == "/" || path == "/index.html") {
     return {.content_type = "text/html; charset=utf-8", .body = std::string(StatusPageHtml())};
@@ -27,7 +31,7 @@ HttpResponse Route(const control::ControlPlane& plane, const std::string& path) 
           .content_type = "text/plain; charset=utf-8",
           .body =
               "not found: this listener serves / (the status page, with /status.css and "
-              "/status.js), /status.json and /metrics\n"};
+              "/status.js), /status.json, /history.json and /metrics\n"};
 }
 
 }  // namespace plby::metrics

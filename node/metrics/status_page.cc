@@ -42,12 +42,111 @@ constexpr absl::string_view kStyle =
   .unknown, .draining { color: var(--dim); }
   .unresolved { color: var(--bad); }
   #error { color: var(--bad); }
+  canvas { display: block; margin: .4rem 0 .2rem; max-width: 100%; }
+  .legend { color: var(--dim); font-size: 12px; margin-bottom: .6rem; }
+  .legend span { margin-right: 1rem; white-space: nowrap; }
+  .legend i { display: inline-block; width: .8rem; height: .25rem; margin-right: .3rem;
+              vertical-align: middle; }
 )css";
 
 constexpr absl::string_view kScript = R"js("use strict";
 const columns = ["backend", "weight", "health", "state", "active", "connections/s",
                  "to backend", "from backend", "connect failures"];
 let previous = null;  // the last status and when it came, for rates
+let history = null;   // /history.json: the last five minutes, every five seconds
+const palette = ["#0969da", "#8250df", "#1a7f37", "#bf8700", "#0a3069", "#bc4c00", "#6639ba",
+                 "#116329", "#953800", "#4d2d00", "#218bff", "#a475f9", "#2da44e", "#d4a72c",
+                 "#57606a", "#cf7200", "#8c959f"];
+
+// New connections per second per backend over the last five minutes (lines), and connect
+// failures per second (red bars along the bottom), on a canvas drawn here: no library, no font.
+function chart(samples, backends) {
+  const wrap = document.createElement("div");
+  const canvas = document.createElement("canvas");
+  const width = 720, height = 140, left = 44, bottom = 16, top = 8;
+  const ratio = window.devicePixelRatio || 1;
+  canvas.width = width * ratio;
+  canvas.height = height * ratio;
+  canvas.style.width = width + "px";
+  canvas.style.height = height + "px";
+  wrap.appendChild(canvas);
+  const ctx = canvas.getContext("2d");
+  ctx.scale(ratio, ratio);
+  const dim = getComputedStyle(document.body).color;
+  ctx.font = "11px system-ui, sans-serif";
+  ctx.fillStyle = dim;
+  ctx.strokeStyle = "#8888";
+  // The pool's backends as the node charts them (the first few, the rest as "others"), then
+  // any that left within the five minutes.
+  const charted = history ? history.charted_backends : 16;
+  const series = backends.slice(0, charted).map(b => b.address);
+  if (backends.length > charted) series.push("others");
+  for (const sample of samples)
+    for (const name of Object.keys(sample.connections))
+      if (!series.includes(name)) series.push(name);
+  let peak = 1;
+  for (const sample of samples) {
+    peak = Math.max(peak, sample.failures);
+    for (const name of series) peak = Math.max(peak, sample.connections[name] || 0);
+  }
+  const step = Math.pow(10, Math.floor(Math.log10(peak)));
+  const ceiling = Math.ceil(peak / step) * step;
+  const now = samples.length ? samples[samples.length - 1].at_ms : Date.now();
+  const span = 300000;  // five minutes
+  const x = at => left + (width - left - 4) * (1 - (now - at) / span);
+  const y = v => top + (height - top - bottom) * (1 - v / ceiling);
+  ctx.beginPath();
+  ctx.moveTo(left, top);
+  ctx.lineTo(left, height - bottom);
+  ctx.lineTo(width - 4, height - bottom);
+  ctx.stroke();
+  ctx.textAlign = "right";
+  ctx.fillText(String(ceiling), left - 4, top + 8);
+  ctx.fillText("0", left - 4, height - bottom);
+  ctx.textAlign = "left";
+  ctx.fillText("-5 min", left, height - 3);
+  ctx.textAlign = "right";
+  ctx.fillText("now", width - 4, height - 3);
+  ctx.fillStyle = getComputedStyle(document.documentElement).getPropertyValue("--bad");
+  for (const sample of samples) {
+    if (sample.failures > 0) {
+      ctx.fillRect(x(sample.at_ms) - 2, y(sample.failures), 4, height - bottom - y(sample.failures));
+    }
+  }
+  series.forEach((name, i) => {
+    ctx.strokeStyle = palette[i % palette.length];
+    ctx.lineWidth = 1.5;
+    ctx.beginPath();
+    let started = false;
+    for (const sample of samples) {
+      if (!(name in sample.connections)) { started = false; continue; }
+      const px = x(sample.at_ms), py = y(sample.connections[name]);
+      if (started) ctx.lineTo(px, py); else ctx.moveTo(px, py);
+      started = true;
+    }
+    ctx.stroke();
+  });
+  const legend = document.createElement("div");
+  legend.className = "legend";
+  legend.appendChild(document.createTextNode("new connections/s: "));
+  series.forEach((name, i) => {
+    const item = document.createElement("span");
+    const swatch = document.createElement("i");
+    swatch.style.background = palette[i % palette.length];
+    item.appendChild(swatch);
+    item.appendChild(document.createTextNode(name));
+    legend.appendChild(item);
+  });
+  const failures = document.createElement("span");
+  const swatch = document.createElement("i");
+  swatch.style.background = "var(--bad)";
+  failures.appendChild(swatch);
+  failures.appendChild(document.createTextNode("connect failures/s"));
+  legend.appendChild(failures);
+  if (!samples.length) legend.appendChild(document.createTextNode(" (collecting: a point every 5 s)"));
+  wrap.appendChild(legend);
+  return wrap;
+}
 
 function cell(row, text, cls) {
   const td = document.createElement("td");
@@ -92,6 +191,8 @@ function render(status, now) {
         " · " + pool.algorithm + " · version " +
         pool.version + " · " + pool.backends.length + " backends";
     container.appendChild(facts);
+    const past = history && history.pools.find(p => p.name === pool.name);
+    container.appendChild(chart(past ? past.samples : [], pool.backends));
     const table = document.createElement("table");
     const head = table.createTHead().insertRow();
     for (const c of columns) {
@@ -140,8 +241,18 @@ async function refresh() {
   }
 }
 
-refresh();
+async function refreshHistory() {
+  try {
+    const response = await fetch("history.json", { cache: "no-store" });
+    if (response.ok) history = await response.json();
+  } catch (e) {
+    // refresh() says when the node cannot be reached
+  }
+}
+
+refreshHistory().then(refresh);
 setInterval(refresh, 1000);
+setInterval(refreshHistory, 5000);
 )js";
 
 }  // namespace

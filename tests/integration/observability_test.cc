@@ -197,6 +197,13 @@ TEST_F(MetricsTest, StatusPageShowsTheBackendsInABrowser) {
   }
   EXPECT_THAT(page.output, HasSubstr("pool web"));
   EXPECT_THAT(page.output, HasSubstr("1 worker ·"));
+  // Each pool's chart of its last five minutes, drawn by the page (a canvas and its legend).
+  EXPECT_THAT(page.output, HasSubstr("<canvas"));
+  EXPECT_THAT(page.output, HasSubstr("new connections/s: "));
+  EXPECT_THAT(page.output, HasSubstr(absl::StrCat("</i>", first_.address(), "</span>")));
+  EXPECT_THAT(HttpRequest(metrics_port_, "GET", "/history.json"),
+              HasSubstr("{\"interval_seconds\":5,\"charted_backends\":16,\"pools\":[{\"name\":"
+                        "\"web\",\"samples\":["));
   // The page rendered under a policy that allows only itself: Chromium enforces it, so an
   // inline script or style would have left the table empty.
   EXPECT_THAT(HttpRequest(metrics_port_, "GET", "/"),

@@ -49,6 +49,32 @@ Report SampleReport() {
   return report;
 }
 
+TEST(PrometheusTest, MaglevPoolsShowTheirTable) {
+  Report report;
+  PoolReport pool;
+  pool.summary.name = "sticky";
+  pool.summary.balance = {.algorithm = balance::Algorithm::kMaglev,
+                          .slow_start = absl::ZeroDuration(),
+                          .hash = balance::HashKey::kSourceIp,
+                          .maglev_table_size = 251};
+  pool.state.pool = "sticky";
+  control::BackendStatus b125;
+  b125.address = "10.0.0.1:80";
+  b125.table_entries = 125;
+  pool.state.backends.push_back(b125);
+  control::BackendStatus b126;
+  b126.address = "10.0.0.2:80";
+  b126.table_entries = 126;
+  pool.state.backends.push_back(b126);
+  report.pools.push_back(pool);
+  const std::string text = RenderPrometheus(report);
+  EXPECT_THAT(text,
+              HasSubstr("plby_pool_info{pool=\"sticky\",algorithm=\"maglev\","
+                        "slow_start_seconds=\"0\",hash=\"source_ip\",table_size=\"251\"} 1\n"));
+  EXPECT_THAT(
+      text, HasSubstr("plby_backend_table_entries{pool=\"sticky\",backend=\"10.0.0.2:80\"} 126\n"));
+}
+
 TEST(PrometheusTest, NodeCountersAndErrorsByKind) {
   const std::string text = RenderPrometheus(SampleReport());
   EXPECT_THAT(text, HasSubstr("plby_build_info{version=\"9.9.9\"} 1\n"));
@@ -65,6 +91,11 @@ TEST(PrometheusTest, NodeCountersAndErrorsByKind) {
 TEST(PrometheusTest, PoolsAndBackendsAreLabelled) {
   const std::string text = RenderPrometheus(SampleReport());
   EXPECT_THAT(text, HasSubstr("plby_pool_version{pool=\"web\"} 7\n"));
+  EXPECT_THAT(text, HasSubstr("plby_pool_info{pool=\"web\",algorithm=\"WRR\",slow_start_seconds="
+                              "\"0\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("plby_backend_effective_weight{pool=\"web\",backend=\"127.0.0.1:"
+                              "8080\"} 3.000\n"));
+  EXPECT_THAT(text, Not(HasSubstr("plby_backend_table_entries{"))) << "maglev pools only";
   EXPECT_THAT(text, HasSubstr("plby_pool_backends{pool=\"web\"} 2\n"));
   const std::string first = "{pool=\"web\",backend=\"127.0.0.1:8080\"}";
   EXPECT_THAT(text, HasSubstr("plby_backend_connections_total" + first + " 6\n"));
