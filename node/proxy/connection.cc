@@ -29,6 +29,9 @@ void Connection::Start(WorkerContext* context, net::UniqueFd client, pool::PoolV
   client_.owner = this;
   backend_.owner = this;
   client_.fd = std::move(client);
+  // A client usually sends right after its connect: its first bytes may be there already, and
+  // SendEarly() tries them. A read that finds nothing clears this; the next edge sets it.
+  client_.readable = true;
   upstream_ = {};
   downstream_ = {};
   view_ = view;
@@ -90,7 +93,10 @@ void Connection::ConnectNext() {
     backend_info_->runtime->AddLoad();
     loaded_ = true;
     const int error = StartConnect(*backend_info_);
-    if (error == 0) return;  // connected, or waiting for the handshake
+    if (error == 0) {
+      SendEarly();  // on loopback the handshake is often done by now
+      return;
+    }
     ReleaseLoad();
     if (net::IsLocalResourceShortage(error)) {
       // Out of descriptors, memory or local ports: no backend is at fault and another would
@@ -149,14 +155,43 @@ void Connection::NoteConnectFailure(int error) {
   }
 }
 
-void Connection::OnBackendConnectEvents(uint32_t events) {
-  int error = net::TakeSocketError(backend_.fd.get());
-  if (error == 0 && (events & (EPOLLERR | EPOLLHUP))) error = ECONNREFUSED;
-  if (error != 0) {
-    OnConnectFailed(error);
+void Connection::SendEarly() {
+  // The client's bytes: what an earlier attempt read already, or its socket's first read. A
+  // client that sent nothing yet (or ended) waits for the handshake's EPOLLOUT as usual.
+  if (!upstream_.pending) {
+    if (!client_.readable) return;
+    const std::span<char> scratch = context_->scratch;
+    const ssize_t n = ::read(client_.fd.get(), scratch.data(), scratch.size());
+    if (n <= 0) {
+      if (n < 0 && errno == EAGAIN) client_.readable = false;
+      return;  // an end or an error is read again, and handled, once connected
+    }
+    last_activity_ms_ = context_->loop->now_ms();
+    Stash(upstream_, scratch.data(), static_cast<size_t>(n));
+    if (static_cast<size_t>(n) < scratch.size() && !client_.peer_closed) client_.readable = false;
+  }
+  const ssize_t written =
+      ::write(backend_.fd.get(), upstream_.pending->bytes.data() + upstream_.begin,
+              upstream_.end - upstream_.begin);
+  if (written < 0) {
+    // Still connecting: the bytes wait in the buffer for EPOLLOUT. Refused: they go to the
+    // next backend tried, none of them having reached this one.
+    if (errno != EAGAIN) OnConnectFailed(errno);
     return;
   }
-  if ((events & EPOLLOUT) == 0) return;  // not finished yet
+  // The kernel took bytes: the connection is established.
+  Established(EPOLLOUT);
+  upstream_.relayed->Add(static_cast<uint64_t>(written));
+  upstream_.begin += static_cast<uint32_t>(written);
+  if (upstream_.begin == upstream_.end) {
+    context_->buffers->Release(std::move(upstream_.pending));
+  } else {
+    backend_.writable = false;
+  }
+  Relay();
+}
+
+void Connection::Established(uint32_t events) {
   context_->loop->CancelTimer(connect_timer_);
   phase_ = Phase::kRelaying;
   pool::BackendRuntime::WorkerCounters& counters =
@@ -169,6 +204,17 @@ void Connection::OnBackendConnectEvents(uint32_t events) {
   backend_.writable = true;
   backend_.readable = (events & (EPOLLIN | EPOLLRDHUP)) != 0;
   backend_.peer_closed = (events & EPOLLRDHUP) != 0;
+}
+
+void Connection::OnBackendConnectEvents(uint32_t events) {
+  int error = net::TakeSocketError(backend_.fd.get());
+  if (error == 0 && (events & (EPOLLERR | EPOLLHUP))) error = ECONNREFUSED;
+  if (error != 0) {
+    OnConnectFailed(error);
+    return;
+  }
+  if ((events & EPOLLOUT) == 0) return;  // not finished yet
+  Established(events);
   Relay();
 }
 
@@ -195,8 +241,8 @@ void Connection::OnEndpointEvents(Endpoint& endpoint, uint32_t events) {
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) endpoint.writable = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) endpoint.peer_closed = true;
   if (phase_ == Phase::kConnecting) {
-    // The client's bytes wait in its socket until a backend is connected; a client that is
-    // gone entirely ends the attempt.
+    // The client's bytes wait in its socket (or, read early, in the buffer) until a backend
+    // is connected; a client that is gone entirely ends the attempt.
     if (events & (EPOLLERR | EPOLLHUP)) Close();
     return;
   }
@@ -275,7 +321,10 @@ Connection::Progress Connection::Transfer(Flow& flow, Endpoint& from, Endpoint& 
   }
 
   if (flow.source_ended && !flow.pending) {
-    ::shutdown(to.fd.get(), SHUT_WR);  // pass the half-close on; the other way keeps flowing
+    // Pass the half-close on; the other way keeps flowing. When the other way is done too,
+    // the close that follows sends the FIN: no shutdown(2) first (HAProxy saves it too).
+    const Flow& other = &flow == &upstream_ ? downstream_ : upstream_;
+    if (!other.done) ::shutdown(to.fd.get(), SHUT_WR);
     flow.done = true;
   }
   return Progress::kWaiting;

@@ -111,6 +111,14 @@ class Connection final : public net::TimerHandler, public net::DeferredTask {
   void ConnectNext();
   // The current backend no longer counts this connection in its load.
   void ReleaseLoad();
+  // Right after a connect is started: on loopback the handshake has often completed within
+  // connect(2) already. The client's first bytes are read and written at once, and a write
+  // the kernel takes proves the connection, a turn of the event loop before its EPOLLOUT
+  // would (HAProxy does the same). Bytes read but not yet written wait in the upstream
+  // buffer, for this backend's EPOLLOUT or, if its connect fails, for the next backend.
+  void SendEarly();
+  // The backend's connect completed: counts it and starts relaying. `events` are epoll's.
+  void Established(uint32_t events);
   // 0 when the connect succeeded or is under way, else the errno of the failure.
   int StartConnect(const pool::Backend& backend);
   void NoteConnectFailure(int error);
