@@ -4,12 +4,15 @@
 // repeat, and the table reports medians and ratios.
 //
 //   tests/bench/run.sh [--rounds N] [--seconds S] [--threads 1,2] [--no-callgrind]
+//                      [--sections proxies,churn,pool-size,algorithms,maglev,callgrind]
 //
 // Workloads: keep-alive HTTP requests (wrk, 50 connections, a small body: requests/s,
 // p50/p99 latency and the proxy's CPU time per request), a new connection per request (wrk with
 // "Connection: close"), bulk throughput both ways (iperf3) and memory per idle proxied connection
 // (4000 of them). Then plby alone: the cost of 100 pool updates a second during the keep-alive run,
-// a pool of 10,000 backends against one of 2, and instructions per relayed request under callgrind.
+// a pool of 10,000 backends against one of 2, new connections per second for each balancing
+// algorithm next to round robin, maglev's table build time and disruption, and instructions per
+// relayed request (and per new connection for each algorithm) under callgrind.
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -25,20 +28,29 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "balance/maglev.h"
 #include "peers.h"
 #include "workloads.h"
 
 namespace plby::bench {
 namespace {
 
+constexpr const char* kSections[] = {"proxies",    "churn",  "pool-size",
+                                     "algorithms", "maglev", "callgrind"};
+
 struct Options {
   int rounds = 3;
   absl::Duration duration = absl::Seconds(5);
   std::vector<int> threads = {1, 2};
-  bool callgrind = true;
+  std::set<std::string> sections = {std::begin(kSections), std::end(kSections)};
   int idle_connections = 4000;
+  bool runs(const std::string& section) const { return sections.count(section) > 0; }
 };
+
+// The algorithms compared, by their config names; RR first, the reference.
+constexpr const char* kAlgorithms[] = {"RR", "WRR", "least_connections", "p2c", "random", "maglev"};
 
 enum Metric {
   kKeepAliveRps,
@@ -93,6 +105,7 @@ T OrFail(absl::StatusOr<T> value) {
 
 constexpr char kUsage[] =
     R"(Usage: plby-bench [--rounds N] [--seconds S] [--threads 1,2] [--no-callgrind]
+                  [--sections LIST]
 
 Runs plby-node, HAProxy and nginx (stream) side by side in front of the same backends, with
 wrk and iperf3, and prints a markdown table of medians and ratios on stdout (progress on
@@ -101,7 +114,11 @@ stderr). Run it through tests/bench/run.sh, which installs the peers and builds 
   --rounds N      rounds, 1-100 (default 3); each measures every proxy once, in rotating order
   --seconds S     length of each measurement, 1-600 (default 5)
   --threads LIST  worker threads of every proxy, comma-separated, each 1-64 (default 1,2)
-  --no-callgrind  skip the instruction counts under valgrind
+  --no-callgrind  skip the instruction counts under valgrind (the callgrind section)
+  --sections LIST what to run, comma-separated (default all): proxies (plby, HAProxy and
+                  nginx side by side), churn (pool updates during traffic), pool-size (2
+                  against 10,000 backends), algorithms (new connections/s of each algorithm
+                  next to RR), maglev (table build time and disruption), callgrind
   --help          this help
 )";
 
@@ -140,12 +157,22 @@ Options ParseOptions(int argc, char** argv) {
         options.threads.push_back(count(t, 64));
       }
     } else if (arg == "--no-callgrind") {
-      options.callgrind = false;
+      options.sections.erase("callgrind");
+    } else if (arg == "--sections") {
+      options.sections.clear();
+      for (absl::string_view section : absl::StrSplit(value(), ',')) {
+        if (std::find(std::begin(kSections), std::end(kSections), section) == std::end(kSections)) {
+          Fail(absl::InvalidArgumentError(
+              absl::StrCat("--sections: unknown section \"", section,
+                           "\" (valid: ", absl::StrJoin(kSections, ", "), ")")));
+        }
+        options.sections.insert(std::string(section));
+      }
     } else {
       Fail(absl::InvalidArgumentError(
           absl::StrCat("unknown argument \"", arg,
                        "\" (valid: --rounds N, --seconds S, --threads 1,2, --no-callgrind, "
-                       "--help)")));
+                       "--sections LIST, --help)")));
     }
   }
   return options;
@@ -240,40 +267,10 @@ void PrintTable(const Samples& samples, const Options& options) {
       options.rounds, static_cast<long long>(absl::ToInt64Seconds(options.duration)));
 }
 
-}  // namespace
-}  // namespace plby::bench
-
-int main(int argc, char** argv) {
-  using namespace plby::bench;
-  const Options options = ParseOptions(argc, argv);
-  plby::testing::RaiseDescriptorLimit();
-  plby::testing::TempDir dir;
-  std::fprintf(stderr, "machine: %s\n", Machine().c_str());
-  const Backends backends = OrFail(StartBackends(dir));
-
-  Samples samples;
-  std::vector<System> order = {System::kPlby, System::kHaproxy, System::kNginx};
-  for (int round = 0; round < options.rounds; ++round) {
-    std::fprintf(stderr, "round %d of %d\n", round + 1, options.rounds);
-    {
-      const Proxy direct = OrFail(StartProxy(System::kDirect, {}, backends, dir));
-      MeasureAll(direct, options, samples, options.threads.front());
-    }
-    for (int threads : options.threads) {
-      for (System system : order) {
-        const Proxy proxy = OrFail(StartProxy(system, {.threads = threads}, backends, dir));
-        MeasureAll(proxy, options, samples, threads);
-      }
-    }
-    std::rotate(order.begin(), order.begin() + 1, order.end());  // alternate who goes first
-  }
-
-  std::printf("# plby-bench\n\nMachine: %s\n", Machine().c_str());
-  PrintTable(samples, options);
-  std::fflush(stdout);
+void PoolChurnSection(const Options& options, const Backends& backends,
+                      const testing::TempDir& dir) {
   std::fprintf(stderr, "pool updates during keep-alive\n");
-
-  // plby alone, one worker: what changes cost, and what the pool's size costs.
+  // plby alone, one worker: what changes cost.
   std::vector<double> quiet, churned;
   int64_t updates = 0;
   double churn_seconds = 0;
@@ -306,8 +303,11 @@ int main(int argc, char** argv) {
       "updates/s through the control service: %.1f%% less.\n",
       Median(quiet), Median(churned), updates / churn_seconds,
       100.0 * (1 - Median(churned) / Median(quiet)));
-
   std::fflush(stdout);
+}
+
+void PoolSizeSection(const Options& options, const Backends& backends,
+                     const testing::TempDir& dir) {
   std::fprintf(stderr, "pool of 2 against pool of 10,000\n");
   std::vector<double> small_pool, large_pool;
   for (int round = 0; round < options.rounds; ++round) {
@@ -320,21 +320,140 @@ int main(int argc, char** argv) {
     }
   }
   std::printf(
-      "Pool size (plby, 1 worker, new connection per request): %.0f requests/s with 2 "
+      "\nPool size (plby, 1 worker, new connection per request): %.0f requests/s with 2 "
       "backends, %.0f with 10,000 (%.2fx).\n",
       Median(small_pool), Median(large_pool), Median(large_pool) / Median(small_pool));
-
   std::fflush(stdout);
-  if (options.callgrind) {
+}
+
+// New connections per second for each algorithm, plby with one worker, the algorithms in an
+// order that rotates from round to round.
+void AlgorithmsSection(const Options& options, const Backends& backends,
+                       const testing::TempDir& dir) {
+  std::fprintf(stderr, "algorithms\n");
+  std::map<std::string, std::vector<double>> rates, cpu;
+  std::vector<std::string> order(std::begin(kAlgorithms), std::end(kAlgorithms));
+  for (int round = 0; round < options.rounds; ++round) {
+    for (const std::string& algorithm : order) {
+      const Proxy plby = OrFail(StartProxy(
+          System::kPlby, {.threads = 1, .plby_health_checks = false, .plby_algorithm = algorithm},
+          backends, dir));
+      const std::vector<pid_t> pids = plby.WorkingPids();
+      const double cpu_before = CpuSeconds(pids);
+      const HttpResult result = OrFail(RunWrk(plby.http_port, options.duration, true));
+      rates[algorithm].push_back(result.requests_per_second);
+      if (result.requests > 0) {
+        cpu[algorithm].push_back((CpuSeconds(pids) - cpu_before) * 1e6 / result.requests);
+      }
+      std::fprintf(stderr, "  %-17s %.0f/s\n", algorithm.c_str(), result.requests_per_second);
+    }
+    std::rotate(order.begin(), order.begin() + 1, order.end());
+  }
+  std::printf(
+      "\n| algorithm (plby, 1 worker, a new connection per request) | requests/s | vs RR | proxy "
+      "CPU us/request |\n|---|---|---|---|\n");
+  const double round_robin = Median(rates["RR"]);
+  for (const char* algorithm : kAlgorithms) {
+    std::printf("| %s | %.0f | %.3fx | %.2f |\n", algorithm, Median(rates[algorithm]),
+                Median(rates[algorithm]) / round_robin, Median(cpu[algorithm]));
+  }
+  std::fflush(stdout);
+}
+
+// Maglev's table: how long a build takes (the control path pays it when the backend set
+// changes; health changes reuse the table), and how many keys move when one backend goes.
+void MaglevSection() {
+  std::fprintf(stderr, "maglev\n");
+  std::printf(
+      "\n| maglev, %llu entries | build ms (median of 9) | removing one backend moves | ideal "
+      "(its share) | ratio |\n|---|---|---|---|---|\n",
+      static_cast<unsigned long long>(balance::kDefaultMaglevTableSize));
+  for (int n : {10, 100, 1000}) {
+    balance::MaglevTable::Members all;
+    for (int i = 0; i < n; ++i) {
+      all.emplace_back(absl::StrCat("10.", i / 65536, ".", i / 256 % 256, ".", i % 256, ":8080"),
+                       1);
+    }
+    std::sort(all.begin(), all.end());
+    std::vector<double> milliseconds;
+    for (int run = 0; run < 9; ++run) {
+      const auto started = std::chrono::steady_clock::now();
+      const balance::MaglevTable table(all, balance::kDefaultMaglevTableSize);
+      milliseconds.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+              .count());
+    }
+    const balance::MaglevTable before(all, balance::kDefaultMaglevTableSize);
+    balance::MaglevTable::Members fewer = all;
+    const std::string removed = fewer[n / 2].first;
+    fewer.erase(fewer.begin() + n / 2);
+    const balance::MaglevTable after(fewer, balance::kDefaultMaglevTableSize);
+    uint64_t moved = 0;
+    for (uint64_t e = 0; e < before.size(); ++e) {
+      moved += before.members()[before.at(e)].first != after.members()[after.at(e)].first;
+    }
+    const double fraction = static_cast<double>(moved) / static_cast<double>(before.size());
+    std::printf("| %d backends | %.2f | %.4f | %.4f | %.2fx |\n", n, Median(milliseconds), fraction,
+                1.0 / n, fraction * n);
+  }
+  std::fflush(stdout);
+}
+
+}  // namespace
+}  // namespace plby::bench
+
+int main(int argc, char** argv) {
+  using namespace plby::bench;
+  const Options options = ParseOptions(argc, argv);
+  plby::testing::RaiseDescriptorLimit();
+  plby::testing::TempDir dir;
+  std::fprintf(stderr, "machine: %s\n", Machine().c_str());
+  const Backends backends = OrFail(StartBackends(dir));
+
+  std::printf("# plby-bench\n\nMachine: %s\n", Machine().c_str());
+  if (options.runs("proxies")) {
+    Samples samples;
+    std::vector<System> order = {System::kPlby, System::kHaproxy, System::kNginx};
+    for (int round = 0; round < options.rounds; ++round) {
+      std::fprintf(stderr, "round %d of %d\n", round + 1, options.rounds);
+      {
+        const Proxy direct = OrFail(StartProxy(System::kDirect, {}, backends, dir));
+        MeasureAll(direct, options, samples, options.threads.front());
+      }
+      for (int threads : options.threads) {
+        for (System system : order) {
+          const Proxy proxy = OrFail(StartProxy(system, {.threads = threads}, backends, dir));
+          MeasureAll(proxy, options, samples, threads);
+        }
+      }
+      std::rotate(order.begin(), order.begin() + 1, order.end());  // alternate who goes first
+    }
+    PrintTable(samples, options);
+    std::fflush(stdout);
+  }
+  if (options.runs("churn")) PoolChurnSection(options, backends, dir);
+  if (options.runs("pool-size")) PoolSizeSection(options, backends, dir);
+  if (options.runs("algorithms")) AlgorithmsSection(options, backends, dir);
+  if (options.runs("maglev")) MaglevSection();
+  if (options.runs("callgrind")) {
     std::fprintf(stderr, "callgrind\n");
     const double keep_alive = OrFail(InstructionsPerRequest(backends, dir, true, 2));
     const double per_connection = OrFail(InstructionsPerRequest(backends, dir, false, 2));
     const double per_connection_large = OrFail(InstructionsPerRequest(backends, dir, false, 10000));
     std::printf(
-        "Instructions per relayed request (callgrind, plby workers only): %.0f "
+        "\nInstructions per relayed request (callgrind, plby workers only): %.0f "
         "keep-alive, %.0f with a new connection each (%.0f with a pool of 10,000 "
         "backends).\n",
         keep_alive, per_connection, per_connection_large);
+    std::printf(
+        "\n| algorithm | instructions per new connection (callgrind) | vs RR |\n|---|---|---|\n");
+    double round_robin = 0;
+    for (const char* algorithm : kAlgorithms) {
+      const double count = OrFail(InstructionsPerRequest(backends, dir, false, 2, algorithm));
+      if (round_robin == 0) round_robin = count;
+      std::printf("| %s | %.0f | %.3fx |\n", algorithm, count, count / round_robin);
+      std::fflush(stdout);
+    }
   }
   return 0;
 }

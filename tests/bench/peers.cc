@@ -143,14 +143,15 @@ absl::StatusOr<Proxy> StartProxy(System system, const ProxyOptions& options,
     }
     const std::string health =
         options.plby_health_checks ? "" : "[server.health]\ncheck = \"none\"\n";
-    const std::string config =
-        absl::StrCat("[control]\nlisten = \"127.0.0.1:0\"\n",
-                     "[[server]]\nname = \"http\"\nlisten = \"127.0.0.1:0\"\n", health,
-                     "[[server.forward]]\nbackends = [ ", http_backends, " ]\n",
-                     "[[server]]\nname = \"bulk\"\nlisten = \"127.0.0.1:0\"\n", health,
-                     "[[server.forward]]\nbackends = [ { address = \"", bulk, "\" } ]\n",
-                     "[[server]]\nname = \"idle\"\nlisten = \"127.0.0.1:0\"\n", health,
-                     "[[server.forward]]\nbackends = [ { address = \"", idle, "\" } ]\n");
+    const std::string config = absl::StrCat(
+        "[control]\nlisten = \"127.0.0.1:0\"\n",
+        "[[server]]\nname = \"http\"\nlisten = \"127.0.0.1:0\"\n", health,
+        "[[server.forward]]\nalgorithm = \"", options.plby_algorithm, "\"\n",
+        options.plby_algorithm == "maglev" ? "hash = \"source_ip_port\"\n" : "", "backends = [ ",
+        http_backends, " ]\n", "[[server]]\nname = \"bulk\"\nlisten = \"127.0.0.1:0\"\n", health,
+        "[[server.forward]]\nbackends = [ { address = \"", bulk, "\" } ]\n",
+        "[[server]]\nname = \"idle\"\nlisten = \"127.0.0.1:0\"\n", health,
+        "[[server.forward]]\nbackends = [ { address = \"", idle, "\" } ]\n");
     absl::StatusOr<testing::Node> node = testing::StartNode(
         dir, config, {"--workers", std::to_string(options.threads), "--log-level", "info"});
     if (!node.ok()) return node.status();

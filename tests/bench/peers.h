@@ -52,6 +52,9 @@ struct ProxyOptions {
   // with the pool's size.
   int plby_http_backends = 2;
   bool plby_health_checks = true;
+  // plby only: the HTTP pool's algorithm, and (for maglev) its hash. wrk connects from one
+  // address, so maglev hashes the source port too to spread its connections.
+  std::string plby_algorithm = "WRR";
 };
 
 // The direct "proxy" is the backends themselves (the ceiling).

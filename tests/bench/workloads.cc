@@ -171,14 +171,16 @@ PoolChurn::~PoolChurn() {
 int64_t PoolChurn::updates() const { return state_->updates; }
 
 absl::StatusOr<double> InstructionsPerRequest(const Backends& backends, const testing::TempDir& dir,
-                                              bool keep_alive, int http_backends) {
+                                              bool keep_alive, int http_backends,
+                                              const std::string& algorithm) {
   uint64_t instructions[2] = {0, 0};
   const int requests[2] = {2000, 4000};
   for (int run = 0; run < 2; ++run) {
     // plby-node under callgrind, counting only inside the workers' event loops (health checks
     // off: they would add work in proportion to the wall time, which valgrind stretches).
-    const std::string out_file = absl::StrCat(
-        dir.path(), "/callgrind.", keep_alive ? "ka" : "close", ".", http_backends, ".", run);
+    const std::string out_file =
+        absl::StrCat(dir.path(), "/callgrind.", keep_alive ? "ka" : "close", ".", http_backends,
+                     ".", algorithm, ".", run);
     std::string backends_text =
         absl::StrCat("{ address = \"127.0.0.1:", backends.http_ports[0],
                      "\" }, { address = \"127.0.0.1:", backends.http_ports[1], "\" }");
@@ -190,7 +192,9 @@ absl::StatusOr<double> InstructionsPerRequest(const Backends& backends, const te
         dir.Write("callgrind.toml",
                   absl::StrCat("[control]\nlisten = \"127.0.0.1:0\"\n[[server]]\nname = \"http\"\n",
                                "listen = \"127.0.0.1:0\"\n[server.health]\ncheck = \"none\"\n",
-                               "[[server.forward]]\nbackends = [ ", backends_text, " ]\n"));
+                               "[[server.forward]]\nalgorithm = \"", algorithm, "\"\n",
+                               algorithm == "maglev" ? "hash = \"source_ip_port\"\n" : "",
+                               "backends = [ ", backends_text, " ]\n"));
     absl::StatusOr<std::unique_ptr<testing::Process>> node = testing::Process::Start(
         "/usr/bin/valgrind", {"--tool=callgrind", "--callgrind-out-file=" + out_file,
                               "--toggle-collect=plby::net::EventLoop::Run()", testing::NodeBinary(),

@@ -45,8 +45,10 @@ class PoolChurn {
 // Instructions that plby-node's workers execute per relayed request, counted by callgrind
 // (repeatable on a noisy machine): the difference between two runs of `small` and `large`
 // requests, so that start-up and shutdown cancel out. `keep_alive`: all requests on one
-// connection; otherwise one connection per request. `http_backends` as in ProxyOptions.
+// connection; otherwise one connection per request. `http_backends` and `algorithm` as in
+// ProxyOptions.
 absl::StatusOr<double> InstructionsPerRequest(const Backends& backends, const testing::TempDir& dir,
-                                              bool keep_alive, int http_backends);
+                                              bool keep_alive, int http_backends,
+                                              const std::string& algorithm = "WRR");
 
 }  // namespace plby::bench
