@@ -200,7 +200,7 @@ int CheckConfig(const plby::config::Config& config) {
                 server.listen.ToString().c_str(), server.pool().c_str());
   }
   for (const auto& pool : config.pools) {
-    const bool from_state = *state && (*state)->Find(pool.name) != nullptr;
+    const bool from_state = (*pools)->FromSavedState(pool.name);
     const plby::pool::Pool* running = (*pools)->Find(pool.name);
     const plby::pool::BalanceSettings& balance = running->snapshot()->balance();
     std::string balancing(plby::balance::AlgorithmName(balance.algorithm));
@@ -311,21 +311,8 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<plby::state::StateFile> state_file;
   if (!config->control.state_file.empty()) {
-    // The saved pools as the node runs them: those the config still defines, without the
-    // entries left out, so that the next change saved writes the file without them.
-    plby::state::State kept;
-    if (*saved) {
-      for (const plby::state::PoolRecord& record : (*saved)->pools) {
-        const plby::pool::Pool* pool = running.pools().Find(record.name);
-        if (pool == nullptr) continue;
-        const std::shared_ptr<const plby::pool::PoolSnapshot> snapshot = pool->snapshot();
-        kept.pools.push_back(
-            plby::pool::SavedRecord(record.name, {.version = record.version,
-                                                  .backends = snapshot->backends(),
-                                                  .balance = snapshot->balance(),
-                                                  .balance_set = pool->balance_set()}));
-      }
-    }
+    // What was saved, as the node runs it now (see PoolRegistry::StateToKeep).
+    plby::state::State kept = running.pools().StateToKeep();
     absl::StatusOr<std::unique_ptr<plby::state::StateFile>> opened =
         plby::state::StateFile::Open(config->control.state_file, std::move(kept));
     if (!opened.ok()) {
@@ -420,26 +407,14 @@ int main(int argc, char** argv) {
   if (worker_failed.load()) {
     PLBY_LOG(kError, "a worker failed, stopping");
   } else {
-    const absl::Duration drain = config->node.drain_timeout;
     PLBY_LOG(kInfo, "received ", signo == SIGINT ? "SIGINT" : "SIGTERM", ", stopping");
     (*control)->SetServing(false);
-    running.StopAccepting();
-    PLBY_LOG(kInfo, "listeners closed, no new connections; ", running.active_connections(),
-             " open ones get up to ", absl::FormatDuration(drain), " to finish");
-    const int64_t deadline = plby::net::MonotonicMs() + absl::ToInt64Milliseconds(drain);
-    // Checked every 50 ms: the main thread has nothing else to do, and a signal wakes it early.
-    const timespec tick{.tv_sec = 0, .tv_nsec = 50'000'000};
-    while (running.active_connections() > 0 && plby::net::MonotonicMs() < deadline) {
+    // The main thread has nothing else to do while it waits; a signal wakes it early.
+    running.Drain(config->node.drain_timeout, [&stop_signals](absl::Duration wait) {
+      const timespec tick = absl::ToTimespec(wait);
       const int second = sigtimedwait(&stop_signals, nullptr, &tick);
-      if (second == SIGINT || second == SIGTERM) {
-        PLBY_LOG(kWarn, "second signal: closing the ", running.active_connections(),
-                 " open connections now");
-        break;
-      }
-    }
-    if (running.active_connections() > 0) {
-      PLBY_LOG(kWarn, "drain timeout: closing ", running.active_connections(), " open connections");
-    }
+      return second == SIGINT || second == SIGTERM;
+    });
   }
 
   // Watch streams end first (their feed closes), then the control service, then the workers.

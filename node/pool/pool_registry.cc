@@ -1,5 +1,7 @@
 #include "pool/pool_registry.h"
 
+#include <algorithm>
+
 #include "absl/container/flat_hash_map.h"
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
@@ -40,6 +42,7 @@ absl::StatusOr<std::unique_ptr<PoolRegistry>> PoolRegistry::Create(
                             .runtime = registry->NewBackendRuntime()});
       }
     } else {
+      registry->from_saved_state_.push_back(server.name);
       version = record->version;
       if (record->backends.size() > kMaxBackendsPerPool) {
         return absl::FailedPreconditionError(absl::StrCat(
@@ -119,6 +122,24 @@ absl::StatusOr<std::unique_ptr<PoolRegistry>> PoolRegistry::Create(
 std::unique_ptr<PoolRegistry> PoolRegistry::FromConfig(const config::Config& config, int workers) {
   // Without saved state nothing needs resolving again, so this cannot fail.
   return *Create(config, workers, nullptr, net::OwnListeners(), nullptr);
+}
+
+bool PoolRegistry::FromSavedState(absl::string_view name) const {
+  return std::find(from_saved_state_.begin(), from_saved_state_.end(), name) !=
+         from_saved_state_.end();
+}
+
+state::State PoolRegistry::StateToKeep() const {
+  state::State kept;
+  for (const std::string& name : from_saved_state_) {
+    const Pool& pool = *Find(name);
+    const std::shared_ptr<const PoolSnapshot> snapshot = pool.snapshot();
+    kept.pools.push_back(SavedRecord(name, {.version = snapshot->version(),
+                                            .backends = snapshot->backends(),
+                                            .balance = snapshot->balance(),
+                                            .balance_set = pool.balance_set()}));
+  }
+  return kept;
 }
 
 Pool* PoolRegistry::Find(absl::string_view name) const {

@@ -44,6 +44,13 @@ class PoolRegistry {
   // Told about every change of every pool.
   ChangeFeed& changes() { return changes_; }
 
+  // Whether `name` started from the state file (not from its seed in the config).
+  bool FromSavedState(absl::string_view name) const;
+  // What the state file should hold now, before any change: the pools that started from it,
+  // as they run (without the entries left out at start, so that the next save drops those
+  // from the file too). Saved pools the config no longer defines are not kept.
+  state::State StateToKeep() const;
+
   // Runtime state (counters, health) for a backend joining a pool.
   std::shared_ptr<BackendRuntime> NewBackendRuntime() const {
     return std::make_shared<BackendRuntime>(workers_);
@@ -55,6 +62,7 @@ class PoolRegistry {
   const int workers_;
   ChangeFeed changes_;
   std::vector<std::unique_ptr<Pool>> pools_;
+  std::vector<std::string> from_saved_state_;  // names of the pools that started from it
 };
 
 }  // namespace plby::pool

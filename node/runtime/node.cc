@@ -2,6 +2,8 @@
 
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
+#include "log/log.h"
+#include "net/event_loop.h"
 #include "net/socket_ops.h"
 
 namespace plby::runtime {
@@ -63,6 +65,26 @@ void Node::Start() {
 
 void Node::StopAccepting() {
   for (auto& worker : workers_) worker->StopAccepting();
+}
+
+void Node::Drain(absl::Duration timeout,
+                 absl::FunctionRef<bool(absl::Duration wait)> interrupted) {
+  StopAccepting();
+  PLBY_LOG(kInfo, "listeners closed, no new connections; ", active_connections(),
+           " open ones get up to ", absl::FormatDuration(timeout), " to finish");
+  const int64_t deadline = net::MonotonicMs() + absl::ToInt64Milliseconds(timeout);
+  // Looked at every 50 ms, or sooner when `interrupted` returns early.
+  constexpr absl::Duration kTick = absl::Milliseconds(50);
+  while (active_connections() > 0 && net::MonotonicMs() < deadline) {
+    if (interrupted(kTick)) {
+      PLBY_LOG(kWarn, "second signal: closing the ", active_connections(),
+               " open connections now");
+      return;
+    }
+  }
+  if (active_connections() > 0) {
+    PLBY_LOG(kWarn, "drain timeout: closing ", active_connections(), " open connections");
+  }
 }
 
 void Node::Stop() {

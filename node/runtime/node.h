@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "config/config.h"
 #include "health/health_checker.h"
 #include "net/socket_address.h"
@@ -47,6 +49,11 @@ class Node {
   void Start();
   // Closes every listener; open connections go on (graceful shutdown).
   void StopAccepting();
+  // Graceful shutdown: closes the listeners, then waits until the open connections have ended
+  // or `timeout` has passed, asking `interrupted` (with how long it may block) whether to stop
+  // waiting at once (a second signal). Logs each step. The connections still open are closed
+  // by Stop().
+  void Drain(absl::Duration timeout, absl::FunctionRef<bool(absl::Duration wait)> interrupted);
   // Stops the workers (closing their connections) and the health checker. Idempotent.
   void Stop();
 
