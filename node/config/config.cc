@@ -19,6 +19,7 @@
 #include "config/duration.h"
 #include "config/toml.h"
 #include "config/toml_guard.h"
+#include "net/backend_addresses.h"
 #include "text/quote.h"
 #include "tls/certificates.h"
 
@@ -832,8 +833,8 @@ class Validator {
                          kMaxBackendsPerPool, " a pool may hold"));
       return;
     }
-    // Where each resolved address was first listed: a backend listed twice is one backend.
-    absl::flat_hash_map<net::SocketAddress, size_t> seen;
+    // A backend listed twice (by one name or address, or two that resolve alike) is one.
+    net::BackendAddresses seen;
     bool has_weights = false;
     for (size_t i = 0; i < backends->size(); ++i) {
       const toml::node& entry = *backends->get(i);
@@ -878,14 +879,14 @@ class Validator {
         }
       }
       if (!ok) continue;
-      const auto [earlier, first] = seen.emplace(backend.resolved, server.backends.size());
-      if (!first) {
+      if (const std::optional<size_t> earlier = seen.Find(backend.address, &backend.resolved)) {
         Error(entry.source(),
               absl::StrCat(entry_path, ": backend \"", backend.address.ToString(),
                            "\" is listed twice in pool \"", server.name, "\" (as \"",
-                           server.backends[earlier->second].address.ToString(), "\" before)"));
+                           server.backends[*earlier].address.ToString(), "\" before)"));
         continue;
       }
+      seen.Add(server.backends.size(), backend.address, &backend.resolved);
       server.backends.push_back(std::move(backend));
     }
     if (has_weights && !balance::Describe(server.balance.algorithm).uses_weights) {

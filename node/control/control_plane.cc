@@ -339,10 +339,9 @@ absl::StatusOr<BackendChange> ControlPlane::Add(const AddBackendArgs& args,
   absl::StatusOr<std::shared_ptr<const pool::PoolSnapshot>> snapshot = (*pool)->Update(
       args.expected_version,
       [&](std::vector<pool::Backend>& backends) -> absl::StatusOr<bool> {
-        for (const pool::Backend& backend : backends) {
-          const bool same_address =
-              backend.unresolved.empty() && backend.socket_address == *resolved;
-          if (backend.address.ToString() != key && !same_address) continue;
+        if (const std::optional<size_t> other =
+                pool::AddressesOf(backends).Find(*address, &*resolved)) {
+          const pool::Backend& backend = backends[*other];
           if (args.if_absent && backend.weight == weight && !backend.draining) {
             existing = backend.address.ToString();
             return false;  // already there as asked: nothing to change

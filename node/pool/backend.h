@@ -4,7 +4,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "net/backend_addresses.h"
 #include "net/host_port.h"
 #include "net/socket_address.h"
 #include "pool/backend_runtime.h"
@@ -23,5 +25,15 @@ struct Backend {
   // Shared by every snapshot that lists this backend, so counters survive pool changes.
   std::shared_ptr<BackendRuntime> runtime;
 };
+
+// The addresses of `backends` (index = position), for the one-address-one-backend rule.
+inline net::BackendAddresses AddressesOf(const std::vector<Backend>& backends) {
+  net::BackendAddresses addresses;
+  for (size_t i = 0; i < backends.size(); ++i) {
+    addresses.Add(i, backends[i].address,
+                  backends[i].unresolved.empty() ? &backends[i].socket_address : nullptr);
+  }
+  return addresses;
+}
 
 }  // namespace plby::pool

@@ -105,14 +105,9 @@ Pool::Resolution Pool::RecordResolution(const BackendRuntime* runtime,
   std::string reason;
   if (!address.ok()) {
     reason = std::string(address.status().message());
-  } else {
-    for (const Backend& other : backends) {
-      if (&other != &*it && other.unresolved.empty() && other.socket_address == *address) {
-        reason = absl::StrCat("it resolves to ", address->ToString(),
-                              ", which the pool already has as \"", other.address.ToString(), "\"");
-        break;
-      }
-    }
+  } else if (const std::optional<size_t> other = AddressesOf(backends).FindResolved(*address)) {
+    reason = net::BackendAddresses::AlreadyResolvedMessage(*address,
+                                                           backends[*other].address.ToString());
   }
   if (!reason.empty()) {
     const bool changed = reason != it->unresolved;

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "absl/container/flat_hash_map.h"
+#include "net/backend_addresses.h"
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
 #include "text/quote.h"
@@ -49,8 +49,8 @@ absl::StatusOr<std::unique_ptr<PoolRegistry>> PoolRegistry::Create(
             "pool \"", server.name, "\" (from the state file) has ", record->backends.size(),
             " backends, more than the ", kMaxBackendsPerPool, " a pool may hold"));
       }
-      // The resolved address of each backend so far, for the one-address-one-backend rule.
-      absl::flat_hash_map<net::SocketAddress, std::string> taken;
+      // The backends so far, for the one-address-one-backend rule.
+      net::BackendAddresses taken;
       for (const state::BackendRecord& saved_backend : record->backends) {
         // The address was checked when the state file was read.
         const net::HostPort address =
@@ -58,10 +58,9 @@ absl::StatusOr<std::unique_ptr<PoolRegistry>> PoolRegistry::Create(
         const std::string name = address.ToString();
         absl::StatusOr<net::SocketAddress> resolved = own.ResolveBackend(address, local);
         if (resolved.ok()) {
-          if (const auto it = taken.find(*resolved); it != taken.end()) {
-            resolved = absl::AlreadyExistsError(
-                absl::StrCat("it resolves to ", resolved->ToString(),
-                             ", which the pool already has as ", text::Quote(it->second)));
+          if (const std::optional<size_t> other = taken.Find(address, &*resolved)) {
+            resolved = absl::AlreadyExistsError(net::BackendAddresses::AlreadyResolvedMessage(
+                *resolved, backends[*other].address.ToString()));
           }
         }
         // What a name (or an interface, for a zone) resolves to can change; a literal
@@ -81,13 +80,14 @@ absl::StatusOr<std::unique_ptr<PoolRegistry>> PoolRegistry::Create(
                         .runtime = registry->NewBackendRuntime()};
         if (resolved.ok()) {
           backend.socket_address = *resolved;
-          taken.emplace(*resolved, name);
         } else {
           backend.unresolved = std::string(resolved.status().message());
           note(absl::StrCat("pool ", text::Quote(server.name), " (from the state file): backend ",
                             text::Quote(name), " starts unresolved (", backend.unresolved,
                             "): it takes no traffic until its name resolves, which is retried"));
         }
+        taken.Add(backends.size(), backend.address,
+                  backend.unresolved.empty() ? &backend.socket_address : nullptr);
         backends.push_back(std::move(backend));
       }
     }
