@@ -1,0 +1,316 @@
+// [[pool]] tables and the pool settings an inline forward carries: balancing, backends,
+// timeouts and [pool.health] / [server.health].
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "balance/algorithm.h"
+#include "balance/settings.h"
+#include "config/validator.h"
+#include "net/backend_addresses.h"
+#include "text/quote.h"
+
+namespace plby::config::detail {
+
+void Validator::ReadPools(const toml::table& root, Config& config) {
+  const toml::node* node = root.get("pool");
+  if (node == nullptr) return;
+  const toml::array* pools = node->as_array();
+  if (pools == nullptr || !pools->is_array_of_tables()) {
+    Error(node->source(), "pool: expected an array of tables: write [[pool]], not [pool]");
+    return;
+  }
+  for (size_t i = 0; i < pools->size(); ++i) {
+    const toml::table& table = *pools->get(i)->as_table();
+    const std::string path = absl::StrCat("pool[", i, "]");
+    const size_t errors_before = errors_.size();
+    CheckKeys(table, absl::StrCat("[[pool]] (", path, ")"),
+              {"name", "algorithm", "backends", "slow_start", "hash", "maglev_table_size",
+               "connect_timeout", "idle_timeout", "health"});
+    PoolConfig pool;
+    pool.line = static_cast<int>(table.source().begin.line);
+    if (table.get("name") == nullptr) {
+      Error(table.source(),
+            absl::StrCat(path,
+                         ": missing required key \"name\" (e.g. name = \"api\"), which "
+                         "servers forward to with pool = \"api\""));
+    } else if (auto name = GetString(table, "name", absl::StrCat(path, ".name"), "api")) {
+      if (IsValidPoolName(*name)) {
+        pool.name = *name;
+      } else {
+        Error(table.get("name")->source(),
+              absl::StrCat(path, ".name: invalid pool name ", text::Quote(*name),
+                           " (valid: 1-64 characters from A-Z a-z 0-9 . _ - : [ ])"));
+      }
+    }
+    ReadPoolTimeouts(table, path, "[pool.health]", pool);
+    ReadBalance(table, path, pool);
+    ReadBackends(table, path, pool);
+    if (errors_.size() == errors_before) config.pools.push_back(std::move(pool));
+  }
+}
+
+void Validator::CheckPoolNames(Config& config) {
+  // In the order the file defines them, [[pool]] tables and servers' inline pools alike.
+  std::stable_sort(config.pools.begin(), config.pools.end(),
+                   [](const PoolConfig& a, const PoolConfig& b) { return a.line < b.line; });
+  std::map<std::string, const PoolConfig*> by_name;
+  for (const PoolConfig& pool : config.pools) {
+    const auto [it, inserted] = by_name.emplace(pool.name, &pool);
+    if (inserted) continue;
+    const PoolConfig& first = *it->second;
+    errors_.push_back(absl::StrCat(
+        source_, ":", pool.line, ":1: duplicate pool name ", text::Quote(pool.name),
+        " (first defined at line ", first.line,
+        first.inline_in_server || pool.inline_in_server
+            ? "; a server whose forward carries backends defines a pool named after the "
+              "server)"
+            : ")"));
+  }
+  std::set<std::string> used;
+  for (const ServerConfig& server : config.servers) {
+    for (const RouteConfig& route : server.routes) {
+      used.insert(route.pool);
+      if (by_name.contains(route.pool)) continue;
+      std::vector<std::string> names;
+      for (const auto& [name, pool] : by_name) {
+        if (!pool->inline_in_server) names.push_back(text::Quote(name));
+      }
+      errors_.push_back(absl::StrCat(
+          source_, ":", route.line, ":1: server ", text::Quote(server.name), " forwards to pool ",
+          text::Quote(route.pool), ", which no [[pool]] defines",
+          names.empty() ? " (there is no [[pool]])"
+                        : absl::StrCat(" (defined: ", absl::StrJoin(names, ", "), ")")));
+    }
+  }
+  for (const PoolConfig& pool : config.pools) {
+    if (!used.contains(pool.name)) {
+      warnings_.push_back(absl::StrCat(
+          source_, ":", pool.line, ":1: pool ", text::Quote(pool.name),
+          " is used by no server: it can be read and changed through the control service, but "
+          "takes no traffic"));
+    }
+  }
+}
+
+void Validator::ReadPoolTimeouts(const toml::table& table, const std::string& path,
+                                 absl::string_view health_table, PoolConfig& pool) {
+  if (auto timeout = GetDuration(table, "connect_timeout", absl::StrCat(path, ".connect_timeout"),
+                                 "3s", kMinConnectTimeout, kMaxConnectTimeout)) {
+    pool.connect_timeout = *timeout;
+  }
+  if (auto idle = GetDuration(table, "idle_timeout", absl::StrCat(path, ".idle_timeout"), "1h",
+                              absl::Seconds(1), absl::Hours(24 * 7))) {
+    pool.idle_timeout = *idle;
+  }
+  ReadHealth(table, path, health_table, pool.health);
+}
+
+void Validator::ReadBalance(const toml::table& table, const std::string& path, PoolConfig& pool) {
+  if (auto algorithm = GetString(table, "algorithm", absl::StrCat(path, ".algorithm"), "WRR")) {
+    absl::StatusOr<balance::Algorithm> parsed = balance::ParseAlgorithm(*algorithm);
+    if (parsed.ok()) {
+      pool.balance.algorithm = *parsed;
+    } else {
+      Error(table.get("algorithm")->source(),
+            absl::StrCat(path, ".algorithm: ", parsed.status().message()));
+    }
+  }
+  const balance::AlgorithmInfo& info = balance::Describe(pool.balance.algorithm);
+  if (auto slow_start = GetDuration(table, "slow_start", absl::StrCat(path, ".slow_start"), "30s",
+                                    absl::ZeroDuration(), balance::kMaxSlowStart)) {
+    if (absl::Status valid = balance::CheckSlowStart(pool.balance.algorithm, *slow_start);
+        !valid.ok()) {
+      Error(table.get("slow_start")->source(), absl::StrCat(path, ".", valid.message()));
+    } else {
+      pool.balance.slow_start = *slow_start;
+    }
+  }
+  if (auto hash = GetString(table, "hash", absl::StrCat(path, ".hash"), "source_ip")) {
+    absl::StatusOr<balance::HashKey> parsed = balance::ParseHashKey(*hash);
+    if (!parsed.ok()) {
+      Error(table.get("hash")->source(), absl::StrCat(path, ".hash: ", parsed.status().message()));
+    } else {
+      pool.balance.hash = *parsed;
+    }
+  }
+  if (const toml::node* size = table.get("maglev_table_size")) {
+    const auto* value = size->as_integer();
+    if (value == nullptr) {
+      Error(size->source(),
+            absl::StrCat(path,
+                         ".maglev_table_size: expected an integer (a prime "
+                         "up to ",
+                         balance::kMaxMaglevTableSize, "), got a ", TypeName(*size)));
+    } else if (absl::Status valid = balance::ValidateMaglevTableSize(
+                   value->get() < 0 ? 0 : static_cast<uint64_t>(value->get()));
+               !valid.ok()) {
+      Error(size->source(), absl::StrCat(path, ".", valid.message()));
+    } else {
+      pool.balance.maglev_table_size = static_cast<uint64_t>(value->get());
+    }
+  }
+  if (!info.needs_key) {
+    for (absl::string_view key : {"hash", "maglev_table_size"}) {
+      if (const toml::node* unused = table.get(ToStd(key))) {
+        Warn(unused->source(), absl::StrCat(path, ".", key, " applies to algorithm maglev only; ",
+                                            info.name, " ignores it"));
+      }
+    }
+  }
+}
+
+void Validator::ReadHealth(const toml::table& owner, const std::string& owner_path,
+                           absl::string_view context, HealthCheckConfig& health) {
+  const std::string path = absl::StrCat(owner_path, ".health");
+  const toml::table* table = GetTable(owner, "health", path);
+  if (table == nullptr) return;
+  CheckKeys(*table, context,
+            {"check", "interval", "timeout", "rise", "fall", "passive_failures", "passive_cooldown",
+             "when_all_unhealthy"});
+  if (auto check = GetChoice(*table, "check", absl::StrCat(path, ".check"), {"tcp", "none"})) {
+    health.enabled = *check == 0;
+  }
+  if (auto interval = GetDuration(*table, "interval", absl::StrCat(path, ".interval"), "1s",
+                                  absl::Milliseconds(100), absl::Hours(1))) {
+    health.interval = *interval;
+  }
+  if (auto timeout = GetDuration(*table, "timeout", absl::StrCat(path, ".timeout"), "800ms",
+                                 absl::Milliseconds(10), absl::Minutes(1))) {
+    health.timeout = *timeout;
+  } else if (table->get("timeout") == nullptr) {
+    // Unset: the default, or four fifths of a shorter interval.
+    health.timeout = std::min(health.timeout, health.interval * 4 / 5);
+  }
+  if (auto rise = GetInteger(*table, "rise", absl::StrCat(path, ".rise"), 1, 100)) {
+    health.rise = static_cast<int>(*rise);
+  }
+  if (auto fall = GetInteger(*table, "fall", absl::StrCat(path, ".fall"), 1, 100)) {
+    health.fall = static_cast<int>(*fall);
+  }
+  if (auto passive = GetInteger(*table, "passive_failures", absl::StrCat(path, ".passive_failures"),
+                                0, 1000)) {
+    health.passive_failures = static_cast<int>(*passive);
+  }
+  if (auto cooldown =
+          GetDuration(*table, "passive_cooldown", absl::StrCat(path, ".passive_cooldown"), "30s",
+                      absl::Seconds(1), absl::Hours(1))) {
+    health.passive_cooldown = *cooldown;
+    if (health.enabled) {
+      Warn(table->get("passive_cooldown")->source(),
+           absl::StrCat(path,
+                        ".passive_cooldown applies with check = \"none\" only: with active "
+                        "checks, rise good checks bring a passively marked backend back"));
+    }
+  }
+  if (auto policy = GetChoice(*table, "when_all_unhealthy",
+                              absl::StrCat(path, ".when_all_unhealthy"), {"fail_open", "refuse"})) {
+    health.when_all_unhealthy =
+        *policy == 0 ? AllUnhealthyPolicy::kFailOpen : AllUnhealthyPolicy::kRefuse;
+  }
+  // A check must end before the next one is due, or a silent backend is checked only every
+  // other interval.
+  if (health.timeout >= health.interval) {
+    Error(table->source(), absl::StrCat(path, ": timeout (", absl::FormatDuration(health.timeout),
+                                        ") must be shorter than interval (",
+                                        absl::FormatDuration(health.interval), ")"));
+  }
+}
+
+void Validator::ReadBackends(const toml::table& forward, const std::string& path,
+                             PoolConfig& pool) {
+  const toml::node* backends_node = forward.get("backends");
+  if (backends_node == nullptr) {
+    Error(forward.source(),
+          absl::StrCat(path,
+                       ": missing required key \"backends\" (e.g. backends = "
+                       "[ { address = \"127.0.0.1:8080\" } ]; use [] for a pool that "
+                       "the control service fills)"));
+    return;
+  }
+  const toml::array* backends = backends_node->as_array();
+  if (backends == nullptr) {
+    Error(backends_node->source(), absl::StrCat(path,
+                                                ".backends: expected an array of tables like "
+                                                "[ { address = \"127.0.0.1:8080\" } ], got a ",
+                                                TypeName(*backends_node)));
+    return;
+  }
+  if (backends->empty()) {
+    Warn(backends_node->source(), absl::StrCat("pool \"", pool.name,
+                                               "\" has no backends: its connections are closed "
+                                               "until backends are added through the control "
+                                               "service"));
+  }
+  if (backends->size() > kMaxBackendsPerPool) {
+    Error(backends_node->source(),
+          absl::StrCat(path, ".backends: ", backends->size(), " backends, more than the ",
+                       kMaxBackendsPerPool, " a pool may hold"));
+    return;
+  }
+  // A backend listed twice (by one name or address, or two that resolve alike) is one.
+  net::BackendAddresses seen;
+  bool has_weights = false;
+  for (size_t i = 0; i < backends->size(); ++i) {
+    const toml::node& entry = *backends->get(i);
+    const std::string entry_path = absl::StrCat(path, ".backends[", i, "]");
+    const toml::table* table = entry.as_table();
+    if (table == nullptr) {
+      Error(entry.source(),
+            absl::StrCat(entry_path,
+                         ": expected a table like { address = \"127.0.0.1:8080\" }, "
+                         "got a ",
+                         TypeName(entry)));
+      continue;
+    }
+    CheckKeys(*table, "a backend", {"address", "weight"});
+    BackendConfig backend;
+    backend.line = static_cast<int>(entry.source().begin.line);
+    backend.column = static_cast<int>(entry.source().begin.column);
+    bool ok = true;
+    if (table->get("address") == nullptr) {
+      Error(table->source(), absl::StrCat(entry_path, ": missing required key \"address\""));
+      ok = false;
+    } else if (auto address = GetAddress(*table, "address", absl::StrCat(entry_path, ".address"),
+                                         net::AddressUse::kConnect, &backend.resolved)) {
+      backend.address = *address;
+    } else {
+      ok = false;
+    }
+    if (const toml::node* weight = table->get("weight")) {
+      has_weights = true;
+      if (const auto* value = weight->as_integer()) {
+        if (absl::Status valid = balance::ValidateWeight(value->get()); valid.ok()) {
+          backend.weight = value->get();
+        } else {
+          Error(weight->source(), absl::StrCat(entry_path, ".weight: ", valid.message()));
+          ok = false;
+        }
+      } else {
+        Error(weight->source(),
+              absl::StrCat(entry_path, ".weight: expected an integer (", balance::kMinWeight, "-",
+                           balance::kMaxWeight, "), got a ", TypeName(*weight)));
+        ok = false;
+      }
+    }
+    if (!ok) continue;
+    if (const std::optional<size_t> earlier = seen.Find(backend.address, &backend.resolved)) {
+      Error(entry.source(),
+            absl::StrCat(entry_path, ": backend \"", backend.address.ToString(),
+                         "\" is listed twice in pool \"", pool.name, "\" (as \"",
+                         pool.backends[*earlier].address.ToString(), "\" before)"));
+      continue;
+    }
+    seen.Add(pool.backends.size(), backend.address, &backend.resolved);
+    pool.backends.push_back(std::move(backend));
+  }
+  if (has_weights && !balance::Describe(pool.balance.algorithm).uses_weights) {
+    Warn(backends_node->source(), absl::StrCat("pool \"", pool.name, "\" uses algorithm ",
+                                               balance::AlgorithmName(pool.balance.algorithm),
+                                               ", which ignores weights; use WRR to honour them"));
+  }
+}
+
+}  // namespace plby::config::detail
