@@ -36,14 +36,8 @@ void Validator::ReadPools(const toml::table& root, Config& config) {
             absl::StrCat(path,
                          ": missing required key \"name\" (e.g. name = \"api\"), which "
                          "servers forward to with pool = \"api\""));
-    } else if (auto name = GetString(table, "name", absl::StrCat(path, ".name"), "api")) {
-      if (IsValidPoolName(*name)) {
-        pool.name = *name;
-      } else {
-        Error(table.get("name")->source(),
-              absl::StrCat(path, ".name: invalid pool name ", text::Quote(*name),
-                           " (valid: 1-64 characters from A-Z a-z 0-9 . _ - : [ ])"));
-      }
+    } else if (auto name = GetName(table, path, "pool name", "api")) {
+      pool.name = *name;
     }
     ReadPoolTimeouts(table, path, "[pool.health]", pool);
     ReadBalance(table, path, pool);
@@ -297,10 +291,9 @@ void Validator::ReadBackends(const toml::table& forward, const std::string& path
     }
     if (!ok) continue;
     if (const std::optional<size_t> earlier = seen.Find(backend.address, &backend.resolved)) {
-      Error(entry.source(),
-            absl::StrCat(entry_path, ": backend \"", backend.address.ToString(),
-                         "\" is listed twice in pool \"", pool.name, "\" (as \"",
-                         pool.backends[*earlier].address.ToString(), "\" before)"));
+      Error(entry.source(), absl::StrCat(entry_path, ": backend \"", backend.address.ToString(),
+                                         "\" is listed twice in pool \"", pool.name, "\" (as \"",
+                                         pool.backends[*earlier].address.ToString(), "\" before)"));
       continue;
     }
     seen.Add(pool.backends.size(), backend.address, &backend.resolved);

@@ -53,15 +53,7 @@ bool Validator::ReadServer(const toml::table& table, const std::string& path, Se
     server.listen = *listen;
     server.name = listen->ToString();
   }
-  if (auto name = GetString(table, "name", absl::StrCat(path, ".name"), "web")) {
-    if (IsValidPoolName(*name)) {
-      server.name = *name;
-    } else {
-      Error(table.get("name")->source(),
-            absl::StrCat(path, ".name: invalid name ", text::Quote(*name),
-                         " (valid: 1-64 characters from A-Z a-z 0-9 . _ - : [ ])"));
-    }
-  }
+  if (auto name = GetName(table, path, "name", "web")) server.name = *name;
 
   const toml::table* forward = ReadForwardTable(table, path);
   if (forward == nullptr) return false;

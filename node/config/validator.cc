@@ -186,6 +186,16 @@ std::optional<int64_t> Validator::GetInteger(const toml::table& table, absl::str
   return value->get();
 }
 
+std::optional<std::string> Validator::GetName(const toml::table& table, absl::string_view path,
+                                              absl::string_view what, absl::string_view example) {
+  std::optional<std::string> name = GetString(table, "name", absl::StrCat(path, ".name"), example);
+  if (!name || IsValidPoolName(*name)) return name;
+  Error(table.get("name")->source(),
+        absl::StrCat(path, ".name: invalid ", what, " ", text::Quote(*name),
+                     " (valid: 1-64 characters from A-Z a-z 0-9 . _ - : [ ])"));
+  return std::nullopt;
+}
+
 std::optional<size_t> Validator::GetChoice(const toml::table& table, absl::string_view key,
                                            absl::string_view path,
                                            std::initializer_list<absl::string_view> choices) {

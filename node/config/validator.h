@@ -68,6 +68,10 @@ class Validator {
                                             absl::Duration min, absl::Duration max);
   std::optional<int64_t> GetInteger(const toml::table& table, absl::string_view key,
                                     absl::string_view path, int64_t min, int64_t max);
+  // A pool's or server's `name`, or nullopt (with an error, calling it `what`, if it is there
+  // but not a valid name).
+  std::optional<std::string> GetName(const toml::table& table, absl::string_view path,
+                                     absl::string_view what, absl::string_view example);
   // One of `choices` (case-insensitive) at `table[key]`, as its index.
   std::optional<size_t> GetChoice(const toml::table& table, absl::string_view key,
                                   absl::string_view path,
