@@ -515,6 +515,11 @@ absl::Status ControlPlane::Watch(absl::string_view pool_name,
 
 bool ControlPlane::EveryPoolHasBackends() const {
   for (const auto& pool : pools_.pools()) {
+    // A pool no server forwards to takes no traffic: it does not hold readiness back.
+    const bool used = std::any_of(
+        facts_.listeners.begin(), facts_.listeners.end(),
+        [&](const NodeFacts::Listener& listener) { return listener.pool == pool->name(); });
+    if (!used) continue;
     const std::shared_ptr<const pool::PoolSnapshot> snapshot = pool->snapshot();
     const std::vector<pool::Backend>& backends = snapshot->backends();
     if (std::none_of(backends.begin(), backends.end(), [](const pool::Backend& backend) {

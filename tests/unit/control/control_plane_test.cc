@@ -454,3 +454,33 @@ TEST_F(ControlPlaneTest, UpdatePoolRefusesWhatWouldNotBeValidAndChangesNothing) 
 
 }  // namespace
 }  // namespace plby::control
+
+namespace plby::control {
+namespace {
+
+TEST(ReadinessTest, APoolNoServerUsesDoesNotHoldReadinessBack) {
+  constexpr char kUnused[] = R"([control]
+listen = "127.0.0.1:0"
+[[pool]]
+name = "spare"
+backends = []
+[[server]]
+name = "web"
+listen = "127.0.0.1:0"
+[[server.forward]]
+backends = [ { address = "127.0.0.1:9001" } ]
+)";
+  const std::unique_ptr<pool::PoolRegistry> registry =
+      pool::PoolRegistry::FromConfig(*config::ParseConfig(kUnused, "t.toml"), 1);
+  NodeFacts facts;
+  facts.listeners = {{"web", *net::SocketAddress::Resolve(
+                                 *net::ParseHostPort("127.0.0.1:8200", net::AddressUse::kListen))}};
+  ControlPlane plane(*registry, facts);
+  EXPECT_TRUE(plane.EveryPoolHasBackends());
+  facts.listeners.push_back({"spare", facts.listeners[0].address});
+  ControlPlane used(*registry, facts);
+  EXPECT_FALSE(used.EveryPoolHasBackends()) << "once a server forwards to it, it counts";
+}
+
+}  // namespace
+}  // namespace plby::control
