@@ -158,7 +158,12 @@ void Connection::NoteConnectFailure(int error) {
 void Connection::SendEarly() {
   // The client's bytes: what an earlier attempt read already, or its socket's first read. A
   // client that sent nothing yet (or ended) waits for the handshake's EPOLLOUT as usual.
-  if (!upstream_.pending) {
+  const char* data = nullptr;
+  size_t size = 0;
+  if (upstream_.pending) {
+    data = upstream_.pending->bytes.data() + upstream_.begin;
+    size = upstream_.end - upstream_.begin;
+  } else {
     if (!client_.readable) return;
     const std::span<char> scratch = context_->scratch;
     const ssize_t n = ::read(client_.fd.get(), scratch.data(), scratch.size());
@@ -167,27 +172,32 @@ void Connection::SendEarly() {
       return;  // an end or an error is read again, and handled, once connected
     }
     last_activity_ms_ = context_->loop->now_ms();
-    Stash(upstream_, scratch.data(), static_cast<size_t>(n));
     if (static_cast<size_t>(n) < scratch.size() && !client_.peer_closed) client_.readable = false;
+    data = scratch.data();
+    size = static_cast<size_t>(n);
   }
-  const ssize_t written =
-      ::write(backend_.fd.get(), upstream_.pending->bytes.data() + upstream_.begin,
-              upstream_.end - upstream_.begin);
+  // Written from where the bytes are: most of the time the kernel takes them all, and no
+  // buffer is needed.
+  const ssize_t written = ::write(backend_.fd.get(), data, size);
   if (written < 0) {
     // Still connecting: the bytes wait in the buffer for EPOLLOUT. Refused: they go to the
     // next backend tried, none of them having reached this one.
-    if (errno != EAGAIN) OnConnectFailed(errno);
+    const int error = errno;
+    if (!upstream_.pending) Stash(upstream_, data, size);
+    if (error != EAGAIN) OnConnectFailed(error);
     return;
   }
   // The kernel took bytes: the connection is established.
   Established(EPOLLOUT);
   upstream_.relayed->Add(static_cast<uint64_t>(written));
-  upstream_.begin += static_cast<uint32_t>(written);
-  if (upstream_.begin == upstream_.end) {
-    context_->buffers->Release(std::move(upstream_.pending));
-  } else {
-    backend_.writable = false;
+  const size_t left = size - static_cast<size_t>(written);
+  if (upstream_.pending) {
+    upstream_.begin += static_cast<uint32_t>(written);
+    if (left == 0) context_->buffers->Release(std::move(upstream_.pending));
+  } else if (left > 0) {
+    Stash(upstream_, data + written, left);
   }
+  if (left > 0) backend_.writable = false;
   Relay();
 }
 

@@ -310,6 +310,32 @@ TEST_F(ForwardingTest, BackendThatNeverAnswersTimesOutAndIsSkipped) {
   for (int fd : fillers) close(fd);
 }
 
+// The client's first bytes are read as soon as the connect starts (see Connection::SendEarly):
+// when that backend then times out, the same bytes, all of them once, reach the next one.
+TEST_F(ForwardingTest, BytesReadBeforeAFailedConnectReachTheNextBackend) {
+  PLBY_ASSERT_OK_AND_ASSIGN(Backend blackhole, StartBackend("blackhole"));
+  std::vector<int> fillers;
+  for (int i = 0; i < 2; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(blackhole.port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+    fillers.push_back(fd);
+  }
+  PLBY_ASSERT_OK_AND_ASSIGN(Backend echo, StartBackend("echo"));
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      Node node, StartNode(dir_, OnePoolConfig({{blackhole.address()}, {echo.address()}}, "RR",
+                                               "connect_timeout = \"300ms\"\n")));
+  for (int i = 0; i < 4; ++i) {
+    const std::string message = "request " + std::to_string(i) + std::string(5000, 'x');
+    PLBY_ASSERT_OK_AND_ASSIGN(std::string answer, Exchange(node.port(), message));
+    EXPECT_EQ(answer, message) << "request " << i;
+  }
+  for (int fd : fillers) close(fd);
+}
+
 TEST_F(ForwardingTest, ClientResetDoesNotDisturbTheNode) {
   PLBY_ASSERT_OK_AND_ASSIGN(Backend echo, StartBackend("echo"));
   PLBY_ASSERT_OK_AND_ASSIGN(Node node, StartNode(dir_, OnePoolConfig({{echo.address()}})));
