@@ -202,9 +202,9 @@ class ControlPlane {
                      absl::Duration poll = absl::Milliseconds(200)) const;
 
   // Whether every pool a server forwards to has a backend to send new connections to: one
-  // that is resolved and not draining (its health aside: an outage of the backends is not the node's, and taking every
-  // node out of service for it would only turn refusals into timeouts). A node without is not
-  // ready.
+  // that is resolved and not draining (its health aside: an outage of the backends is not the
+  // node's, and taking every node out of service for it would only turn refusals into timeouts). A
+  // node without is not ready.
   bool EveryPoolHasBackends() const;
   // `listener` runs after each change made through this plane (on the caller's thread), and
   // after each NotifyChanged, until it is replaced; empty to stop.

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
-#include "net/backend_addresses.h"
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
+#include "net/backend_addresses.h"
 #include "text/quote.h"
 
 namespace plby::pool {

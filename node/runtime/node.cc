@@ -67,8 +67,7 @@ void Node::StopAccepting() {
   for (auto& worker : workers_) worker->StopAccepting();
 }
 
-void Node::Drain(absl::Duration timeout,
-                 absl::FunctionRef<bool(absl::Duration wait)> interrupted) {
+void Node::Drain(absl::Duration timeout, absl::FunctionRef<bool(absl::Duration wait)> interrupted) {
   StopAccepting();
   PLBY_LOG(kInfo, "listeners closed, no new connections; ", active_connections(),
            " open ones get up to ", absl::FormatDuration(timeout), " to finish");
@@ -77,8 +76,7 @@ void Node::Drain(absl::Duration timeout,
   constexpr absl::Duration kTick = absl::Milliseconds(50);
   while (active_connections() > 0 && net::MonotonicMs() < deadline) {
     if (interrupted(kTick)) {
-      PLBY_LOG(kWarn, "second signal: closing the ", active_connections(),
-               " open connections now");
+      PLBY_LOG(kWarn, "second signal: closing the ", active_connections(), " open connections now");
       return;
     }
   }
