@@ -285,18 +285,7 @@ TEST_F(ForwardingTest, EmptyPoolClosesClientsAndSaysSo) {
 }
 
 TEST_F(ForwardingTest, BackendThatNeverAnswersTimesOutAndIsSkipped) {
-  PLBY_ASSERT_OK_AND_ASSIGN(Backend blackhole, StartBackend("blackhole"));
-  // Fill its accept queue (backlog 0): further handshakes get no answer at all.
-  std::vector<int> fillers;
-  for (int i = 0; i < 2; ++i) {
-    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(blackhole.port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-    fillers.push_back(fd);
-  }
+  PLBY_ASSERT_OK_AND_ASSIGN(SilentBackend blackhole, StartSilentBackend());
   PLBY_ASSERT_OK_AND_ASSIGN(Backend hi, StartBackend("hi"));
   PLBY_ASSERT_OK_AND_ASSIGN(
       Node node, StartNode(dir_, OnePoolConfig({{blackhole.address()}, {hi.address()}}, "RR",
@@ -307,23 +296,12 @@ TEST_F(ForwardingTest, BackendThatNeverAnswersTimesOutAndIsSkipped) {
   }
   EXPECT_TRUE(node.process->WaitForLine(
       std::regex("backend=" + blackhole.address() + R"( error="Connection timed out")")));
-  for (int fd : fillers) close(fd);
 }
 
 // The client's first bytes are read as soon as the connect starts (see Connection::SendEarly):
 // when that backend then times out, the same bytes, all of them once, reach the next one.
 TEST_F(ForwardingTest, BytesReadBeforeAFailedConnectReachTheNextBackend) {
-  PLBY_ASSERT_OK_AND_ASSIGN(Backend blackhole, StartBackend("blackhole"));
-  std::vector<int> fillers;
-  for (int i = 0; i < 2; ++i) {
-    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(blackhole.port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-    fillers.push_back(fd);
-  }
+  PLBY_ASSERT_OK_AND_ASSIGN(SilentBackend blackhole, StartSilentBackend());
   PLBY_ASSERT_OK_AND_ASSIGN(Backend echo, StartBackend("echo"));
   PLBY_ASSERT_OK_AND_ASSIGN(
       Node node, StartNode(dir_, OnePoolConfig({{blackhole.address()}, {echo.address()}}, "RR",
@@ -333,7 +311,6 @@ TEST_F(ForwardingTest, BytesReadBeforeAFailedConnectReachTheNextBackend) {
     PLBY_ASSERT_OK_AND_ASSIGN(std::string answer, Exchange(node.port(), message));
     EXPECT_EQ(answer, message) << "request " << i;
   }
-  for (int fd : fillers) close(fd);
 }
 
 TEST_F(ForwardingTest, ClientResetDoesNotDisturbTheNode) {

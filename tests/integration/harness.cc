@@ -208,6 +208,28 @@ absl::StatusOr<Backend> StartBackend(const std::string& mode,
   return Backend{*std::move(process), static_cast<uint16_t>(std::stoi((*line)[1]))};
 }
 
+SilentBackend::~SilentBackend() {
+  for (int fd : fillers) close(fd);
+}
+
+absl::StatusOr<SilentBackend> StartSilentBackend() {
+  absl::StatusOr<Backend> blackhole = StartBackend("blackhole");
+  if (!blackhole.ok()) return blackhole.status();
+  SilentBackend silent;
+  silent.backend = *std::move(blackhole);
+  // Fill its accept queue (backlog 0): further handshakes get no answer at all.
+  for (int i = 0; i < 2; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(silent.backend.port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+    silent.fillers.push_back(fd);
+  }
+  return silent;
+}
+
 std::string Hi(const Backend& backend) { return "Hi from server " + std::to_string(backend.port); }
 
 std::string OnePoolConfig(const std::vector<BackendEntry>& backends, const std::string& algorithm,

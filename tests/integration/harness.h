@@ -92,6 +92,18 @@ struct Backend {
 absl::StatusOr<Backend> StartBackend(const std::string& mode,
                                      const std::vector<std::string>& extra_args = {});
 
+// A backend whose handshakes are never answered: plby-testpeer blackhole (backlog 0) with its
+// accept queue filled by connections held while this lives. Connects to it time out.
+struct SilentBackend {
+  Backend backend;
+  std::vector<int> fillers;
+  SilentBackend() = default;
+  SilentBackend(SilentBackend&&) = default;
+  ~SilentBackend();
+  std::string address() const { return backend.address(); }
+};
+absl::StatusOr<SilentBackend> StartSilentBackend();
+
 // What plby-testpeer's "hi" mode answers.
 std::string Hi(const Backend& backend);
 

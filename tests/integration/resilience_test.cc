@@ -186,18 +186,7 @@ TEST_F(ResilienceTest, WatchStreamsHealthChanges) {
 }
 
 TEST_F(ResilienceTest, ABackendThatAnswersNothingIsMarkedDownByChecks) {
-  PLBY_ASSERT_OK_AND_ASSIGN(Backend blackhole, StartBackend("blackhole"));
-  // Fill its accept queue (backlog 0): further handshakes get no answer at all.
-  std::vector<int> fillers;
-  for (int i = 0; i < 2; ++i) {
-    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(blackhole.port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-    fillers.push_back(fd);
-  }
+  PLBY_ASSERT_OK_AND_ASSIGN(SilentBackend blackhole, StartSilentBackend());
   StartBackends(1);
   std::vector<BackendEntry> entries{{blackhole.address()}, {backends_[0].address()}};
   PLBY_ASSERT_OK_AND_ASSIGN(Node node, StartNode(dir_, OnePoolConfig(entries, "RR",
@@ -212,7 +201,6 @@ TEST_F(ResilienceTest, ABackendThatAnswersNothingIsMarkedDownByChecks) {
     PLBY_ASSERT_OK_AND_ASSIGN(std::string answer, Exchange(node.port(), "x"));
     EXPECT_EQ(answer, Hi(backends_[0]));
   }
-  for (int fd : fillers) close(fd);
 }
 
 TEST_F(ResilienceTest, TheForwarderMarksAFailingBackendBeforeTheNextCheck) {
