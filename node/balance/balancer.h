@@ -50,7 +50,7 @@ inline constexpr uint32_t kNoBackend = std::numeric_limits<uint32_t>::max();
 // One backend as a balancer sees it; a balancer is built over every backend of a snapshot.
 struct Candidate {
   // Its canonical address as configured ("10.0.0.1:80", "db.internal:5432"): the same on every
-  // node, so key-based algorithms order and hash backends by it.
+  // node, so key-based algorithms order and hash backends by it. Empty for the others.
   absl::string_view identity;
   int64_t weight = 1;                       // as configured
   int64_t effective_weight = kWeightScale;  // weight * kWeightScale, less while ramping up

@@ -58,11 +58,15 @@ PoolSnapshot::PoolSnapshot(const Inputs& inputs, std::vector<Backend> backends)
   }
   if (eligible_.empty()) return;
 
-  identities_.reserve(backends_.size());
+  // Only key-based algorithms order backends by address: the others need no string per backend
+  // (a health change of a pool of 65,536 rebuilds this).
+  if (balance::Describe(balance_.algorithm).needs_key) {
+    identities_.reserve(backends_.size());
+    for (const Backend& backend : backends_) identities_.push_back(backend.address.ToString());
+  }
   std::vector<balance::Candidate> candidates(backends_.size());
   for (uint32_t i = 0; i < backends_.size(); ++i) {
-    identities_.push_back(backends_[i].address.ToString());
-    candidates[i] = {.identity = identities_[i],
+    candidates[i] = {.identity = identities_.empty() ? absl::string_view() : identities_[i],
                      .weight = backends_[i].weight,
                      .effective_weight = effective_weights_[i],
                      .eligible = is_eligible[i],
