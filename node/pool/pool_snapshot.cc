@@ -18,6 +18,7 @@ PoolSnapshot::PoolSnapshot(const Inputs& inputs, std::vector<Backend> backends)
     : version_(inputs.version),
       generation_(inputs.generation),
       balance_(inputs.balance),
+      needs_key_(balance::Describe(inputs.balance.algorithm).needs_key),
       backends_(std::move(backends)) {
   std::vector<uint32_t> active;  // resolved and not draining
   for (uint32_t i = 0; i < backends_.size(); ++i) {
@@ -60,7 +61,7 @@ PoolSnapshot::PoolSnapshot(const Inputs& inputs, std::vector<Backend> backends)
 
   // Only key-based algorithms order backends by address: the others need no string per backend
   // (a health change of a pool of 65,536 rebuilds this).
-  if (balance::Describe(balance_.algorithm).needs_key) {
+  if (needs_key_) {
     identities_.reserve(backends_.size());
     for (const Backend& backend : backends_) identities_.push_back(backend.address.ToString());
   }

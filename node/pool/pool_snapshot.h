@@ -46,6 +46,8 @@ class PoolSnapshot {
   // Changes with every new snapshot, health changes included: what workers and watchers follow.
   uint64_t generation() const { return generation_; }
   const BalanceSettings& balance() const { return balance_; }
+  // The balancer picks by the client's key (balance().hash of its address): read per accept.
+  bool needs_key() const { return needs_key_; }
   // Every backend that is resolved and not draining is unhealthy (eligible() then follows the
   // policy).
   bool all_unhealthy() const { return all_unhealthy_; }
@@ -76,6 +78,7 @@ class PoolSnapshot {
   BalanceSettings balance_;
   bool all_unhealthy_ = false;
   bool ramping_ = false;
+  bool needs_key_ = false;
   std::vector<Backend> backends_;
   std::vector<std::string> identities_;  // canonical addresses, for the balancer
   std::vector<uint32_t> eligible_;

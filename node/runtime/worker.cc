@@ -113,10 +113,10 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
       }
       return;  // closing the client is all there is to do
     }
-    const pool::BalanceSettings& balance = ref->snapshot->balance();
     const uint64_t key =
-        balance::Describe(balance.algorithm).needs_key
-            ? balance::ClientKey(net::SocketAddress::FromSockaddr(peer, peer_length), balance.hash)
+        ref->snapshot->needs_key()
+            ? balance::ClientKey(net::SocketAddress::FromSockaddr(peer, peer_length),
+                                 ref->snapshot->balance().hash)
             : 0;
     worker_->connections_.Acquire()->Start(&worker_->context_, std::move(client), view_, ref,
                                            view_->pool().TakeTicket(), key);
