@@ -138,7 +138,11 @@ absl::StatusOr<pool::Pool*> ControlPlane::FindPool(absl::string_view name) const
   const std::string valid =
       NameList(pools_.pools(), [](const std::unique_ptr<pool::Pool>& p) { return p->name(); });
   if (name.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("pool is empty: name one (pools: ", valid, ")"));
+    // (One pool would have been taken: see WithPoolNamed.)
+    return absl::InvalidArgumentError(
+        pools_.pools().empty()
+            ? std::string("no pool named, and the node has none")
+            : absl::StrCat("no pool named; the node has: ", valid, " (name one)"));
   }
   pool::Pool* pool = pools_.Find(name);
   if (pool == nullptr) {
@@ -174,7 +178,8 @@ PoolState ControlPlane::StateOf(const pool::Pool& pool, const pool::PoolSnapshot
 }
 
 absl::StatusOr<PoolState> ControlPlane::ListBackends(absl::string_view name) const {
-  absl::StatusOr<pool::Pool*> pool = FindPool(name);
+  absl::StatusOr<pool::Pool*> pool =
+      FindPool(name.empty() && pools_.pools().size() == 1 ? pools_.pools()[0]->name() : name);
   if (!pool.ok()) return pool.status();
   return StateOf(**pool, *(*pool)->snapshot());
 }
@@ -223,8 +228,9 @@ absl::StatusOr<Change> ControlPlane::Audited(Mutation mutation, const Caller& ca
   return change;
 }
 
-absl::StatusOr<BackendChange> ControlPlane::AddBackend(const AddBackendArgs& args,
+absl::StatusOr<BackendChange> ControlPlane::AddBackend(const AddBackendArgs& request,
                                                        absl::FunctionRef<bool()> cancelled) {
+  const auto args = WithPoolNamed(request);
   return Audited(
       Mutation::kAddBackend, args.caller, args.pool, args.address,
       absl::StrCat(
@@ -233,8 +239,9 @@ absl::StatusOr<BackendChange> ControlPlane::AddBackend(const AddBackendArgs& arg
       Add(args, cancelled));
 }
 
-absl::StatusOr<BackendChange> ControlPlane::RemoveBackend(const RemoveBackendArgs& args,
+absl::StatusOr<BackendChange> ControlPlane::RemoveBackend(const RemoveBackendArgs& request,
                                                           absl::FunctionRef<bool()> cancelled) {
+  const auto args = WithPoolNamed(request);
   return Audited(
       Mutation::kRemoveBackend, args.caller, args.pool, args.address,
       absl::StrCat(
@@ -246,14 +253,16 @@ absl::StatusOr<BackendChange> ControlPlane::RemoveBackend(const RemoveBackendArg
       Remove(args, cancelled));
 }
 
-absl::StatusOr<BackendChange> ControlPlane::UpdateBackend(const UpdateBackendArgs& args,
+absl::StatusOr<BackendChange> ControlPlane::UpdateBackend(const UpdateBackendArgs& request,
                                                           absl::FunctionRef<bool()> cancelled) {
+  const auto args = WithPoolNamed(request);
   return Audited(Mutation::kUpdateBackend, args.caller, args.pool, args.address, Asked(args),
                  Update(args, cancelled));
 }
 
-absl::StatusOr<PoolChange> ControlPlane::UpdatePool(const UpdatePoolArgs& args,
+absl::StatusOr<PoolChange> ControlPlane::UpdatePool(const UpdatePoolArgs& request,
                                                     absl::FunctionRef<bool()> cancelled) {
+  const auto args = WithPoolNamed(request);
   std::vector<std::string> asked;
   if (args.algorithm)
     asked.push_back(absl::StrCat("algorithm ", balance::AlgorithmName(*args.algorithm)));

@@ -215,6 +215,13 @@ class ControlPlane {
 
  private:
   absl::StatusOr<pool::Pool*> FindPool(absl::string_view name) const;
+  // A request that names no pool is about the node's only pool, as plbyctl has it.
+  template <typename Args>
+  Args WithPoolNamed(const Args& args) const {
+    Args named = args;
+    if (named.pool.empty() && pools_.pools().size() == 1) named.pool = pools_.pools()[0]->name();
+    return named;
+  }
   absl::StatusOr<net::HostPort> ParseAddress(absl::string_view address) const;
   // Records a mutation's outcome in the audit log and passes it on.
   template <typename Change>

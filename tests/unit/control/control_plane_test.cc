@@ -199,7 +199,7 @@ TEST_F(ControlPlaneTest, RefusedChangesNameTheValueAndChangeNothing) {
       {plane_.AddBackend({.pool = "web", .address = ""}), absl::StatusCode::kInvalidArgument,
        "address is empty (valid: HOST:PORT"},
       {plane_.AddBackend({.pool = "", .address = "127.0.0.1:9009"}),
-       absl::StatusCode::kInvalidArgument, "pool is empty: name one (pools: web, api)"},
+       absl::StatusCode::kInvalidArgument, "no pool named; the node has: web, api (name one)"},
       {plane_.AddBackend({.pool = "web", .address = "127.0.0.1:8200"}),
        absl::StatusCode::kInvalidArgument,
        "backend \"127.0.0.1:8200\": 127.0.0.1:8200 is one of this node's own listeners, "

@@ -137,6 +137,18 @@ TEST_F(ControlServiceTest, MutationsReturnTheNewVersion) {
   EXPECT_EQ(List().backends_size(), 2);
 }
 
+// As plbyctl has it: a node with one pool takes a request that names none as about that pool
+// (a node with several refuses it: see the ControlPlane tests).
+TEST_F(ControlServiceTest, NoPoolNamedMeansTheOnlyPool) {
+  v1::AddBackendResponse added;
+  ASSERT_TRUE(Add("", "127.0.0.1:9003", std::nullopt, std::nullopt, &added).ok());
+  EXPECT_EQ(added.pool(), "web");
+  v1::ListBackendsResponse list;
+  ASSERT_TRUE(stub_->ListBackends(Context().get(), v1::ListBackendsRequest(), &list).ok());
+  EXPECT_EQ(list.pool(), "web");
+  EXPECT_EQ(list.backends_size(), 3);
+}
+
 TEST_F(ControlServiceTest, EveryRefusalHasItsCodeAndChangesNothing) {
   struct Case {
     grpc::Status status;
@@ -162,7 +174,6 @@ TEST_F(ControlServiceTest, EveryRefusalHasItsCodeAndChangesNothing) {
       {Add("web", "127.0.0.1:9003", 0), grpc::StatusCode::INVALID_ARGUMENT,
        "weight 0 is out of range (valid: 1-256)"},
       {Add("web", ""), grpc::StatusCode::INVALID_ARGUMENT, "address is empty"},
-      {Add("", "127.0.0.1:9003"), grpc::StatusCode::INVALID_ARGUMENT, "pool is empty"},
       {Add("nope", "127.0.0.1:9003"), grpc::StatusCode::NOT_FOUND,
        "no pool \"nope\" on this node (pools: web)"},
       {Add("web", "127.0.0.1:9001"), grpc::StatusCode::ALREADY_EXISTS,
