@@ -340,7 +340,8 @@ int main(int argc, char** argv) {
       .listeners = {},
       .accepted_connections = [&running] { return running.accepted_connections(); },
       .active_connections = [&running] { return running.active_connections(); },
-      .counters = [&running] { return running.totals(); }};
+      .counters = [&running] { return running.totals(); },
+      .ready_after_sync = config->control.ready_after_sync};
   for (const auto& listener : running.listeners()) {
     facts.listeners.push_back({listener.pool, listener.address});
   }

@@ -60,6 +60,12 @@ net::OwnListeners OwnListenersOf(const Config& config) {
 }
 
 absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadConfigText(path);
+  if (!text.ok()) return text.status();
+  return ParseConfig(*text, path);
+}
+
+absl::StatusOr<std::string> ReadConfigText(const std::string& path) {
   const auto unreadable = [&](int error) {
     return absl::NotFoundError(
         absl::StrCat(path, ": cannot read the configuration file: ", std::strerror(error)));
@@ -86,7 +92,7 @@ absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
     text.append(buffer, static_cast<size_t>(n));
   }
   ::close(fd);
-  return ParseConfig(text, path);
+  return text;
 }
 
 }  // namespace plby::config

@@ -53,12 +53,17 @@ struct HealthCheckConfig {
   // time). With checks, `rise` good checks bring it back instead.
   absl::Duration passive_cooldown = absl::Seconds(30);
   AllUnhealthyPolicy when_all_unhealthy = AllUnhealthyPolicy::kFailOpen;
+
+  bool operator==(const HealthCheckConfig&) const = default;
 };
 
 struct BackendConfig {
   net::HostPort address;  // identifies the backend within its pool
   net::SocketAddress resolved;
   int64_t weight = 1;
+  // draining = true: it starts draining (no new connections). Unset: not draining at start,
+  // and `plbyctl apply` leaves its drain state as the node has it.
+  std::optional<bool> draining;
   int line = 0;  // where the entry is, for messages
   int column = 0;
 };
@@ -111,6 +116,9 @@ struct ControlConfig {
   std::optional<ControlTls> tls;
   // Without TLS the control service may only listen on loopback, unless this is set.
   bool allow_insecure_remote = false;
+  // Not ready for traffic (plby.traffic NOT_SERVING) until an apply has recorded a sync, so
+  // that a new pod takes no traffic with the pools of a stale ConfigMap.
+  bool ready_after_sync = false;
   // Where acknowledged changes are kept, to survive a restart; empty: in memory only.
   std::string state_file;
   // A second, always plaintext gRPC listener that serves only grpc.health.v1.Health (and
@@ -151,6 +159,9 @@ struct ParseOptions {
   // Resolve host names and read the TLS files the config names. Off only for fuzzing, where the
   // input must not reach the network or the file system.
   bool touch_the_world = true;
+  // A file of desired pools for `plbyctl apply`: the node's syntax, but servers are optional,
+  // at least one pool is required, and a pool no server uses is what is expected.
+  bool desired_pools = false;
 };
 
 // Parses and validates TOML text. `source_name` prefixes every message ("config.toml:3:10: ...").
@@ -160,6 +171,8 @@ absl::StatusOr<Config> ParseConfig(absl::string_view toml_text, absl::string_vie
 
 // Reads `path` and parses it; an unreadable file is an error that names it.
 absl::StatusOr<Config> LoadConfigFile(const std::string& path);
+// The bytes of `path`; an unreadable file (or a directory) is NOT_FOUND, naming it.
+absl::StatusOr<std::string> ReadConfigText(const std::string& path);
 
 // Every listener `config` gives the node, as configured (a port-0 listener reaches nothing
 // until it is bound).

@@ -22,7 +22,7 @@ void Validator::ReadControl(const toml::table& root, ControlConfig& control) {
   }
   CheckKeys(*table, "[control]",
             {"listen", "health_listen", "tls_cert", "tls_key", "tls_client_ca",
-             "allow_insecure_remote", "state_file"});
+             "allow_insecure_remote", "state_file", "ready_after_sync"});
   if (auto state =
           GetString(*table, "state_file", "control.state_file", "/var/lib/plby/state.toml")) {
     if (state->empty()) {
@@ -43,14 +43,11 @@ void Validator::ReadControl(const toml::table& root, ControlConfig& control) {
     control.health_listen = *health;
     control.health_listen_address = resolved;
   }
-  if (const toml::node* insecure = table->get("allow_insecure_remote")) {
-    if (const auto* value = insecure->as_boolean()) {
-      control.allow_insecure_remote = value->get();
-    } else {
-      Error(insecure->source(), absl::StrCat("control.allow_insecure_remote: expected true or "
-                                             "false, got a ",
-                                             TypeName(*insecure)));
-    }
+  if (auto insecure = GetBool(*table, "allow_insecure_remote", "control.allow_insecure_remote")) {
+    control.allow_insecure_remote = *insecure;
+  }
+  if (auto after_sync = GetBool(*table, "ready_after_sync", "control.ready_after_sync")) {
+    control.ready_after_sync = *after_sync;
   }
   ReadControlTls(*table, control);
   const bool loopback = control.listen_address.IsLoopback();

@@ -16,7 +16,14 @@ namespace plby::config::detail {
 
 void Validator::ReadPools(const toml::table& root, Config& config) {
   const toml::node* node = root.get("pool");
-  if (node == nullptr) return;
+  if (node == nullptr) {
+    if (options_.desired_pools && root.get("server") == nullptr) {
+      Error(root.source(),
+            "no [[pool]] is defined: a file of desired pools holds [[pool]] tables (name, "
+            "algorithm, backends), as a node's config does");
+    }
+    return;
+  }
   const toml::array* pools = node->as_array();
   if (pools == nullptr || !pools->is_array_of_tables()) {
     Error(node->source(), "pool: expected an array of tables: write [[pool]], not [pool]");
@@ -80,7 +87,7 @@ void Validator::CheckPoolNames(Config& config) {
     }
   }
   for (const PoolConfig& pool : config.pools) {
-    if (!used.contains(pool.name)) {
+    if (!used.contains(pool.name) && !options_.desired_pools) {
       warnings_.push_back(absl::StrCat(
           source_, ":", pool.line, ":1: pool ", text::Quote(pool.name),
           " is used by no server: it can be read and changed through the control service, but "
@@ -233,10 +240,12 @@ void Validator::ReadBackends(const toml::table& forward, const std::string& path
     return;
   }
   if (backends->empty()) {
-    Warn(backends_node->source(), absl::StrCat("pool \"", pool.name,
-                                               "\" has no backends: its connections are closed "
-                                               "until backends are added through the control "
-                                               "service"));
+    Warn(backends_node->source(),
+         absl::StrCat("pool \"", pool.name, "\" has no backends: ",
+                      options_.desired_pools
+                          ? "apply removes every backend it has on the nodes"
+                          : "its connections are closed until backends are added through the "
+                            "control service"));
   }
   if (backends->size() > kMaxBackendsPerPool) {
     Error(backends_node->source(),
@@ -259,7 +268,7 @@ void Validator::ReadBackends(const toml::table& forward, const std::string& path
                          TypeName(entry)));
       continue;
     }
-    CheckKeys(*table, "a backend", {"address", "weight"});
+    CheckKeys(*table, "a backend", {"address", "weight", "draining"});
     BackendConfig backend;
     backend.line = static_cast<int>(entry.source().begin.line);
     backend.column = static_cast<int>(entry.source().begin.column);
@@ -288,6 +297,10 @@ void Validator::ReadBackends(const toml::table& forward, const std::string& path
                            balance::kMaxWeight, "), got a ", TypeName(*weight)));
         ok = false;
       }
+    }
+    if (table->get("draining") != nullptr) {
+      backend.draining = GetBool(*table, "draining", absl::StrCat(entry_path, ".draining"));
+      ok = ok && backend.draining.has_value();
     }
     if (!ok) continue;
     if (const std::optional<size_t> earlier = seen.Find(backend.address, &backend.resolved)) {

@@ -10,7 +10,10 @@ namespace plby::config::detail {
 void Validator::ReadServers(const toml::table& root, Config& config) {
   const toml::node* node = root.get("server");
   if (node == nullptr) {
-    Error(root.source(), "no [[server]] is defined: add one with listen and a [[server.forward]]");
+    if (!options_.desired_pools) {
+      Error(root.source(),
+            "no [[server]] is defined: add one with listen and a [[server.forward]]");
+    }
     return;
   }
   const toml::array* servers = node->as_array();

@@ -186,6 +186,15 @@ std::optional<int64_t> Validator::GetInteger(const toml::table& table, absl::str
   return value->get();
 }
 
+std::optional<bool> Validator::GetBool(const toml::table& table, absl::string_view key,
+                                       absl::string_view path) {
+  const toml::node* node = table.get(ToStd(key));
+  if (node == nullptr) return std::nullopt;
+  if (const auto* value = node->as_boolean()) return value->get();
+  Error(node->source(), absl::StrCat(path, ": expected true or false, got a ", TypeName(*node)));
+  return std::nullopt;
+}
+
 std::optional<std::string> Validator::GetName(const toml::table& table, absl::string_view path,
                                               absl::string_view what, absl::string_view example) {
   std::optional<std::string> name = GetString(table, "name", absl::StrCat(path, ".name"), example);

@@ -68,6 +68,8 @@ class Validator {
                                             absl::Duration min, absl::Duration max);
   std::optional<int64_t> GetInteger(const toml::table& table, absl::string_view key,
                                     absl::string_view path, int64_t min, int64_t max);
+  std::optional<bool> GetBool(const toml::table& table, absl::string_view key,
+                              absl::string_view path);
   // A pool's or server's `name`, or nullopt (with an error, calling it `what`, if it is there
   // but not a valid name).
   std::optional<std::string> GetName(const toml::table& table, absl::string_view path,

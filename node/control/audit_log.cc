@@ -27,10 +27,9 @@ struct MutationNames {
   absl::string_view label;  // as a metric label
 };
 constexpr MutationNames kMutationNames[kMutations] = {
-    {"AddBackend", "add_backend"},
-    {"RemoveBackend", "remove_backend"},
-    {"UpdateBackend", "update_backend"},
-    {"UpdatePool", "update_pool"},
+    {"AddBackend", "add_backend"},       {"RemoveBackend", "remove_backend"},
+    {"UpdateBackend", "update_backend"}, {"UpdatePool", "update_pool"},
+    {"MarkSynced", "mark_synced"},
 };
 constexpr absl::string_view kOutcomeNames[kOutcomes] = {"applied", "unchanged", "refused"};
 
@@ -59,15 +58,17 @@ void AuditLog::Record(const Entry& entry) {
       outcome == Outcome::kApplied
           ? absl::StrCat(entry.version_before, "->", entry.version_after)
           : absl::StrCat(entry.version_after != 0 ? entry.version_after : entry.version_before);
-  PLBY_LOG(
-      kInfo, "control change call=", MutationName(entry.mutation), " ",
-      CallerText(entry.caller != nullptr ? *entry.caller : kNobody),
-      " pool=", text::Quote(entry.pool),
-      entry.backend.empty() ? "" : absl::StrCat(" backend=", text::Quote(entry.backend)),
-      " asked=", text::Quote(entry.asked), " result=", OutcomeName(outcome), " version=", versions,
-      entry.result.ok() ? ""
-                        : absl::StrCat(" code=", absl::StatusCodeToString(entry.result.code()),
-                                       " error=", text::Quote(entry.result.message(), kLongest)));
+  PLBY_LOG(kInfo, "control change call=", MutationName(entry.mutation), " ",
+           CallerText(entry.caller != nullptr ? *entry.caller : kNobody),
+           // (A call about the node as a whole, MarkSynced, names no pool and no version.)
+           entry.pool.empty() ? "" : absl::StrCat(" pool=", text::Quote(entry.pool)),
+           entry.backend.empty() ? "" : absl::StrCat(" backend=", text::Quote(entry.backend)),
+           " asked=", text::Quote(entry.asked), " result=", OutcomeName(outcome),
+           entry.pool.empty() ? "" : absl::StrCat(" version=", versions),
+           entry.result.ok()
+               ? ""
+               : absl::StrCat(" code=", absl::StatusCodeToString(entry.result.code()),
+                              " error=", text::Quote(entry.result.message(), kLongest)));
 }
 
 void AuditLog::RecordSaveFailure(absl::string_view pool, const absl::Status& error) {

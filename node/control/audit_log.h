@@ -24,8 +24,8 @@ struct Caller {
   std::string identity;             // the client certificate's subject under mTLS, else empty
 };
 
-enum class Mutation { kAddBackend, kRemoveBackend, kUpdateBackend, kUpdatePool };
-inline constexpr size_t kMutations = 4;
+enum class Mutation { kAddBackend, kRemoveBackend, kUpdateBackend, kUpdatePool, kMarkSynced };
+inline constexpr size_t kMutations = 5;
 // "AddBackend", as the API names the call; and "add_backend", as a metric label.
 absl::string_view MutationName(Mutation mutation);
 absl::string_view MutationLabel(Mutation mutation);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "net/event_loop.h"
@@ -111,6 +113,8 @@ NodeStatus ControlPlane::Status() const {
   status.pools = ListPools();
   status.control = audit_.counts();
   status.open_watches = open_watches_.load(std::memory_order_relaxed);
+  status.sync = sync_mark();
+  status.ready_after_sync = facts_.ready_after_sync;
   return status;
 }
 
@@ -538,6 +542,69 @@ bool ControlPlane::EveryPoolHasBackends() const {
     }
   }
   return true;
+}
+
+bool ControlPlane::ReadyForTraffic() const {
+  if (facts_.ready_after_sync && !sync_mark()) return false;
+  return EveryPoolHasBackends();
+}
+
+std::optional<SyncMark> ControlPlane::sync_mark() const {
+  std::lock_guard<std::mutex> lock(sync_mutex_);
+  return sync_;
+}
+
+absl::StatusOr<std::pair<SyncMark, bool>> ControlPlane::MarkSynced(const MarkSyncedArgs& args) {
+  const auto checked = [&]() -> absl::StatusOr<std::pair<SyncMark, bool>> {
+    constexpr absl::string_view kPrefix = "sha256:";
+    const absl::string_view digest =
+        absl::string_view(args.content_hash)
+            .substr(std::min(kPrefix.size(), args.content_hash.size()));
+    if (!absl::StartsWith(args.content_hash, kPrefix) || digest.size() != 64 ||
+        !std::all_of(digest.begin(), digest.end(),
+                     [](char c) { return absl::ascii_isdigit(c) || (c >= 'a' && c <= 'f'); })) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("content_hash ", text::Quote(args.content_hash),
+                       " is not \"sha256:\" and 64 lowercase hex digits"));
+    }
+    if (args.source.size() > 256) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("source ", text::Quote(args.source), " is longer than 256 bytes"));
+    }
+    if (args.pool_versions.empty()) {
+      return absl::InvalidArgumentError(
+          "pool_versions is empty: name each pool of the file and the version it is at");
+    }
+    for (const auto& [name, version] : args.pool_versions) {
+      absl::StatusOr<pool::Pool*> pool = FindPool(name);
+      if (!pool.ok()) return pool.status();
+      if ((*pool)->version() != version) {
+        return absl::AbortedError(absl::StrCat("pool ", text::Quote(name), " is at version ",
+                                               (*pool)->version(), ", not the expected version ",
+                                               version, ": it changed after it was applied"));
+      }
+    }
+    std::lock_guard<std::mutex> lock(sync_mutex_);
+    if (sync_ && sync_->content_hash == args.content_hash) return std::pair(*sync_, false);
+    sync_ = SyncMark{.content_hash = args.content_hash,
+                     .source = args.source,
+                     .at = absl::Now(),
+                     .by = args.caller.identity.empty() ? args.caller.peer : args.caller.identity};
+    return std::pair(*sync_, true);
+  }();
+  AuditLog::Entry entry{
+      .mutation = Mutation::kMarkSynced,
+      .caller = &args.caller,
+      .pool = "",
+      .backend = "",
+      .asked = args.content_hash,  // (the source is in the status: this stays whole)
+      .result = checked.status(),
+      .changed = checked.ok() && checked->second,
+      .version_before = 0,
+      .version_after = 0};
+  audit_.Record(entry);
+  if (checked.ok() && checked->second) NotifyChanged();
+  return checked;
 }
 
 void ControlPlane::SetChangeListener(std::function<void()> listener) {

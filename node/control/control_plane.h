@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -68,6 +69,23 @@ struct PoolSummary {
   uint64_t active_connections = 0;
 };
 
+// What the node was last synced to: the content hash of the file of desired pools that an apply
+// recorded last, since the node started.
+struct SyncMark {
+  std::string content_hash;  // "sha256:<64 hex digits>"
+  std::string source;        // the file's name, as the applier gave it
+  absl::Time at;
+  std::string by;  // the caller's certificate subject under mTLS, else its peer
+};
+
+struct MarkSyncedArgs {
+  std::string content_hash;
+  std::string source;
+  // Each pool the file names and the version the applier left it at.
+  std::map<std::string, uint64_t> pool_versions;
+  Caller caller = {};
+};
+
 struct NodeStatus {
   std::string version;
   absl::Duration uptime;
@@ -78,6 +96,8 @@ struct NodeStatus {
   std::vector<PoolSummary> pools;
   AuditCounts control;  // changes made and refused through the control service
   int open_watches = 0;
+  std::optional<SyncMark> sync;  // none: no apply since the node started
+  bool ready_after_sync = false;
 };
 
 // The result of a change: the pool's version after it, and the backend it was about (as it is
@@ -102,6 +122,8 @@ struct NodeFacts {
   std::function<uint64_t()> accepted_connections;
   std::function<uint64_t()> active_connections;
   std::function<stats::WorkerTotals()> counters;
+  // [control] ready_after_sync: not ready for traffic before the first MarkSynced.
+  bool ready_after_sync = false;
 };
 
 struct AddBackendArgs {
@@ -192,6 +214,12 @@ class ControlPlane {
   absl::StatusOr<PoolChange> UpdatePool(const UpdatePoolArgs& args,
                                         absl::FunctionRef<bool()> cancelled = kNeverCancelled);
 
+  // Records that the node matches a file of desired pools, after checking that each pool the
+  // file names is at the version given (ABORTED otherwise, and nothing is recorded). The same
+  // hash again is success, unchanged. Audited like the changes.
+  absl::StatusOr<std::pair<SyncMark, bool>> MarkSynced(const MarkSyncedArgs& args);
+  std::optional<SyncMark> sync_mark() const;
+
   // Calls `send` with the state of `pool` (every pool when empty) now, then again after
   // changes (close ones may be merged: versions can be skipped, the latest state never is),
   // until `send` returns false, `cancelled` returns true (checked at least every `poll`) or
@@ -206,6 +234,9 @@ class ControlPlane {
   // node's, and taking every node out of service for it would only turn refusals into timeouts). A
   // node without is not ready.
   bool EveryPoolHasBackends() const;
+  // Ready for traffic: every used pool has backends and, with ready_after_sync, an apply has
+  // been recorded since the start.
+  bool ReadyForTraffic() const;
   // `listener` runs after each change made through this plane (on the caller's thread), and
   // after each NotifyChanged, until it is replaced; empty to stop.
   void SetChangeListener(std::function<void()> listener);
@@ -249,6 +280,8 @@ class ControlPlane {
   AuditLog audit_;
   std::atomic<std::shared_ptr<const net::OwnListeners>> own_listeners_;  // null until set
   mutable std::atomic<int> open_watches_{0};
+  mutable std::mutex sync_mutex_;
+  std::optional<SyncMark> sync_;  // guarded by sync_mutex_
   mutable std::mutex listener_mutex_;
   std::function<void()> change_listener_;
 };

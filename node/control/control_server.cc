@@ -149,7 +149,7 @@ void ControlServer::PublishHealth() {
 
 void ControlServer::PublishHealthLocked() {
   if (server_ == nullptr) return;
-  const bool ready = serving_ && plane_.EveryPoolHasBackends();
+  const bool ready = serving_ && plane_.ReadyForTraffic();
   for (grpc::Server* server : {server_.get(), health_server_.get()}) {
     if (server == nullptr) continue;
     if (grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService()) {

@@ -95,6 +95,13 @@ std::optional<absl::Duration> DrainTimeoutOf(const Request& request) {
       std::min<uint64_t>(request.drain_timeout_ms(), std::numeric_limits<int64_t>::max())));
 }
 
+void Fill(const SyncMark& mark, v1::SyncMark* out) {
+  out->set_content_hash(mark.content_hash);
+  out->set_source(mark.source);
+  out->set_synced_unix_ms(static_cast<uint64_t>(absl::ToUnixMillis(mark.at)));
+  out->set_by(mark.by);
+}
+
 // The caller went away: cancelled, or its deadline passed.
 bool Gone(const grpc::ServerContext& context) {
   return context.IsCancelled() || context.deadline() <= std::chrono::system_clock::now();
@@ -140,6 +147,25 @@ grpc::Status ControlService::GetStatus(grpc::ServerContext* context, const v1::G
   response->set_accepted_connections(status.accepted_connections);
   response->set_active_connections(status.active_connections);
   for (const PoolSummary& pool : status.pools) Fill(pool, response->add_pools());
+  if (status.sync) Fill(*status.sync, response->mutable_sync());
+  response->set_ready_after_sync(status.ready_after_sync);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::MarkSynced(grpc::ServerContext* context,
+                                        const v1::MarkSyncedRequest* request,
+                                        v1::MarkSyncedResponse* response) {
+  const absl::StatusOr<Caller> caller = Authorize(*context);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  MarkSyncedArgs args{
+      .content_hash = request->content_hash(),
+      .source = request->source(),
+      .pool_versions = {request->pool_versions().begin(), request->pool_versions().end()},
+      .caller = *caller};
+  const absl::StatusOr<std::pair<SyncMark, bool>> marked = plane_.MarkSynced(args);
+  if (!marked.ok()) return ToGrpc(marked.status());
+  Fill(marked->first, response->mutable_mark());
+  response->set_unchanged(!marked->second);
   return grpc::Status::OK;
 }
 

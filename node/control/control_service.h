@@ -34,6 +34,8 @@ class ControlService final : public plby::v1::Control::Service {
                           v1::UpdatePoolResponse* response) override;
   grpc::Status WatchBackends(grpc::ServerContext* context, const v1::WatchBackendsRequest* request,
                              grpc::ServerWriter<v1::WatchBackendsResponse>* writer) override;
+  grpc::Status MarkSynced(grpc::ServerContext* context, const v1::MarkSyncedRequest* request,
+                          v1::MarkSyncedResponse* response) override;
 
  private:
   // The caller, once its certificate (under mTLS) is verified; else UNAUTHENTICATED.

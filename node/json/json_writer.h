@@ -23,6 +23,7 @@ class JsonWriter {
   // Up to three decimals; NaN and infinities (not JSON) are written as null.
   JsonWriter& Double(double value);
   JsonWriter& Bool(bool value);
+  JsonWriter& Null();
 
   const std::string& text() const { return out_; }
 

@@ -206,6 +206,19 @@ std::string RenderPrometheus(const Report& report) {
   out.Sample("plby_control_unauthenticated_total", "", control.unauthenticated);
   out.Family("plby_control_watches", "gauge", "WatchBackends streams open now.");
   out.Sample("plby_control_watches", "", static_cast<uint64_t>(node.open_watches));
+  out.Family("plby_sync_info", "gauge",
+             "The content hash of the file of desired pools an apply last recorded (plbyctl "
+             "apply), as a label; absent before the first apply since the node started.");
+  if (node.sync) {
+    out.Sample("plby_sync_info",
+               absl::StrCat("content_hash=\"", LabelValue(node.sync->content_hash), "\",source=\"",
+                            LabelValue(node.sync->source), "\""),
+               uint64_t{1});
+  }
+  out.Family("plby_sync_timestamp_seconds", "gauge",
+             "When the last apply was recorded (Unix time); 0 before the first.");
+  out.Sample("plby_sync_timestamp_seconds", "",
+             node.sync ? absl::ToDoubleSeconds(node.sync->at - absl::UnixEpoch()) : 0.0);
   return out.Take();
 }
 

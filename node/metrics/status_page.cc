@@ -172,7 +172,9 @@ function render(status, now) {
   document.getElementById("node").textContent =
       "version " + status.version + " · up " + duration(status.uptime_seconds) + " · " +
       status.workers + (status.workers === 1 ? " worker · " : " workers · ") + status.active_connections + " connections open · " +
-      status.accepted_connections + " accepted";
+      status.accepted_connections + " accepted · " +
+      (status.sync ? "synced to " + status.sync.content_hash.slice(0, 19) + "… (" + status.sync.source + ")"
+                   : "no apply since start" + (status.ready_after_sync ? " (not ready until one)" : ""));
   const before = new Map();
   let elapsed = 0;
   if (previous) {
@@ -275,8 +277,24 @@ std::string RenderStatusJson(const Report& report) {
       .Unsigned(node.counters.accepted)
       .Key("active_connections")
       .Unsigned(node.counters.active)
-      .Key("pools")
-      .BeginArray();
+      .Key("ready_after_sync")
+      .Bool(node.ready_after_sync)
+      .Key("sync");
+  if (node.sync) {
+    json.BeginObject()
+        .Key("content_hash")
+        .String(node.sync->content_hash)
+        .Key("source")
+        .String(node.sync->source)
+        .Key("synced_unix_ms")
+        .Number(absl::ToUnixMillis(node.sync->at))
+        .Key("by")
+        .String(node.sync->by)
+        .EndObject();
+  } else {
+    json.Null();
+  }
+  json.Key("pools").BeginArray();
   for (const PoolReport& pool : report.pools) {
     json.BeginObject()
         .Key("name")

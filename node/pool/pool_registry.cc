@@ -37,7 +37,7 @@ absl::StatusOr<std::unique_ptr<PoolRegistry>> PoolRegistry::Create(
         backends.push_back({.address = backend.address,
                             .socket_address = backend.resolved,
                             .weight = backend.weight,
-                            .draining = false,
+                            .draining = backend.draining.value_or(false),
                             .unresolved = "",
                             .runtime = registry->NewBackendRuntime()});
       }

@@ -248,11 +248,11 @@ TEST(ConfigTest, UnknownKeysAreRefusedWhereverTheyAre) {
               HasSubstr("test.toml:6:1: unknown key \"algoritm\" in [[server.forward]]"));
   EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:8080", wieght = 2 } ])")),
               HasSubstr("test.toml:6:44: unknown key \"wieght\" in a backend (valid: address, "
-                        "weight)"));
+                        "weight, draining)"));
   EXPECT_THAT(ErrorOf("[control]\nlsten = \"127.0.0.1:1\"\n" + Server()),
               HasSubstr("test.toml:2:1: unknown key \"lsten\" in [control] (valid: listen, "
                         "health_listen, tls_cert, tls_key, tls_client_ca, allow_insecure_remote, "
-                        "state_file)"));
+                        "state_file, ready_after_sync)"));
 }
 
 TEST(ConfigTest, WrongTypesNameWhatWasExpected) {
@@ -462,6 +462,23 @@ TEST(ConfigTest, ControlOffLoopbackNeedsTlsOrAnExplicitOptIn) {
   EXPECT_THAT(ErrorOf("[control]\nallow_insecure_remote = \"yes\"\n" + Server()),
               HasSubstr("test.toml:2:25: control.allow_insecure_remote: expected true or false, "
                         "got a string"));
+}
+
+TEST(ConfigTest, ReadyAfterSyncAndBackendsThatStartDraining) {
+  absl::StatusOr<Config> config = ParseConfig(
+      "[control]\nready_after_sync = true\n" +
+          Server(
+              "",
+              R"([ { address = "127.0.0.1:8080", draining = true }, { address = "127.0.0.1:8081" } ])"),
+      "t.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->control.ready_after_sync);
+  EXPECT_EQ(config->pools[0].backends[0].draining, true);
+  EXPECT_FALSE(config->pools[0].backends[1].draining.has_value());
+  EXPECT_FALSE(ParseConfig(Server(), "t.toml")->control.ready_after_sync);
+  EXPECT_THAT(ErrorOf("[control]\nready_after_sync = 1\n" + Server()),
+              HasSubstr("test.toml:2:20: control.ready_after_sync: expected true or false, got a "
+                        "integer"));
 }
 
 // A directory with a config file and real certificates (tests/tools/make-test-certs.sh), for

@@ -484,3 +484,56 @@ backends = [ { address = "127.0.0.1:9001" } ]
 
 }  // namespace
 }  // namespace plby::control
+
+namespace plby::control {
+namespace {
+
+const std::string kHash = "sha256:" + std::string(64, 'a');
+
+// MarkSynced records the file an apply made the node match, checked against each pool's
+// version; it changes no pool, and with ready_after_sync it is what makes the node ready.
+TEST(ControlPlaneSyncTest, MarkSyncedIsCheckedAgainstThePoolsAndHoldsReadinessUntilThen) {
+  std::unique_ptr<pool::PoolRegistry> registry = pool::PoolRegistry::FromConfig(
+      *config::ParseConfig("[[server]]\nname = \"web\"\nlisten = \"127.0.0.1:8200\"\n"
+                           "[[server.forward]]\nbackends = [ { address = \"127.0.0.1:9001\" } ]\n",
+                           "t.toml"),
+      1);
+  NodeFacts facts;
+  facts.listeners = {{"web", *net::SocketAddress::Resolve(
+                                 *net::ParseHostPort("127.0.0.1:8200", net::AddressUse::kListen))}};
+  facts.ready_after_sync = true;
+  ControlPlane plane(*registry, facts);
+  EXPECT_TRUE(plane.EveryPoolHasBackends());
+  EXPECT_FALSE(plane.ReadyForTraffic());
+  EXPECT_FALSE(plane.Status().sync.has_value());
+
+  const auto mark = [&](std::string hash, std::map<std::string, uint64_t> versions) {
+    return plane.MarkSynced({.content_hash = std::move(hash),
+                             .source = "pools.toml",
+                             .pool_versions = std::move(versions),
+                             .caller = {.peer = "ipv4:10.0.0.7:1234", .identity = ""}});
+  };
+  EXPECT_THAT(mark("sha256:abc", {{"web", 1}}).status().message(),
+              HasSubstr("content_hash \"sha256:abc\" is not \"sha256:\" and 64 lowercase hex"));
+  EXPECT_THAT(mark(kHash, {}).status().message(), HasSubstr("pool_versions is empty"));
+  EXPECT_EQ(mark(kHash, {{"web", 2}}).status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(mark(kHash, {{"nope", 1}}).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(plane.ReadyForTraffic());  // none of those counted
+
+  absl::StatusOr<std::pair<SyncMark, bool>> first = mark(kHash, {{"web", 1}});
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->second);
+  EXPECT_EQ(first->first.by, "ipv4:10.0.0.7:1234");
+  EXPECT_TRUE(plane.ReadyForTraffic());
+  EXPECT_EQ(plane.ListBackends("web")->version, 1u);  // no pool changed
+  absl::StatusOr<std::pair<SyncMark, bool>> again = mark(kHash, {{"web", 1}});
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->second);  // unchanged
+  EXPECT_EQ(plane.Status().sync->content_hash, kHash);
+  EXPECT_EQ(plane.Status().control.changes[static_cast<size_t>(Mutation::kMarkSynced)]
+                                          [static_cast<size_t>(Outcome::kRefused)],
+            4u);
+}
+
+}  // namespace
+}  // namespace plby::control
