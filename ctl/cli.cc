@@ -34,6 +34,8 @@ Commands:
   backends undrain ADDRESS    take new connections again
   backends watch              print each pool change as it happens (--count N,
                               --duration D; otherwise until Ctrl-C)
+  diff -f FILE                what apply would change on each node
+  apply -f FILE               make the pools FILE names exactly what it says
 
 Flags:
   --node ADDR          a node's control address, HOST:PORT; repeat it or separate
@@ -55,6 +57,7 @@ Flags:
   --expected-version V change only if the pool is at version V (add, remove, set,
                        drain, undrain, pools set): two operators cannot overwrite each other
   --timeout D          deadline per node, e.g. 5s or 500ms (default 5s)
+  --concurrency N      nodes worked on at once, 1-1024 (default 16; not for watch)
   -o, --output FORMAT  table (default) or json (one document; watch: one per line)
   --ca FILE            CA of the nodes' certificates (mTLS; default: $PLBY_CA)
   --cert FILE          client certificate (default: $PLBY_CERT)
@@ -64,7 +67,29 @@ Flags:
 
 Exit codes: 0 every node succeeded; 1 some node failed (each is named with its
 error, and the nodes that succeeded keep the change); 2 bad command line (no node
-was contacted).
+was contacted). diff: 0 every node matches, 1 some differ, 2 errors.
+)";
+
+constexpr char kSyncHelp[] = R"(
+FILE holds [[pool]] tables in the node's config syntax (a node's whole config.toml
+will do: its servers' inline pools count too, its other tables are checked and
+otherwise ignored). A pool FILE names becomes exactly what FILE says:
+  - backends: added, removed (open connections go on; --drain-timeout D closes
+    those left after D), weights set;
+  - drain state: set where a backend has draining = true or false; a backend
+    without the key keeps the drain state the node has (a `backends drain` by an
+    operator is left alone);
+  - balancing: algorithm, slow_start, hash, maglev_table_size.
+Pools FILE does not name are left alone; a pool FILE names that a node lacks is an
+error for that node. Timeouts and [pool.health] are start settings: apply does not
+change them (a note says so). FILE is checked in full before any node is contacted
+(errors name file:line:column, exit 2).
+
+Each node is read, planned and changed against the version it was read at
+(expected_version); when another writer gets in between (ABORTED), the node is read
+again and re-planned, up to 5 attempts. Last, apply records FILE's content hash on
+the node (plbyctl status shows it), so that a second apply of the same file finds
+every node in sync and makes no call that changes anything.
 )";
 
 struct CommandSpec {
@@ -126,6 +151,16 @@ constexpr CommandSpec kCommands[] = {
      "until Ctrl-C, or after N updates per node (--count), or after D (--duration).\n"
      "Without --pool, every pool of the node is watched. With -o json, one JSON object\n"
      "per line.\n"},
+    {"diff", Command::kDiff, false,
+     "Usage: plbyctl diff -f FILE [--concurrency N] [-o json] [flags]\n\n"
+     "Shows, for each node, the changes apply -f FILE would make (and nothing else).\n"
+     "Exit codes: 0 every node matches FILE, 1 some node differs, 2 errors (a bad FILE,\n"
+     "a node that could not be read).\n"},
+    {"apply", Command::kApply, false,
+     "Usage: plbyctl apply -f FILE [--drain-timeout D] [--concurrency N] [-o json] [flags]\n\n"
+     "Makes each node's pools what FILE says, and prints the changes made, node by node,\n"
+     "then a summary. Exit codes: 0 every node matches FILE now, 1 some node failed\n"
+     "(named, with its error), 2 bad FILE or command line (no node was contacted).\n"},
 };
 
 absl::Status Usage(absl::string_view message) { return absl::InvalidArgumentError(message); }
@@ -186,6 +221,7 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
       }
       return args[++i];
     };
+    if (flag == "-f") flag = "--file";
     if (flag == "-h" || flag == "--help") {
       help = true;
       continue;
@@ -216,7 +252,9 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
                                                         "--algorithm",
                                                         "--slow-start",
                                                         "--hash",
-                                                        "--maglev-table-size"};
+                                                        "--maglev-table-size",
+                                                        "--file",
+                                                        "--concurrency"};
     if (std::find(std::begin(kValueFlags), std::end(kValueFlags), flag) == std::end(kValueFlags)) {
       return Usage(absl::StrCat("unknown flag ", text::Quote(flag), " (see plbyctl --help)"));
     }
@@ -306,6 +344,13 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
         return Usage(absl::StrCat("--maglev-table-size: ", valid.message()));
       }
       invocation.maglev_table_size = static_cast<uint64_t>(*size);
+    } else if (flag == "--file") {
+      if (text->empty()) return Usage("-f needs a file name");
+      invocation.file = *text;
+    } else if (flag == "--concurrency") {
+      absl::StatusOr<int64_t> concurrency = ParseInteger(flag, *text, 1, kMaxConcurrency);
+      if (!concurrency.ok()) return concurrency.status();
+      invocation.concurrency = static_cast<int>(*concurrency);
     } else if (flag == "--ca") {
       invocation.tls.ca = *text;
     } else if (flag == "--cert") {
@@ -326,7 +371,11 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
     if (spec == nullptr) spec = FindCommand(words[0]);
   }
   if (help) {
-    return ParsedCommandLine{.invocation = std::nullopt, .help = spec ? spec->help : kUsage};
+    std::string text = spec ? spec->help : kUsage;
+    if (spec != nullptr && (spec->command == Command::kDiff || spec->command == Command::kApply)) {
+      text += kSyncHelp;
+    }
+    return ParsedCommandLine{.invocation = std::nullopt, .help = text};
   }
   if (words.empty()) return Usage(absl::StrCat("no command given (valid: ", CommandNames(), ")"));
   if (spec == nullptr) {
@@ -367,11 +416,16 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
     }
     if (flag == "--count" || flag == "--duration") return spec->command == Command::kBackendsWatch;
     if (flag == "--drain-timeout") {
-      return spec->command == Command::kBackendsDrain || spec->command == Command::kBackendsRemove;
+      return spec->command == Command::kBackendsDrain ||
+             spec->command == Command::kBackendsRemove || spec->command == Command::kApply;
     }
     if (flag == "--pool") {
-      return spec->command != Command::kStatus && spec->command != Command::kPoolsList;
+      return spec->command != Command::kStatus && spec->command != Command::kPoolsList &&
+             spec->command != Command::kDiff && spec->command != Command::kApply;
     }
+    if (flag == "--file")
+      return spec->command == Command::kDiff || spec->command == Command::kApply;
+    if (flag == "--concurrency") return spec->command != Command::kBackendsWatch;
     return true;
   };
   for (const std::string& flag : set_flags) {
@@ -385,6 +439,10 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
     return Usage(
         "pools set needs at least one of --algorithm, --slow-start, --hash and "
         "--maglev-table-size");
+  }
+  if ((spec->command == Command::kDiff || spec->command == Command::kApply) &&
+      invocation.file.empty()) {
+    return Usage(absl::StrCat(spec->name, " needs -f FILE (a file of [[pool]] tables)"));
   }
   if (spec->command == Command::kBackendsSet && !invocation.weight) {
     return Usage("backends set needs --weight N (1-256)");

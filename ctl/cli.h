@@ -16,6 +16,9 @@ namespace plby::ctl {
 
 inline constexpr char kDefaultNode[] = "127.0.0.1:9100";
 inline constexpr absl::Duration kDefaultTimeout = absl::Seconds(5);
+// --concurrency: nodes worked on at once, so that 1000 nodes do not open 1000 channels at once.
+inline constexpr int kDefaultConcurrency = 16;
+inline constexpr int kMaxConcurrency = 1024;
 
 enum class Command {
   kStatus,
@@ -28,6 +31,8 @@ enum class Command {
   kBackendsDrain,
   kBackendsUndrain,
   kBackendsWatch,
+  kDiff,
+  kApply,
 };
 
 enum class OutputFormat { kTable, kJson };
@@ -62,6 +67,10 @@ struct Invocation {
   std::optional<absl::Duration> slow_start;
   std::optional<balance::HashKey> hash;
   std::optional<uint64_t> maglev_table_size;
+  // diff, apply: the file of desired pools (-f).
+  std::string file;
+  // Nodes worked on at once (not for watch, which holds a stream per node).
+  int concurrency = kDefaultConcurrency;
 };
 
 // Either an invocation to run, or help text to print.

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,10 +18,13 @@
 #include "absl/strings/str_cat.h"
 #include "channels.h"
 #include "cli.h"
+#include "desired_pools.h"
+#include "fan_out.h"
 #include "fleet.h"
 #include "net/socket_address.h"
 #include "node_calls.h"
 #include "render.h"
+#include "sync.h"
 
 namespace {
 
@@ -33,13 +37,20 @@ void Print(FILE* stream, const std::string& text) {
   std::fflush(stream);
 }
 
-// Runs `work(i)` for every node index at once and waits for all.
+// Runs `work(i)` for every node index at once (a watch holds each node's stream for as long as
+// it runs) and waits for all.
 template <typename Work>
 void ForEachNodeConcurrently(size_t count, const Work& work) {
   std::vector<std::thread> threads;
   threads.reserve(count);
   for (size_t i = 0; i < count; ++i) threads.emplace_back([&work, i] { work(i); });
   for (std::thread& thread : threads) thread.join();
+}
+
+// The progress line of a fan-out: on a terminal, for tables.
+bool ShowProgress(const plby::ctl::Invocation& invocation) {
+  return invocation.output == plby::ctl::OutputFormat::kTable && invocation.nodes.size() > 1 &&
+         plby::ctl::StderrIsTerminal();
 }
 
 // The certificate name of each node found through a fleet: the fleet's name.
@@ -83,12 +94,16 @@ void QuietGrpcLog(gpr_log_func_args* args) {
 int RunOnce(const plby::ctl::Invocation& invocation, const plby::ctl::ChannelFactory& channels,
             const FleetNames& names) {
   std::vector<plby::ctl::NodeResult> results(invocation.nodes.size());
-  ForEachNodeConcurrently(invocation.nodes.size(), [&](size_t i) {
-    const std::string& node = invocation.nodes[i];
-    const auto name = names.find(node);
-    results[i] = plby::ctl::RunOnNode(
-        invocation, node, channels.ChannelTo(node, name == names.end() ? "" : name->second));
-  });
+  {
+    plby::ctl::Progress progress("done", invocation.nodes.size(), ShowProgress(invocation));
+    plby::ctl::ForEachNode(invocation.nodes.size(), invocation.concurrency, [&](size_t i) {
+      const std::string& node = invocation.nodes[i];
+      const auto name = names.find(node);
+      results[i] = plby::ctl::RunOnNode(
+          invocation, node, channels.ChannelTo(node, name == names.end() ? "" : name->second));
+      progress.NodeDone(results[i].error.ok());
+    });
+  }
   int failed = 0;
   for (auto& result : results) {
     if (result.error.ok()) continue;
@@ -122,6 +137,62 @@ int RunOnce(const plby::ctl::Invocation& invocation, const plby::ctl::ChannelFac
     }
   }
   return failed == 0 ? kExitOk : kExitSomeNodeFailed;
+}
+
+// diff and apply: every node read and planned (and changed, for apply) against `desired`.
+int Sync(const plby::ctl::Invocation& invocation, const plby::ctl::DesiredPools& desired,
+         const plby::ctl::ChannelFactory& channels, const FleetNames& names) {
+  const bool apply = invocation.command == plby::ctl::Command::kApply;
+  const plby::ctl::SyncOptions options{
+      .mode = apply ? plby::ctl::SyncMode::kApply : plby::ctl::SyncMode::kDiff,
+      .drain_timeout = invocation.drain_timeout,
+      .max_attempts = 5};
+  std::vector<plby::ctl::NodeSync> results(invocation.nodes.size());
+  {
+    plby::ctl::Progress progress(apply ? "applied" : "checked", invocation.nodes.size(),
+                                 ShowProgress(invocation));
+    plby::ctl::ForEachNode(invocation.nodes.size(), invocation.concurrency, [&](size_t i) {
+      const std::string& node = invocation.nodes[i];
+      const auto name = names.find(node);
+      plby::ctl::NodeClient client(
+          channels.ChannelTo(node, name == names.end() ? "" : name->second), invocation.timeout);
+      results[i] = plby::ctl::SyncNode(desired, node, client, options);
+      if (!results[i].error.ok()) {
+        AddHandshakeDiagnosis(channels, node, name == names.end() ? "" : name->second,
+                              invocation.timeout, results[i].error);
+      }
+      progress.NodeDone(results[i].error.ok());
+    });
+  }
+  size_t failed = 0;
+  size_t differ = 0;
+  for (const plby::ctl::NodeSync& result : results) {
+    if (!result.error.ok()) {
+      ++failed;
+    } else if (!result.in_sync()) {
+      ++differ;
+    }
+  }
+  if (invocation.output == plby::ctl::OutputFormat::kJson) {
+    Print(stdout, plby::ctl::RenderSyncJson(invocation, desired, results));
+  } else {
+    for (const std::string& note : desired.notes) Print(stderr, "plbyctl: note: " + note + "\n");
+    Print(stdout, plby::ctl::RenderSyncTable(invocation, results));
+    for (const plby::ctl::NodeSync& result : results) {
+      for (const std::string& note : result.notes) {
+        Print(stderr, "plbyctl: " + result.node + ": " + note + "\n");
+      }
+      if (result.reverts_drift()) {
+        Print(stderr, "plbyctl: " + result.node + ": " + (apply ? "reverted" : "would revert") +
+                          " drift: the node was synced to this file, and its pools have changed "
+                          "since (by another writer)\n");
+      }
+      if (!result.error.ok()) Print(stderr, plby::ctl::RenderFailure(result.node, result.error));
+    }
+    Print(stdout, plby::ctl::RenderSyncSummary(invocation, results));
+  }
+  if (apply) return failed == 0 ? kExitOk : kExitSomeNodeFailed;
+  return failed > 0 ? kExitUsage : differ > 0 ? kExitSomeNodeFailed : kExitOk;
 }
 
 // Watches every node until each watch ends; Ctrl-C (or SIGTERM) ends them all, normally.
@@ -191,6 +262,18 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   plby::ctl::Invocation& invocation = *parsed->invocation;
+  const bool sync = invocation.command == plby::ctl::Command::kDiff ||
+                    invocation.command == plby::ctl::Command::kApply;
+  // The file first: a bad one stops the run before any node is contacted.
+  std::optional<plby::ctl::DesiredPools> desired;
+  if (sync) {
+    absl::StatusOr<plby::ctl::DesiredPools> loaded = plby::ctl::LoadDesiredPools(invocation.file);
+    if (!loaded.ok()) {
+      Print(stderr, "plbyctl: " + std::string(loaded.status().message()) + "\n");
+      return kExitUsage;
+    }
+    desired = *std::move(loaded);
+  }
   // A fleet is every address its name has now; a name that resolves to nothing stops the run
   // before any node is contacted, since the fleet it stands for is unknown.
   FleetNames names;
@@ -201,7 +284,8 @@ int main(int argc, char** argv) {
     absl::StatusOr<std::vector<std::string>> nodes = plby::ctl::ResolveFleet(fleet);
     if (!nodes.ok()) {
       Print(stderr, "plbyctl: " + std::string(nodes.status().message()) + "\n");
-      return kExitSomeNodeFailed;
+      // For diff, an error is 2 (1 means "differs").
+      return invocation.command == plby::ctl::Command::kDiff ? kExitUsage : kExitSomeNodeFailed;
     }
     for (std::string& node : *nodes) {
       if (std::find(invocation.nodes.begin(), invocation.nodes.end(), node) !=
@@ -221,5 +305,6 @@ int main(int argc, char** argv) {
   if (invocation.command == plby::ctl::Command::kBackendsWatch) {
     return Watch(invocation, *channels, names);
   }
+  if (sync) return Sync(invocation, *desired, *channels, names);
   return RunOnce(invocation, *channels, names);
 }

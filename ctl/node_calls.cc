@@ -10,69 +10,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "control/algorithm_wire.h"
+#include "node_client.h"
 
 namespace plby::ctl {
 namespace {
 
 using Clock = std::chrono::system_clock;
 
-absl::Status ToAbsl(const grpc::Status& status) {
-  if (status.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
-}
-
-// Waits for the channel to connect, until `deadline`, in slices so that `stop` (if any) ends
-// the wait.
-bool WaitForConnected(grpc::Channel& channel, Clock::time_point deadline,
-                      const WatchStop* stop = nullptr) {
-  while (stop == nullptr || !stop->stopped()) {
-    const Clock::time_point slice =
-        std::min(deadline, Clock::now() + std::chrono::milliseconds(200));
-    if (channel.WaitForConnected(slice)) return true;
-    if (slice >= deadline) return false;
-  }
-  return false;
-}
-
-// gRPC's words for a call that failed before it left this process: no connection to the node.
-bool NeverReachedTheNode(const grpc::Status& status) {
-  return status.error_code() == grpc::StatusCode::UNAVAILABLE &&
-         absl::StartsWith(status.error_message(), "failed to connect to all addresses");
-}
-
-// One deadline for all the calls a command makes on a node.
-class Calls {
+// The calls of one command on one node, and the pool it is about.
+class Calls : public NodeClient {
  public:
-  Calls(const std::shared_ptr<grpc::Channel>& channel, absl::Duration timeout)
-      : channel_(channel),
-        stub_(v1::Control::NewStub(channel)),
-        timeout_(timeout),
-        deadline_(Clock::now() + absl::ToChronoMilliseconds(timeout)) {}
-
-  // A call that never reached the node waits for the channel to connect, within the deadline,
-  // and is made again; it never left this process, so this is safe for changes too. That covers
-  // a node that is restarting, and a bug of gRPC 1.51 (Debian 12's): its connect path reads
-  // errno after other calls have run, so a connect still in progress can fail at once, as
-  // "No such file or directory" (grpc/grpc#35064, fixed in 1.61). A node that does not come up
-  // in time gets the first error, which names the cause ("Connection refused", say).
-  template <typename Request, typename Response>
-  absl::Status Call(grpc::Status (v1::Control::Stub::*method)(grpc::ClientContext*, const Request&,
-                                                              Response*),
-                    const Request& request, Response* response) {
-    std::optional<grpc::Status> first_failure;
-    while (true) {
-      grpc::ClientContext context;
-      context.set_deadline(deadline_);
-      grpc::Status status = ((*stub_).*method)(&context, request, response);
-      if (!NeverReachedTheNode(status)) return ToAbsl(status);
-      if (!first_failure) first_failure = status;
-      if (!WaitForConnected(*channel_, deadline_)) {
-        return absl::UnavailableError(absl::StrCat(first_failure->error_message(),
-                                                   " (not connected within ",
-                                                   absl::FormatDuration(timeout_), ", --timeout)"));
-      }
-    }
-  }
+  using NodeClient::NodeClient;
 
   // The pool the command is about: --pool, or the node's only pool.
   absl::StatusOr<std::string> PoolFor(const Invocation& invocation) {
@@ -91,12 +39,6 @@ class Calls {
                                                             " pools (", absl::StrJoin(names, ", "),
                                                             "): choose one with --pool"));
   }
-
- private:
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::Control::Stub> stub_;
-  absl::Duration timeout_;
-  Clock::time_point deadline_;
 };
 
 template <typename Request>
@@ -208,6 +150,8 @@ absl::Status Run(const Invocation& invocation, Calls& calls, NodeResult& result)
     case Command::kStatus:
     case Command::kPoolsList:
     case Command::kBackendsWatch:
+    case Command::kDiff:
+    case Command::kApply:
       break;
   }
   return absl::InternalError("not a one-shot command");
@@ -274,7 +218,7 @@ absl::Status WatchNode(const Invocation& invocation, const std::string&,
   const Clock::time_point connect_by =
       std::min(started + absl::ToChronoMilliseconds(invocation.timeout),
                end.value_or(Clock::time_point::max()));
-  if (!WaitForConnected(*channel, connect_by, &stop)) {
+  if (!WaitForConnected(*channel, connect_by, [&stop] { return stop.stopped(); })) {
     if (stop.stopped()) return absl::OkStatus();
     const bool by_duration = end && *end <= connect_by;
     return absl::DeadlineExceededError(absl::StrCat(
@@ -328,7 +272,8 @@ absl::Status WatchNode(const Invocation& invocation, const std::string&,
                                                 end.value_or(Clock::time_point::max()));
     if (stop.WaitUntil(retry_at)) return absl::OkStatus();
     delay = std::min(delay * 2, kLongestReconnectDelay);
-    if (!WaitForConnected(*channel, end.value_or(Clock::time_point::max()), &stop)) {
+    if (!WaitForConnected(*channel, end.value_or(Clock::time_point::max()),
+                          [&stop] { return stop.stopped(); })) {
       return absl::OkStatus();  // stopped, or the duration ran out while the node was away
     }
   }

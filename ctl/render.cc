@@ -45,6 +45,19 @@ std::string Uptime(uint64_t seconds) {
   return absl::StrCat(seconds / 86400, "d", (seconds % 86400) / 3600, "h");
 }
 
+// What an apply last recorded: "sha256:0123abcd… (pools.toml, 5m ago)", or "never" (since the
+// node started), saying so when ready_after_sync holds its traffic back until then.
+std::string SyncedText(const v1::GetStatusResponse& status) {
+  if (!status.has_sync())
+    return status.ready_after_sync() ? "never (no traffic until then: ready_after_sync)" : "never";
+  const v1::SyncMark& mark = status.sync();
+  const absl::Duration ago =
+      absl::Now() - absl::FromUnixMillis(static_cast<int64_t>(mark.synced_unix_ms()));
+  return absl::StrCat(
+      mark.content_hash().substr(0, 19), "… (", mark.source(), ", ",
+      Uptime(static_cast<uint64_t>(std::max<int64_t>(0, absl::ToInt64Seconds(ago)))), " ago)");
+}
+
 // Columns padded to their widest cell, two spaces apart; the last column is not padded.
 std::string Table(const std::vector<Row>& rows) {
   std::vector<size_t> widths;
@@ -178,7 +191,8 @@ std::string RenderTable(const Invocation& invocation, const std::vector<NodeResu
   std::vector<Row> rows;
   switch (invocation.command) {
     case Command::kStatus:
-      rows.push_back({"NODE", "VERSION", "UPTIME", "WORKERS", "ACCEPTED", "ACTIVE", "POOLS"});
+      rows.push_back(
+          {"NODE", "VERSION", "UPTIME", "WORKERS", "ACCEPTED", "ACTIVE", "SYNCED", "POOLS"});
       for (const NodeResult& r : results) {
         if (!r.error.ok()) continue;
         std::vector<std::string> pools;
@@ -189,7 +203,8 @@ std::string RenderTable(const Invocation& invocation, const std::vector<NodeResu
         rows.push_back({r.node, r.status.node_version(), Uptime(r.status.uptime_seconds()),
                         absl::StrCat(r.status.workers()),
                         absl::StrCat(r.status.accepted_connections()),
-                        absl::StrCat(r.status.active_connections()), absl::StrJoin(pools, ", ")});
+                        absl::StrCat(r.status.active_connections()), SyncedText(r.status),
+                        absl::StrJoin(pools, ", ")});
       }
       break;
     case Command::kPoolsList:
@@ -288,8 +303,24 @@ std::string RenderJson(const Invocation& invocation, const std::vector<NodeResul
             .Unsigned(r.status.accepted_connections())
             .Key("active_connections")
             .Unsigned(r.status.active_connections())
-            .Key("pools")
-            .BeginArray();
+            .Key("ready_after_sync")
+            .Bool(r.status.ready_after_sync())
+            .Key("sync");
+        if (r.status.has_sync()) {
+          json.BeginObject()
+              .Key("content_hash")
+              .String(r.status.sync().content_hash())
+              .Key("source")
+              .String(r.status.sync().source())
+              .Key("synced_unix_ms")
+              .Unsigned(r.status.sync().synced_unix_ms())
+              .Key("by")
+              .String(r.status.sync().by())
+              .EndObject();
+        } else {
+          json.Null();
+        }
+        json.Key("pools").BeginArray();
         for (const v1::PoolSummary& pool : r.status.pools()) WritePool(json, pool);
         json.EndArray();
         break;
@@ -353,6 +384,152 @@ std::string RenderWatchUpdate(OutputFormat format, const std::string& node,
 std::string RenderFailure(const std::string& node, const absl::Status& error) {
   return absl::StrCat("plbyctl: ", node, ": ", absl::StatusCodeToString(error.code()), ": ",
                       error.message(), "\n");
+}
+
+namespace {
+
+struct SyncCounts {
+  size_t in_sync = 0;
+  size_t changed = 0;  // apply: changed now; diff: would change
+  size_t failed = 0;
+};
+
+SyncCounts Count(const std::vector<NodeSync>& nodes) {
+  SyncCounts counts;
+  for (const NodeSync& node : nodes) {
+    if (!node.error.ok()) {
+      ++counts.failed;
+    } else if (node.in_sync()) {
+      ++counts.in_sync;
+    } else {
+      ++counts.changed;
+    }
+  }
+  return counts;
+}
+
+}  // namespace
+
+std::string RenderSyncTable(const Invocation& invocation, const std::vector<NodeSync>& nodes) {
+  const bool apply = invocation.command == Command::kApply;
+  std::vector<Row> rows;
+  rows.push_back({"NODE", "POOL", "CHANGE", "BACKEND", "FROM", "TO"});
+  if (apply) rows.front().push_back("RESULT");
+  for (const NodeSync& node : nodes) {
+    for (const SyncedChange& synced : node.changes) {
+      const PlannedChange& change = synced.change;
+      Row row{node.node,
+              change.pool,
+              ChangeName(change.kind),
+              change.backend.empty() ? "-" : change.backend,
+              change.from.empty() ? "-" : change.from,
+              change.to.empty() ? "-" : change.to};
+      if (apply) row.push_back(synced.applied ? "applied" : "not applied");
+      rows.push_back(std::move(row));
+    }
+    const bool marks =
+        apply ? node.marked && node.mark_needed : node.mark_needed && node.error.ok();
+    if (marks) {
+      Row row{node.node,
+              "-",
+              "mark synced",
+              "-",
+              node.mark_before.empty() ? "(none)" : node.mark_before.substr(0, 19) + "…",
+              invocation.file};
+      if (apply) row.push_back("applied");
+      rows.push_back(std::move(row));
+    }
+  }
+  if (rows.size() == 1) return "";
+  return Table(rows);
+}
+
+std::string RenderSyncSummary(const Invocation& invocation, const std::vector<NodeSync>& nodes) {
+  const SyncCounts counts = Count(nodes);
+  const bool apply = invocation.command == Command::kApply;
+  return absl::StrCat(invocation.command_name, ": ", nodes.size(),
+                      nodes.size() == 1 ? " node, " : " nodes, ", counts.changed,
+                      apply ? " changed, " : " differ, ", counts.in_sync, " in sync, ",
+                      counts.failed, " failed\n");
+}
+
+std::string RenderSyncJson(const Invocation& invocation, const DesiredPools& desired,
+                           const std::vector<NodeSync>& nodes) {
+  const SyncCounts counts = Count(nodes);
+  JsonWriter json;
+  json.BeginObject()
+      .Key("command")
+      .String(invocation.command_name)
+      .Key("ok")
+      .Bool(counts.failed == 0)
+      .Key("file")
+      .String(desired.source)
+      .Key("content_hash")
+      .String(desired.content_hash)
+      .Key("nodes")
+      .BeginArray();
+  for (const NodeSync& node : nodes) {
+    json.BeginObject()
+        .Key("node")
+        .String(node.node)
+        .Key("ok")
+        .Bool(node.error.ok())
+        .Key("in_sync")
+        .Bool(node.error.ok() && node.in_sync())
+        .Key("mark_before")
+        .String(node.mark_before)
+        .Key("marked")
+        .Bool(node.marked)
+        .Key("reverts_drift")
+        .Bool(node.reverts_drift())
+        .Key("attempts")
+        .Number(node.attempts)
+        .Key("notes")
+        .BeginArray();
+    for (const std::string& note : node.notes) json.String(note);
+    json.EndArray().Key("changes").BeginArray();
+    for (const SyncedChange& synced : node.changes) {
+      json.BeginObject()
+          .Key("pool")
+          .String(synced.change.pool)
+          .Key("change")
+          .String(ChangeName(synced.change.kind))
+          .Key("backend")
+          .String(synced.change.backend)
+          .Key("from")
+          .String(synced.change.from)
+          .Key("to")
+          .String(synced.change.to)
+          .Key("applied")
+          .Bool(synced.applied)
+          .EndObject();
+    }
+    json.EndArray();
+    if (!node.error.ok()) {
+      json.Key("error")
+          .BeginObject()
+          .Key("code")
+          .String(absl::StatusCodeToString(node.error.code()))
+          .Key("message")
+          .String(node.error.message())
+          .EndObject();
+    }
+    json.EndObject();
+  }
+  json.EndArray()
+      .Key("summary")
+      .BeginObject()
+      .Key("nodes")
+      .Unsigned(nodes.size())
+      .Key(invocation.command == Command::kApply ? "changed" : "differ")
+      .Unsigned(counts.changed)
+      .Key("in_sync")
+      .Unsigned(counts.in_sync)
+      .Key("failed")
+      .Unsigned(counts.failed)
+      .EndObject()
+      .EndObject();
+  return json.text() + "\n";
 }
 
 }  // namespace plby::ctl

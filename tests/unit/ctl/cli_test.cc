@@ -41,6 +41,34 @@ TEST(CliTest, ReadsACommandWithFlagsAnywhere) {
   EXPECT_TRUE(Parse({"backends", "add", "127.0.0.1:1", "--if-absent"})->invocation->if_absent);
 }
 
+TEST(CliTest, DiffAndApplyTakeAFileAndAConcurrency) {
+  absl::StatusOr<ParsedCommandLine> parsed = Parse(
+      {"apply", "-f", "pools.toml", "--concurrency", "64", "--drain-timeout", "30s", "-o", "json"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const Invocation& apply = *parsed->invocation;
+  EXPECT_EQ(apply.command, Command::kApply);
+  EXPECT_EQ(apply.file, "pools.toml");
+  EXPECT_EQ(apply.concurrency, 64);
+  EXPECT_EQ(apply.drain_timeout, absl::Seconds(30));
+  const Invocation diff = *Parse({"diff", "--file=pools.toml"})->invocation;
+  EXPECT_EQ(diff.command, Command::kDiff);
+  EXPECT_EQ(diff.concurrency, kDefaultConcurrency);
+  EXPECT_EQ(Parse({"backends", "list", "--concurrency", "1"})->invocation->concurrency, 1);
+
+  EXPECT_THAT(ErrorOf({"apply"}), HasSubstr("apply needs -f FILE (a file of [[pool]] tables)"));
+  EXPECT_THAT(ErrorOf({"diff", "-f"}), HasSubstr("--file needs a value"));
+  EXPECT_THAT(ErrorOf({"apply", "-f", "p.toml", "--concurrency", "0"}),
+              HasSubstr("--concurrency \"0\" is not valid (valid: a whole number from 1 to 1024)"));
+  EXPECT_THAT(ErrorOf({"apply", "-f", "p.toml", "--pool", "web"}),
+              HasSubstr("--pool does not apply to apply"));
+  EXPECT_THAT(ErrorOf({"diff", "-f", "p.toml", "--drain-timeout", "1s"}),
+              HasSubstr("--drain-timeout does not apply to diff"));
+  EXPECT_THAT(ErrorOf({"status", "-f", "p.toml"}), HasSubstr("--file does not apply to status"));
+  EXPECT_THAT(ErrorOf({"backends", "watch", "--concurrency", "4"}),
+              HasSubstr("--concurrency does not apply to backends watch"));
+  EXPECT_THAT(Parse({"apply", "--help"})->help, HasSubstr("a backend\n    without the key keeps"));
+}
+
 TEST(CliTest, PoolsSetTakesTheBalanceSettings) {
   absl::StatusOr<ParsedCommandLine> parsed =
       Parse({"pools", "set", "--pool", "api", "--algorithm", "LC", "--slow-start", "30s",
