@@ -8,53 +8,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "balance/algorithm.h"
+#include "metrics/exposition.h"
 
 namespace plby::metrics {
 namespace {
-
-// A label value with \, " and newlines escaped, as the format requires.
-std::string LabelValue(absl::string_view value) {
-  std::string out;
-  out.reserve(value.size());
-  for (const char c : value) {
-    if (c == '\\' || c == '"') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-class Writer {
- public:
-  // Starts a metric family: its HELP and TYPE lines. Every sample of it must follow at once.
-  void Family(absl::string_view name, absl::string_view type, absl::string_view help) {
-    absl::StrAppend(&out_, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
-  }
-  void Sample(absl::string_view name, absl::string_view labels, uint64_t value) {
-    Line(name, labels, absl::StrCat(value));
-  }
-  // Fixed-point: StrCat's %g would print a long uptime as 1.23457e+06, losing seconds.
-  void Sample(absl::string_view name, absl::string_view labels, double value) {
-    Line(name, labels, absl::StrFormat("%.3f", value));
-  }
-  std::string Take() { return std::move(out_); }
-
- private:
-  void Line(absl::string_view name, absl::string_view labels, absl::string_view value) {
-    if (labels.empty()) {
-      absl::StrAppend(&out_, name, " ", value, "\n");
-    } else {
-      absl::StrAppend(&out_, name, "{", labels, "} ", value, "\n");
-    }
-  }
-
-  std::string out_;
-};
 
 std::string PoolLabel(const PoolReport& pool) {
   return absl::StrCat("pool=\"", LabelValue(pool.state.pool), "\"");
@@ -67,7 +24,7 @@ std::string BackendLabels(const PoolReport& pool, const control::BackendStatus& 
 }  // namespace
 
 std::string RenderPrometheus(const Report& report) {
-  Writer out;
+  ExpositionWriter out;
   const control::NodeStatus& node = report.node;
   const stats::WorkerTotals& counters = node.counters;
 

@@ -4,11 +4,10 @@
 
 #include <string>
 
+#include "metrics/exposition.h"
 #include "metrics/report.h"
 
 namespace plby::metrics {
-
-inline constexpr char kPrometheusContentType[] = "text/plain; version=0.0.4; charset=utf-8";
 
 std::string RenderPrometheus(const Report& report);
 
