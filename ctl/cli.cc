@@ -36,6 +36,7 @@ Commands:
                               --duration D; otherwise until Ctrl-C)
   diff -f FILE                what apply would change on each node
   apply -f FILE               make the pools FILE names exactly what it says
+  reconcile -f FILE           keep applying FILE, every --every and when it changes
 
 Flags:
   --node ADDR          a node's control address, HOST:PORT; repeat it or separate
@@ -156,6 +157,18 @@ constexpr CommandSpec kCommands[] = {
      "Shows, for each node, the changes apply -f FILE would make (and nothing else).\n"
      "Exit codes: 0 every node matches FILE, 1 some node differs, 2 errors (a bad FILE,\n"
      "a node that could not be read).\n"},
+    {"reconcile", Command::kReconcile, false,
+     "Usage: plbyctl reconcile -f FILE --fleet NAME:PORT [--every D] [--listen ADDR]\n"
+     "                         [--log-format text|json] [--drain-timeout D] [flags]\n\n"
+     "The controller: a loop that keeps the fleet at FILE. Each round re-resolves the fleet,\n"
+     "reads every node and applies where it differs (as apply does), working only from what\n"
+     "the nodes report. A round runs every D (--every, default 10s) and at once when FILE\n"
+     "changes (its directory is watched, as a ConfigMap update swaps a symlink). An edit\n"
+     "that makes FILE bad is refused loudly and the last good FILE stays enforced.\n"
+     "Drains a file does not set are left alone; everything else it sets reverts at the\n"
+     "next round, and the log says so. Logs each change and each node it cannot reach;\n"
+     "serves /metrics and /healthz on --listen (default 127.0.0.1:9180); stops cleanly\n"
+     "on SIGTERM or SIGINT (exit 0). A bad FILE at the start is exit 2.\n"},
     {"apply", Command::kApply, false,
      "Usage: plbyctl apply -f FILE [--drain-timeout D] [--concurrency N] [-o json] [flags]\n\n"
      "Makes each node's pools what FILE says, and prints the changes made, node by node,\n"
@@ -254,7 +267,10 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
                                                         "--hash",
                                                         "--maglev-table-size",
                                                         "--file",
-                                                        "--concurrency"};
+                                                        "--concurrency",
+                                                        "--every",
+                                                        "--listen",
+                                                        "--log-format"};
     if (std::find(std::begin(kValueFlags), std::end(kValueFlags), flag) == std::end(kValueFlags)) {
       return Usage(absl::StrCat("unknown flag ", text::Quote(flag), " (see plbyctl --help)"));
     }
@@ -347,6 +363,23 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
     } else if (flag == "--file") {
       if (text->empty()) return Usage("-f needs a file name");
       invocation.file = *text;
+    } else if (flag == "--every") {
+      absl::StatusOr<absl::Duration> every = config::ParseDuration(*text);
+      if (!every.ok() || *every < absl::Seconds(1) || *every > absl::Hours(24)) {
+        return Usage(absl::StrCat(flag, " ", text::Quote(*text),
+                                  " is not valid (valid: a duration from 1s to 24h, such as 10s)"));
+      }
+      invocation.every = *every;
+    } else if (flag == "--listen") {
+      absl::StatusOr<net::HostPort> listen = net::ParseHostPort(*text, net::AddressUse::kListen);
+      if (!listen.ok()) return Usage(absl::StrCat("--listen: ", listen.status().message()));
+      invocation.listen = listen->ToString();
+    } else if (flag == "--log-format") {
+      if (*text != "text" && *text != "json") {
+        return Usage(
+            absl::StrCat(flag, " ", text::Quote(*text), " is not valid (valid: text, json)"));
+      }
+      invocation.log_format = *text;
     } else if (flag == "--concurrency") {
       absl::StatusOr<int64_t> concurrency = ParseInteger(flag, *text, 1, kMaxConcurrency);
       if (!concurrency.ok()) return concurrency.status();
@@ -372,7 +405,8 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
   }
   if (help) {
     std::string text = spec ? spec->help : kUsage;
-    if (spec != nullptr && (spec->command == Command::kDiff || spec->command == Command::kApply)) {
+    if (spec != nullptr && (spec->command == Command::kDiff || spec->command == Command::kApply ||
+                            spec->command == Command::kReconcile)) {
       text += kSyncHelp;
     }
     return ParsedCommandLine{.invocation = std::nullopt, .help = text};
@@ -415,16 +449,21 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
       return spec->command == Command::kPoolsSet;
     }
     if (flag == "--count" || flag == "--duration") return spec->command == Command::kBackendsWatch;
+    const bool sync = spec->command == Command::kDiff || spec->command == Command::kApply ||
+                      spec->command == Command::kReconcile;
     if (flag == "--drain-timeout") {
       return spec->command == Command::kBackendsDrain ||
-             spec->command == Command::kBackendsRemove || spec->command == Command::kApply;
+             spec->command == Command::kBackendsRemove || spec->command == Command::kApply ||
+             spec->command == Command::kReconcile;
     }
     if (flag == "--pool") {
-      return spec->command != Command::kStatus && spec->command != Command::kPoolsList &&
-             spec->command != Command::kDiff && spec->command != Command::kApply;
+      return spec->command != Command::kStatus && spec->command != Command::kPoolsList && !sync;
     }
-    if (flag == "--file")
-      return spec->command == Command::kDiff || spec->command == Command::kApply;
+    if (flag == "--file") return sync;
+    if (flag == "--every" || flag == "--listen" || flag == "--log-format") {
+      return spec->command == Command::kReconcile;
+    }
+    if (flag == "--output") return spec->command != Command::kReconcile;
     if (flag == "--concurrency") return spec->command != Command::kBackendsWatch;
     return true;
   };
@@ -440,7 +479,8 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
         "pools set needs at least one of --algorithm, --slow-start, --hash and "
         "--maglev-table-size");
   }
-  if ((spec->command == Command::kDiff || spec->command == Command::kApply) &&
+  if ((spec->command == Command::kDiff || spec->command == Command::kApply ||
+       spec->command == Command::kReconcile) &&
       invocation.file.empty()) {
     return Usage(absl::StrCat(spec->name, " needs -f FILE (a file of [[pool]] tables)"));
   }

@@ -33,6 +33,7 @@ enum class Command {
   kBackendsWatch,
   kDiff,
   kApply,
+  kReconcile,
 };
 
 enum class OutputFormat { kTable, kJson };
@@ -71,6 +72,11 @@ struct Invocation {
   std::string file;
   // Nodes worked on at once (not for watch, which holds a stream per node).
   int concurrency = kDefaultConcurrency;
+  // reconcile: the time between rounds, where /metrics and /healthz are served, and the log
+  // lines' format ("text" or "json").
+  absl::Duration every = absl::Seconds(10);
+  std::string listen = "127.0.0.1:9180";
+  std::string log_format = "text";
 };
 
 // Either an invocation to run, or help text to print.

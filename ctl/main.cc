@@ -20,9 +20,13 @@
 #include "cli.h"
 #include "desired_pools.h"
 #include "fan_out.h"
+#include "file_watch.h"
 #include "fleet.h"
+#include "log/log.h"
+#include "metrics/http_server.h"
 #include "net/socket_address.h"
 #include "node_calls.h"
+#include "reconciler.h"
 #include "render.h"
 #include "sync.h"
 
@@ -242,6 +246,59 @@ int Watch(const plby::ctl::Invocation& invocation, const plby::ctl::ChannelFacto
   return kExitOk;
 }
 
+// The controller: rounds until SIGTERM or SIGINT, /metrics and /healthz served meanwhile.
+int Reconcile(const plby::ctl::Invocation& invocation, plby::ctl::DesiredPools desired,
+              const plby::ctl::ChannelFactory& channels) {
+  plby::log::SetFormat(*plby::log::ParseFormat(invocation.log_format));
+  absl::StatusOr<plby::ctl::FileWatch> watch = plby::ctl::FileWatch::Create(invocation.file);
+  if (!watch.ok()) {
+    Print(stderr, "plbyctl: " + std::string(watch.status().message()) + "\n");
+    return kExitUsage;
+  }
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int signo : {SIGINT, SIGTERM, SIGUSR1}) sigaddset(&signals, signo);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  plby::ctl::ReconcileOptions options{.file = invocation.file,
+                                      .fleets = invocation.fleets,
+                                      .nodes = invocation.nodes,
+                                      .every = invocation.every,
+                                      .concurrency = invocation.concurrency,
+                                      .timeout = invocation.timeout,
+                                      .drain_timeout = invocation.drain_timeout};
+  for (const std::string& note : desired.notes) PLBY_LOG(kWarn, "file note: ", note);
+  plby::ctl::Reconciler reconciler(std::move(options), channels, std::move(desired),
+                                   *std::move(watch));
+  absl::StatusOr<plby::net::SocketAddress> listen = plby::net::SocketAddress::Resolve(
+      *plby::net::ParseHostPort(invocation.listen, plby::net::AddressUse::kListen));
+  if (!listen.ok()) {
+    Print(stderr, "plbyctl: --listen " + invocation.listen + ": " +
+                      std::string(listen.status().message()) + "\n");
+    return kExitUsage;
+  }
+  absl::StatusOr<std::unique_ptr<plby::metrics::HttpServer>> http =
+      plby::metrics::HttpServer::Start(
+          *listen, [&reconciler](const std::string& path) { return reconciler.Serve(path); });
+  if (!http.ok()) {
+    Print(stderr, "plbyctl: --listen " + invocation.listen + ": " +
+                      std::string(http.status().message()) + "\n");
+    return kExitSomeNodeFailed;
+  }
+  PLBY_LOG(kInfo, "serving /metrics and /healthz address=", (*http)->address().ToString());
+  std::thread signal_waiter([&] {
+    int signo = 0;
+    while (sigwait(&signals, &signo) != 0) {
+    }
+    if (signo != SIGUSR1) PLBY_LOG(kInfo, "signal ", signo, ": stopping after this round");
+    reconciler.Stop();
+  });
+  reconciler.Run();
+  pthread_kill(signal_waiter.native_handle(), SIGUSR1);
+  signal_waiter.join();
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -263,7 +320,8 @@ int main(int argc, char** argv) {
   }
   plby::ctl::Invocation& invocation = *parsed->invocation;
   const bool sync = invocation.command == plby::ctl::Command::kDiff ||
-                    invocation.command == plby::ctl::Command::kApply;
+                    invocation.command == plby::ctl::Command::kApply ||
+                    invocation.command == plby::ctl::Command::kReconcile;
   // The file first: a bad one stops the run before any node is contacted.
   std::optional<plby::ctl::DesiredPools> desired;
   if (sync) {
@@ -280,7 +338,10 @@ int main(int argc, char** argv) {
   if (const char* hosts = std::getenv("PLBY_HOSTS_FILE"); hosts != nullptr && *hosts != '\0') {
     plby::net::UseHostsFile(hosts);
   }
-  for (const plby::net::HostPort& fleet : invocation.fleets) {
+  // The reconciler resolves its fleets every round itself.
+  for (const plby::net::HostPort& fleet : invocation.command == plby::ctl::Command::kReconcile
+                                              ? std::vector<plby::net::HostPort>()
+                                              : invocation.fleets) {
     absl::StatusOr<std::vector<std::string>> nodes = plby::ctl::ResolveFleet(fleet);
     if (!nodes.ok()) {
       Print(stderr, "plbyctl: " + std::string(nodes.status().message()) + "\n");
@@ -304,6 +365,9 @@ int main(int argc, char** argv) {
   }
   if (invocation.command == plby::ctl::Command::kBackendsWatch) {
     return Watch(invocation, *channels, names);
+  }
+  if (invocation.command == plby::ctl::Command::kReconcile) {
+    return Reconcile(invocation, *std::move(desired), *channels);
   }
   if (sync) return Sync(invocation, *desired, *channels, names);
   return RunOnce(invocation, *channels, names);

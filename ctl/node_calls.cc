@@ -152,6 +152,7 @@ absl::Status Run(const Invocation& invocation, Calls& calls, NodeResult& result)
     case Command::kBackendsWatch:
     case Command::kDiff:
     case Command::kApply:
+    case Command::kReconcile:
       break;
   }
   return absl::InternalError("not a one-shot command");

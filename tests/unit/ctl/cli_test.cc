@@ -69,6 +69,28 @@ TEST(CliTest, DiffAndApplyTakeAFileAndAConcurrency) {
   EXPECT_THAT(Parse({"apply", "--help"})->help, HasSubstr("a backend\n    without the key keeps"));
 }
 
+TEST(CliTest, ReconcileTakesItsPeriodListenerAndLogFormat) {
+  absl::StatusOr<ParsedCommandLine> parsed =
+      Parse({"reconcile", "-f", "/etc/plby-pools/pools.toml", "--fleet", "plby-control:9100",
+             "--every", "30s", "--listen", "0.0.0.0:9180", "--log-format", "json"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const Invocation& reconcile = *parsed->invocation;
+  EXPECT_EQ(reconcile.command, Command::kReconcile);
+  EXPECT_EQ(reconcile.every, absl::Seconds(30));
+  EXPECT_EQ(reconcile.listen, "0.0.0.0:9180");
+  EXPECT_EQ(reconcile.log_format, "json");
+  EXPECT_EQ(Parse({"reconcile", "-f", "p.toml"})->invocation->every, absl::Seconds(10));
+  EXPECT_THAT(ErrorOf({"reconcile", "-f", "p.toml", "--every", "500ms"}),
+              HasSubstr("--every \"500ms\" is not valid (valid: a duration from 1s to 24h"));
+  EXPECT_THAT(ErrorOf({"reconcile", "-f", "p.toml", "--log-format", "xml"}),
+              HasSubstr("--log-format \"xml\" is not valid (valid: text, json)"));
+  EXPECT_THAT(ErrorOf({"reconcile", "-f", "p.toml", "-o", "json"}),
+              HasSubstr("--output does not apply to reconcile"));
+  EXPECT_THAT(ErrorOf({"apply", "-f", "p.toml", "--every", "1s"}),
+              HasSubstr("--every does not apply to apply"));
+  EXPECT_THAT(ErrorOf({"reconcile", "--listen", "1.2.3.4:1"}), HasSubstr("reconcile needs -f"));
+}
+
 TEST(CliTest, PoolsSetTakesTheBalanceSettings) {
   absl::StatusOr<ParsedCommandLine> parsed =
       Parse({"pools", "set", "--pool", "api", "--algorithm", "LC", "--slow-start", "30s",
