@@ -21,6 +21,13 @@ absl::StatusOr<DesiredPools> ParseDesiredPools(absl::string_view text, const std
                        .notes = std::move(parsed->warnings)};
   const config::PoolConfig defaults;
   for (const config::PoolConfig& pool : desired.pools) {
+    if (pool.discover) {
+      desired.notes.push_back(absl::StrCat(
+          source, ":", pool.line, ":1: pool \"", pool.name, "\" discovers its backends (dns ",
+          pool.discover->dns.ToString(),
+          "): apply sets its balancing only; its backends are what the name resolves to on "
+          "each node"));
+    }
     if (pool.connect_timeout != defaults.connect_timeout ||
         pool.idle_timeout != defaults.idle_timeout || !(pool.health == defaults.health)) {
       desired.notes.push_back(absl::StrCat(

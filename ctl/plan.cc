@@ -14,8 +14,11 @@ std::string WeightText(int64_t weight) { return absl::StrCat("weight ", weight);
 
 ObservedPool ObservedFromWire(const v1::PoolSummary& summary,
                               const v1::ListBackendsResponse& list) {
-  ObservedPool pool{
-      .name = summary.name(), .version = list.version(), .balance = {}, .backends = {}};
+  ObservedPool pool{.name = summary.name(),
+                    .version = list.version(),
+                    .balance = {},
+                    .backends = {},
+                    .discover_dns = summary.discover_dns()};
   pool.balance.algorithm =
       control::FromWire(summary.algorithm()).value_or(balance::Algorithm::kWeightedRoundRobin);
   pool.balance.slow_start = absl::Milliseconds(static_cast<int64_t>(summary.slow_start_ms()));
@@ -63,11 +66,16 @@ std::vector<PlannedChange> PlanPool(const config::PoolConfig& desired,
                                               .weight = 1,
                                               .balance = {}});
   };
-  if (!(desired.balance == observed.balance)) {
+  const balance::Settings& want = desired.balance;
+  const balance::Settings& have = observed.balance;
+  const bool hashes = balance::Describe(want.algorithm).needs_key;
+  if (want.algorithm != have.algorithm || want.slow_start != have.slow_start ||
+      (hashes && (want.hash != have.hash || want.maglev_table_size != have.maglev_table_size))) {
     change(ChangeKind::kSetBalance, "", balance::Summary(observed.balance),
            balance::Summary(desired.balance))
         .balance = desired.balance;
   }
+  if (desired.discover || !observed.discover_dns.empty()) return changes;  // DNS's backends
   std::map<std::string, const ObservedPool::Backend*> on_node;
   for (const ObservedPool::Backend& backend : observed.backends) {
     on_node[backend.address] = &backend;

@@ -23,6 +23,7 @@ struct ObservedPool {
   uint64_t version = 0;
   balance::Settings balance;
   std::vector<Backend> backends;
+  std::string discover_dns;  // set: the node takes this pool's backends from DNS
 };
 
 // From GetStatus's summary of the pool and ListBackends' answer.
@@ -45,7 +46,9 @@ struct PlannedChange {
 // The changes, in the order they are to be made: the balance settings, then adds (so that the
 // pool never runs dry midway), weights and drains, then removes. A backend the file lists with
 // `draining` unset keeps the drain state the node has (an operator's `backends drain` is left
-// alone); every other difference is planned away. Empty when the pool matches.
+// alone); every other difference is planned away. A pool that discovers its backends in DNS
+// (in the file or on the node) gets its balancing planned only: its backends are DNS's. The
+// hash settings count only for an algorithm that hashes. Empty when the pool matches.
 std::vector<PlannedChange> PlanPool(const config::PoolConfig& desired,
                                     const ObservedPool& observed);
 

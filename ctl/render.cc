@@ -58,6 +58,17 @@ std::string SyncedText(const v1::GetStatusResponse& status) {
       Uptime(static_cast<uint64_t>(std::max<int64_t>(0, absl::ToInt64Seconds(ago)))), " ago)");
 }
 
+// Where a pool's backends come from: "list" (config and control service), or "dns NAME:PORT
+// every 5s" with the last lookup's error, if it failed.
+std::string SourceText(const v1::PoolSummary& pool) {
+  if (pool.discover_dns().empty()) return "list";
+  return absl::StrCat(
+      "dns ", pool.discover_dns(), " every ",
+      absl::FormatDuration(absl::Milliseconds(static_cast<int64_t>(pool.discover_every_ms()))),
+      pool.discovery_error().empty() ? ""
+                                     : absl::StrCat(" (failing: ", pool.discovery_error(), ")"));
+}
+
 // Columns padded to their widest cell, two spaces apart; the last column is not padded.
 std::string Table(const std::vector<Row>& rows) {
   std::vector<size_t> widths;
@@ -175,8 +186,21 @@ void WritePool(JsonWriter& json, const v1::PoolSummary& pool) {
       .Key("backend_count")
       .Unsigned(pool.backend_count())
       .Key("active_connections")
-      .Unsigned(pool.active_connections())
-      .EndObject();
+      .Unsigned(pool.active_connections());
+  if (!pool.discover_dns().empty()) {
+    json.Key("discover")
+        .BeginObject()
+        .Key("dns")
+        .String(pool.discover_dns())
+        .Key("every_ms")
+        .Unsigned(pool.discover_every_ms())
+        .Key("failures")
+        .Unsigned(pool.discovery_failures())
+        .Key("error")
+        .String(pool.discovery_error())
+        .EndObject();
+  }
+  json.EndObject();
 }
 
 void WriteBackends(JsonWriter& json, const std::vector<v1::Backend>& backends) {
@@ -208,7 +232,8 @@ std::string RenderTable(const Invocation& invocation, const std::vector<NodeResu
       }
       break;
     case Command::kPoolsList:
-      rows.push_back({"NODE", "POOL", "LISTENERS", "ALGORITHM", "VERSION", "BACKENDS", "ACTIVE"});
+      rows.push_back(
+          {"NODE", "POOL", "LISTENERS", "ALGORITHM", "VERSION", "BACKENDS", "ACTIVE", "SOURCE"});
       for (const NodeResult& r : results) {
         if (!r.error.ok()) continue;
         for (const v1::PoolSummary& pool : r.pools) {
@@ -222,7 +247,7 @@ std::string RenderTable(const Invocation& invocation, const std::vector<NodeResu
               {r.node, pool.name(),
                pool.listeners().empty() ? "(none)" : absl::StrJoin(pool.listeners(), ","),
                algorithm, absl::StrCat(pool.version()), absl::StrCat(pool.backend_count()),
-               absl::StrCat(pool.active_connections())});
+               absl::StrCat(pool.active_connections()), SourceText(pool)});
         }
       }
       break;

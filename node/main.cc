@@ -21,6 +21,7 @@
 #include "control/control_plane.h"
 #include "control/control_server.h"
 #include "discovery/backend_resolver.h"
+#include "discovery/dns_discovery.h"
 #include "log/log.h"
 #include "metrics/http_server.h"
 #include "metrics/routes.h"
@@ -388,6 +389,9 @@ int main(int argc, char** argv) {
   }
   if (metrics != nullptr) own.Add(plby::net::Listener::Metrics(metrics->address()));
   control_plane.SetOwnListeners(own);
+  plby::discovery::DnsDiscovery dns(running.pools(), own, state_file.get(),
+                                    [&control_plane] { control_plane.NotifyChanged(); });
+  dns.Start();  // the first lookups now, before the node says it is ready
   plby::discovery::BackendResolver resolver(running.pools(), std::move(own),
                                             [&control_plane] { control_plane.NotifyChanged(); });
   resolver.Start();
@@ -420,6 +424,7 @@ int main(int argc, char** argv) {
 
   // Watch streams end first (their feed closes), then the control service, then the workers.
   resolver.Stop();
+  dns.Stop();
   running.pools().changes().Close();
   (*control)->Shutdown(absl::Seconds(1));
   metrics.reset();

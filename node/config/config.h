@@ -68,12 +68,23 @@ struct BackendConfig {
   int column = 0;
 };
 
+// discover = { dns = "web.default.svc.cluster.local:8080", every = "5s" }: the pool's backends
+// are every address the name has (A and AAAA records; weight 1 each), looked up again every
+// `every` (a headless Service is then the backend set).
+struct DiscoverConfig {
+  net::HostPort dns;  // a name (or literal) and the backends' port
+  absl::Duration every = absl::Seconds(5);
+
+  bool operator==(const DiscoverConfig&) const = default;
+};
+
 // A pool of backends: a [[pool]] table, or the backends a [[server.forward]] carries inline
 // (the seed's form), which make a pool named after its server.
 struct PoolConfig {
   std::string name;
   balance::Settings balance;
-  std::vector<BackendConfig> backends;  // may be empty: the control plane fills it
+  std::vector<BackendConfig> backends;     // may be empty: the control plane fills it
+  std::optional<DiscoverConfig> discover;  // set: the backends come from DNS (none are listed)
   absl::Duration connect_timeout = kDefaultConnectTimeout;
   absl::Duration idle_timeout = kDefaultIdleTimeout;  // no byte either way for this long: close
   HealthCheckConfig health;

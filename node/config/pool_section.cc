@@ -34,8 +34,8 @@ void Validator::ReadPools(const toml::table& root, Config& config) {
     const std::string path = absl::StrCat("pool[", i, "]");
     const size_t errors_before = errors_.size();
     CheckKeys(table, absl::StrCat("[[pool]] (", path, ")"),
-              {"name", "algorithm", "backends", "slow_start", "hash", "maglev_table_size",
-               "connect_timeout", "idle_timeout", "health"});
+              {"name", "algorithm", "backends", "discover", "slow_start", "hash",
+               "maglev_table_size", "connect_timeout", "idle_timeout", "health"});
     PoolConfig pool;
     pool.line = static_cast<int>(table.source().begin.line);
     if (table.get("name") == nullptr) {
@@ -48,7 +48,11 @@ void Validator::ReadPools(const toml::table& root, Config& config) {
     }
     ReadPoolTimeouts(table, path, "[pool.health]", pool);
     ReadBalance(table, path, pool);
-    ReadBackends(table, path, pool);
+    if (table.get("discover") != nullptr) {
+      ReadDiscover(table, path, pool);
+    } else {
+      ReadBackends(table, path, pool);
+    }
     if (errors_.size() == errors_before) config.pools.push_back(std::move(pool));
   }
 }
@@ -94,6 +98,43 @@ void Validator::CheckPoolNames(Config& config) {
           "takes no traffic"));
     }
   }
+}
+
+void Validator::ReadDiscover(const toml::table& table, const std::string& path, PoolConfig& pool) {
+  const std::string discover_path = absl::StrCat(path, ".discover");
+  if (const toml::node* backends = table.get("backends")) {
+    Error(backends->source(),
+          absl::StrCat(path,
+                       ": backends and discover exclude each other: a pool that discovers its "
+                       "backends in DNS lists none"));
+  }
+  const toml::table* discover = GetTable(table, "discover", discover_path);
+  if (discover == nullptr) return;
+  CheckKeys(*discover, "discover", {"dns", "every"});
+  DiscoverConfig config;
+  if (discover->get("dns") == nullptr) {
+    Error(
+        discover->source(),
+        absl::StrCat(discover_path,
+                     ": missing required key \"dns\" (e.g. dns = "
+                     "\"web.default.svc.cluster.local:8080\": the name, and the backends' port)"));
+    return;
+  }
+  std::optional<std::string> dns = GetString(*discover, "dns", absl::StrCat(discover_path, ".dns"),
+                                             "web.default.svc.cluster.local:8080");
+  if (!dns) return;
+  absl::StatusOr<net::HostPort> name = net::ParseHostPort(*dns, net::AddressUse::kConnect);
+  if (!name.ok()) {
+    Error(discover->get("dns")->source(),
+          absl::StrCat(discover_path, ".dns: ", name.status().message()));
+    return;
+  }
+  config.dns = *name;
+  if (auto every = GetDuration(*discover, "every", absl::StrCat(discover_path, ".every"), "5s",
+                               absl::Seconds(1), absl::Hours(1))) {
+    config.every = *every;
+  }
+  pool.discover = config;
 }
 
 void Validator::ReadPoolTimeouts(const toml::table& table, const std::string& path,

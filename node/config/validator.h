@@ -129,6 +129,8 @@ class Validator {
   void ReadHealth(const toml::table& owner, const std::string& owner_path,
                   absl::string_view context, HealthCheckConfig& health);
   // A pool's backends list.
+  // [[pool]].discover: the backends come from DNS instead of a list.
+  void ReadDiscover(const toml::table& table, const std::string& path, PoolConfig& pool);
   void ReadBackends(const toml::table& forward, const std::string& path, PoolConfig& pool);
 
   std::string source_;

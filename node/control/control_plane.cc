@@ -125,9 +125,15 @@ PoolSummary ControlPlane::SummaryOf(const pool::Pool& pool) const {
                       .balance = snapshot->balance(),
                       .version = snapshot->version(),
                       .backend_count = snapshot->backends().size(),
-                      .active_connections = pool.active_connections()};
+                      .active_connections = pool.active_connections(),
+                      .discovery = std::nullopt};
   for (const NodeFacts::Listener& listener : facts_.listeners) {
     if (listener.pool == pool.name()) summary.listeners.push_back(listener.address.ToString());
+  }
+  if (const std::optional<config::DiscoverConfig>& discover = pool.settings().discover) {
+    summary.discovery = DiscoverySummary{.dns = discover->dns.ToString(),
+                                         .every = discover->every,
+                                         .status = pool.discovery()};
   }
   return summary;
 }
@@ -328,6 +334,17 @@ absl::StatusOr<PoolChange> ControlPlane::SetBalance(const UpdatePoolArgs& args,
                     .changed = changed};
 }
 
+absl::Status ControlPlane::CheckNotDiscovered(const pool::Pool& pool, absl::string_view what) {
+  const std::optional<config::DiscoverConfig>& discover = pool.settings().discover;
+  if (!discover) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "pool ", text::Quote(pool.name()), " takes its backends from DNS (discover dns = ",
+      text::Quote(discover->dns.ToString()), ", every ", absl::FormatDuration(discover->every),
+      "): they are not ", what,
+      " through the control service; drains and weights may be set, and they survive "
+      "re-resolution"));
+}
+
 absl::StatusOr<BackendChange> ControlPlane::Add(const AddBackendArgs& args,
                                                 absl::FunctionRef<bool()> cancelled) {
   absl::StatusOr<net::HostPort> address = ParseAddress(args.address);
@@ -335,6 +352,7 @@ absl::StatusOr<BackendChange> ControlPlane::Add(const AddBackendArgs& args,
   if (absl::Status weight = CheckWeight(args.weight); !weight.ok()) return weight;
   absl::StatusOr<pool::Pool*> pool = FindPool(args.pool);
   if (!pool.ok()) return pool.status();
+  if (absl::Status listed = CheckNotDiscovered(**pool, "added"); !listed.ok()) return listed;
   const std::shared_ptr<const net::OwnListeners> own = own_listeners_.load();
   if (own == nullptr) {
     return absl::UnavailableError("the node is still starting: try again in a moment");
@@ -405,6 +423,7 @@ absl::StatusOr<BackendChange> ControlPlane::Remove(const RemoveBackendArgs& args
   if (absl::Status timeout = CheckDrainTimeout(args.drain_timeout); !timeout.ok()) return timeout;
   absl::StatusOr<pool::Pool*> pool = FindPool(args.pool);
   if (!pool.ok()) return pool.status();
+  if (absl::Status listed = CheckNotDiscovered(**pool, "removed"); !listed.ok()) return listed;
   const std::string key = address->ToString();
   BackendStatus removed;
   std::shared_ptr<pool::BackendRuntime> removed_runtime;

@@ -60,6 +60,13 @@ struct PoolState {
   std::vector<BackendStatus> backends;
 };
 
+// A pool that takes its backends from DNS: the name, how often, and how the lookups went.
+struct DiscoverySummary {
+  std::string dns;  // NAME:PORT
+  absl::Duration every;
+  pool::DiscoveryStatus status;
+};
+
 struct PoolSummary {
   std::string name;
   std::vector<std::string> listeners;  // bound addresses of the servers that use it
@@ -67,6 +74,7 @@ struct PoolSummary {
   uint64_t version = 0;
   size_t backend_count = 0;
   uint64_t active_connections = 0;
+  std::optional<DiscoverySummary> discovery;  // set: `discover` (its backends come from DNS)
 };
 
 // What the node was last synced to: the content hash of the file of desired pools that an apply
@@ -254,6 +262,9 @@ class ControlPlane {
     return named;
   }
   absl::StatusOr<net::HostPort> ParseAddress(absl::string_view address) const;
+  // FAILED_PRECONDITION for a pool whose backends come from DNS: they are not `what` ("added")
+  // by hand.
+  static absl::Status CheckNotDiscovered(const pool::Pool& pool, absl::string_view what);
   // Records a mutation's outcome in the audit log and passes it on.
   template <typename Change>
   absl::StatusOr<Change> Audited(Mutation mutation, const Caller& caller, absl::string_view pool,

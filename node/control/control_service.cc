@@ -55,6 +55,13 @@ void Fill(const PoolSummary& summary, v1::PoolSummary* pool) {
   }
   pool->set_version(summary.version);
   pool->set_backend_count(static_cast<uint32_t>(summary.backend_count));
+  if (summary.discovery) {
+    pool->set_discover_dns(summary.discovery->dns);
+    pool->set_discover_every_ms(
+        static_cast<uint64_t>(absl::ToInt64Milliseconds(summary.discovery->every)));
+    pool->set_discovery_failures(summary.discovery->status.failures);
+    pool->set_discovery_error(summary.discovery->status.last_error);
+  }
   pool->set_active_connections(summary.active_connections);
 }
 

@@ -73,6 +73,28 @@ std::string RenderPrometheus(const Report& report) {
     }
     out.Sample("plby_pool_info", labels, uint64_t{1});
   }
+  out.Family("plby_discovery_lookups_total", "counter",
+             "DNS lookups of pools that discover their backends.");
+  for (const PoolReport& pool : report.pools) {
+    if (!pool.summary.discovery) continue;
+    out.Sample("plby_discovery_lookups_total", PoolLabel(pool),
+               pool.summary.discovery->status.lookups);
+  }
+  out.Family("plby_discovery_failures_total", "counter",
+             "DNS lookups that got no answer (a timeout, SERVFAIL): the last set was kept.");
+  for (const PoolReport& pool : report.pools) {
+    if (!pool.summary.discovery) continue;
+    out.Sample("plby_discovery_failures_total", PoolLabel(pool),
+               pool.summary.discovery->status.failures);
+  }
+  out.Family("plby_discovery_last_answer_timestamp_seconds", "gauge",
+             "When a DNS lookup of the pool last got an answer (Unix time); 0: never.");
+  for (const PoolReport& pool : report.pools) {
+    if (!pool.summary.discovery) continue;
+    const std::optional<absl::Time>& at = pool.summary.discovery->status.last_answer;
+    out.Sample("plby_discovery_last_answer_timestamp_seconds", PoolLabel(pool),
+               at ? absl::ToDoubleSeconds(*at - absl::UnixEpoch()) : 0.0);
+  }
   out.Family("plby_pool_backends", "gauge", "Backends listed in the pool.");
   for (const PoolReport& pool : report.pools) {
     out.Sample("plby_pool_backends", PoolLabel(pool),

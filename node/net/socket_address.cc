@@ -78,9 +78,9 @@ absl::StatusOr<std::vector<SocketAddress>> FromHostsFile(const std::string& path
     }
   }
   if (addresses.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot resolve ", text::Quote(name.host),
-                                                   ": no line of the hosts file ", path,
-                                                   " (PLBY_HOSTS_FILE) names it"));
+    return absl::NotFoundError(absl::StrCat("cannot resolve ", text::Quote(name.host),
+                                            ": no line of the hosts file ", path,
+                                            " (PLBY_HOSTS_FILE) names it"));
   }
   return addresses;
 }
@@ -92,9 +92,14 @@ absl::StatusOr<std::vector<SocketAddress>> FromResolver(const HostPort& name) {
   addrinfo* found = nullptr;
   const int rc = getaddrinfo(name.host.c_str(), nullptr, &hints, &found);
   if (rc != 0) {
-    // A resolver that could not answer now is not a bad name.
-    const absl::StatusCode code =
-        rc == EAI_AGAIN ? absl::StatusCode::kUnavailable : absl::StatusCode::kInvalidArgument;
+    // The name has no records (NXDOMAIN, or NODATA): NOT_FOUND. A resolver that could not
+    // answer now (a timeout, SERVFAIL, no memory) is not a bad name: UNAVAILABLE.
+    const absl::StatusCode code = rc == EAI_NONAME || rc == EAI_NODATA || rc == EAI_ADDRFAMILY
+                                      ? absl::StatusCode::kNotFound
+                                  : rc == EAI_AGAIN || rc == EAI_FAIL || rc == EAI_SYSTEM ||
+                                          rc == EAI_MEMORY
+                                      ? absl::StatusCode::kUnavailable
+                                      : absl::StatusCode::kInvalidArgument;
     return absl::Status(
         code, absl::StrCat("cannot resolve ", text::Quote(name.host), ": ", gai_strerror(rc)));
   }
@@ -109,7 +114,7 @@ absl::StatusOr<std::vector<SocketAddress>> FromResolver(const HostPort& name) {
   }
   freeaddrinfo(found);
   if (addresses.empty()) {
-    return absl::InvalidArgumentError(
+    return absl::NotFoundError(
         absl::StrCat(text::Quote(name.host), " has no IPv4 or IPv6 address"));
   }
   return addresses;
@@ -155,7 +160,7 @@ absl::StatusOr<SocketAddress> SocketAddress::Resolve(const HostPort& host_port) 
   return all->front();
 }
 
-absl::StatusOr<std::vector<SocketAddress>> SocketAddress::ResolveAll(const HostPort& host_port) {
+absl::StatusOr<std::vector<SocketAddress>> SocketAddress::LookUpAll(const HostPort& host_port) {
   if (host_port.kind != HostPort::Kind::kName) {
     absl::StatusOr<SocketAddress> literal = Resolve(host_port);
     if (!literal.ok()) return literal.status();
@@ -163,6 +168,15 @@ absl::StatusOr<std::vector<SocketAddress>> SocketAddress::ResolveAll(const HostP
   }
   const std::string& hosts_file = HostsFile();
   return hosts_file.empty() ? FromResolver(host_port) : FromHostsFile(hosts_file, host_port);
+}
+
+absl::StatusOr<std::vector<SocketAddress>> SocketAddress::ResolveAll(const HostPort& host_port) {
+  absl::StatusOr<std::vector<SocketAddress>> all = LookUpAll(host_port);
+  // To a caller that needs the name to resolve, a name without records is a bad value.
+  if (all.status().code() == absl::StatusCode::kNotFound) {
+    return absl::InvalidArgumentError(all.status().message());
+  }
+  return all;
 }
 
 SocketAddress SocketAddress::FromSockaddr(const sockaddr* address, socklen_t length) {

@@ -26,6 +26,11 @@ class SocketAddress {
   // Every address (IPv4 and IPv6) a name resolves to, each once, in the resolver's order; a
   // literal gives itself.
   static absl::StatusOr<std::vector<SocketAddress>> ResolveAll(const HostPort& host_port);
+  // The same, with the answer's kind in the code, for DNS discovery: NOT_FOUND when the name
+  // has no records (NXDOMAIN or NODATA, or no line of the hosts file), UNAVAILABLE when the
+  // resolver could not answer now (a timeout, SERVFAIL; an unreadable hosts file).
+  // (ResolveAll makes NOT_FOUND an INVALID_ARGUMENT: there, the name is a bad value.)
+  static absl::StatusOr<std::vector<SocketAddress>> LookUpAll(const HostPort& host_port);
 
   // Copies what accept(2), getsockname(2) or getaddrinfo(3) filled in. An IPv4-mapped IPv6
   // address becomes the IPv4 address it stands for: the same endpoint has one form.

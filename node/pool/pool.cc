@@ -35,6 +35,24 @@ Pool::Pool(PoolSettings settings, std::vector<Backend> backends, ChangeFeed* cha
                                                      std::move(backends))),
       counters_(workers) {}
 
+void Pool::RecordLookup(const absl::Status& outcome, size_t addresses) {
+  std::lock_guard<std::mutex> lock(discovery_mutex_);
+  ++discovery_.lookups;
+  if (outcome.ok()) {
+    discovery_.last_answer = absl::Now();
+    discovery_.last_error.clear();
+    discovery_.addresses = addresses;
+  } else {
+    ++discovery_.failures;
+    discovery_.last_error = std::string(outcome.message());
+  }
+}
+
+DiscoveryStatus Pool::discovery() const {
+  std::lock_guard<std::mutex> lock(discovery_mutex_);
+  return discovery_;
+}
+
 absl::StatusOr<std::shared_ptr<const PoolSnapshot>> Pool::Update(
     std::optional<uint64_t> expected_version, Edit edit, Commit commit) {
   std::lock_guard<std::mutex> lock(writer_mutex_);

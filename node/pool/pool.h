@@ -49,6 +49,17 @@ struct PoolSettings {
   absl::Duration connect_timeout = config::kDefaultConnectTimeout;
   absl::Duration idle_timeout = config::kDefaultIdleTimeout;
   config::HealthCheckConfig health;
+  // Set: the backends come from DNS (DnsDiscovery), not from the control service.
+  std::optional<config::DiscoverConfig> discover;
+};
+
+// How a pool's DNS discovery went (pools with `discover` only).
+struct DiscoveryStatus {
+  uint64_t lookups = 0;
+  uint64_t failures = 0;                  // lookups that got no answer (the set was kept)
+  std::optional<absl::Time> last_answer;  // the last lookup that got an answer
+  std::string last_error;                 // why the last lookup failed; empty: it did not
+  size_t addresses = 0;                   // in the last answer
 };
 
 // What one worker counts about one pool's connections.
@@ -129,6 +140,10 @@ class Pool {
                               const absl::StatusOr<net::SocketAddress>& address);
 
   PoolCounters& counters(int worker) { return counters_.worker(worker); }
+
+  // DNS discovery's record of its lookups (the discovery thread writes, anyone reads).
+  void RecordLookup(const absl::Status& outcome, size_t addresses);
+  DiscoveryStatus discovery() const;
   uint64_t accepted_connections() const { return counters_.Sum(&PoolCounters::accepted); }
   uint64_t active_connections() const { return counters_.Sum(&PoolCounters::active); }
 
@@ -154,6 +169,8 @@ class Pool {
   mutable std::mutex publish_mutex_;
   std::atomic<std::shared_ptr<const PoolSnapshot>> snapshot_;
   stats::PerWorker<PoolCounters> counters_;
+  mutable std::mutex discovery_mutex_;
+  DiscoveryStatus discovery_;  // guarded by discovery_mutex_
   // Apart from each other and from the snapshot: the generation is read on every accept, the
   // ticket written on every accept, and neither should drag the other's cache line around.
   alignas(64) std::atomic<uint64_t> generation_{1};

@@ -15,7 +15,8 @@ PoolSettings SettingsOf(const config::PoolConfig& pool) {
           .balance = pool.balance,
           .connect_timeout = pool.connect_timeout,
           .idle_timeout = pool.idle_timeout,
-          .health = pool.health};
+          .health = pool.health,
+          .discover = pool.discover};
 }
 
 }  // namespace

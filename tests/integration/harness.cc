@@ -1,5 +1,6 @@
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -242,6 +243,18 @@ std::string OnePoolConfig(const std::vector<BackendEntry>& backends, const std::
                     backend.weight > 0 ? absl::StrCat(", weight = ", backend.weight) : "", " },\n");
   }
   return text + "]\n";
+}
+
+uint16_t FreePortOn(const std::string& ip) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  socklen_t size = sizeof(address);
+  const bool bound = fd >= 0 && inet_pton(AF_INET, ip.c_str(), &address.sin_addr) == 1 &&
+                     bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+                     getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) == 0;
+  if (fd >= 0) close(fd);
+  return bound ? ntohs(address.sin_port) : 0;
 }
 
 absl::StatusOr<Node> StartNode(const TempDir& dir, const std::string& config_text,

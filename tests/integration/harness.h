@@ -149,6 +149,11 @@ class RefusedPort {
   uint16_t port_ = 0;
 };
 
+// A port free on IPv4 address `ip` now (bound to 0 and read back, then released), for a set of
+// listeners on distinct 127.0.x.y addresses that share one port, as pods behind a Service do;
+// 0 when none could be had.
+uint16_t FreePortOn(const std::string& ip);
+
 // Raises this process's soft descriptor limit to the hard one (a test holding many
 // connections needs a descriptor for each).
 void RaiseDescriptorLimit();

@@ -1,10 +1,7 @@
 // plbyctl reconcile against real nodes: a fleet found through a name (PLBY_HOSTS_FILE), with a
 // node that is down at first, a node started late, drift by hand, and edits of the file as a
 // Kubernetes ConfigMap makes them (a symlink swapped in the file's directory).
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -30,26 +27,10 @@ using ::testing::HasSubstr;
 // all on one control port, as pods behind a headless Service do.
 std::string NodeIp(int n) { return absl::StrCat("127.0.12.", n); }
 
-// A port free on 127.0.12.1 (bound to 0 and read back); the other 127.0.12.N share it.
-uint16_t FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(0x7f000c01);  // 127.0.12.1
-  socklen_t size = sizeof(address);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) != 0) {
-    close(fd);
-    return 0;
-  }
-  close(fd);
-  return ntohs(address.sin_port);
-}
-
 class ReconcileTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    control_port_ = FreePort();
+    control_port_ = FreePortOn(NodeIp(1));
     ASSERT_NE(control_port_, 0);
     for (Backend& backend : backends_) {
       PLBY_ASSERT_OK_AND_ASSIGN(backend, StartBackend("hi"));

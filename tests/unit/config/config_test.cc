@@ -207,7 +207,7 @@ TEST(ConfigTest, PoolMistakesAreNamedWithTheirLine) {
   const std::string pool = listener + "pool = \"api\"\n[[pool]]\nname = \"api\"\nbackends = []\n";
   EXPECT_THAT(ErrorOf(pool + "weight = 3\n"),
               HasSubstr("test.toml:8:1: unknown key \"weight\" in [[pool]] (pool[0]) (valid: name, "
-                        "algorithm, backends, slow_start, hash, maglev_table_size, "
+                        "algorithm, backends, discover, slow_start, hash, maglev_table_size, "
                         "connect_timeout, idle_timeout, health)"));
   EXPECT_THAT(
       ErrorOf(pool + "algorithm = \"maglev\"\nslow_start = \"10s\"\n"),
@@ -462,6 +462,40 @@ TEST(ConfigTest, ControlOffLoopbackNeedsTlsOrAnExplicitOptIn) {
   EXPECT_THAT(ErrorOf("[control]\nallow_insecure_remote = \"yes\"\n" + Server()),
               HasSubstr("test.toml:2:25: control.allow_insecure_remote: expected true or false, "
                         "got a string"));
+}
+
+TEST(ConfigTest, APoolMayDiscoverItsBackendsInDns) {
+  const std::string server =
+      "[[server]]\nlisten = \"127.0.0.1:8200\"\n[[server.forward]]\npool = \"web\"\n";
+  absl::StatusOr<Config> config = ParseConfig(
+      "[[pool]]\nname = \"web\"\ndiscover = { dns = \"web.default.svc.cluster.local:8080\", "
+      "every = \"2s\" }\n" +
+          server,
+      "t.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(config->pools[0].discover.has_value());
+  EXPECT_EQ(config->pools[0].discover->dns.ToString(), "web.default.svc.cluster.local:8080");
+  EXPECT_EQ(config->pools[0].discover->every, absl::Seconds(2));
+  EXPECT_TRUE(config->pools[0].backends.empty());
+  EXPECT_EQ(
+      ParseConfig("[[pool]]\nname = \"web\"\ndiscover = { dns = \"web:80\" }\n" + server, "t.toml")
+          ->pools[0]
+          .discover->every,
+      absl::Seconds(5));
+  EXPECT_THAT(ErrorOf("[[pool]]\nname = \"web\"\nbackends = []\ndiscover = { dns = \"web:80\" }\n" +
+                      server),
+              HasSubstr("test.toml:3:12: pool[0]: backends and discover exclude each other"));
+  EXPECT_THAT(ErrorOf("[[pool]]\nname = \"web\"\ndiscover = { every = \"5s\" }\n" + server),
+              HasSubstr("pool[0].discover: missing required key \"dns\""));
+  EXPECT_THAT(ErrorOf("[[pool]]\nname = \"web\"\ndiscover = { dns = \"web\" }\n" + server),
+              HasSubstr("pool[0].discover.dns: invalid address \"web\": missing \":PORT\""));
+  EXPECT_THAT(ErrorOf("[[pool]]\nname = \"web\"\ndiscover = { dns = \"web:80\", every = "
+                      "\"100ms\" }\n" +
+                      server),
+              HasSubstr("pool[0].discover.every"));
+  EXPECT_THAT(
+      ErrorOf("[[pool]]\nname = \"web\"\ndiscover = { dns = \"web:80\", ttl = 1 }\n" + server),
+      HasSubstr("unknown key \"ttl\" in discover (valid: dns, every)"));
 }
 
 TEST(ConfigTest, ReadyAfterSyncAndBackendsThatStartDraining) {

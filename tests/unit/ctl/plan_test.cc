@@ -16,9 +16,13 @@ config::PoolConfig Desired(const std::string& text) {
   return desired.ok() ? desired->pools.front() : config::PoolConfig();
 }
 
-ObservedPool Observed(std::vector<ObservedPool::Backend> backends,
-                      balance::Settings settings = {}) {
-  return {.name = "web", .version = 7, .balance = settings, .backends = std::move(backends)};
+ObservedPool Observed(std::vector<ObservedPool::Backend> backends, balance::Settings settings = {},
+                      std::string discover_dns = "") {
+  return {.name = "web",
+          .version = 7,
+          .balance = settings,
+          .backends = std::move(backends),
+          .discover_dns = std::move(discover_dns)};
 }
 
 std::vector<std::string> Lines(const std::vector<PlannedChange>& changes) {
@@ -66,6 +70,27 @@ TEST(PlanTest, EveryDifferenceIsPlannedInASafeOrder) {
   EXPECT_EQ(plan[0].balance.slow_start, absl::ZeroDuration());  // all the file's settings
   EXPECT_EQ(plan[3].weight, 4);
   for (const PlannedChange& change : plan) EXPECT_EQ(change.pool, "web");
+}
+
+// Hash settings that an algorithm ignores are not a difference (the node does not report them),
+// and a pool whose backends come from DNS gets only its balancing planned.
+TEST(PlanTest, WhatTheNodeDoesNotUseIsNoDifference) {
+  EXPECT_TRUE(PlanPool(Desired("[[pool]]\nname = \"web\"\nhash = \"source_ip_port\"\n"
+                               "backends = []\n"),
+                       Observed({}))
+                  .empty());
+  const config::PoolConfig discovered = Desired(
+      "[[pool]]\nname = \"web\"\nalgorithm = \"RR\"\n"
+      "discover = { dns = \"web.default.svc:8080\", every = \"5s\" }\n");
+  ASSERT_TRUE(discovered.discover.has_value());
+  EXPECT_EQ(discovered.discover->dns.ToString(), "web.default.svc:8080");
+  EXPECT_THAT(Lines(PlanPool(discovered,
+                             Observed({{"10.0.0.1:8080", 1, false}}, {}, "web.default.svc:8080"))),
+              ::testing::ElementsAre("set balance  [WRR -> RR]"));
+  // The node discovers, the file lists: the node's DNS set is left alone too.
+  EXPECT_TRUE(PlanPool(Desired("[[pool]]\nname = \"web\"\nbackends = []\n"),
+                       Observed({{"10.0.0.1:8080", 1, false}}, {}, "web.default.svc:8080"))
+                  .empty());
 }
 
 TEST(PlanTest, AnEmptyListRemovesEveryBackend) {

@@ -1,0 +1,161 @@
+// DNS discovery against a real node: a pool whose backends are what a name resolves to, the
+// name's records changed between rounds through PLBY_HOSTS_FILE (as plbyctl's tests do).
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "harness.h"
+
+namespace plby::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// The backends listen on 127.0.13.N (13: used by no other test), all on one port, as the pods
+// of a headless Service do.
+std::string BackendIp(int n) { return absl::StrCat("127.0.13.", n); }
+
+class DiscoveryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    port_ = FreePortOn(BackendIp(1));
+    ASSERT_NE(port_, 0);
+    for (int n = 1; n <= 3; ++n) {
+      const std::string address = absl::StrCat(BackendIp(n), ":", port_);
+      PLBY_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Process> backend,
+                                Process::Start(TestPeerBinary(), {"hi", "--listen", address}));
+      ASSERT_TRUE(backend->WaitForLine(std::regex("^listening "))) << backend->Output();
+      backends_.push_back(std::move(backend));
+    }
+    hosts_ = files_.Write("hosts", "");
+  }
+
+  std::string Address(int n) const { return absl::StrCat(BackendIp(n), ":", port_); }
+
+  // The name web.test stands for these backends ("" for none: the name has no records).
+  void Name(const std::vector<int>& ns) {
+    std::string text = "127.0.0.1 localhost\n";
+    for (int n : ns) absl::StrAppend(&text, BackendIp(n), " web.test\n");
+    std::ofstream(hosts_ + ".new") << text;
+    std::filesystem::rename(hosts_ + ".new", hosts_);
+  }
+
+  void StartDiscoveringNode() {
+    const std::string config = absl::StrCat(
+        "[control]\nlisten = \"127.0.0.1:0\"\n[[pool]]\nname = \"web\"\n",
+        "discover = { dns = \"web.test:", port_, "\", every = \"1s\" }\n",
+        "[[server]]\nname = \"front\"\nlisten = \"127.0.0.1:0\"\n[[server.forward]]\npool = "
+        "\"web\"\n");
+    absl::StatusOr<Node> node =
+        StartNode(node_dir_, config, {"--workers", "1"}, {"PLBY_HOSTS_FILE=" + hosts_});
+    ASSERT_TRUE(node.ok()) << node.status();
+    node_ = *std::move(node);
+  }
+
+  absl::StatusOr<RunResult> Ctl(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--node", node_.control_address()});
+    return RunToExit(CtlBinary(), args);
+  }
+
+  // Waits until the pool's backends are exactly `ns`, in any order (the discovery round is 1 s).
+  bool WaitForBackends(const std::vector<int>& ns) {
+    const auto deadline = std::chrono::steady_clock::now() + kWaitTimeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      absl::StatusOr<RunResult> list = Ctl({"backends", "list", "-o", "json"});
+      if (list.ok()) {
+        last_list_ = list->output;
+        int count = 0;
+        for (size_t at = last_list_.find("\"address\":"); at != std::string::npos;
+             at = last_list_.find("\"address\":", at + 1)) {
+          ++count;
+        }
+        bool all = count == static_cast<int>(ns.size());
+        for (int n : ns) {
+          all = all && absl::StrContains(last_list_, absl::StrCat("\"", Address(n), "\""));
+        }
+        if (all) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polls a condition
+    }
+    return false;
+  }
+
+  TempDir files_;
+  TempDir node_dir_;
+  std::string hosts_;
+  uint16_t port_ = 0;
+  std::vector<std::unique_ptr<Process>> backends_;
+  Node node_;
+  std::string last_list_;
+};
+
+// The pool follows the name: records added and removed publish new versions (a watch sees
+// them), a drain set by hand survives re-resolution, a lookup that gets no answer keeps the
+// set, and a name without records empties the pool. Backends are not added or removed by hand.
+TEST_F(DiscoveryTest, ThePoolFollowsTheNamesRecords) {
+  Name({1, 2});
+  StartDiscoveringNode();
+  // The first lookup happens before the node says it is ready.
+  ASSERT_TRUE(WaitForBackends({1, 2})) << last_list_;
+  absl::StatusOr<std::string> answer = Exchange(node_.port(), "hello");
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ(*answer, absl::StrCat("Hi from server ", port_));
+
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<Process> watch,
+      Process::Start(CtlBinary(), {"--node", node_.control_address(), "backends", "watch",
+                                   "--count", "2", "-o", "json"}));
+  ASSERT_TRUE(watch->WaitForLine(std::regex("\"version\":")));
+  Name({1, 2, 3});
+  ASSERT_TRUE(WaitForBackends({1, 2, 3})) << last_list_;
+  EXPECT_EQ(watch->WaitForExit(), 0) << watch->Output();
+  ASSERT_TRUE(watch->WaitForOutputEnd());
+  EXPECT_THAT(watch->Output(), HasSubstr(Address(3)));
+
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult add, Ctl({"backends", "add", "127.0.0.1:9"}));
+  EXPECT_EQ(add.exit_code, 1) << add.output;
+  EXPECT_THAT(add.output, HasSubstr("FAILED_PRECONDITION: pool \"web\" takes its backends from DNS "
+                                    "(discover dns = \"web.test:"));
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult remove, Ctl({"backends", "remove", Address(2)}));
+  EXPECT_EQ(remove.exit_code, 1) << remove.output;
+  EXPECT_THAT(remove.output, HasSubstr("they are not removed through the control service"));
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult drain, Ctl({"backends", "drain", Address(1)}));
+  ASSERT_EQ(drain.exit_code, 0) << drain.output;
+
+  Name({1, 3});
+  ASSERT_TRUE(WaitForBackends({1, 3})) << last_list_;
+  EXPECT_THAT(last_list_,
+              HasSubstr("\"address\":\"" + Address(1) +
+                        "\",\"weight\":1,\"health\":\"healthy\",\"state\":\"draining\""))
+      << last_list_;
+
+  // No answer (the hosts file cannot be read: as a resolver timing out): the set stays.
+  const size_t from = node_.process->LineCount();
+  std::filesystem::remove(hosts_);
+  ASSERT_TRUE(node_.process->WaitForLine(
+      std::regex("discovery pool=\"web\" dns=web\\.test:\\d+: no answer, keeping the last set of "
+                 "2 backends"),
+      kWaitTimeout, from))
+      << node_.process->Output();
+  ASSERT_TRUE(WaitForBackends({1, 3})) << last_list_;
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult pools, Ctl({"pools", "list"}));
+  EXPECT_THAT(pools.output, HasSubstr("(failing: hosts file"));
+
+  // The name has no records now: the pool is emptied (and the node is not ready).
+  Name({});
+  ASSERT_TRUE(WaitForBackends({})) << last_list_;
+  EXPECT_THAT(node_.process->Output(), HasSubstr("the name has no records now"));
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult json, Ctl({"pools", "list", "-o", "json"}));
+  EXPECT_THAT(json.output, HasSubstr("\"discover\":{\"dns\":\"web.test:"));
+  EXPECT_THAT(json.output, Not(HasSubstr("\"failures\":0")));
+}
+
+}  // namespace
+}  // namespace plby::testing
