@@ -3,7 +3,8 @@
 #   1. builds (Release, warnings are errors) and runs every unit and integration test;
 #   2. the same tests under AddressSanitizer + UndefinedBehaviorSanitizer;
 #   3. the same tests under ThreadSanitizer;
-#   4. the libFuzzer targets for the config, state file and address parsers, 30 s each.
+#   4. the libFuzzer targets for the config, state file and address parsers, 30 s each;
+#   5. the image: deploy/Dockerfile built with podman and run as Kubernetes would (tests/image.sh).
 # `tests/test.sh --quick` stops after stage 1 (for the edit-build-test loop).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +30,7 @@ stage() { printf '\n=== %s (at %ds) ===\n' "$*" $((SECONDS - started)); }
 # Sanitizer builds: -O1 keeps them quick to build and run; -g1 keeps line numbers in reports.
 sanitizer_flags=(-DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -g1")
 
-stage "1/4 Release build, warnings as errors, every test"
+stage "1/5 Release build, warnings as errors, every test"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DPLBY_WERROR=ON
 cmake --build build --parallel "$jobs"
 (cd build && ctest --output-on-failure --parallel "$jobs")
@@ -38,19 +39,19 @@ if [ "$quick" -eq 1 ]; then
   exit 0
 fi
 
-stage "2/4 AddressSanitizer + UndefinedBehaviorSanitizer, every test"
+stage "2/5 AddressSanitizer + UndefinedBehaviorSanitizer, every test"
 cmake -S . -B build-asan "${sanitizer_flags[@]}" -DPLBY_SANITIZE=address
 cmake --build build-asan --parallel "$jobs"
 (cd build-asan && ctest --output-on-failure --parallel "$jobs")
 
-stage "3/4 ThreadSanitizer, every test"
+stage "3/5 ThreadSanitizer, every test"
 cmake -S . -B build-tsan "${sanitizer_flags[@]}" -DPLBY_SANITIZE=thread
 cmake --build build-tsan --parallel "$jobs"
 (cd build-tsan &&
   TSAN_OPTIONS="ignore_noninstrumented_modules=1 suppressions=$PWD/../tests/tsan.supp" \
     ctest --output-on-failure --parallel "$jobs")
 
-stage "4/4 libFuzzer: config, state file and address parsers"
+stage "4/5 libFuzzer: config, state file and address parsers"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz "${sanitizer_flags[@]}" -DPLBY_FUZZ=ON \
   -DPLBY_BUILD_TESTS=OFF
 cmake --build build-fuzz --parallel "$jobs" --target plby-config-fuzzer plby-state-fuzzer \
@@ -62,5 +63,8 @@ for target in config state address; do
   build-fuzz/tests/fuzz/plby-$target-fuzzer -max_total_time="${PLBY_FUZZ_SECONDS:-30}" \
     -artifact_prefix=build-fuzz/ -print_final_stats=1 "$corpus"
 done
+
+stage "5/5 The image: deploy/Dockerfile built with podman, run as Kubernetes would, a fleet"
+tests/image.sh build
 
 stage "all stages passed"

@@ -53,6 +53,18 @@ std::string OfKind(const std::vector<std::string>& documents, const std::string&
   return "";
 }
 
+// The ConfigMap that carries the file `name` (generated names have a hash suffix).
+std::string ConfigMapWith(const std::vector<std::string>& documents, const std::string& name) {
+  for (const std::string& document : documents) {
+    if (absl::StrContains(document, "kind: ConfigMap\n") &&
+        absl::StrContains(document, absl::StrCat("  ", name, ": |\n"))) {
+      return document;
+    }
+  }
+  ADD_FAILURE() << "no ConfigMap carries " << name;
+  return "";
+}
+
 // The lines under the first `key:` line of `document` (more indented than it), unindented by
 // that line's indentation: a YAML mapping's value, without a YAML library. `top_level`: only a
 // key that is not indented counts.
@@ -79,13 +91,13 @@ std::string Block(const std::string& document, const std::string& key, bool top_
   return block;
 }
 
-// The value of the ConfigMap's `config.toml: |` block, unindented.
-std::string ConfigToml(const std::string& config_map) {
+// The value of a ConfigMap's `NAME: |` block (a file it carries), unindented.
+std::string FileOf(const std::string& config_map, const std::string& name = "config.toml") {
   std::string toml;
   bool inside = false;
   for (absl::string_view line : absl::StrSplit(config_map, '\n')) {
     if (!inside) {
-      inside = absl::StripLeadingAsciiWhitespace(line) == "config.toml: |";
+      inside = absl::StripLeadingAsciiWhitespace(line) == name + ": |";
       continue;
     }
     if (!line.empty() && !absl::StartsWith(line, "    ")) break;  // the block ended
@@ -140,9 +152,50 @@ TEST(DeployTest, BaseRendersEveryPart) {
   EXPECT_THAT(control_rule, Not(HasSubstr("app.kubernetes.io")));
 
   // The grace period covers the preStop pause and the node's drain deadline.
-  const std::string toml = ConfigToml(OfKind(documents, "ConfigMap"));
+  const std::string toml = FileOf(ConfigMapWith(documents, "config.toml"));
   EXPECT_THAT(toml, HasSubstr("drain_timeout = \"25s\""));
   EXPECT_THAT(Block(deployment, "preStop"), HasSubstr("sleep:\n  seconds: 5\n"));
+}
+
+// The controller: one replica of plbyctl reconcile on the plby-pools ConfigMap, labelled as the
+// control client the NetworkPolicy admits, never selected by the plby Services; and the
+// nodes wait for it before taking traffic.
+TEST(DeployTest, TheReconcilerKeepsTheFleetAtThePoolsConfigMap) {
+  const std::vector<std::string> documents = Render("base");
+  const std::string reconciler = OfKind(documents, "Deployment", "plby-reconciler");
+  EXPECT_THAT(reconciler, HasSubstr("replicas: 1\n"));
+  const std::string pod = Block(Block(reconciler, "template"), "metadata");
+  EXPECT_THAT(Block(pod, "labels"), HasSubstr("plby.dev/control-client: \"true\"\n"));
+  EXPECT_THAT(Block(pod, "labels"), HasSubstr("app.kubernetes.io/component: reconciler\n"));
+  for (const char* arg : {"- reconcile\n", "- /etc/plby-pools/pools.toml\n", "- --fleet\n",
+                          "- plby-control:9100\n", "- 0.0.0.0:9180\n"}) {
+    EXPECT_THAT(reconciler, HasSubstr(arg));
+  }
+  EXPECT_THAT(reconciler, HasSubstr("mountPath: /etc/plby-pools\n"));
+  EXPECT_THAT(Block(reconciler, "readinessProbe"), HasSubstr("path: /healthz\n"));
+  EXPECT_THAT(Block(Block(reconciler, "containers"), "securityContext"),
+              HasSubstr("readOnlyRootFilesystem: true\n"));
+  // Updated in place (no name suffix), so the mounted file changes under the reconciler.
+  const std::string pools = ConfigMapWith(documents, "pools.toml");
+  EXPECT_THAT(pools, ::testing::EndsWith("  name: plby-pools"));
+  // The Services select the nodes only.
+  for (const char* service : {"plby", "plby-control"}) {
+    EXPECT_THAT(Block(OfKind(documents, "Service", service), "selector"),
+                HasSubstr("app.kubernetes.io/component: load-balancer\n"))
+        << service;
+  }
+  EXPECT_THAT(FileOf(ConfigMapWith(documents, "config.toml")),
+              HasSubstr("ready_after_sync = true"));
+  // The file is valid for plbyctl: it gets as far as the (absent) node, not exit 2.
+  const std::string toml = FileOf(pools, "pools.toml");
+  ASSERT_THAT(toml, HasSubstr("[[pool]]"));
+  TempDir dir;
+  RefusedPort nobody;
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      RunResult apply, RunToExit(CtlBinary(), {"--node", nobody.address(), "--timeout", "200ms",
+                                               "apply", "-f", dir.Write("pools.toml", toml)}));
+  EXPECT_EQ(apply.exit_code, 1) << apply.output;
+  EXPECT_THAT(apply.output, HasSubstr("UNAVAILABLE"));
 }
 
 // `plby-node --check-config` on `toml`, with the state file (a volume in the pod) moved to a
@@ -167,7 +220,7 @@ std::string ReadSource(const std::string& path) {
 }
 
 TEST(DeployTest, TheConfigMapsConfigIsValid) {
-  const std::string toml = ConfigToml(OfKind(Render("base"), "ConfigMap"));
+  const std::string toml = FileOf(ConfigMapWith(Render("base"), "config.toml"));
   ASSERT_THAT(toml, HasSubstr("[[server]]"));
   ExpectValidConfig(toml);
 }
