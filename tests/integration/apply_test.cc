@@ -23,22 +23,6 @@ constexpr int kExitDiffers = 1;
 constexpr int kExitSomeNodeFailed = 1;
 constexpr int kExitUsage = 2;
 
-absl::StatusOr<RunResult> Ctl(std::vector<std::string> args) {
-  return RunToExit(CtlBinary(), args);
-}
-
-std::string Nodes(const std::vector<Node>& nodes) {
-  std::vector<std::string> addresses;
-  for (const Node& node : nodes) addresses.push_back(node.control_address());
-  return absl::StrJoin(addresses, ",");
-}
-
-int Count(const std::string& text, const std::string& what) {
-  int count = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++count;
-  return count;
-}
-
 // A file of desired pools: pool "web" with these backend entries ("{ address = ... }" inside).
 std::string WebPool(const std::vector<std::string>& entries, const std::string& extra = "") {
   return absl::StrCat("[[pool]]\nname = \"web\"\n", extra, "backends = [\n  ",
@@ -110,53 +94,56 @@ TEST_F(ApplyTest, TenDriftedNodesConvergeAndASecondApplyChangesNothing) {
   const std::string file = files_.Write(
       "pools.toml",
       WebPool({Entry(backends[0], "weight = 2"), Entry(backends[1], "draining = false")}));
-  PLBY_ASSERT_OK_AND_ASSIGN(RunResult table, Ctl({"--node", Nodes(nodes_), "diff", "-f", file}));
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult table,
+                            Ctl({"--node", ControlAddresses(nodes_), "diff", "-f", file}));
   EXPECT_EQ(table.exit_code, kExitDiffers) << table.output;
   EXPECT_THAT(table.output, HasSubstr("diff: 10 nodes, 10 differ, 0 in sync, 0 failed"));
-  PLBY_ASSERT_OK_AND_ASSIGN(RunResult diff,
-                            Ctl({"--node", Nodes(nodes_), "diff", "-f", file, "-o", "json"}));
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      RunResult diff, Ctl({"--node", ControlAddresses(nodes_), "diff", "-f", file, "-o", "json"}));
   EXPECT_EQ(diff.exit_code, kExitDiffers) << diff.output;
   // Nodes 1, 5, 9 lack b; 2, 6 have d; 3, 7 have weight 5 and c; 4 drained b; 8 runs p2c.
   const auto changes = [&](const std::string& change, const std::string& backend) {
-    return Count(diff.output,
-                 absl::StrCat("\"change\":\"", change, "\",\"backend\":\"", backend, "\""));
+    return CountOf(diff.output,
+                   absl::StrCat("\"change\":\"", change, "\",\"backend\":\"", backend, "\""));
   };
   EXPECT_EQ(changes("add", b), 3) << diff.output;
   EXPECT_EQ(changes("remove", d), 2) << diff.output;
   EXPECT_EQ(changes("remove", c), 2) << diff.output;
-  EXPECT_EQ(Count(diff.output, "\"from\":\"weight 5\",\"to\":\"weight 2\""), 2) << diff.output;
+  EXPECT_EQ(CountOf(diff.output, "\"from\":\"weight 5\",\"to\":\"weight 2\""), 2) << diff.output;
   EXPECT_EQ(changes("undrain", b), 1) << diff.output;
-  EXPECT_EQ(Count(diff.output, "\"change\":\"set balance\",\"backend\":\"\",\"from\":\"p2c"), 1)
+  EXPECT_EQ(CountOf(diff.output, "\"change\":\"set balance\",\"backend\":\"\",\"from\":\"p2c"), 1)
       << diff.output;
-  EXPECT_EQ(Count(diff.output, "\"in_sync\":false"), 10) << diff.output;  // the mark, at least
-  EXPECT_EQ(Count(diff.output, "\"mark_before\":\"\""), 10) << diff.output;
+  EXPECT_EQ(CountOf(diff.output, "\"in_sync\":false"), 10) << diff.output;  // the mark, at least
+  EXPECT_EQ(CountOf(diff.output, "\"mark_before\":\"\""), 10) << diff.output;
 
-  PLBY_ASSERT_OK_AND_ASSIGN(RunResult apply, Ctl({"--node", Nodes(nodes_), "apply", "-f", file}));
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult apply,
+                            Ctl({"--node", ControlAddresses(nodes_), "apply", "-f", file}));
   EXPECT_EQ(apply.exit_code, 0) << apply.output;
   EXPECT_THAT(apply.output, HasSubstr("apply: 10 nodes, 10 changed, 0 in sync, 0 failed"));
   EXPECT_THAT(apply.output, Not(HasSubstr("not applied")));
 
-  PLBY_ASSERT_OK_AND_ASSIGN(RunResult before,
-                            Ctl({"--node", Nodes(nodes_), "backends", "list", "-o", "json"}));
-  PLBY_ASSERT_OK_AND_ASSIGN(RunResult again, Ctl({"--node", Nodes(nodes_), "diff", "-f", file}));
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult before, Ctl({"--node", ControlAddresses(nodes_), "backends",
+                                                   "list", "-o", "json"}));
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult again,
+                            Ctl({"--node", ControlAddresses(nodes_), "diff", "-f", file}));
   EXPECT_EQ(again.exit_code, 0) << again.output;
-  PLBY_ASSERT_OK_AND_ASSIGN(RunResult second,
-                            Ctl({"--node", Nodes(nodes_), "apply", "-f", file, "-o", "json"}));
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult second, Ctl({"--node", ControlAddresses(nodes_), "apply",
+                                                   "-f", file, "-o", "json"}));
   EXPECT_EQ(second.exit_code, 0) << second.output;
   EXPECT_THAT(second.output, HasSubstr("\"summary\":{\"nodes\":10,\"changed\":0,\"in_sync\":10"));
   EXPECT_THAT(second.output, Not(HasSubstr("\"marked\":true")));
-  PLBY_ASSERT_OK_AND_ASSIGN(RunResult after,
-                            Ctl({"--node", Nodes(nodes_), "backends", "list", "-o", "json"}));
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      RunResult after, Ctl({"--node", ControlAddresses(nodes_), "backends", "list", "-o", "json"}));
   EXPECT_EQ(after.output, before.output);  // not a version moved, not a counter either
-  EXPECT_EQ(Count(after.output, "\"address\":\"" + a + "\",\"weight\":2,"), 10) << after.output;
-  EXPECT_EQ(Count(after.output, "\"address\":\"" + b + "\",\"weight\":1,"), 10) << after.output;
-  EXPECT_EQ(Count(after.output, "draining"), 0) << after.output;
-  EXPECT_EQ(Count(after.output, c), 0);
-  EXPECT_EQ(Count(after.output, d), 0);
+  EXPECT_EQ(CountOf(after.output, "\"address\":\"" + a + "\",\"weight\":2,"), 10) << after.output;
+  EXPECT_EQ(CountOf(after.output, "\"address\":\"" + b + "\",\"weight\":1,"), 10) << after.output;
+  EXPECT_EQ(CountOf(after.output, "draining"), 0) << after.output;
+  EXPECT_EQ(CountOf(after.output, c), 0);
+  EXPECT_EQ(CountOf(after.output, d), 0);
 
   // Every node reports the file's hash, and traffic follows the file.
   PLBY_ASSERT_OK_AND_ASSIGN(RunResult status,
-                            Ctl({"--node", Nodes(nodes_), "status", "-o", "json"}));
+                            Ctl({"--node", ControlAddresses(nodes_), "status", "-o", "json"}));
   const std::smatch hash = [&] {
     std::smatch match;
     std::regex_search(second.output, match,
@@ -164,7 +151,7 @@ TEST_F(ApplyTest, TenDriftedNodesConvergeAndASecondApplyChangesNothing) {
     return match;
   }();
   ASSERT_FALSE(hash.empty()) << second.output;
-  EXPECT_EQ(Count(status.output, "\"content_hash\":\"" + hash[1].str() + "\""), 10)
+  EXPECT_EQ(CountOf(status.output, "\"content_hash\":\"" + hash[1].str() + "\""), 10)
       << status.output;
   for (const Node& node : nodes_) {
     for (int i = 0; i < 3; ++i) {
@@ -203,16 +190,18 @@ TEST_F(ApplyTest, ExitCodesNameTheFileTheNodeAndThePool) {
   const std::string other = files_.Write(
       "other.toml",
       absl::StrCat(WebPool({Entry(backend)}), "[[pool]]\nname = \"api\"\n", "backends = []\n"));
-  PLBY_ASSERT_OK_AND_ASSIGN(RunResult lacks, Ctl({"--node", Nodes(nodes_), "apply", "-f", other}));
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult lacks,
+                            Ctl({"--node", ControlAddresses(nodes_), "apply", "-f", other}));
   EXPECT_EQ(lacks.exit_code, kExitSomeNodeFailed) << lacks.output;
-  EXPECT_EQ(Count(lacks.output, "other.toml:6: pool \"api\" is not on this node (it has: web)"), 2)
+  EXPECT_EQ(CountOf(lacks.output, "other.toml:6: pool \"api\" is not on this node (it has: web)"),
+            2)
       << lacks.output;
   PLBY_ASSERT_OK_AND_ASSIGN(RunResult lacks_diff,
-                            Ctl({"--node", Nodes(nodes_), "diff", "-f", other}));
+                            Ctl({"--node", ControlAddresses(nodes_), "diff", "-f", other}));
   EXPECT_EQ(lacks_diff.exit_code, kExitUsage) << lacks_diff.output;
 
   const std::string good = files_.Write("good.toml", WebPool({Entry(backend, "weight = 3")}));
-  const std::string with_down = absl::StrCat(Nodes(nodes_), ",", nobody.address());
+  const std::string with_down = absl::StrCat(ControlAddresses(nodes_), ",", nobody.address());
   PLBY_ASSERT_OK_AND_ASSIGN(RunResult down_diff,
                             Ctl({"--node", with_down, "diff", "-f", good, "--timeout", "1s"}));
   EXPECT_EQ(down_diff.exit_code, kExitUsage) << down_diff.output;
@@ -221,7 +210,8 @@ TEST_F(ApplyTest, ExitCodesNameTheFileTheNodeAndThePool) {
   EXPECT_EQ(down_apply.exit_code, kExitSomeNodeFailed) << down_apply.output;
   EXPECT_THAT(down_apply.output, HasSubstr("plbyctl: " + nobody.address() + ": UNAVAILABLE: "));
   EXPECT_THAT(down_apply.output, HasSubstr("apply: 3 nodes, 2 changed, 0 in sync, 1 failed"));
-  PLBY_ASSERT_OK_AND_ASSIGN(RunResult now, Ctl({"--node", Nodes(nodes_), "diff", "-f", good}));
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult now,
+                            Ctl({"--node", ControlAddresses(nodes_), "diff", "-f", good}));
   EXPECT_EQ(now.exit_code, 0) << now.output;
 }
 

@@ -25,10 +25,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-absl::StatusOr<RunResult> Ctl(std::vector<std::string> args) {
-  return RunToExit(CtlBinary(), args);
-}
-
 std::string BackendList(const std::vector<Backend>& backends) {
   std::string text = "[\n";
   for (const Backend& backend : backends) {

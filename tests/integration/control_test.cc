@@ -30,22 +30,6 @@ using ::testing::Not;
 constexpr int kExitSomeNodeFailed = 1;
 constexpr int kExitUsage = 2;
 
-absl::StatusOr<RunResult> Ctl(std::vector<std::string> args) {
-  return RunToExit(CtlBinary(), args);
-}
-
-std::string Nodes(const std::vector<Node>& nodes) {
-  std::vector<std::string> addresses;
-  for (const Node& node : nodes) addresses.push_back(node.control_address());
-  return absl::StrJoin(addresses, ",");
-}
-
-int Count(const std::string& text, const std::string& what) {
-  int count = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++count;
-  return count;
-}
-
 // The answers of `connections` new connections through `port`.
 std::map<std::string, int> Answers(uint16_t port, int connections) {
   std::map<std::string, int> answers;
@@ -90,20 +74,22 @@ TEST_F(ControlTest, AddIfAbsentCompletesAFleetWhereSomeNodesHaveTheBackend) {
                             Ctl({"--node", nodes_[0].control_address(), "backends", "add", added}));
   ASSERT_EQ(first.exit_code, 0) << first.output;
 
-  PLBY_ASSERT_OK_AND_ASSIGN(
-      RunResult again, Ctl({"--node", Nodes(nodes_), "backends", "add", added, "--if-absent"}));
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult again, Ctl({"--node", ControlAddresses(nodes_), "backends",
+                                                  "add", added, "--if-absent"}));
   EXPECT_EQ(again.exit_code, 0) << again.output;
-  EXPECT_EQ(Count(again.output, "already there: " + added), 1) << again.output;
-  EXPECT_EQ(Count(again.output, "added " + added), 2) << again.output;
+  EXPECT_EQ(CountOf(again.output, "already there: " + added), 1) << again.output;
+  EXPECT_EQ(CountOf(again.output, "added " + added), 2) << again.output;
 
   PLBY_ASSERT_OK_AND_ASSIGN(RunResult plain,
-                            Ctl({"--node", Nodes(nodes_), "backends", "add", added}));
+                            Ctl({"--node", ControlAddresses(nodes_), "backends", "add", added}));
   EXPECT_EQ(plain.exit_code, 1) << plain.output;
-  EXPECT_EQ(Count(plain.output, "ALREADY_EXISTS"), 3) << plain.output;
-  PLBY_ASSERT_OK_AND_ASSIGN(RunResult weighted, Ctl({"--node", Nodes(nodes_), "backends", "add",
-                                                     added, "--if-absent", "--weight", "3"}));
+  EXPECT_EQ(CountOf(plain.output, "ALREADY_EXISTS"), 3) << plain.output;
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult weighted,
+                            Ctl({"--node", ControlAddresses(nodes_), "backends", "add", added,
+                                 "--if-absent", "--weight", "3"}));
   EXPECT_EQ(weighted.exit_code, 1) << weighted.output;
-  EXPECT_EQ(Count(weighted.output, "not as asked (weight 3, not draining)"), 3) << weighted.output;
+  EXPECT_EQ(CountOf(weighted.output, "not as asked (weight 3, not draining)"), 3)
+      << weighted.output;
 }
 
 TEST_F(ControlTest, OneCallChangesTheWholeFleetAndTrafficFollows) {
@@ -115,27 +101,27 @@ TEST_F(ControlTest, OneCallChangesTheWholeFleetAndTrafficFollows) {
   StartFleet(10, backends);
   ASSERT_EQ(nodes_.size(), 10u);
 
-  PLBY_ASSERT_OK_AND_ASSIGN(RunResult add,
-                            Ctl({"--node", Nodes(nodes_), "backends", "add", added.address()}));
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      RunResult add, Ctl({"--node", ControlAddresses(nodes_), "backends", "add", added.address()}));
   EXPECT_EQ(add.exit_code, 0) << add.output;
-  EXPECT_EQ(Count(add.output, "added " + added.address()), 10) << add.output;
+  EXPECT_EQ(CountOf(add.output, "added " + added.address()), 10) << add.output;
 
-  PLBY_ASSERT_OK_AND_ASSIGN(RunResult list,
-                            Ctl({"--node", Nodes(nodes_), "backends", "list", "-o", "json"}));
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      RunResult list, Ctl({"--node", ControlAddresses(nodes_), "backends", "list", "-o", "json"}));
   EXPECT_EQ(list.exit_code, 0) << list.output;
   EXPECT_THAT(list.output, HasSubstr("{\"command\":\"backends list\",\"ok\":true,"));
-  EXPECT_EQ(Count(list.output, "\"address\":\"" + added.address() + "\""), 10) << list.output;
-  EXPECT_EQ(Count(list.output, "\"version\":2"), 10) << list.output;
+  EXPECT_EQ(CountOf(list.output, "\"address\":\"" + added.address() + "\""), 10) << list.output;
+  EXPECT_EQ(CountOf(list.output, "\"version\":2"), 10) << list.output;
 
   // Round robin over at most 3 backends: within 3 connections every node reaches the new one.
   for (const Node& node : nodes_) {
     EXPECT_GE(Answers(node.port(), 3)[Hi(added)], 1) << "node " << node.control_address();
   }
 
-  PLBY_ASSERT_OK_AND_ASSIGN(RunResult remove,
-                            Ctl({"--node", Nodes(nodes_), "backends", "remove", added.address()}));
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult remove, Ctl({"--node", ControlAddresses(nodes_), "backends",
+                                                   "remove", added.address()}));
   EXPECT_EQ(remove.exit_code, 0) << remove.output;
-  EXPECT_EQ(Count(remove.output, "removed " + added.address()), 10) << remove.output;
+  EXPECT_EQ(CountOf(remove.output, "removed " + added.address()), 10) << remove.output;
   for (const Node& node : nodes_) {
     EXPECT_EQ(Answers(node.port(), 4).count(Hi(added)), 0u) << "node " << node.control_address();
   }
@@ -183,8 +169,8 @@ TEST_F(ControlTest, ADownNodeIsNamedWhileTheOthersApply) {
   nodes_[1].process->Signal(SIGKILL);
   ASSERT_TRUE(nodes_[1].process->WaitForExit());
 
-  PLBY_ASSERT_OK_AND_ASSIGN(
-      RunResult add, Ctl({"--node", Nodes(nodes_), "backends", "add", backends[2].address()}));
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult add, Ctl({"--node", ControlAddresses(nodes_), "backends",
+                                                "add", backends[2].address()}));
   EXPECT_EQ(add.exit_code, kExitSomeNodeFailed) << add.output;
   EXPECT_THAT(add.output, HasSubstr("plbyctl: " + down + ": UNAVAILABLE: "));
   EXPECT_THAT(add.output, HasSubstr("plbyctl: 1 of 3 nodes failed"));
@@ -438,8 +424,9 @@ TEST_F(ControlTest, AWatchOfANodeThatIsDownFailsAndNamesIt) {
   const std::string down = nodes_[1].control_address();
   nodes_[1].process->Signal(SIGKILL);
   ASSERT_TRUE(nodes_[1].process->WaitForExit());
-  PLBY_ASSERT_OK_AND_ASSIGN(RunResult watch, Ctl({"--node", Nodes(nodes_), "backends", "watch",
-                                                  "--duration", "1s", "--timeout", "500ms"}));
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      RunResult watch, Ctl({"--node", ControlAddresses(nodes_), "backends", "watch", "--duration",
+                            "1s", "--timeout", "500ms"}));
   EXPECT_EQ(watch.exit_code, kExitSomeNodeFailed) << watch.output;
   EXPECT_THAT(watch.output, HasSubstr("plbyctl: " + down + ": "));
   EXPECT_THAT(watch.output, HasSubstr(nodes_[0].control_address() + "  pool web  version 1"));

@@ -245,6 +245,22 @@ std::string OnePoolConfig(const std::vector<BackendEntry>& backends, const std::
   return text + "]\n";
 }
 
+absl::StatusOr<RunResult> Ctl(const std::vector<std::string>& args) {
+  return RunToExit(CtlBinary(), args);
+}
+
+std::string ControlAddresses(const std::vector<Node>& nodes) {
+  std::vector<std::string> addresses;
+  for (const Node& node : nodes) addresses.push_back(node.control_address());
+  return absl::StrJoin(addresses, ",");
+}
+
+int CountOf(const std::string& text, const std::string& what) {
+  int count = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++count;
+  return count;
+}
+
 uint16_t FreePortOn(const std::string& ip) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in address{};

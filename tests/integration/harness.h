@@ -165,6 +165,12 @@ struct RunResult {
 };
 absl::StatusOr<RunResult> RunToExit(const std::string& binary,
                                     const std::vector<std::string>& args);
+// plbyctl with `args`, to its exit.
+absl::StatusOr<RunResult> Ctl(const std::vector<std::string>& args);
+// The nodes' control addresses, comma-separated, for --node.
+std::string ControlAddresses(const std::vector<Node>& nodes);
+// How many times `what` occurs in `text`.
+int CountOf(const std::string& text, const std::string& what);
 
 // A blocking TCP connection to 127.0.0.1:port, with 20 s send and receive timeouts so that a
 // hang fails the test instead of stalling it.

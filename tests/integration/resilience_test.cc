@@ -36,10 +36,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kExitUsage = 2;
 
-absl::StatusOr<RunResult> Ctl(std::vector<std::string> args) {
-  return RunToExit(CtlBinary(), args);
-}
-
 double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
