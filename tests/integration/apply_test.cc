@@ -215,6 +215,32 @@ TEST_F(ApplyTest, ExitCodesNameTheFileTheNodeAndThePool) {
   EXPECT_EQ(now.exit_code, 0) << now.output;
 }
 
+// On a terminal, a fleet-wide command that takes more than a moment (here: a down node, given
+// 2 s) shows its progress on stderr, redrawn in place; never without a terminal or with -o json.
+TEST_F(ApplyTest, ProgressShowsOnATerminalOnly) {
+  PLBY_ASSERT_OK_AND_ASSIGN(Backend backend, StartBackend("hi"));
+  StartNodes({{}, {}});
+  RefusedPort nobody;
+  const std::string file = files_.Write("pools.toml", WebPool({Entry(backend)}));
+  const std::string command = absl::StrCat(CtlBinary(), " --node ", ControlAddresses(nodes_), ",",
+                                           nobody.address(), " apply -f ", file, " --timeout 2s");
+  // script(1) runs the command on a pseudo-terminal.
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult on_terminal,
+                            RunToExit("/usr/bin/script", {"-qec", command, "/dev/null"}));
+  EXPECT_EQ(on_terminal.exit_code, kExitSomeNodeFailed) << on_terminal.output;
+  EXPECT_THAT(on_terminal.output, HasSubstr("\r\033[Kapplied 2/3 nodes"));
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      RunResult json, RunToExit("/usr/bin/script", {"-qec", command + " -o json", "/dev/null"}));
+  EXPECT_THAT(json.output, Not(HasSubstr("nodes, ")));
+  EXPECT_THAT(json.output, HasSubstr("\"command\":\"apply\""));
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      RunResult piped, Ctl({"--node", ControlAddresses(nodes_) + "," + nobody.address(), "apply",
+                            "-f", file, "--timeout", "2s"}));
+  EXPECT_EQ(piped.exit_code, kExitSomeNodeFailed) << piped.output;
+  EXPECT_THAT(piped.output, Not(HasSubstr("\r")));
+  EXPECT_THAT(piped.output, HasSubstr("apply: 3 nodes, 0 changed, 2 in sync, 1 failed"));
+}
+
 // Another writer changes the pool while apply works through a long plan: apply's next change
 // meets ABORTED, and the node is read again and re-planned (the stranger's backend goes too).
 TEST_F(ApplyTest, AChangeInTheMiddleIsReadAgainAndReplanned) {

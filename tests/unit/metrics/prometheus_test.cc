@@ -155,6 +155,36 @@ TEST(StatusJsonTest, CarriesWhatThePageShows) {
   EXPECT_THAT(json, HasSubstr("\"draining\":true,\"health\":\"unhealthy\""));
 }
 
+// What an apply recorded, and how a discovering pool's lookups went.
+TEST(PrometheusTest, TheSyncMarkAndDiscovery) {
+  Report report = SampleReport();
+  EXPECT_THAT(RenderStatusJson(report), HasSubstr("\"ready_after_sync\":false,\"sync\":null"));
+  EXPECT_THAT(RenderPrometheus(report), HasSubstr("plby_sync_timestamp_seconds 0.000\n"));
+  report.node.sync = control::SyncMark{.content_hash = "sha256:ab",
+                                       .source = "pools.toml",
+                                       .at = absl::FromUnixSeconds(1800000000),
+                                       .by = "ipv4:10.0.0.7:1"};
+  report.pools[0].summary.discovery =
+      control::DiscoverySummary{.dns = "web.svc:8080",
+                                .every = absl::Seconds(5),
+                                .status = {.lookups = 9,
+                                           .failures = 2,
+                                           .last_answer = absl::FromUnixSeconds(1800000001),
+                                           .last_error = "",
+                                           .addresses = 3}};
+  const std::string text = RenderPrometheus(report);
+  EXPECT_THAT(text,
+              HasSubstr("plby_sync_info{content_hash=\"sha256:ab\",source=\"pools.toml\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("plby_sync_timestamp_seconds 1800000000.000\n"));
+  EXPECT_THAT(text, HasSubstr("plby_discovery_lookups_total{pool=\"web\"} 9\n"));
+  EXPECT_THAT(text, HasSubstr("plby_discovery_failures_total{pool=\"web\"} 2\n"));
+  EXPECT_THAT(
+      text, HasSubstr("plby_discovery_last_answer_timestamp_seconds{pool=\"web\"} 1800000001.000"));
+  EXPECT_THAT(RenderStatusJson(report),
+              HasSubstr("\"sync\":{\"content_hash\":\"sha256:ab\",\"source\":\"pools.toml\","
+                        "\"synced_unix_ms\":1800000000000,\"by\":\"ipv4:10.0.0.7:1\"}"));
+}
+
 // The page must work offline, and under a policy that allows only the node's own origin:
 // nothing is loaded from elsewhere, and nothing is inline (script, style, handlers).
 TEST(StatusPageTest, IsSelfContained) {
