@@ -47,16 +47,20 @@ timed() {
 
 printf '%6s %12s %10s %10s %10s\n' nodes concurrency "apply(ms)" "again(ms)" "diff(ms)"
 for n in "${sizes[@]}"; do
-  kill "${pids[@]}" 2>/dev/null || true
+  # The last fleet is gone before the next one starts.
+  if [ ${#pids[@]} -gt 0 ]; then
+    kill "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+  fi
   pids=()
   for i in $(seq 1 "$n"); do
-    "$node" --config "$work/node.toml" --workers 1 >"$work/node-$i.log" 2>&1 &
+    "$node" --config "$work/node.toml" --workers 1 >"$work/node-$n-$i.log" 2>&1 &
     pids+=($!)
   done
   nodes=()
   for i in $(seq 1 "$n"); do
     for _ in $(seq 1 200); do
-      address=$(grep -o 'control service listening address=[0-9.:]*' "$work/node-$i.log" |
+      address=$(grep -ao 'control service listening address=[0-9.:]*' "$work/node-$n-$i.log" |
         sed 's/.*address=//' || true)
       [ -n "$address" ] && break
       sleep 0.05 # waits for the node's log line, up to 10 s
