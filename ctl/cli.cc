@@ -168,7 +168,8 @@ constexpr CommandSpec kCommands[] = {
      "Drains a file does not set are left alone; everything else it sets reverts at the\n"
      "next round, and the log says so. Logs each change and each node it cannot reach;\n"
      "serves /metrics and /healthz on --listen (default 127.0.0.1:9180); stops cleanly\n"
-     "on SIGTERM or SIGINT (exit 0). A bad FILE at the start is exit 2.\n"},
+     "on SIGTERM or SIGINT (exit 0). Exit 1: it could not start (--listen in use);\n"
+     "2: a bad FILE or command line at the start.\n"},
     {"apply", Command::kApply, false,
      "Usage: plbyctl apply -f FILE [--drain-timeout D] [--concurrency N] [-o json] [flags]\n\n"
      "Makes each node's pools what FILE says, and prints the changes made, node by node,\n"
@@ -405,8 +406,7 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
   }
   if (help) {
     std::string text = spec ? spec->help : kUsage;
-    if (spec != nullptr && (spec->command == Command::kDiff || spec->command == Command::kApply ||
-                            spec->command == Command::kReconcile)) {
+    if (spec != nullptr && IsSyncCommand(spec->command)) {
       text += kSyncHelp;
     }
     return ParsedCommandLine{.invocation = std::nullopt, .help = text};
@@ -449,8 +449,7 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
       return spec->command == Command::kPoolsSet;
     }
     if (flag == "--count" || flag == "--duration") return spec->command == Command::kBackendsWatch;
-    const bool sync = spec->command == Command::kDiff || spec->command == Command::kApply ||
-                      spec->command == Command::kReconcile;
+    const bool sync = IsSyncCommand(spec->command);
     if (flag == "--drain-timeout") {
       return spec->command == Command::kBackendsDrain ||
              spec->command == Command::kBackendsRemove || spec->command == Command::kApply ||
@@ -479,9 +478,7 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
         "pools set needs at least one of --algorithm, --slow-start, --hash and "
         "--maglev-table-size");
   }
-  if ((spec->command == Command::kDiff || spec->command == Command::kApply ||
-       spec->command == Command::kReconcile) &&
-      invocation.file.empty()) {
+  if (IsSyncCommand(spec->command) && invocation.file.empty()) {
     return Usage(absl::StrCat(spec->name, " needs -f FILE (a file of [[pool]] tables)"));
   }
   if (spec->command == Command::kBackendsSet && !invocation.weight) {

@@ -36,6 +36,11 @@ enum class Command {
   kReconcile,
 };
 
+// diff, apply and reconcile: the commands that work from a file of desired pools (-f).
+inline bool IsSyncCommand(Command command) {
+  return command == Command::kDiff || command == Command::kApply || command == Command::kReconcile;
+}
+
 enum class OutputFormat { kTable, kJson };
 
 struct TlsFiles {

@@ -53,10 +53,13 @@ bool FileWatch::Wait(absl::Duration timeout) {
     return true;
   }
   // A burst: an editor writes a temporary file and renames it, the kubelet makes a directory
-  // and swaps two symlinks. Take what follows within 100 ms with it.
+  // and swaps two symlinks. Take what follows within 100 ms with it, for a second at most (a
+  // directory that never stops changing must not hold the rounds up), and never past a Wake.
+  const absl::Time until = absl::Now() + absl::Seconds(1);
   do {
     Drain(inotify_.get());
-  } while (::poll(fds, 1, 100) > 0);
+    if (fds[1].revents != 0) break;
+  } while (absl::Now() < until && ::poll(fds, 2, 100) > 0);
   return true;
 }
 

@@ -26,4 +26,22 @@ absl::StatusOr<std::vector<std::string>> ResolveFleet(const net::HostPort& fleet
   return nodes;
 }
 
+FleetNodes ResolveFleets(const std::vector<std::string>& nodes,
+                         const std::vector<net::HostPort>& fleets) {
+  FleetNodes out{.nodes = nodes, .names = {}, .failures = {}};
+  for (const net::HostPort& fleet : fleets) {
+    absl::StatusOr<std::vector<std::string>> resolved = ResolveFleet(fleet);
+    if (!resolved.ok()) {
+      out.failures.push_back(resolved.status());
+      continue;
+    }
+    for (std::string& node : *resolved) {
+      if (std::find(out.nodes.begin(), out.nodes.end(), node) != out.nodes.end()) continue;
+      if (fleet.kind == net::HostPort::Kind::kName) out.names[node] = fleet.host;
+      out.nodes.push_back(std::move(node));
+    }
+  }
+  return out;
+}
+
 }  // namespace plby::ctl

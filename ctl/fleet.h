@@ -3,6 +3,7 @@
 // would.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -17,5 +18,16 @@ namespace plby::ctl {
 // count (a dual-stack headless Service names every pod twice, once per family). NOT_FOUND when
 // the name has no address.
 absl::StatusOr<std::vector<std::string>> ResolveFleet(const net::HostPort& fleet);
+
+// The nodes a command goes to: the fixed `nodes` (--node), then each fleet's addresses, each
+// node once; with the name to check each fleet node's certificate against (the fleet's name,
+// under mTLS) and the fleets that gave no node (their errors).
+struct FleetNodes {
+  std::vector<std::string> nodes;
+  std::map<std::string, std::string> names;  // node -> the fleet name it was found through
+  std::vector<absl::Status> failures;
+};
+FleetNodes ResolveFleets(const std::vector<std::string>& nodes,
+                         const std::vector<net::HostPort>& fleets);
 
 }  // namespace plby::ctl

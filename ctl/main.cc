@@ -168,15 +168,7 @@ int Sync(const plby::ctl::Invocation& invocation, const plby::ctl::DesiredPools&
       progress.NodeDone(results[i].error.ok());
     });
   }
-  size_t failed = 0;
-  size_t differ = 0;
-  for (const plby::ctl::NodeSync& result : results) {
-    if (!result.error.ok()) {
-      ++failed;
-    } else if (!result.in_sync()) {
-      ++differ;
-    }
-  }
+  const plby::ctl::SyncCounts counts = plby::ctl::CountSyncs(results);
   if (invocation.output == plby::ctl::OutputFormat::kJson) {
     Print(stdout, plby::ctl::RenderSyncJson(invocation, desired, results));
   } else {
@@ -195,8 +187,8 @@ int Sync(const plby::ctl::Invocation& invocation, const plby::ctl::DesiredPools&
     }
     Print(stdout, plby::ctl::RenderSyncSummary(invocation, results));
   }
-  if (apply) return failed == 0 ? kExitOk : kExitSomeNodeFailed;
-  return failed > 0 ? kExitUsage : differ > 0 ? kExitSomeNodeFailed : kExitOk;
+  if (apply) return counts.failed == 0 ? kExitOk : kExitSomeNodeFailed;
+  return counts.failed > 0 ? kExitUsage : counts.changed > 0 ? kExitSomeNodeFailed : kExitOk;
 }
 
 // Watches every node until each watch ends; Ctrl-C (or SIGTERM) ends them all, normally.
@@ -272,10 +264,10 @@ int Reconcile(const plby::ctl::Invocation& invocation, plby::ctl::DesiredPools d
                                    *std::move(watch));
   absl::StatusOr<plby::net::SocketAddress> listen = plby::net::SocketAddress::Resolve(
       *plby::net::ParseHostPort(invocation.listen, plby::net::AddressUse::kListen));
-  if (!listen.ok()) {
+  if (!listen.ok()) {  // (a name that does not resolve: it cannot start, like a port in use)
     Print(stderr, "plbyctl: --listen " + invocation.listen + ": " +
                       std::string(listen.status().message()) + "\n");
-    return kExitUsage;
+    return kExitSomeNodeFailed;
   }
   absl::StatusOr<std::unique_ptr<plby::metrics::HttpServer>> http =
       plby::metrics::HttpServer::Start(
@@ -319,9 +311,7 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   plby::ctl::Invocation& invocation = *parsed->invocation;
-  const bool sync = invocation.command == plby::ctl::Command::kDiff ||
-                    invocation.command == plby::ctl::Command::kApply ||
-                    invocation.command == plby::ctl::Command::kReconcile;
+  const bool sync = plby::ctl::IsSyncCommand(invocation.command);
   // The file first: a bad one stops the run before any node is contacted.
   std::optional<plby::ctl::DesiredPools> desired;
   if (sync) {
@@ -332,30 +322,22 @@ int main(int argc, char** argv) {
     }
     desired = *std::move(loaded);
   }
-  // A fleet is every address its name has now; a name that resolves to nothing stops the run
-  // before any node is contacted, since the fleet it stands for is unknown.
-  FleetNames names;
   if (const char* hosts = std::getenv("PLBY_HOSTS_FILE"); hosts != nullptr && *hosts != '\0') {
     plby::net::UseHostsFile(hosts);
   }
-  // The reconciler resolves its fleets every round itself.
-  for (const plby::net::HostPort& fleet : invocation.command == plby::ctl::Command::kReconcile
-                                              ? std::vector<plby::net::HostPort>()
-                                              : invocation.fleets) {
-    absl::StatusOr<std::vector<std::string>> nodes = plby::ctl::ResolveFleet(fleet);
-    if (!nodes.ok()) {
-      Print(stderr, "plbyctl: " + std::string(nodes.status().message()) + "\n");
+  // A fleet is every address its name has now; a name that resolves to nothing stops the run
+  // before any node is contacted, since the fleet it stands for is unknown. (The reconciler
+  // resolves its fleets every round itself.)
+  FleetNames names;
+  if (invocation.command != plby::ctl::Command::kReconcile) {
+    plby::ctl::FleetNodes found = plby::ctl::ResolveFleets(invocation.nodes, invocation.fleets);
+    if (!found.failures.empty()) {
+      Print(stderr, "plbyctl: " + std::string(found.failures.front().message()) + "\n");
       // For diff, an error is 2 (1 means "differs").
       return invocation.command == plby::ctl::Command::kDiff ? kExitUsage : kExitSomeNodeFailed;
     }
-    for (std::string& node : *nodes) {
-      if (std::find(invocation.nodes.begin(), invocation.nodes.end(), node) !=
-          invocation.nodes.end()) {
-        continue;
-      }
-      if (fleet.kind == plby::net::HostPort::Kind::kName) names[node] = fleet.host;
-      invocation.nodes.push_back(std::move(node));
-    }
+    invocation.nodes = std::move(found.nodes);
+    names = std::move(found.names);
   }
   absl::StatusOr<plby::ctl::ChannelFactory> channels =
       plby::ctl::ChannelFactory::Create(invocation.tls);

@@ -87,47 +87,39 @@ void Reconciler::Reload(absl::string_view why) {
   counts_.source = desired_.source;
 }
 
-std::vector<std::string> Reconciler::Nodes() const {
-  std::vector<std::string> nodes = options_.nodes;
-  for (const net::HostPort& fleet : options_.fleets) {
-    absl::StatusOr<std::vector<std::string>> resolved = ResolveFleet(fleet);
-    if (!resolved.ok()) {
-      // An empty or failing name is logged: the nodes it had are not forgotten as "fine".
-      PLBY_LOG(kWarn, "fleet ", fleet.ToString(),
-               " gives no node this round: ", resolved.status().message());
-      continue;
-    }
-    for (std::string& node : *resolved) {
-      if (std::find(nodes.begin(), nodes.end(), node) == nodes.end()) nodes.push_back(node);
-    }
+FleetNodes Reconciler::Nodes() const {
+  FleetNodes found = ResolveFleets(options_.nodes, options_.fleets);
+  for (const absl::Status& failure : found.failures) {
+    // Logged, and counted as unreachable: the nodes it had are not forgotten as "fine".
+    PLBY_LOG(kWarn, "fleet gives no node this round: ", failure.message());
   }
-  return nodes;
+  return found;
 }
 
 void Reconciler::Round() {
   const absl::Time started = absl::Now();
-  const std::vector<std::string> nodes = Nodes();
+  const FleetNodes fleet = Nodes();
+  const std::vector<std::string>& nodes = fleet.nodes;
   std::vector<NodeSync> results(nodes.size());
   const SyncOptions sync_options{
       .mode = SyncMode::kApply, .drain_timeout = options_.drain_timeout, .max_attempts = 5};
-  // The fleet's name, for the certificate check of each node found through it.
-  const std::string name =
-      options_.fleets.size() == 1 && options_.fleets[0].kind == net::HostPort::Kind::kName
-          ? options_.fleets[0].host
-          : "";
+  progress_ms_.store(absl::ToUnixMillis(absl::Now()));
   ForEachNode(nodes.size(), options_.concurrency, [&](size_t i) {
     if (stopping_.load()) {
       results[i].node = nodes[i];
       results[i].error = absl::CancelledError("stopping");
       return;
     }
-    const bool from_fleet =
-        std::find(options_.nodes.begin(), options_.nodes.end(), nodes[i]) == options_.nodes.end();
-    NodeClient client(channels_.ChannelTo(nodes[i], from_fleet ? name : ""), options_.timeout);
+    // A node found through a fleet has its certificate checked against the fleet's name.
+    const auto name = fleet.names.find(nodes[i]);
+    NodeClient client(channels_.ChannelTo(nodes[i], name == fleet.names.end() ? "" : name->second),
+                      options_.timeout);
     results[i] = SyncNode(desired_, nodes[i], client, sync_options);
+    progress_ms_.store(absl::ToUnixMillis(absl::Now()));
   });
 
   Counts round;
+  round.unreachable = fleet.failures.size();  // a fleet that gave no node
   for (const NodeSync& result : results) {
     for (const std::string& note : result.notes) {
       PLBY_LOG(kInfo, "node=", result.node, " ", note);
@@ -177,15 +169,27 @@ void Reconciler::Round() {
   counts_.unreachable = round.unreachable;
   counts_.failed = round.failed;
   counts_.last_round = took;
-  if (round.unreachable == 0 && round.failed == 0 && !stopping_.load()) {
+  if (!nodes.empty() && round.unreachable == 0 && round.failed == 0 && !stopping_.load()) {
     counts_.last_full_sync = absl::Now();
   }
 }
 
 metrics::HttpResponse Reconciler::Serve(const std::string& path) const {
   if (path == "/healthz") {
-    if (stopping_.load())
+    if (stopping_.load()) {
       return {.status = 503, .content_type = "text/plain", .body = "stopping\n"};
+    }
+    // Alive while rounds go on: a node finishes within --timeout, and a round starts at least
+    // every --every. Past three times that with no progress, the loop is stuck.
+    const absl::Duration quiet =
+        absl::Now() - absl::FromUnixMillis(progress_ms_.load(std::memory_order_relaxed));
+    if (quiet > 3 * (options_.every + options_.timeout)) {
+      return {
+          .status = 503,
+          .content_type = "text/plain",
+          .body = absl::StrCat("stuck: no round has made progress for ",
+                               absl::FormatDuration(absl::Trunc(quiet, absl::Seconds(1))), "\n")};
+    }
     return {.status = 200, .content_type = "text/plain", .body = "ok\n"};
   }
   if (path != "/metrics") {

@@ -16,6 +16,7 @@
 #include "channels.h"
 #include "desired_pools.h"
 #include "file_watch.h"
+#include "fleet.h"
 #include "metrics/http_server.h"
 #include "net/host_port.h"
 
@@ -41,7 +42,8 @@ class Reconciler {
   // From any thread (the signal handler's).
   void Stop();
 
-  // /metrics and /healthz.
+  // /metrics, and /healthz: 200 while rounds make progress; 503 once stopping, or when no
+  // round has made progress for 3 x (--every + --timeout).
   metrics::HttpResponse Serve(const std::string& path) const;
 
  private:
@@ -62,9 +64,9 @@ class Reconciler {
 
   void Round();
   // Reads the file again: the new content if it changed, or the old one kept when the new one
-  // is bad (logged and counted once per bad content).
+  // is bad (logged and counted once per distinct error).
   void Reload(absl::string_view why);
-  std::vector<std::string> Nodes() const;
+  FleetNodes Nodes() const;
 
   const ReconcileOptions options_;
   const ChannelFactory& channels_;
@@ -72,6 +74,8 @@ class Reconciler {
   std::string last_refusal_;  // why the file on disk was last refused; empty: it was not
   FileWatch watch_;
   std::atomic<bool> stopping_{false};
+  // When a round last started or a node of it finished (Unix ms): /healthz tells a stuck loop.
+  std::atomic<int64_t> progress_ms_{absl::ToUnixMillis(absl::Now())};
   mutable std::mutex counts_mutex_;
   Counts counts_;  // guarded by counts_mutex_
 };

@@ -411,30 +411,6 @@ std::string RenderFailure(const std::string& node, const absl::Status& error) {
                       error.message(), "\n");
 }
 
-namespace {
-
-struct SyncCounts {
-  size_t in_sync = 0;
-  size_t changed = 0;  // apply: changed now; diff: would change
-  size_t failed = 0;
-};
-
-SyncCounts Count(const std::vector<NodeSync>& nodes) {
-  SyncCounts counts;
-  for (const NodeSync& node : nodes) {
-    if (!node.error.ok()) {
-      ++counts.failed;
-    } else if (node.in_sync()) {
-      ++counts.in_sync;
-    } else {
-      ++counts.changed;
-    }
-  }
-  return counts;
-}
-
-}  // namespace
-
 std::string RenderSyncTable(const Invocation& invocation, const std::vector<NodeSync>& nodes) {
   const bool apply = invocation.command == Command::kApply;
   std::vector<Row> rows;
@@ -470,7 +446,7 @@ std::string RenderSyncTable(const Invocation& invocation, const std::vector<Node
 }
 
 std::string RenderSyncSummary(const Invocation& invocation, const std::vector<NodeSync>& nodes) {
-  const SyncCounts counts = Count(nodes);
+  const SyncCounts counts = CountSyncs(nodes);
   const bool apply = invocation.command == Command::kApply;
   return absl::StrCat(invocation.command_name, ": ", nodes.size(),
                       nodes.size() == 1 ? " node, " : " nodes, ", counts.changed,
@@ -480,7 +456,7 @@ std::string RenderSyncSummary(const Invocation& invocation, const std::vector<No
 
 std::string RenderSyncJson(const Invocation& invocation, const DesiredPools& desired,
                            const std::vector<NodeSync>& nodes) {
-  const SyncCounts counts = Count(nodes);
+  const SyncCounts counts = CountSyncs(nodes);
   JsonWriter json;
   json.BeginObject()
       .Key("command")

@@ -126,6 +126,20 @@ absl::Status Make(const PlannedChange& change, const SyncOptions& options, NodeC
 
 }  // namespace
 
+SyncCounts CountSyncs(const std::vector<NodeSync>& nodes) {
+  SyncCounts counts;
+  for (const NodeSync& node : nodes) {
+    if (!node.error.ok()) {
+      ++counts.failed;
+    } else if (node.in_sync()) {
+      ++counts.in_sync;
+    } else {
+      ++counts.changed;
+    }
+  }
+  return counts;
+}
+
 NodeSync SyncNode(const DesiredPools& desired, const std::string& node, NodeClient& client,
                   const SyncOptions& options) {
   NodeSync sync;

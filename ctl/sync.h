@@ -49,6 +49,14 @@ struct NodeSync {
   bool reverts_drift() const { return !changes.empty() && !mark_needed; }
 };
 
+// The nodes of a diff or apply, by outcome.
+struct SyncCounts {
+  size_t in_sync = 0;  // matched the file already
+  size_t changed = 0;  // apply: changed now; diff: would change
+  size_t failed = 0;
+};
+SyncCounts CountSyncs(const std::vector<NodeSync>& nodes);
+
 NodeSync SyncNode(const DesiredPools& desired, const std::string& node, NodeClient& client,
                   const SyncOptions& options);
 

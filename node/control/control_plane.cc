@@ -131,9 +131,8 @@ PoolSummary ControlPlane::SummaryOf(const pool::Pool& pool) const {
     if (listener.pool == pool.name()) summary.listeners.push_back(listener.address.ToString());
   }
   if (const std::optional<config::DiscoverConfig>& discover = pool.settings().discover) {
-    summary.discovery = DiscoverySummary{.dns = discover->dns.ToString(),
-                                         .every = discover->every,
-                                         .status = pool.discovery()};
+    summary.discovery = DiscoverySummary{
+        .dns = discover->dns.ToString(), .every = discover->every, .status = pool.discovery()};
   }
   return summary;
 }
@@ -338,9 +337,9 @@ absl::Status ControlPlane::CheckNotDiscovered(const pool::Pool& pool, absl::stri
   const std::optional<config::DiscoverConfig>& discover = pool.settings().discover;
   if (!discover) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat(
-      "pool ", text::Quote(pool.name()), " takes its backends from DNS (discover dns = ",
-      text::Quote(discover->dns.ToString()), ", every ", absl::FormatDuration(discover->every),
-      "): they are not ", what,
+      "pool ", text::Quote(pool.name()),
+      " takes its backends from DNS (discover dns = ", text::Quote(discover->dns.ToString()),
+      ", every ", absl::FormatDuration(discover->every), "): they are not ", what,
       " through the control service; drains and weights may be set, and they survive "
       "re-resolution"));
 }
@@ -594,22 +593,32 @@ absl::StatusOr<std::pair<SyncMark, bool>> ControlPlane::MarkSynced(const MarkSyn
       return absl::InvalidArgumentError(
           "pool_versions is empty: name each pool of the file and the version it is at");
     }
+    // Checked and recorded under every named pool's writer lock, taken in name order (other
+    // writers hold one at a time): no change can come between the check and the mark.
+    std::vector<std::pair<pool::Pool*, uint64_t>> pools;
     for (const auto& [name, version] : args.pool_versions) {
       absl::StatusOr<pool::Pool*> pool = FindPool(name);
       if (!pool.ok()) return pool.status();
-      if ((*pool)->version() != version) {
-        return absl::AbortedError(absl::StrCat("pool ", text::Quote(name), " is at version ",
-                                               (*pool)->version(), ", not the expected version ",
-                                               version, ": it changed after it was applied"));
-      }
+      pools.emplace_back(*pool, version);
     }
+    bool changed = false;
+    const std::function<absl::Status(size_t)> hold = [&](size_t i) -> absl::Status {
+      if (i < pools.size()) {
+        return pools[i].first->AtVersion(pools[i].second, [&] { return hold(i + 1); });
+      }
+      std::lock_guard<std::mutex> lock(sync_mutex_);
+      if (sync_ && sync_->content_hash == args.content_hash) return absl::OkStatus();
+      sync_ =
+          SyncMark{.content_hash = args.content_hash,
+                   .source = args.source,
+                   .at = absl::Now(),
+                   .by = args.caller.identity.empty() ? args.caller.peer : args.caller.identity};
+      changed = true;
+      return absl::OkStatus();
+    };
+    if (absl::Status held = hold(0); !held.ok()) return held;
     std::lock_guard<std::mutex> lock(sync_mutex_);
-    if (sync_ && sync_->content_hash == args.content_hash) return std::pair(*sync_, false);
-    sync_ = SyncMark{.content_hash = args.content_hash,
-                     .source = args.source,
-                     .at = absl::Now(),
-                     .by = args.caller.identity.empty() ? args.caller.peer : args.caller.identity};
-    return std::pair(*sync_, true);
+    return std::pair(*sync_, changed);
   }();
   AuditLog::Entry entry{
       .mutation = Mutation::kMarkSynced,

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "log/log.h"
 #include "net/socket_address.h"
 #include "text/quote.h"
@@ -59,8 +60,10 @@ void DnsDiscovery::LookUp(pool::Pool& pool) {
   const config::DiscoverConfig& discover = *pool.settings().discover;
   const std::string where =
       absl::StrCat("discovery pool=", text::Quote(pool.name()), " dns=", discover.dns.ToString());
-  const auto warn_once = [&](const std::string& text) {
-    std::string& last = warned_[&pool];
+  // A failed lookup is said once per distinct error; the addresses left out, once per change
+  // of that list.
+  const auto warn_failure = [&](const std::string& text) {
+    std::string& last = failure_warned_[&pool];
     if (last == text) return;
     last = text;
     PLBY_LOG(kWarn, where, ": ", text);
@@ -72,30 +75,34 @@ void DnsDiscovery::LookUp(pool::Pool& pool) {
     addresses = *std::move(found);
   } else if (found.status().code() != absl::StatusCode::kNotFound) {
     pool.RecordLookup(found.status(), 0);
-    warn_once(absl::StrCat("no answer, keeping the last set of ",
-                           pool.snapshot()->backends().size(),
-                           " backends: ", found.status().message()));
+    warn_failure(absl::StrCat("no answer, keeping the last set of ",
+                              pool.snapshot()->backends().size(),
+                              " backends: ", found.status().message()));
     return;
   }
   // (NOT_FOUND: the name has no records, and the pool is emptied.)
   const net::LocalAddresses local = net::LocalAddresses::Read();
   std::vector<net::SocketAddress> usable;
+  std::vector<std::string> left_out;
   for (const net::SocketAddress& address : addresses) {
     if (absl::Status unicast = net::CheckUnicast(address); !unicast.ok()) {
-      warn_once(absl::StrCat(address.ToString(), " left out: ", unicast.message()));
+      left_out.push_back(absl::StrCat(address.ToString(), " (", unicast.message(), ")"));
     } else if (own_.ReachedBy(address, local) != nullptr) {
-      warn_once(
-          absl::StrCat(address.ToString(), " left out: it is one of this node's own listeners"));
+      left_out.push_back(absl::StrCat(address.ToString(), " (one of this node's own listeners)"));
     } else if (usable.size() >= pool::kMaxBackendsPerPool) {
-      warn_once(absl::StrCat("more than ", pool::kMaxBackendsPerPool,
-                             " addresses: the rest are left out"));
+      left_out.push_back(absl::StrCat("every address past the first ", pool::kMaxBackendsPerPool,
+                                      " (the most a pool holds)"));
       break;
     } else {
       usable.push_back(address);
     }
   }
   pool.RecordLookup(absl::OkStatus(), usable.size());
-  warned_[&pool].clear();
+  failure_warned_[&pool].clear();
+  if (std::vector<std::string>& before = left_out_[&pool]; before != left_out) {
+    if (!left_out.empty()) PLBY_LOG(kWarn, where, ": left out ", absl::StrJoin(left_out, ", "));
+    before = left_out;
+  }
   size_t added = 0, removed = 0;
   absl::StatusOr<std::shared_ptr<const pool::PoolSnapshot>> published = pool.Update(
       std::nullopt,
@@ -132,8 +139,8 @@ void DnsDiscovery::LookUp(pool::Pool& pool) {
         return state_file_->Save(pool::SavedRecord(pool.name(), content));
       });
   if (!published.ok()) {
-    warn_once(absl::StrCat("the new set could not be saved, so it is not used: ",
-                           published.status().message()));
+    warn_failure(absl::StrCat("the new set could not be saved, so it is not used: ",
+                              published.status().message()));
     return;
   }
   if (added == 0 && removed == 0) return;

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "net/own_listeners.h"
 #include "pool/pool_registry.h"
@@ -51,8 +52,9 @@ class DnsDiscovery {
   const net::OwnListeners own_;
   state::StateFile* const state_file_;
   const std::function<void()> changed_;
-  std::map<const pool::Pool*, absl::Time> due_;      // the thread's only
-  std::map<const pool::Pool*, std::string> warned_;  // the last warning per pool, said once
+  std::map<const pool::Pool*, absl::Time> due_;              // the thread's only
+  std::map<const pool::Pool*, std::string> failure_warned_;  // the last failure said, per pool
+  std::map<const pool::Pool*, std::vector<std::string>> left_out_;  // the addresses left out
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;  // guarded by mutex_

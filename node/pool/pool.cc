@@ -35,6 +35,14 @@ Pool::Pool(PoolSettings settings, std::vector<Backend> backends, ChangeFeed* cha
                                                      std::move(backends))),
       counters_(workers) {}
 
+absl::Status Pool::AtVersion(uint64_t version, absl::FunctionRef<absl::Status()> fn) {
+  std::lock_guard<std::mutex> lock(writer_mutex_);
+  if (absl::Status current = CheckVersion(version, snapshot()->version()); !current.ok()) {
+    return current;
+  }
+  return fn();
+}
+
 void Pool::RecordLookup(const absl::Status& outcome, size_t addresses) {
   std::lock_guard<std::mutex> lock(discovery_mutex_);
   ++discovery_.lookups;

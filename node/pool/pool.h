@@ -111,6 +111,9 @@ class Pool {
   // file from then on. `balance` must be valid (balance::Validate).
   absl::StatusOr<std::shared_ptr<const PoolSnapshot>> UpdateBalance(
       std::optional<uint64_t> expected_version, const BalanceSettings& balance, Commit commit);
+  // Runs `fn` under the writer lock if the pool is at `version` (ABORTED otherwise, and `fn`
+  // does not run): no change can come in between the check and `fn`.
+  absl::Status AtVersion(uint64_t version, absl::FunctionRef<absl::Status()> fn);
   // Whether the balance settings were set through the control service.
   bool balance_set() const;
 

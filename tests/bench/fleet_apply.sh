@@ -36,11 +36,16 @@ TOML
 } >"$work/pools.toml"
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-# Milliseconds one command takes.
+# Milliseconds one command takes; a command that fails stops the benchmark (a failed apply is
+# no timing of an apply).
 timed() {
   local start end
   start=$(date +%s%N)
-  "$@" >/dev/null 2>&1 || true
+  if ! "$@" >"$work/last.out" 2>&1; then
+    echo "fleet_apply.sh: failed: $*" >&2
+    cat "$work/last.out" >&2
+    exit 1
+  fi
   end=$(date +%s%N)
   echo $(((end - start) / 1000000))
 }
@@ -65,6 +70,7 @@ for n in "${sizes[@]}"; do
       [ -n "$address" ] && break
       sleep 0.05 # waits for the node's log line, up to 10 s
     done
+    [ -n "$address" ] || { echo "fleet_apply.sh: node $i of $n did not start:" >&2; cat "$work/node-$n-$i.log" >&2; exit 1; }
     nodes+=("$address")
   done
   list=$(IFS=,; echo "${nodes[*]}")
@@ -73,7 +79,8 @@ for n in "${sizes[@]}"; do
     for run in 1 2 3; do
       # Back to empty pools, so that each first apply makes the same changes.
       echo -e '[[pool]]\nname = "web"\nbackends = []' >"$work/empty.toml"
-      "$ctl" --node "$list" apply -f "$work/empty.toml" --concurrency 64 >/dev/null 2>&1 || true
+      "$ctl" --node "$list" apply -f "$work/empty.toml" --concurrency 64 >/dev/null 2>&1 ||
+        { echo "fleet_apply.sh: emptying the pools failed" >&2; exit 1; }
       first+=("$(timed "$ctl" --node "$list" apply -f "$work/pools.toml" --concurrency "$concurrency")")
       again+=("$(timed "$ctl" --node "$list" apply -f "$work/pools.toml" --concurrency "$concurrency")")
       diff+=("$(timed "$ctl" --node "$list" diff -f "$work/pools.toml" --concurrency "$concurrency")")

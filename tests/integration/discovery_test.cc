@@ -21,14 +21,15 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 // The backends listen on 127.0.13.N (13: used by no other test), all on one port, as the pods
-// of a headless Service do.
+// of a headless Service do: a fixed one below the ephemeral range, so that no socket bound to
+// port 0 elsewhere can take it.
+constexpr uint16_t kBackendPort = 18080;
 std::string BackendIp(int n) { return absl::StrCat("127.0.13.", n); }
 
 class DiscoveryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    port_ = FreePortOn(BackendIp(1));
-    ASSERT_NE(port_, 0);
+    port_ = kBackendPort;
     for (int n = 1; n <= 3; ++n) {
       const std::string address = absl::StrCat(BackendIp(n), ":", port_);
       PLBY_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Process> backend,
@@ -43,10 +44,9 @@ class DiscoveryTest : public ::testing::Test {
 
   // The name web.test stands for these backends ("" for none: the name has no records).
   void Name(const std::vector<int>& ns) {
-    std::string text = "127.0.0.1 localhost\n";
-    for (int n : ns) absl::StrAppend(&text, BackendIp(n), " web.test\n");
-    std::ofstream(hosts_ + ".new") << text;
-    std::filesystem::rename(hosts_ + ".new", hosts_);
+    std::vector<std::string> ips;
+    for (int n : ns) ips.push_back(BackendIp(n));
+    WriteHostsFile(hosts_, "web.test", ips);
   }
 
   void StartDiscoveringNode() {
@@ -144,9 +144,24 @@ TEST_F(DiscoveryTest, ThePoolFollowsTheNamesRecords) {
                  "2 backends"),
       kWaitTimeout, from))
       << node_.process->Output();
-  ASSERT_TRUE(WaitForBackends({1, 3})) << last_list_;
+  // A second failed lookup too (the set must outlive more than one), then the set.
+  const auto failures = [&] {
+    absl::StatusOr<RunResult> pools = Ctl({"pools", "list", "-o", "json"});
+    std::smatch match;
+    const std::string text = pools.ok() ? pools->output : "";
+    return std::regex_search(text, match, std::regex("\"failures\":(\\d+)")) ? std::stoi(match[1])
+                                                                             : 0;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + kWaitTimeout;
+  while (failures() < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // polls a condition
+  }
+  ASSERT_GE(failures(), 2);
   PLBY_ASSERT_OK_AND_ASSIGN(RunResult pools, Ctl({"pools", "list"}));
   EXPECT_THAT(pools.output, HasSubstr("(failing: hosts file"));
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult kept, Ctl({"backends", "list"}));
+  EXPECT_THAT(kept.output, HasSubstr(Address(1)));
+  EXPECT_THAT(kept.output, HasSubstr(Address(3)));
 
   // The name has no records now: the pool is emptied (and the node is not ready).
   Name({});

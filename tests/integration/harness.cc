@@ -1,6 +1,5 @@
 #include "harness.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -261,16 +260,12 @@ int CountOf(const std::string& text, const std::string& what) {
   return count;
 }
 
-uint16_t FreePortOn(const std::string& ip) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  socklen_t size = sizeof(address);
-  const bool bound = fd >= 0 && inet_pton(AF_INET, ip.c_str(), &address.sin_addr) == 1 &&
-                     bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
-                     getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) == 0;
-  if (fd >= 0) close(fd);
-  return bound ? ntohs(address.sin_port) : 0;
+void WriteHostsFile(const std::string& path, const std::string& name,
+                    const std::vector<std::string>& ips) {
+  std::string text = "127.0.0.1 localhost\n";
+  for (const std::string& ip : ips) absl::StrAppend(&text, ip, " ", name, "\n");
+  std::ofstream(path + ".new") << text;
+  std::filesystem::rename(path + ".new", path);
 }
 
 absl::StatusOr<Node> StartNode(const TempDir& dir, const std::string& config_text,

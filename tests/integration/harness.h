@@ -149,10 +149,11 @@ class RefusedPort {
   uint16_t port_ = 0;
 };
 
-// A port free on IPv4 address `ip` now (bound to 0 and read back, then released), for a set of
-// listeners on distinct 127.0.x.y addresses that share one port, as pods behind a Service do;
-// 0 when none could be had.
-uint16_t FreePortOn(const std::string& ip);
+// Writes an /etc/hosts-style file at `path` in which `name` has each of `ips` (for
+// PLBY_HOSTS_FILE), whole at once: written beside it, then renamed over it, as a reader must
+// never see half of it.
+void WriteHostsFile(const std::string& path, const std::string& name,
+                    const std::vector<std::string>& ips);
 
 // Raises this process's soft descriptor limit to the hard one (a test holding many
 // connections needs a descriptor for each).

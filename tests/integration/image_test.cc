@@ -176,10 +176,9 @@ TEST_F(ImageTest, AFleetOfContainersAndTheReconcilerConvergeALateOne) {
   pools.Write("pools.toml", absl::StrCat("[[pool]]\nname = \"web\"\nbackends = [ { address = \"",
                                          backend_.address(), "\", weight = 2 } ]\n"));
   const auto name_nodes = [&](const std::vector<int>& ns) {
-    std::string text;
-    for (int n : ns) absl::StrAppend(&text, Ip(n), " plby-fleet\n");
-    std::ofstream(pools.path() + "/hosts.new") << text;
-    std::filesystem::rename(pools.path() + "/hosts.new", pools.path() + "/hosts");
+    std::vector<std::string> ips;
+    for (int n : ns) ips.push_back(Ip(n));
+    WriteHostsFile(pools.path() + "/hosts", "plby-fleet", ips);
   };
   name_nodes({2, 3});
   for (int n : {2, 3}) ASSERT_TRUE(RunNode(n, /*ready_after_sync=*/true).ok());

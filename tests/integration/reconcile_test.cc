@@ -24,14 +24,14 @@ namespace {
 using ::testing::HasSubstr;
 
 // The fleet's nodes listen on 127.0.12.N (12: this addresses, used by no other test),
-// all on one control port, as pods behind a headless Service do.
+// all on one control port, as pods behind a headless Service do: a fixed one below the
+// ephemeral range, so that no socket bound to port 0 elsewhere can take it meanwhile.
+constexpr uint16_t kControlPort = 19100;
 std::string NodeIp(int n) { return absl::StrCat("127.0.12.", n); }
 
 class ReconcileTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    control_port_ = FreePortOn(NodeIp(1));
-    ASSERT_NE(control_port_, 0);
     for (Backend& backend : backends_) {
       PLBY_ASSERT_OK_AND_ASSIGN(backend, StartBackend("hi"));
     }
@@ -41,7 +41,7 @@ class ReconcileTest : public ::testing::Test {
     std::filesystem::create_symlink("..data/pools.toml", files_.path() + "/pools.toml");
   }
 
-  std::string Control(int n) const { return absl::StrCat(NodeIp(n), ":", control_port_); }
+  std::string Control(int n) const { return absl::StrCat(NodeIp(n), ":", kControlPort); }
 
   // Starts node N, seeded with backend 0 only (drifted from the file, which has 0 and 1).
   void StartFleetNode(int n, const std::string& control_extra = "") {
@@ -57,10 +57,9 @@ class ReconcileTest : public ::testing::Test {
 
   // The fleet's name stands for these nodes.
   void NameNodes(const std::vector<int>& ns) {
-    std::string text;
-    for (int n : ns) absl::StrAppend(&text, NodeIp(n), " plby-fleet\n");
-    std::ofstream(hosts_ + ".new") << text;
-    std::filesystem::rename(hosts_ + ".new", hosts_);
+    std::vector<std::string> ips;
+    for (int n : ns) ips.push_back(NodeIp(n));
+    WriteHostsFile(hosts_, "plby-fleet", ips);
   }
 
   std::string Desired(int weight) const {
@@ -82,7 +81,7 @@ class ReconcileTest : public ::testing::Test {
   absl::StatusOr<std::unique_ptr<Process>> StartReconciler(const std::string& every) {
     return Process::Start("/usr/bin/env", {"PLBY_HOSTS_FILE=" + hosts_, CtlBinary(), "reconcile",
                                            "-f", files_.path() + "/pools.toml", "--fleet",
-                                           absl::StrCat("plby-fleet:", control_port_), "--every",
+                                           absl::StrCat("plby-fleet:", kControlPort), "--every",
                                            every, "--listen", "127.0.0.1:0", "--timeout", "1s"});
   }
 
@@ -108,7 +107,6 @@ class ReconcileTest : public ::testing::Test {
 
   TempDir files_;
   std::string hosts_;
-  uint16_t control_port_ = 0;
   int versions_ = 0;
   std::vector<Backend> backends_ = std::vector<Backend>(2);
   std::vector<std::unique_ptr<TempDir>> dirs_;
