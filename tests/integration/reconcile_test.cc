@@ -173,10 +173,12 @@ TEST_F(ReconcileTest, ADownNodeAndALateNodeConvergeWithoutACommand) {
 // moments, through the watch on its directory; a bad edit is refused loudly and the last good
 // file stays enforced, until a good one comes.
 TEST_F(ReconcileTest, FileEditsArePickedUpAndABadOneKeepsTheLastGood) {
-  StartFleetNode(1);
-  NameNodes({1});
+  // Its own address: ctest runs the tests of this file at the same time, on one port.
+  constexpr int kNode = 11;
+  StartFleetNode(kNode);
+  NameNodes({kNode});
   PLBY_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Process> reconciler, StartReconciler("1h"));
-  ASSERT_TRUE(WaitSynced(*reconciler, 1)) << reconciler->Output();
+  ASSERT_TRUE(WaitSynced(*reconciler, kNode)) << reconciler->Output();
 
   size_t from = reconciler->LineCount();
   Publish(Desired(5));
@@ -184,9 +186,9 @@ TEST_F(ReconcileTest, FileEditsArePickedUpAndABadOneKeepsTheLastGood) {
                                                  "changed\\)"),
                                       kWaitTimeout, from))
       << reconciler->Output();
-  ASSERT_TRUE(WaitSynced(*reconciler, 1, from)) << reconciler->Output();
+  ASSERT_TRUE(WaitSynced(*reconciler, kNode, from)) << reconciler->Output();
   PLBY_ASSERT_OK_AND_ASSIGN(RunResult list,
-                            RunToExit(CtlBinary(), {"--node", Control(1), "backends", "list"}));
+                            RunToExit(CtlBinary(), {"--node", Control(kNode), "backends", "list"}));
   EXPECT_THAT(list.output, ::testing::ContainsRegex(backends_[0].address() + " +5 "));
 
   from = reconciler->LineCount();
@@ -200,7 +202,7 @@ TEST_F(ReconcileTest, FileEditsArePickedUpAndABadOneKeepsTheLastGood) {
   // The node was left as the last good file made it.
   std::ofstream(files_.path() + "/good.toml") << Desired(5);
   PLBY_ASSERT_OK_AND_ASSIGN(RunResult diff,
-                            RunToExit(CtlBinary(), {"--node", Control(1), "diff", "-f",
+                            RunToExit(CtlBinary(), {"--node", Control(kNode), "diff", "-f",
                                                     files_.path() + "/good.toml", "-o", "json"}));
   EXPECT_THAT(diff.output, HasSubstr("\"changes\":[]")) << diff.output;
 
