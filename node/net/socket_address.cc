@@ -94,12 +94,11 @@ absl::StatusOr<std::vector<SocketAddress>> FromResolver(const HostPort& name) {
   if (rc != 0) {
     // The name has no records (NXDOMAIN, or NODATA): NOT_FOUND. A resolver that could not
     // answer now (a timeout, SERVFAIL, no memory) is not a bad name: UNAVAILABLE.
-    const absl::StatusCode code = rc == EAI_NONAME || rc == EAI_NODATA || rc == EAI_ADDRFAMILY
-                                      ? absl::StatusCode::kNotFound
-                                  : rc == EAI_AGAIN || rc == EAI_FAIL || rc == EAI_SYSTEM ||
-                                          rc == EAI_MEMORY
-                                      ? absl::StatusCode::kUnavailable
-                                      : absl::StatusCode::kInvalidArgument;
+    const absl::StatusCode code =
+        rc == EAI_NONAME || rc == EAI_NODATA || rc == EAI_ADDRFAMILY ? absl::StatusCode::kNotFound
+        : rc == EAI_AGAIN || rc == EAI_FAIL || rc == EAI_SYSTEM || rc == EAI_MEMORY
+            ? absl::StatusCode::kUnavailable
+            : absl::StatusCode::kInvalidArgument;
     return absl::Status(
         code, absl::StrCat("cannot resolve ", text::Quote(name.host), ": ", gai_strerror(rc)));
   }
