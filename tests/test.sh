@@ -3,7 +3,8 @@
 #   1. builds (Release, warnings are errors) and runs every unit and integration test;
 #   2. the same tests under AddressSanitizer + UndefinedBehaviorSanitizer;
 #   3. the same tests under ThreadSanitizer;
-#   4. the libFuzzer targets for the config, state file and address parsers, 30 s each;
+#   4. the libFuzzer targets for the config, state file, address, PROXY header and ClientHello
+#      parsers, 30 s each;
 #   5. the image: deploy/Dockerfile built with podman and run as Kubernetes would (tests/image.sh).
 # `tests/test.sh --quick` stops after stage 1 (for the edit-build-test loop).
 set -euo pipefail
@@ -16,8 +17,9 @@ case "${1:-}" in
   *) echo "tests/test.sh: unknown argument \"$1\" (valid: --quick)" >&2; exit 2 ;;
 esac
 
-# chromium: the status page is checked in a real browser (headless).
-tests/deps.sh chromium
+# chromium: the status page is checked in a real browser (headless). haproxy, nginx and openssl
+# are the peers the PROXY protocol and TLS tests talk to.
+tests/deps.sh chromium haproxy nginx-light
 # kubectl renders deploy/ offline (kubectl kustomize); it is not a Debian 12 package.
 if ! command -v kubectl >/dev/null; then
   echo "tests/test.sh: kubectl is missing; the manifest tests render deploy/ with" \
@@ -51,12 +53,14 @@ cmake --build build-tsan --parallel "$jobs"
   TSAN_OPTIONS="ignore_noninstrumented_modules=1 suppressions=$PWD/../tests/tsan.supp" \
     ctest --output-on-failure --parallel "$jobs")
 
-stage "4/5 libFuzzer: config, state file and address parsers"
+stage "4/5 libFuzzer: config, state file, address, PROXY header and ClientHello parsers"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz "${sanitizer_flags[@]}" -DPLBY_FUZZ=ON \
   -DPLBY_BUILD_TESTS=OFF
-cmake --build build-fuzz --parallel "$jobs" --target plby-config-fuzzer plby-state-fuzzer \
-  plby-address-fuzzer
-for target in config state address; do
+fuzz_targets=(config state address proxy_header client_hello)
+fuzzers=()
+for target in "${fuzz_targets[@]}"; do fuzzers+=("plby-$target-fuzzer"); done
+cmake --build build-fuzz --parallel "$jobs" --target "${fuzzers[@]}"
+for target in "${fuzz_targets[@]}"; do
   corpus=build-fuzz/corpus-$target
   mkdir -p "$corpus"
   cp tests/fuzz/seeds/$target/* "$corpus"/

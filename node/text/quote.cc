@@ -24,4 +24,18 @@ std::string Quote(absl::string_view value, size_t limit) {
   return absl::StrCat(out, "...\" (", value.size(), " characters, the first ", limit, " shown)");
 }
 
+std::string BytesExcerpt(absl::string_view bytes, size_t max) {
+  std::string out = "\"";
+  for (const char c : bytes.substr(0, max)) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte >= 0x7f || c == '"' || c == '\\') {
+      absl::StrAppendFormat(&out, "\\x%02x", byte);
+    } else {
+      out += c;
+    }
+  }
+  out += bytes.size() > max ? "\"..." : "\"";
+  return out;
+}
+
 }  // namespace plby::text

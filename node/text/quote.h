@@ -18,4 +18,9 @@ inline constexpr size_t kQuotedPrefix = 100;
 // one. A message of plby's own (bounded already) may be shown whole with a larger `limit`.
 std::string Quote(absl::string_view value, size_t limit = kQuotedPrefix);
 
+// The first `max` bytes of what a peer sent, quoted, with every byte outside printable ASCII
+// as \xNN (Quote passes bytes >= 0x80 through, which suits text but not a binary protocol):
+// "PROXY TCP4 1.2.3" or "\x16\x03\x01\x02\x00"... for a longer input.
+std::string BytesExcerpt(absl::string_view bytes, size_t max = 16);
+
 }  // namespace plby::text
