@@ -15,6 +15,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "balance/algorithm.h"
 #include "config/config.h"
@@ -197,8 +198,19 @@ int CheckConfig(const plby::config::Config& config) {
       config.source.c_str(), config.servers.size(), backends, config.pools.size(),
       config.control.listen.ToString().c_str());
   for (const auto& server : config.servers) {
-    std::printf("  server \"%s\" listen %s pool \"%s\"\n", server.name.c_str(),
-                server.listen.ToString().c_str(), server.pool().c_str());
+    std::printf("  server \"%s\" listen %s pool \"%s\"%s\n", server.name.c_str(),
+                server.listen.ToString().c_str(), server.pool().c_str(),
+                server.accept_proxy ? " accept_proxy" : "");
+    if (server.routes.size() == 1 && server.routes.front().tls == plby::config::RouteTls::kNone) {
+      continue;
+    }
+    for (const auto& route : server.routes) {
+      std::printf("    route %s%s -> pool \"%s\"\n",
+                  route.sni.empty() ? "default"
+                                    : absl::StrCat("sni ", absl::StrJoin(route.sni, ",")).c_str(),
+                  route.tls == plby::config::RouteTls::kPassthrough ? " tls passthrough" : "",
+                  route.pool.c_str());
+    }
   }
   for (const auto& pool : config.pools) {
     const bool from_state = (*pools)->FromSavedState(pool.name);
@@ -331,7 +343,13 @@ int main(int argc, char** argv) {
              " address=", listener.address.ToString(),
              " algorithm=", plby::balance::AlgorithmName(pool->snapshot()->balance().algorithm),
              " backends=", pool->snapshot()->backends().size(), " version=", pool->version(),
-             " health=", pool->settings().health.enabled ? "tcp" : "none");
+             " health=", pool->settings().health.enabled ? "tcp" : "none",
+             listener.spec->routes.size() > 1
+                 ? absl::StrCat(" routes=", listener.spec->routes.size(),
+                                " pools=", absl::StrJoin(listener.pools, ","))
+                 : "",
+             listener.spec->accept_proxy ? " accept_proxy=on" : "",
+             listener.spec->reads_client_hello ? " tls=passthrough" : "");
   }
 
   plby::control::NodeFacts facts{
@@ -342,9 +360,11 @@ int main(int argc, char** argv) {
       .accepted_connections = [&running] { return running.accepted_connections(); },
       .active_connections = [&running] { return running.active_connections(); },
       .counters = [&running] { return running.totals(); },
+      .listener_counters = [&running] { return running.listener_totals(); },
       .ready_after_sync = config->control.ready_after_sync};
   for (const auto& listener : running.listeners()) {
-    facts.listeners.push_back({listener.pool, listener.address});
+    for (const std::string& pool : listener.pools)
+      facts.listeners.push_back({pool, listener.address});
   }
   plby::control::ControlPlane control_plane(running.pools(), std::move(facts), state_file.get());
   absl::StatusOr<std::unique_ptr<plby::control::ControlServer>> control =

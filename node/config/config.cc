@@ -21,6 +21,20 @@ using detail::ToAbsl;
 using detail::ToStd;
 using detail::Validator;
 
+bool ServerConfig::reads_client_hello() const {
+  for (const RouteConfig& route : routes) {
+    if (route.tls == RouteTls::kPassthrough) return true;
+  }
+  return false;
+}
+
+const std::string& ServerConfig::pool() const {
+  for (const RouteConfig& route : routes) {
+    if (route.sni.empty()) return route.pool;
+  }
+  return routes.front().pool;
+}
+
 const PoolConfig* Config::FindPool(absl::string_view name) const {
   for (const PoolConfig& pool : pools) {
     if (pool.name == name) return &pool;

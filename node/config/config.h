@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "balance/algorithm.h"
 #include "balance/settings.h"
+#include "net/cidr.h"
 #include "net/host_port.h"
 #include "net/own_listeners.h"
 #include "net/socket_address.h"
@@ -29,6 +30,11 @@ inline constexpr absl::Duration kDefaultDrainTimeout = absl::Seconds(30);
 // The most backends one pool may hold, wherever they come from (config, state file, control
 // API): one cap, so that whatever one of them accepts the others can hold.
 inline constexpr size_t kMaxBackendsPerPool = 65536;
+// A TLS client's time to start: the (and Envoy's) 10 s; HAProxy bounds it by `timeout
+// client`, nginx's ssl_preread by preread_timeout (30 s).
+inline constexpr absl::Duration kDefaultHandshakeTimeout = absl::Seconds(10);
+// The most [[server.forward]] routes one server may have (each has a counter per worker).
+inline constexpr size_t kMaxRoutesPerServer = 256;
 
 // What a pool does when every backend that takes connections is unhealthy.
 enum class AllUnhealthyPolicy {
@@ -78,6 +84,9 @@ struct DiscoverConfig {
   bool operator==(const DiscoverConfig&) const = default;
 };
 
+// The PROXY protocol header a pool sends its backends first (send_proxy = "v1" | "v2").
+enum class ProxyProtocol { kNone, kV1, kV2 };
+
 // A pool of backends: a [[pool]] table, or the backends a [[server.forward]] carries inline
 // (the seed's form), which make a pool named after its server.
 struct PoolConfig {
@@ -88,15 +97,32 @@ struct PoolConfig {
   absl::Duration connect_timeout = kDefaultConnectTimeout;
   absl::Duration idle_timeout = kDefaultIdleTimeout;  // no byte either way for this long: close
   HealthCheckConfig health;
+  // Sent to every backend before the client's bytes, and (as a LOCAL header) by health checks.
+  ProxyProtocol send_proxy = ProxyProtocol::kNone;
   int line = 0;                   // where it is defined, for messages
   bool inline_in_server = false;  // defined by a [[server.forward]]'s backends
 };
 
-// A [[server.forward]]: where a listener's connections go. Only the default route (one per
-// server, matching every connection) exists so far.
+// What a route does with TLS. (Termination is not built yet: refused by the config.)
+enum class RouteTls {
+  kNone,         // the bytes are relayed as they come
+  kPassthrough,  // the ClientHello is read, unchanged, to route by its SNI; then relayed as is
+};
+
+// A [[server.forward]]: where a listener's connections go. Routes are tried in order; the first
+// whose `sni` matches the ClientHello's server name wins, and the one without `sni` takes the
+// rest.
 struct RouteConfig {
   std::string pool;
+  std::vector<std::string> sni;  // normalized patterns (route/route_table.h); empty: default
+  RouteTls tls = RouteTls::kNone;
   int line = 0;
+};
+
+// accept_proxy = true: the sources in `trusted` must start with a PROXY header (v1 or v2),
+// whose client address then stands for the connection's; others may not send one.
+struct AcceptProxyConfig {
+  std::vector<net::Cidr> trusted;
 };
 
 // One [[server]]: a listener and its routes.
@@ -104,10 +130,16 @@ struct ServerConfig {
   std::string name;  // defaults to the listen address as written; names its inline pool
   net::HostPort listen;
   net::SocketAddress listen_address;
-  std::vector<RouteConfig> routes;  // exactly one
-  int line = 0;                     // where the [[server]] starts, for messages
+  std::vector<RouteConfig> routes;  // at least one
+  std::optional<AcceptProxyConfig> accept_proxy;
+  // How long a client of a passthrough listener has to send its whole ClientHello.
+  absl::Duration handshake_timeout = kDefaultHandshakeTimeout;
+  int line = 0;  // where the [[server]] starts, for messages
 
-  const std::string& pool() const { return routes.front().pool; }
+  // Whether connections are held until their ClientHello is read (a passthrough route).
+  bool reads_client_hello() const;
+  // The default route's pool, else the first route's.
+  const std::string& pool() const;
 };
 
 // mTLS for the control service: the node's certificate and key, and the CA that client

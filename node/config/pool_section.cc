@@ -35,7 +35,7 @@ void Validator::ReadPools(const toml::table& root, Config& config) {
     const size_t errors_before = errors_.size();
     CheckKeys(table, absl::StrCat("[[pool]] (", path, ")"),
               {"name", "algorithm", "backends", "discover", "slow_start", "hash",
-               "maglev_table_size", "connect_timeout", "idle_timeout", "health"});
+               "maglev_table_size", "connect_timeout", "idle_timeout", "health", "send_proxy"});
     PoolConfig pool;
     pool.line = static_cast<int>(table.source().begin.line);
     if (table.get("name") == nullptr) {
@@ -48,6 +48,7 @@ void Validator::ReadPools(const toml::table& root, Config& config) {
     }
     ReadPoolTimeouts(table, path, "[pool.health]", pool);
     ReadBalance(table, path, pool);
+    ReadSendProxy(table, path, pool);
     if (table.get("discover") != nullptr) {
       ReadDiscover(table, path, pool);
     } else {
@@ -97,6 +98,13 @@ void Validator::CheckPoolNames(Config& config) {
           " is used by no server: it can be read and changed through the control service, but "
           "takes no traffic"));
     }
+  }
+}
+
+void Validator::ReadSendProxy(const toml::table& table, const std::string& path, PoolConfig& pool) {
+  if (std::optional<size_t> version =
+          GetChoice(table, "send_proxy", absl::StrCat(path, ".send_proxy"), {"v1", "v2"})) {
+    pool.send_proxy = *version == 0 ? ProxyProtocol::kV1 : ProxyProtocol::kV2;
   }
 }
 

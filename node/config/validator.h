@@ -107,12 +107,19 @@ class Validator {
 
   // --- server_section.cc ---
   void ReadServers(const toml::table& root, Config& config);
-  // A [[server]]: its listener, and its one [[server.forward]], which either names a pool or
-  // carries the backends of a pool named after the server (`inline_pool`).
+  // A [[server]]: its listener, and its [[server.forward]] routes, each of which either names
+  // a pool or carries the backends of a pool of its own (`inline_pools`: the first named after
+  // the server, later ones "SERVER[i]").
   bool ReadServer(const toml::table& table, const std::string& path, ServerConfig& server,
-                  std::optional<PoolConfig>& inline_pool);
-  // The server's [[server.forward]] array, which must hold exactly one table.
-  const toml::table* ReadForwardTable(const toml::table& server_table,
+                  std::vector<PoolConfig>& inline_pools);
+  // A forward's `sni` and `tls`.
+  void ReadRouteMatch(const toml::table& forward, const std::string& path, RouteConfig& route);
+  // One default route at most, sni only with TLS, and passthrough for all routes or none.
+  void CheckRoutes(const std::string& path, const ServerConfig& server);
+  // accept_proxy and trusted.
+  void ReadAcceptProxy(const toml::table& table, const std::string& path, ServerConfig& server);
+  // The server's [[server.forward]] array: 1 to kMaxRoutesPerServer tables.
+  const toml::array* ReadForwardArray(const toml::table& server_table,
                                       const std::string& server_path);
 
   // --- pool_section.cc ---
@@ -128,6 +135,8 @@ class Validator {
   void ReadBalance(const toml::table& table, const std::string& path, PoolConfig& pool);
   void ReadHealth(const toml::table& owner, const std::string& owner_path,
                   absl::string_view context, HealthCheckConfig& health);
+  // send_proxy = "v1" | "v2".
+  void ReadSendProxy(const toml::table& table, const std::string& path, PoolConfig& pool);
   // A pool's backends list.
   // [[pool]].discover: the backends come from DNS instead of a list.
   void ReadDiscover(const toml::table& table, const std::string& path, PoolConfig& pool);

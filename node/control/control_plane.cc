@@ -110,6 +110,7 @@ NodeStatus ControlPlane::Status() const {
   status.accepted_connections = facts_.accepted_connections ? facts_.accepted_connections() : 0;
   status.active_connections = facts_.active_connections ? facts_.active_connections() : 0;
   if (facts_.counters) status.counters = facts_.counters();
+  if (facts_.listener_counters) status.listeners = facts_.listener_counters();
   status.pools = ListPools();
   status.control = audit_.counts();
   status.open_watches = open_watches_.load(std::memory_order_relaxed);

@@ -27,6 +27,7 @@
 #include "pool/pool_registry.h"
 #include "state/state_file.h"
 #include "stats/counter.h"
+#include "stats/listener_stats.h"
 
 namespace plby::control {
 
@@ -100,7 +101,8 @@ struct NodeStatus {
   int workers = 0;
   uint64_t accepted_connections = 0;
   uint64_t active_connections = 0;
-  stats::WorkerTotals counters;  // everything the workers count, summed
+  stats::WorkerTotals counters;                  // everything the workers count, summed
+  std::vector<stats::ListenerTotals> listeners;  // inspection and routing, per listener
   std::vector<PoolSummary> pools;
   AuditCounts control;  // changes made and refused through the control service
   int open_watches = 0;
@@ -130,6 +132,7 @@ struct NodeFacts {
   std::function<uint64_t()> accepted_connections;
   std::function<uint64_t()> active_connections;
   std::function<stats::WorkerTotals()> counters;
+  std::function<std::vector<stats::ListenerTotals>()> listener_counters;
   // [control] ready_after_sync: not ready for traffic before the first MarkSynced.
   bool ready_after_sync = false;
 };

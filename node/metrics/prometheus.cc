@@ -55,6 +55,51 @@ std::string RenderPrometheus(const Report& report) {
   out.Sample("plby_connections_closed_total", "reason=\"idle_timeout\"", counters.idle_timeouts);
   out.Sample("plby_connections_closed_total", "reason=\"drain_timeout\"", counters.drain_closes);
 
+  // Inspection and routing, per listener ([[server]]).
+  const auto listener_label = [](const stats::ListenerTotals& listener) {
+    return absl::StrCat("listener=\"", LabelValue(listener.name), "\"");
+  };
+  out.Family("plby_proxy_headers_total", "counter",
+             "PROXY protocol headers of listeners with accept_proxy, by result: accepted, "
+             "missing (a trusted source sent other bytes), malformed, too_long, truncated, "
+             "timeout, untrusted (a header from a source not in trusted); all but accepted "
+             "closed the connection.");
+  for (const stats::ListenerTotals& listener : node.listeners) {
+    if (!listener.accept_proxy) continue;
+    for (size_t i = 0; i < listener.proxy_headers.size(); ++i) {
+      out.Sample("plby_proxy_headers_total",
+                 absl::StrCat(listener_label(listener), ",result=\"",
+                              stats::kProxyHeaderResultLabels[i], "\""),
+                 listener.proxy_headers[i]);
+    }
+  }
+  out.Family("plby_tls_client_hellos_total", "counter",
+             "ClientHellos read by listeners that pass TLS through, by result: routed, not_tls "
+             "(plaintext), malformed, too_long, truncated, timeout, no_route (no route for its "
+             "server name and no default); all but routed closed the connection.");
+  for (const stats::ListenerTotals& listener : node.listeners) {
+    if (!listener.reads_client_hello) continue;
+    for (size_t i = 0; i < listener.client_hellos.size(); ++i) {
+      out.Sample("plby_tls_client_hellos_total",
+                 absl::StrCat(listener_label(listener), ",result=\"",
+                              stats::kClientHelloResultLabels[i], "\""),
+                 listener.client_hellos[i]);
+    }
+  }
+  out.Family("plby_route_connections_total", "counter",
+             "Connections each route ([[server.forward]]) took; sni is its server names, "
+             "empty for the default route.");
+  for (const stats::ListenerTotals& listener : node.listeners) {
+    for (size_t r = 0; r < listener.routes.size(); ++r) {
+      const stats::ListenerTotals::Route& route = listener.routes[r];
+      out.Sample(
+          "plby_route_connections_total",
+          absl::StrCat(listener_label(listener), ",route=\"", r, "\",sni=\"",
+                       LabelValue(route.server_names), "\",pool=\"", LabelValue(route.pool), "\""),
+          route.connections);
+    }
+  }
+
   out.Family("plby_pool_version", "gauge", "The pool's version: it grows with every change.");
   for (const PoolReport& pool : report.pools) {
     out.Sample("plby_pool_version", PoolLabel(pool), pool.state.version);

@@ -51,6 +51,7 @@ struct PoolSettings {
   config::HealthCheckConfig health;
   // Set: the backends come from DNS (DnsDiscovery), not from the control service.
   std::optional<config::DiscoverConfig> discover;
+  config::ProxyProtocol send_proxy = config::ProxyProtocol::kNone;
 };
 
 // How a pool's DNS discovery went (pools with `discover` only).

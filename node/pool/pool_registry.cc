@@ -16,7 +16,8 @@ PoolSettings SettingsOf(const config::PoolConfig& pool) {
           .connect_timeout = pool.connect_timeout,
           .idle_timeout = pool.idle_timeout,
           .health = pool.health,
-          .discover = pool.discover};
+          .discover = pool.discover,
+          .send_proxy = pool.send_proxy};
 }
 
 }  // namespace

@@ -2,9 +2,14 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "absl/strings/str_cat.h"
+#include "balance/client_key.h"
+#include "inspect/client_hello.h"
+#include "inspect/proxy_header.h"
 #include "log/log.h"
 #include "net/socket_ops.h"
 #include "proxy/connection_pool.h"
@@ -15,44 +20,252 @@ namespace {
 // Reads per direction before a connection yields to the others (960 KiB with 60 KiB reads).
 constexpr int kReadsPerTurn = 16;
 constexpr uint32_t kEdgeTriggered = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+// TLS alert descriptions (RFC 8446 6.2) sent in clear to a refused passthrough client.
+constexpr int kAlertDecodeError = 50;
+constexpr int kAlertUnrecognizedName = 112;
 
 }  // namespace
 
 void Connection::Endpoint::OnEvents(uint32_t events) { owner->OnEndpointEvents(*this, events); }
 
-void Connection::Start(WorkerContext* context, net::UniqueFd client, pool::PoolView* view,
-                       pool::PoolView::SnapshotRef* snapshot, uint64_t ticket, uint64_t key) {
+void Connection::Start(WorkerContext* context, net::UniqueFd client, const Listener* listener,
+                       const net::SocketAddress& peer) {
   context_ = context;
-  phase_ = Phase::kConnecting;
   client_ = {};
   backend_ = {};
   client_.owner = this;
   backend_.owner = this;
   client_.fd = std::move(client);
   // A client usually sends right after its connect: its first bytes may be there already, and
-  // SendEarly() tries them. A read that finds nothing clears this; the next edge sets it.
+  // inspection or SendEarly() tries them. A read that finds nothing clears this; the next edge
+  // sets it.
   client_.readable = true;
   upstream_ = {};
   downstream_ = {};
-  view_ = view;
-  snapshot_ = snapshot;
-  ticket_ = ticket;
-  key_ = key;
+  listener_ = listener;
+  client_address_ = peer;
+  local_address_ = {};
+  server_name_.clear();
+  view_ = nullptr;
+  snapshot_ = nullptr;
+  backend_info_ = nullptr;
   tried_count_ = 0;
   loaded_ = false;
   counted_ = false;
   failed_ = nullptr;
   last_activity_ms_ = context_->loop->now_ms();
-  idle_timeout_ms_ = absl::ToInt64Milliseconds(view_->pool().settings().idle_timeout);
+  expect_proxy_ = listener_->Trusts(peer);
+  expect_hello_ = listener_->reads_client_hello;
+  // Without a ClientHello to read, an untrusted client's first bytes are looked at as they are
+  // relayed: waiting for them would stall protocols in which the server speaks first.
+  screen_proxy_ = listener_->accept_proxy && !expect_proxy_ && !expect_hello_;
+  phase_ = Phase::kInspecting;
   context_->stats->active.Add();
-  view_->pool().counters(context_->worker_index).active.Add();
   if (absl::Status added = context_->loop->Add(client_.fd.get(), kEdgeTriggered, &client_);
       !added.ok()) {
     PLBY_LOG(kError, "cannot watch client connection: ", added.message());
     Close();
     return;
   }
+  if (!expect_proxy_ && !expect_hello_) return Route();
+  context_->loop->ArmTimer(connect_timer_,
+                           expect_proxy_ ? kProxyHeaderTimeoutMs : listener_->handshake_timeout_ms);
+  Inspect();
+}
+
+void Connection::Inspect() {
+  // Room is kept in the buffer for the PROXY header this connection may send in front.
+  constexpr size_t kInspectRoom = kRelayChunkBytes - inspect::kMaxProxyHeader;
+  while (phase_ == Phase::kInspecting && client_.readable) {
+    if (!upstream_.pending) {
+      upstream_.pending = context_->buffers->Acquire();
+      upstream_.begin = upstream_.end = 0;
+    }
+    const size_t room = kInspectRoom - upstream_.end;
+    const ssize_t n =
+        ::read(client_.fd.get(), upstream_.pending->bytes.data() + upstream_.end, room);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        client_.readable = false;
+        break;
+      }
+      return Close();  // a reset: nothing to refuse, nobody to tell
+    }
+    if (n == 0) {
+      if (expect_proxy_) return RefuseProxyHeader(stats::ProxyHeaderResult::kTruncated, "");
+      return RefuseClientHello(stats::ClientHelloResult::kTruncated, "", 0);
+    }
+    upstream_.end += static_cast<uint32_t>(n);
+    last_activity_ms_ = context_->loop->now_ms();
+    if (static_cast<size_t>(n) < room && !client_.peer_closed) client_.readable = false;
+    if (ExamineInspected()) return;
+    // Both parsers refuse well before the buffer is full (kMaxProxyHeader, kMaxClientHello).
+  }
+  if (phase_ == Phase::kInspecting && upstream_.pending && upstream_.begin == upstream_.end) {
+    context_->buffers->Release(std::move(upstream_.pending));  // idle: hold no buffer
+  }
+}
+
+bool Connection::ExamineInspected() {
+  absl::string_view bytes(upstream_.pending->bytes.data() + upstream_.begin,
+                          upstream_.end - upstream_.begin);
+  if (expect_proxy_) {
+    const inspect::ProxyParse parsed = inspect::ParseProxyHeader(bytes);
+    switch (parsed.state) {
+      case inspect::ProxyParseState::kNeedMore:
+        return false;
+      case inspect::ProxyParseState::kInvalid:
+        RefuseProxyHeader(parsed.too_long ? stats::ProxyHeaderResult::kTooLong
+                          : inspect::StartsLikeProxyHeader(bytes.substr(0, 16))
+                              ? stats::ProxyHeaderResult::kMalformed
+                              : stats::ProxyHeaderResult::kMissing,
+                          parsed.error);
+        return true;
+      case inspect::ProxyParseState::kComplete:
+        break;
+    }
+    listener_->counters->proxy_header(stats::ProxyHeaderResult::kAccepted).Add();
+    if (!parsed.header.local && parsed.header.source.valid()) {
+      client_address_ = parsed.header.source;
+      local_address_ = parsed.header.destination;
+    }
+    upstream_.begin += static_cast<uint32_t>(parsed.header.length);
+    bytes.remove_prefix(parsed.header.length);
+    expect_proxy_ = false;
+    if (expect_hello_) context_->loop->ArmTimer(connect_timer_, listener_->handshake_timeout_ms);
+  }
+  if (expect_hello_) {
+    if (bytes.empty()) return false;
+    const inspect::ClientHelloParse parsed = inspect::ParseClientHello(bytes);
+    switch (parsed.state) {
+      case inspect::ClientHelloState::kNeedMore:
+        return false;
+      case inspect::ClientHelloState::kNotTls:
+        // Plaintext to a TLS port: a TLS alert would mean nothing to such a client.
+        RefuseClientHello(stats::ClientHelloResult::kNotTls, parsed.error, 0);
+        return true;
+      case inspect::ClientHelloState::kInvalid:
+        RefuseClientHello(parsed.too_long ? stats::ClientHelloResult::kTooLong
+                                          : stats::ClientHelloResult::kMalformed,
+                          parsed.error, kAlertDecodeError);
+        return true;
+      case inspect::ClientHelloState::kComplete:
+        break;
+    }
+    server_name_.assign(parsed.hello.server_name);
+    expect_hello_ = false;
+  }
+  context_->loop->CancelTimer(connect_timer_);
+  if (upstream_.begin == upstream_.end) context_->buffers->Release(std::move(upstream_.pending));
+  Route();
+  return true;
+}
+
+void Connection::RefuseProxyHeader(stats::ProxyHeaderResult result, absl::string_view why) {
+  listener_->counters->proxy_header(result).Add();
+  uint64_t suppressed = 0;
+  if (context_->inspect_log->Allow(context_->loop->now_ms(), &suppressed)) {
+    PLBY_LOG(kWarn, "closing client=", client_address_.ToString(), " listener=", listener_->name,
+             ": PROXY header ", stats::kProxyHeaderResultLabels[static_cast<size_t>(result)],
+             why.empty() ? "" : ": ", why, log::SuppressedSuffix(suppressed));
+  }
+  Close();
+}
+
+void Connection::RefuseClientHello(stats::ClientHelloResult result, absl::string_view why,
+                                   int alert) {
+  listener_->counters->client_hello(result).Add();
+  if (alert != 0) {
+    // Best effort, in clear (no handshake has happened): the client learns why at once instead
+    // of seeing a bare close.
+    const std::string record = inspect::PlaintextAlert(static_cast<uint8_t>(alert));
+    (void)!::write(client_.fd.get(), record.data(), record.size());
+  }
+  uint64_t suppressed = 0;
+  if (context_->inspect_log->Allow(context_->loop->now_ms(), &suppressed)) {
+    PLBY_LOG(kWarn, "closing client=", client_address_.ToString(), " listener=", listener_->name,
+             ": ClientHello ", stats::kClientHelloResultLabels[static_cast<size_t>(result)],
+             why.empty() ? "" : ": ", why, log::SuppressedSuffix(suppressed));
+  }
+  Close();
+}
+
+bool Connection::RefusedAsUntrusted(const char* data, size_t size) {
+  screen_proxy_ = false;  // only the first bytes can be a header
+  // Six bytes tell either signature ("PROXY " or "\r\n\r\n\0\r") from anything a real
+  // protocol starts with; a shorter first read is let through.
+  if (size < 6 ||
+      !inspect::StartsLikeProxyHeader(absl::string_view(data, std::min<size_t>(size, 16)))) {
+    return false;
+  }
+  RefuseProxyHeader(stats::ProxyHeaderResult::kUntrusted,
+                    "this source is not in the listener's trusted networks");
+  return true;
+}
+
+void Connection::Route() {
+  const std::optional<size_t> index = listener_->routes->Match({.server_name = server_name_});
+  if (!index) {
+    RefuseClientHello(stats::ClientHelloResult::kNoRoute,
+                      server_name_.empty()
+                          ? "no server name was sent, and no route is the default"
+                          : absl::StrCat("no route matches server name \"", server_name_,
+                                         "\", and none is the default"),
+                      kAlertUnrecognizedName);
+    return;
+  }
+  if (listener_->reads_client_hello) {
+    listener_->counters->client_hello(stats::ClientHelloResult::kRouted).Add();
+  }
+  listener_->counters->routed[*index].Add();
+  view_ = listener_->views[*index];
+  snapshot_ = view_->Acquire();
+  pool::Pool& pool = view_->pool();
+  pool.counters(context_->worker_index).accepted.Add();
+  pool.counters(context_->worker_index).active.Add();
+  if (snapshot_->snapshot->eligible().empty()) {
+    context_->stats->no_backend.Add();
+    uint64_t suppressed = 0;
+    if (context_->empty_pool_log->Allow(context_->loop->now_ms(), &suppressed)) {
+      PLBY_LOG(kWarn, "closing client: pool ", pool.name(), " has no backend taking connections",
+               log::SuppressedSuffix(suppressed));
+    }
+    return Close();  // closing the client is all there is to do
+  }
+  key_ = snapshot_->snapshot->needs_key()
+             ? balance::ClientKey(client_address_, snapshot_->snapshot->balance().hash)
+             : 0;
+  ticket_ = pool.TakeTicket();
+  idle_timeout_ms_ = absl::ToInt64Milliseconds(pool.settings().idle_timeout);
+  phase_ = Phase::kConnecting;
+  if (pool.settings().send_proxy != config::ProxyProtocol::kNone) PrependProxyHeader();
   ConnectNext();
+}
+
+void Connection::PrependProxyHeader() {
+  if (!local_address_.valid()) {
+    absl::StatusOr<net::SocketAddress> local = net::SocketAddress::LocalOf(client_.fd.get());
+    if (local.ok()) local_address_ = *local;
+  }
+  const inspect::ProxyHeaderFields fields{.source = client_address_,
+                                          .destination = local_address_,
+                                          .alpn = {},
+                                          .authority = server_name_};
+  const std::string header = view_->pool().settings().send_proxy == config::ProxyProtocol::kV1
+                                 ? inspect::BuildProxyV1(fields)
+                                 : inspect::BuildProxyV2(fields);
+  if (!upstream_.pending) {
+    upstream_.pending = context_->buffers->Acquire();
+    upstream_.begin = upstream_.end = 0;
+  }
+  // In front of what inspection kept (it left kMaxProxyHeader bytes of room for this).
+  char* bytes = upstream_.pending->bytes.data();
+  const size_t kept = upstream_.end - upstream_.begin;
+  std::memmove(bytes + header.size(), bytes + upstream_.begin, kept);
+  std::memcpy(bytes, header.data(), header.size());
+  upstream_.begin = 0;
+  upstream_.end = static_cast<uint32_t>(header.size() + kept);
 }
 
 void Connection::Abort() {
@@ -173,6 +386,7 @@ void Connection::SendEarly() {
     }
     last_activity_ms_ = context_->loop->now_ms();
     if (static_cast<size_t>(n) < scratch.size() && !client_.peer_closed) client_.readable = false;
+    if (screen_proxy_ && RefusedAsUntrusted(scratch.data(), static_cast<size_t>(n))) return;
     data = scratch.data();
     size = static_cast<size_t>(n);
   }
@@ -238,7 +452,18 @@ void Connection::OnConnectFailed(int error) {
 }
 
 void Connection::OnTimer() {
-  if (phase_ == Phase::kConnecting) OnConnectFailed(ETIMEDOUT);
+  if (phase_ == Phase::kConnecting) {
+    OnConnectFailed(ETIMEDOUT);
+  } else if (phase_ == Phase::kInspecting) {
+    if (expect_proxy_) {
+      RefuseProxyHeader(stats::ProxyHeaderResult::kTimeout,
+                        absl::StrCat("not whole within ", kProxyHeaderTimeoutMs, " ms"));
+    } else {
+      RefuseClientHello(stats::ClientHelloResult::kTimeout,
+                        absl::StrCat("not whole within ", listener_->handshake_timeout_ms, " ms"),
+                        0);
+    }
+  }
 }
 
 void Connection::OnEndpointEvents(Endpoint& endpoint, uint32_t events) {
@@ -250,6 +475,10 @@ void Connection::OnEndpointEvents(Endpoint& endpoint, uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) endpoint.readable = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) endpoint.writable = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) endpoint.peer_closed = true;
+  if (phase_ == Phase::kInspecting) {
+    if (events & EPOLLERR) return Close();
+    return Inspect();
+  }
   if (phase_ == Phase::kConnecting) {
     // The client's bytes wait in its socket (or, read early, in the buffer) until a backend
     // is connected; a client that is gone entirely ends the attempt.
@@ -268,6 +497,7 @@ void Connection::Relay() {
   // still uploading may have queued its answer (say, an error status) just before the reset,
   // and that answer is passed on before the pair is closed.
   const Progress up = Transfer(upstream_, client_, backend_);
+  if (phase_ == Phase::kClosed) return;  // refused (an untrusted PROXY header)
   const Progress down = Transfer(downstream_, backend_, client_);
   if (up == Progress::kFailed || down == Progress::kFailed) {
     return Close(failed_ == &backend_ ? Ending::kBackendFailed : Ending::kOther);
@@ -314,6 +544,10 @@ Connection::Progress Connection::Transfer(Flow& flow, Endpoint& from, Endpoint& 
       break;
     }
     last_activity_ms_ = context_->loop->now_ms();
+    if (screen_proxy_ && &flow == &upstream_ &&
+        RefusedAsUntrusted(scratch.data(), static_cast<size_t>(n))) {
+      return Progress::kWaiting;  // closed
+    }
     // Written straight on: most of the time all of it goes, and no buffer is needed.
     ssize_t written = ::write(to.fd.get(), scratch.data(), static_cast<size_t>(n));
     if (written < 0) {
@@ -373,8 +607,11 @@ void Connection::Close(Ending ending) {
   context_->buffers->Release(std::move(downstream_.pending));
   if (counted_) backend_info_->runtime->worker(context_->worker_index).active.Subtract();
   ReleaseLoad();
-  view_->pool().counters(context_->worker_index).active.Subtract();
-  view_->Release(snapshot_);
+  if (view_ != nullptr) {  // routed: no longer in its pool's count
+    view_->pool().counters(context_->worker_index).active.Subtract();
+    view_->Release(snapshot_);
+    view_ = nullptr;
+  }
   snapshot_ = nullptr;
   context_->stats->active.Subtract();
   DeferOnce();  // back to the pool once this batch of events is through

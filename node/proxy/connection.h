@@ -1,6 +1,8 @@
 // Connection: one proxied TCP connection, client <-> backend, owned by one worker for its whole
-// life. It connects to a backend (trying the next one when a connect fails), then relays bytes
-// both ways with backpressure and half-close, and holds no buffer while idle.
+// life. It inspects what the client sends first where its listener asks (a PROXY header, a TLS
+// ClientHello), takes the route that matches, connects to a backend of the route's pool (trying
+// the next one when a connect fails; the PROXY header it sends, if any, goes first), then
+// relays bytes both ways with backpressure and half-close, and holds no buffer while idle.
 //
 // Lifetime: Connections live in their worker's ConnectionPool and are reused. Once closed, a
 // connection returns to the pool only after the current batch of events, because events later in
@@ -13,13 +15,16 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 
 #include "health/health_checker.h"
 #include "log/rate_limit.h"
 #include "net/event_loop.h"
+#include "net/socket_address.h"
 #include "net/unique_fd.h"
 #include "pool/pool_view.h"
 #include "proxy/buffer_pool.h"
+#include "proxy/listener.h"
 #include "stats/counter.h"
 
 namespace plby::proxy {
@@ -46,7 +51,9 @@ struct WorkerContext {
   stats::WorkerStats* stats = nullptr;
   log::LogRateLimit* connect_failure_log = nullptr;
   log::LogRateLimit* resource_error_log = nullptr;
-  health::HealthChecker* health = nullptr;  // for passive marks; may be null
+  log::LogRateLimit* empty_pool_log = nullptr;
+  log::LogRateLimit* inspect_log = nullptr;  // clients refused while being inspected
+  health::HealthChecker* health = nullptr;   // for passive marks; may be null
   ConnectionObserver* observer = nullptr;
 };
 
@@ -60,10 +67,10 @@ class Connection final : public net::TimerHandler, public net::DeferredTask {
   // times by default; each failed try may have waited for the connect timeout).
   static constexpr uint32_t kMaxConnectAttempts = 32;
 
-  // Takes an accepted client socket and starts connecting to the backend the snapshot's
-  // balancer picks for `ticket` and `key` (the client's hash, for key-based algorithms).
-  void Start(WorkerContext* context, net::UniqueFd client, pool::PoolView* view,
-             pool::PoolView::SnapshotRef* snapshot, uint64_t ticket, uint64_t key);
+  // Takes a client socket accepted on `listener` from `peer`: inspects it if the listener asks,
+  // then routes it and connects it to a backend of the route's pool.
+  void Start(WorkerContext* context, net::UniqueFd client, const Listener* listener,
+             const net::SocketAddress& peer);
 
   // Closes both sockets now, if open (worker shutdown).
   void Abort();
@@ -71,10 +78,13 @@ class Connection final : public net::TimerHandler, public net::DeferredTask {
   // backend was drained or removed with a drain timeout that has now passed. About once a
   // second, from the worker.
   void CheckDeadlines(int64_t now_ms);
-  bool open() const { return phase_ == Phase::kConnecting || phase_ == Phase::kRelaying; }
+  bool open() const {
+    return phase_ == Phase::kInspecting || phase_ == Phase::kConnecting ||
+           phase_ == Phase::kRelaying;
+  }
 
  private:
-  enum class Phase { kIdle, kConnecting, kRelaying, kClosed };
+  enum class Phase { kIdle, kInspecting, kConnecting, kRelaying, kClosed };
 
   // One socket of the pair and what epoll has told us about it (edge-triggered: a flag stays set
   // until a system call says otherwise).
@@ -106,6 +116,22 @@ class Connection final : public net::TimerHandler, public net::DeferredTask {
     kOther,          // the client went, a timeout, a drain deadline, shutdown, no backend
   };
 
+  // Reads what the client sent so far into the upstream buffer and looks at it, until the
+  // PROXY header and ClientHello the listener expects are whole (then routes the connection)
+  // or the client is refused.
+  void Inspect();
+  // Looks at the bytes inspection has read: true when inspection is over (the connection was
+  // routed, or closed).
+  bool ExamineInspected();
+  void RefuseProxyHeader(stats::ProxyHeaderResult result, absl::string_view why);
+  void RefuseClientHello(stats::ClientHelloResult result, absl::string_view why, int alert);
+  // An accept_proxy listener's untrusted client may not send a PROXY header: true (and the
+  // client closed) when its first bytes are one.
+  bool RefusedAsUntrusted(const char* data, size_t size);
+  // Takes the route that matches what inspection found, and starts connecting.
+  void Route();
+  // The pool sends PROXY headers: puts the header in front of whatever the client sent.
+  void PrependProxyHeader();
   // Asks the balancer for a backend this connection has not tried yet and connects to it,
   // until one connects or its handshake is under way; when none is left, closes the client.
   void ConnectNext();
@@ -139,11 +165,20 @@ class Connection final : public net::TimerHandler, public net::DeferredTask {
 
   WorkerContext* context_ = nullptr;
   Phase phase_ = Phase::kIdle;
+  const Listener* listener_ = nullptr;
+  // The client: the peer, or the one its PROXY header names. What the hash and logs use.
+  net::SocketAddress client_address_;
+  // The address the client connected to, when its PROXY header said (else getsockname's).
+  net::SocketAddress local_address_;
+  std::string server_name_;    // the ClientHello's SNI (its capacity is kept across reuse)
+  bool expect_proxy_ = false;  // a PROXY header is still to be read
+  bool expect_hello_ = false;  // a ClientHello is still to be read
+  bool screen_proxy_ = false;  // the first bytes may not be a PROXY header (untrusted source)
   Endpoint client_;
   Endpoint backend_;
-  Flow upstream_;    // client -> backend
-  Flow downstream_;  // backend -> client
-  net::Timer connect_timer_{this};
+  Flow upstream_;                   // client -> backend
+  Flow downstream_;                 // backend -> client
+  net::Timer connect_timer_{this};  // the connect timeout; while inspecting, inspection's
   pool::PoolView* view_ = nullptr;
   pool::PoolView::SnapshotRef* snapshot_ = nullptr;
   const pool::Backend* backend_info_ = nullptr;  // in snapshot_, which outlives the connection

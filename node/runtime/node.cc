@@ -1,7 +1,10 @@
 #include "runtime/node.h"
 
+#include <algorithm>
+
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "log/log.h"
 #include "net/event_loop.h"
 #include "net/socket_ops.h"
@@ -34,11 +37,30 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const config::Config& config,
                           absl::StrCat("server \"", server.name, "\" (", config.source, " line ",
                                        server.line, "): ", sockets.status().message()));
     }
-    node->listeners_.push_back({server.name, server.pool(), bound});
-    pool::Pool* pool = node->pools_->Find(server.pool());  // the config checked that it exists
-    for (int w = 0; w < options.workers; ++w) {
-      frontends[w].push_back({pool, std::move((*sockets)[w])});
+    std::vector<route::RouteTable::Route> routes;
+    std::vector<pool::Pool*> route_pools;
+    std::vector<std::string> pool_names;
+    for (const config::RouteConfig& route : server.routes) {
+      routes.push_back({.server_names = route.sni});
+      route_pools.push_back(node->pools_->Find(route.pool));  // the config checked it exists
+      if (std::find(pool_names.begin(), pool_names.end(), route.pool) == pool_names.end()) {
+        pool_names.push_back(route.pool);
+      }
     }
+    auto spec = std::make_unique<proxy::ListenerSpec>(
+        server.name, route::RouteTable(std::move(routes)), std::move(route_pools), options.workers);
+    spec->accept_proxy = server.accept_proxy;
+    spec->reads_client_hello = server.reads_client_hello();
+    spec->handshake_timeout_ms = absl::ToInt64Milliseconds(server.handshake_timeout);
+    node->listeners_.push_back({.server = server.name,
+                                .pool = server.pool(),
+                                .pools = std::move(pool_names),
+                                .address = bound,
+                                .spec = spec.get()});
+    for (int w = 0; w < options.workers; ++w) {
+      frontends[w].push_back({spec.get(), std::move((*sockets)[w])});
+    }
+    node->specs_.push_back(std::move(spec));
   }
   // The limit is split over the workers, each enforcing its share without asking the others
   // (the remainder goes to the first ones; every worker may hold at least one).
@@ -107,6 +129,40 @@ stats::WorkerTotals Node::totals() const {
   stats::WorkerTotals totals;
   for (const auto& worker : workers_) totals.Add(worker->stats());
   return totals;
+}
+
+std::vector<stats::ListenerTotals> Node::listener_totals() const {
+  std::vector<stats::ListenerTotals> all;
+  for (const Listener& listener : listeners_) {
+    const proxy::ListenerSpec& spec = *listener.spec;
+    stats::ListenerTotals totals{.name = spec.name,
+                                 .accept_proxy = spec.accept_proxy.has_value(),
+                                 .reads_client_hello = spec.reads_client_hello,
+                                 .proxy_headers = {},
+                                 .client_hellos = {},
+                                 .routes = {}};
+    for (int w = 0; w < worker_count(); ++w) {
+      const stats::ListenerCounters& counters = spec.counters.worker(w);
+      for (size_t i = 0; i < totals.proxy_headers.size(); ++i) {
+        totals.proxy_headers[i] += counters.proxy_headers[i].Get();
+      }
+      for (size_t i = 0; i < totals.client_hellos.size(); ++i) {
+        totals.client_hellos[i] += counters.client_hellos[i].Get();
+      }
+    }
+    for (size_t r = 0; r < spec.routes.size(); ++r) {
+      uint64_t connections = 0;
+      for (int w = 0; w < worker_count(); ++w) {
+        connections += spec.counters.worker(w).routed[r].Get();
+      }
+      totals.routes.push_back(
+          {.pool = spec.pools[r]->name(),
+           .server_names = absl::StrJoin(spec.routes.route(r).server_names, ","),
+           .connections = connections});
+    }
+    all.push_back(std::move(totals));
+  }
+  return all;
 }
 
 }  // namespace plby::runtime

@@ -13,6 +13,7 @@
 #include "health/health_checker.h"
 #include "net/socket_address.h"
 #include "pool/pool_registry.h"
+#include "proxy/listener.h"
 #include "runtime/worker.h"
 #include "state/state_file.h"
 #include "stats/counter.h"
@@ -32,9 +33,11 @@ struct NodeOptions {
 class Node {
  public:
   struct Listener {
-    std::string server;          // the [[server]]'s name
-    std::string pool;            // where its connections go
-    net::SocketAddress address;  // with the port the kernel chose when the config said 0
+    std::string server;               // the [[server]]'s name
+    std::string pool;                 // where its default route goes
+    std::vector<std::string> pools;   // where its routes go, each once
+    net::SocketAddress address;       // with the port the kernel chose when the config said 0
+    const proxy::ListenerSpec* spec;  // its routes and counters
   };
 
   // Builds the pools and opens every listener (refusing an address already in use), without
@@ -65,12 +68,14 @@ class Node {
   uint64_t accepted_connections() const;
   uint64_t active_connections() const;
   stats::WorkerTotals totals() const;
+  std::vector<stats::ListenerTotals> listener_totals() const;
 
  private:
   Node() = default;
 
   std::unique_ptr<pool::PoolRegistry> pools_;
   std::unique_ptr<health::HealthChecker> health_;
+  std::vector<std::unique_ptr<proxy::ListenerSpec>> specs_;  // before workers_: they use them
   std::vector<Listener> listeners_;
   std::vector<std::unique_ptr<Worker>> workers_;
 };

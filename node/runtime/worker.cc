@@ -9,7 +9,6 @@
 
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
-#include "balance/client_key.h"
 #include "log/log.h"
 
 namespace plby::runtime {
@@ -28,19 +27,19 @@ constexpr int64_t kHousekeepingMs = 1000;
 // Accepts the connections of one listening socket and starts their relay.
 class Worker::Acceptor final : public net::EventHandler, public net::TimerHandler {
  public:
-  Acceptor(Worker* worker, pool::PoolView* view, net::UniqueFd listener)
-      : worker_(worker), view_(view), listener_(std::move(listener)) {}
+  Acceptor(Worker* worker, const proxy::Listener* listener, net::UniqueFd socket)
+      : worker_(worker), listener_(listener), socket_(std::move(socket)) {}
   ~Acceptor() { worker_->loop_->CancelTimer(pause_timer_); }
   Acceptor(const Acceptor&) = delete;
   Acceptor& operator=(const Acceptor&) = delete;
 
-  absl::Status Watch() { return worker_->loop_->Add(listener_.get(), EPOLLIN, this); }
+  absl::Status Watch() { return worker_->loop_->Add(socket_.get(), EPOLLIN, this); }
 
   // Leaves the SO_REUSEPORT group for good. The object stays: an event already collected in
   // this batch may still point to it.
   void Close() {
     worker_->loop_->CancelTimer(pause_timer_);
-    listener_.reset();
+    socket_.reset();
   }
 
   // Accepting again, unless the descriptor pause still holds.
@@ -49,7 +48,7 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
   }
 
   void OnEvents(uint32_t) override {
-    if (!listener_) return;  // closed earlier in this batch
+    if (!socket_) return;  // closed earlier in this batch
     for (int i = 0; i < kAcceptsPerWakeup; ++i) {
       if (worker_->AtCapacity()) {
         // Clients wait in the kernel's accept queue until a connection closes.
@@ -58,11 +57,10 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
       }
       sockaddr_storage peer;
       socklen_t peer_length = sizeof(peer);
-      const int fd = accept4(listener_.get(), reinterpret_cast<sockaddr*>(&peer), &peer_length,
+      const int fd = accept4(socket_.get(), reinterpret_cast<sockaddr*>(&peer), &peer_length,
                              SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd >= 0) {
         worker_->stats_.accepted.Add();
-        view_->pool().counters(worker_->index_).accepted.Add();
         HandOff(net::UniqueFd(fd), reinterpret_cast<const sockaddr*>(&peer), peer_length);
         continue;
       }
@@ -92,34 +90,18 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
   }
 
   void Listen(bool on) {
-    if (!listener_) return;
-    if (absl::Status s = worker_->loop_->Modify(listener_.get(), on ? uint32_t{EPOLLIN} : 0u, this);
+    if (!socket_) return;
+    if (absl::Status s = worker_->loop_->Modify(socket_.get(), on ? uint32_t{EPOLLIN} : 0u, this);
         !s.ok()) {
-      PLBY_LOG(kError, "cannot ", on ? "resume" : "pause", " accepting pool=", view_->pool().name(),
+      PLBY_LOG(kError, "cannot ", on ? "resume" : "pause", " accepting server=", listener_->name,
                ": ", s.message());
     }
   }
 
  private:
   void HandOff(net::UniqueFd client, const sockaddr* peer, socklen_t peer_length) {
-    pool::PoolView::SnapshotRef* ref = view_->Acquire();
-    if (ref->snapshot->eligible().empty()) {
-      view_->Release(ref);
-      worker_->stats_.no_backend.Add();
-      uint64_t suppressed = 0;
-      if (worker_->empty_pool_log_.Allow(worker_->loop_->now_ms(), &suppressed)) {
-        PLBY_LOG(kWarn, "closing client: pool ", view_->pool().name(),
-                 " has no backend taking connections", log::SuppressedSuffix(suppressed));
-      }
-      return;  // closing the client is all there is to do
-    }
-    const uint64_t key =
-        ref->snapshot->needs_key()
-            ? balance::ClientKey(net::SocketAddress::FromSockaddr(peer, peer_length),
-                                 ref->snapshot->balance().hash)
-            : 0;
-    worker_->connections_.Acquire()->Start(&worker_->context_, std::move(client), view_, ref,
-                                           view_->pool().TakeTicket(), key);
+    worker_->connections_.Acquire()->Start(&worker_->context_, std::move(client), listener_,
+                                           net::SocketAddress::FromSockaddr(peer, peer_length));
   }
 
   // Out of descriptors or memory: a level-triggered listener would wake the loop again at once
@@ -134,14 +116,14 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
   void LogAcceptFailure(int error, absl::string_view consequence) {
     uint64_t suppressed = 0;
     if (!worker_->accept_failure_log_.Allow(worker_->loop_->now_ms(), &suppressed)) return;
-    PLBY_LOG(kWarn, "accept failed pool=", view_->pool().name(), " worker=", worker_->index_,
+    PLBY_LOG(kWarn, "accept failed server=", listener_->name, " worker=", worker_->index_,
              " error=\"", std::strerror(error), "\"", consequence,
              log::SuppressedSuffix(suppressed));
   }
 
   Worker* worker_;
-  pool::PoolView* view_;
-  net::UniqueFd listener_;
+  const proxy::Listener* listener_;
+  net::UniqueFd socket_;
   net::Timer pause_timer_{this};
 };
 
@@ -152,20 +134,31 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(int index, std::vector<Fr
   std::unique_ptr<Worker> worker =
       absl::WrapUnique(new Worker(index, *std::move(loop), std::move(options)));
   for (Frontend& frontend : frontends) {
-    // One view per pool, whichever listeners forward to it: its snapshots are followed once.
-    pool::PoolView* view = nullptr;
-    for (const auto& existing : worker->views_) {
-      if (&existing->pool() == frontend.pool) view = existing.get();
-    }
-    if (view == nullptr) {
-      worker->views_.push_back(std::make_unique<pool::PoolView>(*frontend.pool));
-      view = worker->views_.back().get();
+    auto listener = std::make_unique<proxy::Listener>();
+    listener->name = frontend.spec->name;
+    listener->routes = &frontend.spec->routes;
+    listener->accept_proxy = frontend.spec->accept_proxy;
+    listener->reads_client_hello = frontend.spec->reads_client_hello;
+    listener->handshake_timeout_ms = frontend.spec->handshake_timeout_ms;
+    listener->counters = &frontend.spec->counters.worker(index);
+    for (pool::Pool* pool : frontend.spec->pools) {
+      listener->views.push_back(worker->ViewOf(*pool));
     }
     worker->acceptors_.push_back(
-        std::make_unique<Acceptor>(worker.get(), view, std::move(frontend.listener)));
+        std::make_unique<Acceptor>(worker.get(), listener.get(), std::move(frontend.listener)));
+    worker->listeners_.push_back(std::move(listener));
     if (absl::Status s = worker->acceptors_.back()->Watch(); !s.ok()) return s;
   }
   return worker;
+}
+
+pool::PoolView* Worker::ViewOf(pool::Pool& pool) {
+  // One view per pool, whichever listeners and routes use it: its snapshots are followed once.
+  for (const auto& existing : views_) {
+    if (&existing->pool() == &pool) return existing.get();
+  }
+  views_.push_back(std::make_unique<pool::PoolView>(pool));
+  return views_.back().get();
 }
 
 Worker::Worker(int index, std::unique_ptr<net::EventLoop> loop, Options options)
@@ -182,6 +175,8 @@ Worker::Worker(int index, std::unique_ptr<net::EventLoop> loop, Options options)
   context_.stats = &stats_;
   context_.connect_failure_log = &connect_failure_log_;
   context_.resource_error_log = &resource_error_log_;
+  context_.empty_pool_log = &empty_pool_log_;
+  context_.inspect_log = &inspect_log_;
   context_.health = options.health;
   context_.observer = this;
 }

@@ -18,15 +18,16 @@
 #include "proxy/buffer_pool.h"
 #include "proxy/connection.h"
 #include "proxy/connection_pool.h"
+#include "proxy/listener.h"
 #include "stats/counter.h"
 
 namespace plby::runtime {
 
 class Worker final : private proxy::ConnectionObserver, private net::TimerHandler {
  public:
-  // A listening socket and the pool its connections go to.
+  // A listening socket and the listener it belongs to (its routes and their pools).
   struct Frontend {
-    pool::Pool* pool;
+    proxy::ListenerSpec* spec;
     net::UniqueFd listener;
   };
 
@@ -61,6 +62,8 @@ class Worker final : private proxy::ConnectionObserver, private net::TimerHandle
   class Acceptor;
 
   Worker(int index, std::unique_ptr<net::EventLoop> loop, Options options);
+  // This worker's view of `pool`, made at the first use.
+  pool::PoolView* ViewOf(pool::Pool& pool);
   void Run();
   // At the connection limit: stop accepting until a connection closes.
   bool AtCapacity() const { return static_cast<int64_t>(stats_.active.Get()) >= max_connections_; }
@@ -80,9 +83,11 @@ class Worker final : private proxy::ConnectionObserver, private net::TimerHandle
   log::LogRateLimit accept_failure_log_{1000};
   log::LogRateLimit empty_pool_log_{1000};
   log::LogRateLimit resource_error_log_{1000};
+  log::LogRateLimit inspect_log_{1000};
   log::LogRateLimit capacity_log_{1000};
   proxy::WorkerContext context_;
-  std::vector<std::unique_ptr<pool::PoolView>> views_;
+  std::vector<std::unique_ptr<pool::PoolView>> views_;  // one per pool its listeners route to
+  std::vector<std::unique_ptr<proxy::Listener>> listeners_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   bool muted_for_capacity_ = false;
   net::Timer housekeeping_{this};

@@ -34,6 +34,8 @@ class PerWorker {
 
   // Only worker `index`'s thread writes to its block.
   Counters& worker(int index) { return blocks_[index].counters; }
+  // For readers, which only Get().
+  const Counters& worker(int index) const { return blocks_[index].counters; }
 
   uint64_t Sum(Counter Counters::*counter) const {
     uint64_t sum = 0;

@@ -1,5 +1,6 @@
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -295,7 +296,34 @@ absl::StatusOr<Node> StartNode(const TempDir& dir, const std::string& config_tex
   if (std::regex_search(output, control, kControl)) {
     node.control_port = static_cast<uint16_t>(std::stoi(control[1]));
   }
+  static const std::regex kMetrics(R"( metrics listening address=\S+:(\d+) )");
+  std::smatch metrics;
+  if (std::regex_search(output, metrics, kMetrics)) {
+    node.metrics_port = static_cast<uint16_t>(std::stoi(metrics[1]));
+  }
   return node;
+}
+
+std::optional<uint64_t> MetricValue(const std::string& exposition, const std::string& sample) {
+  const std::string start = sample + " ";
+  size_t at = exposition.rfind("\n" + start);
+  if (at == std::string::npos) return std::nullopt;
+  at += 1 + start.size();
+  return std::stoull(exposition.substr(at, exposition.find('\n', at) - at));
+}
+
+std::optional<uint64_t> WaitForMetric(const Node& node, const std::string& sample,
+                                      uint64_t at_least) {
+  const auto deadline = std::chrono::steady_clock::now() + kWaitTimeout;
+  std::optional<uint64_t> value;
+  while (std::chrono::steady_clock::now() < deadline) {
+    absl::StatusOr<std::string> answer =
+        Exchange(node.metrics_port, "GET /metrics HTTP/1.0\r\n\r\n");
+    if (answer.ok()) value = MetricValue(*answer, sample);
+    if (value && *value >= at_least) return value;
+    usleep(50'000);  // a poll interval: the loop ends on the condition, not on this
+  }
+  return value;
 }
 
 RefusedPort::RefusedPort() {
@@ -328,22 +356,59 @@ absl::StatusOr<RunResult> RunToExit(const std::string& binary,
   return RunResult{*code, (*process)->Output()};
 }
 
-absl::StatusOr<int> Connect(uint16_t port) {
+absl::StatusOr<int> Connect(uint16_t port) { return ConnectTo("127.0.0.1", port); }
+
+absl::StatusOr<int> ConnectTo(const std::string& ip, uint16_t port, const std::string& from_ip) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Errno("socket");
   timeval timeout{.tv_sec = 20, .tv_usec = 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+  if (!from_ip.empty()) {
+    sockaddr_in source{};
+    source.sin_family = AF_INET;
+    if (inet_pton(AF_INET, from_ip.c_str(), &source.sin_addr) != 1 ||
+        bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof(source)) != 0) {
+      const absl::Status status = Errno(absl::StrCat("bind to ", from_ip));
+      close(fd);
+      return status;
+    }
+  }
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (inet_pton(AF_INET, ip.c_str(), &address.sin_addr) != 1) {
+    close(fd);
+    return absl::InvalidArgumentError(absl::StrCat("not an IPv4 address: ", ip));
+  }
   if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    const absl::Status status = Errno(absl::StrCat("connect to 127.0.0.1:", port));
+    const absl::Status status = Errno(absl::StrCat("connect to ", ip, ":", port));
     close(fd);
     return status;
   }
   return fd;
+}
+
+absl::StatusOr<std::unique_ptr<Process>> StartPeer(const std::string& binary,
+                                                   const std::vector<std::string>& args,
+                                                   const std::string& ip, uint16_t port) {
+  absl::StatusOr<std::unique_ptr<Process>> process = Process::Start(binary, args);
+  if (!process.ok()) return process.status();
+  const auto deadline = std::chrono::steady_clock::now() + kWaitTimeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    absl::StatusOr<int> fd = ConnectTo(ip, port);
+    if (fd.ok()) {
+      close(*fd);
+      return process;
+    }
+    if ((*process)->WaitForExit(milliseconds(20))) {  // also the poll interval
+      return absl::InternalError(absl::StrCat(binary, " exited before listening on ", ip, ":", port,
+                                              ":\n", (*process)->Output()));
+    }
+  }
+  return absl::DeadlineExceededError(absl::StrCat(binary, ": nothing listens on ", ip, ":", port,
+                                                  " after ", kWaitTimeout.count(), " ms:\n",
+                                                  (*process)->Output()));
 }
 
 absl::Status SendAll(int fd, const std::string& data) {

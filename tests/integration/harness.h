@@ -126,6 +126,7 @@ struct Node {
   std::map<std::string, uint16_t>
       ports;  // server name -> port (a server with inline backends: its pool's name too)
   uint16_t control_port = 0;
+  uint16_t metrics_port = 0;                               // 0: the config has no [metrics]
   uint16_t port() const { return ports.begin()->second; }  // the only (or first) server's
   std::string control_address() const { return "127.0.0.1:" + std::to_string(control_port); }
 };
@@ -134,6 +135,13 @@ struct Node {
 absl::StatusOr<Node> StartNode(const TempDir& dir, const std::string& config_text,
                                std::vector<std::string> extra_args = {"--workers", "2"},
                                const std::vector<std::string>& environment = {});
+
+// The value of `sample` ("plby_x_total{a=\"b\"}") in Prometheus text, if it is there.
+std::optional<uint64_t> MetricValue(const std::string& exposition, const std::string& sample);
+// Scrapes the node's /metrics until `sample` is at least `at_least` (counters are summed when
+// scraped, so a connection just refused may take a moment to show); the last value seen.
+std::optional<uint64_t> WaitForMetric(const Node& node, const std::string& sample,
+                                      uint64_t at_least = 1);
 
 // A port on which connects are refused: bound, never listening, held while this lives.
 class RefusedPort {
@@ -176,6 +184,15 @@ int CountOf(const std::string& text, const std::string& what);
 // A blocking TCP connection to 127.0.0.1:port, with 20 s send and receive timeouts so that a
 // hang fails the test instead of stalling it.
 absl::StatusOr<int> Connect(uint16_t port);
+// The same to `ip`:`port`, from `from_ip` (any port) when it is not empty: distinct 127.x.y.z
+// sources tell clients apart.
+absl::StatusOr<int> ConnectTo(const std::string& ip, uint16_t port,
+                              const std::string& from_ip = "");
+// A server nobody here wrote (nginx, HAProxy, openssl s_server), once `ip`:`port` accepts
+// connections; an error, with its output, if it exits first.
+absl::StatusOr<std::unique_ptr<Process>> StartPeer(const std::string& binary,
+                                                   const std::vector<std::string>& args,
+                                                   const std::string& ip, uint16_t port);
 // Connects, sends `message`, half-closes, and reads until the other side closes.
 absl::StatusOr<std::string> Exchange(uint16_t port, const std::string& message);
 // Sends all of `data` (blocking socket).

@@ -6,6 +6,8 @@
 #   rogue-ca.pem, rogue.pem / rogue.key
 #                            a client certificate from another CA, which the node must refuse
 #   expired.pem / expired.key  a client certificate signed by ca.pem that expired yesterday
+#   api.pem / api.key        a server certificate for api.example.com (TLS routing tests)
+#   wild.pem / wild.key      a server certificate for *.example.org
 set -euo pipefail
 dir=${1:?usage: make-test-certs.sh DIR}
 mkdir -p "$dir"
@@ -31,3 +33,7 @@ extendedKeyUsage=serverAuth"
 make_cert client "plbyctl" ca "extendedKeyUsage=clientAuth"
 make_cert rogue "intruder" rogue-ca "extendedKeyUsage=clientAuth"
 make_cert expired "old plbyctl" ca "extendedKeyUsage=clientAuth" -1
+make_cert api "api.example.com" ca "subjectAltName=DNS:api.example.com
+extendedKeyUsage=serverAuth"
+make_cert wild "wildcard example.org" ca "subjectAltName=DNS:*.example.org
+extendedKeyUsage=serverAuth"

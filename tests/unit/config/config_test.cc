@@ -208,7 +208,7 @@ TEST(ConfigTest, PoolMistakesAreNamedWithTheirLine) {
   EXPECT_THAT(ErrorOf(pool + "weight = 3\n"),
               HasSubstr("test.toml:8:1: unknown key \"weight\" in [[pool]] (pool[0]) (valid: name, "
                         "algorithm, backends, discover, slow_start, hash, maglev_table_size, "
-                        "connect_timeout, idle_timeout, health)"));
+                        "connect_timeout, idle_timeout, health, send_proxy)"));
   EXPECT_THAT(
       ErrorOf(pool + "algorithm = \"maglev\"\nslow_start = \"10s\"\n"),
       HasSubstr("test.toml:9:14: pool[0].slow_start 10s is not valid with algorithm maglev: "
@@ -243,7 +243,8 @@ TEST(ConfigTest, UnknownKeysAreRefusedWhereverTheyAre) {
                         "pool, control, node, metrics)"));
   EXPECT_THAT(ErrorOf(Server("lisen = \"x\"")),
               HasSubstr("test.toml:3:1: unknown key \"lisen\" in [[server]] (server[0]) (valid: "
-                        "name, listen, connect_timeout, idle_timeout, health, forward)"));
+                        "name, listen, connect_timeout, idle_timeout, health, forward, "
+                        "accept_proxy, trusted, handshake_timeout)"));
   EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:8080" } ])", "algoritm = \"RR\"\n")),
               HasSubstr("test.toml:6:1: unknown key \"algoritm\" in [[server.forward]]"));
   EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:8080", wieght = 2 } ])")),
@@ -321,10 +322,116 @@ TEST(ConfigTest, MissingPiecesAreNamed) {
                         "\"address\""));
 }
 
-TEST(ConfigTest, OnlyOneForwardPerServer) {
-  EXPECT_THAT(ErrorOf(Server() + "[[server.forward]]\nbackends = []\n"),
-              HasSubstr("test.toml:7:1: server[0]: exactly one [[server.forward]] per server is "
-                        "supported, found 2"));
+// A listener that routes TLS by server name, with inline pools and a named one.
+constexpr char kPassthroughConfig[] = R"([[server]]
+name = "tls"
+listen = "127.0.0.1:8443"
+handshake_timeout = "2s"
+[[server.forward]]
+sni = ["API.example.com.", "*.api.example.com"]
+tls = "passthrough"
+backends = [ { address = "127.0.0.1:9001" } ]
+[[server.forward]]
+tls = "passthrough"
+pool = "rest"
+[[server.forward]]
+sni = ["www.example.com"]
+tls = "passthrough"
+backends = [ { address = "127.0.0.1:9003" } ]
+
+[[pool]]
+name = "rest"
+send_proxy = "v2"
+backends = [ { address = "127.0.0.1:9002" } ]
+)";
+
+TEST(ConfigTest, ServersRouteBySniToSeveralPools) {
+  absl::StatusOr<Config> config = ParseConfig(kPassthroughConfig, "test.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const ServerConfig& server = config->servers.at(0);
+  ASSERT_THAT(server.routes, SizeIs(3));
+  EXPECT_THAT(server.routes[0].sni, ElementsAre("api.example.com", "*.api.example.com"));
+  EXPECT_EQ(server.routes[0].pool, "tls");  // the first inline pool is named after the server
+  EXPECT_EQ(server.routes[1].pool, "rest");
+  EXPECT_EQ(server.routes[2].pool, "tls[2]");
+  EXPECT_EQ(server.pool(), "rest");  // the default route's
+  EXPECT_TRUE(server.reads_client_hello());
+  EXPECT_EQ(server.handshake_timeout, absl::Seconds(2));
+  ASSERT_NE(config->FindPool("rest"), nullptr);
+  EXPECT_EQ(config->FindPool("rest")->send_proxy, ProxyProtocol::kV2);
+  EXPECT_EQ(config->FindPool("tls")->send_proxy, ProxyProtocol::kNone);
+}
+
+TEST(ConfigTest, RoutesAreChecked) {
+  const auto passthrough = [](const std::string& forwards) {
+    return "[[server]]\nlisten = \"127.0.0.1:8443\"\n" + forwards;
+  };
+  const std::string backends = "backends = [ { address = \"127.0.0.1:9001\" } ]\n";
+  EXPECT_THAT(ErrorOf(passthrough("[[server.forward]]\nsni = [\"a.example.com\"]\n" + backends)),
+              HasSubstr("a forward with sni routes by the TLS ClientHello: say tls = "
+                        "\"passthrough\""));
+  EXPECT_THAT(ErrorOf(passthrough("[[server.forward]]\nsni = [\"a.example.com\"]\ntls = "
+                                  "\"passthrough\"\n" +
+                                  backends + "[[server.forward]]\n" + backends)),
+              HasSubstr("test.toml:7:1: server[0]: every forward of a listener that passes TLS "
+                        "through reads the ClientHello"));
+  EXPECT_THAT(
+      ErrorOf(passthrough("[[server.forward]]\n" + backends + "[[server.forward]]\n" + backends)),
+      HasSubstr("test.toml:5:1: server[0]: a second forward without sni (the first is at "
+                "line 3)"));
+  EXPECT_THAT(ErrorOf(passthrough("[[server.forward]]\ntls = \"terminate\"\n" + backends)),
+              HasSubstr("server[0].forward[0].tls: \"terminate\" is not built yet"));
+  EXPECT_THAT(ErrorOf(passthrough("[[server.forward]]\ntls = \"tunnel\"\n" + backends)),
+              HasSubstr("\"tunnel\" is not valid (valid: passthrough, terminate)"));
+  EXPECT_THAT(ErrorOf(passthrough("[[server.forward]]\nsni = [\"a.*.example.com\"]\ntls = "
+                                  "\"passthrough\"\n" +
+                                  backends)),
+              HasSubstr("test.toml:4:8: server[0].forward[0].sni: server name "
+                        "\"a.*.example.com\" has a '*' that is not the whole first label"));
+  EXPECT_THAT(
+      ErrorOf(passthrough("[[server.forward]]\nsni = []\ntls = \"passthrough\"\n" + backends)),
+      HasSubstr("sni: expected a non-empty list of server names"));
+  EXPECT_THAT(ErrorOf(passthrough("handshake_timeout = \"5s\"\n[[server.forward]]\n" + backends)),
+              HasSubstr("handshake_timeout: bounds the wait for a ClientHello"));
+  EXPECT_THAT(ErrorOf(passthrough("[[server.forward]]\npool = \"p\"\nsend_proxy = \"v1\"\n") +
+                      "[[pool]]\nname = \"p\"\n" + backends),
+              HasSubstr("send_proxy: this forward names pool \"p\""));
+  EXPECT_THAT(ErrorOf(passthrough("[[server.forward]]\nsend_proxy = \"v3\"\n" + backends)),
+              HasSubstr("server[0].forward[0].send_proxy: \"v3\" is not valid (valid: v1, v2)"));
+  // A pattern a route before it already takes is legal, but never used.
+  absl::StatusOr<Config> shadowed = ParseConfig(
+      passthrough(
+          "[[server.forward]]\nsni = [\"a.example.com\"]\ntls = \"passthrough\"\n" + backends +
+          "[[server.forward]]\nsni = [\"a.example.com\"]\ntls = \"passthrough\"\n" + backends),
+      "test.toml");
+  ASSERT_TRUE(shadowed.ok()) << shadowed.status();
+  EXPECT_THAT(shadowed->warnings,
+              Contains(HasSubstr("sni \"a.example.com\" never matches here: the forward at "
+                                 "line 3 takes it first")));
+}
+
+TEST(ConfigTest, AcceptProxyNamesItsTrustedSources) {
+  absl::StatusOr<Config> config =
+      ParseConfig(Server("accept_proxy = true\ntrusted = [\"10.0.0.0/8\", \"::1\"]"), "test.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(config->servers[0].accept_proxy.has_value());
+  ASSERT_THAT(config->servers[0].accept_proxy->trusted, SizeIs(2));
+  EXPECT_EQ(config->servers[0].accept_proxy->trusted[0].ToString(), "10.0.0.0/8");
+  EXPECT_EQ(config->servers[0].accept_proxy->trusted[1].ToString(), "::1/128");
+
+  EXPECT_THAT(ErrorOf(Server("accept_proxy = true")),
+              HasSubstr("test.toml:3:16: server[0]: accept_proxy = true needs trusted = [...]"));
+  EXPECT_THAT(ErrorOf(Server("trusted = [\"10.0.0.0/8\"]")),
+              HasSubstr("server[0].trusted: names who may send a PROXY header, which only a "
+                        "server with accept_proxy = true reads"));
+  EXPECT_THAT(ErrorOf(Server("accept_proxy = true\ntrusted = [\"10.0.0.1/8\"]")),
+              HasSubstr("test.toml:4:12: server[0].trusted: "));
+  EXPECT_THAT(ErrorOf(Server("accept_proxy = true\ntrusted = [\"10.0.0.1/8\"]")),
+              HasSubstr("10.0.0.0/8"));
+  EXPECT_THAT(ErrorOf(Server("accept_proxy = true\ntrusted = []")),
+              HasSubstr("server[0].trusted: expected a non-empty list of networks"));
+  EXPECT_THAT(ErrorOf(Server("accept_proxy = \"yes\"\ntrusted = [\"10.0.0.0/8\"]")),
+              HasSubstr("server[0].accept_proxy"));
 }
 
 TEST(ConfigTest, DuplicatesAreRefused) {

@@ -116,8 +116,8 @@ TEST(DesiredPoolsTest, HashesTheBytesAndNotesWhatApplyLeavesAlone) {
   ASSERT_EQ(desired->pools.size(), 2u);
   EXPECT_EQ(desired->pools[0].backends[0].address.ToString(), "web-0.web:8080");  // not resolved
   ASSERT_EQ(desired->notes.size(), 1u);
-  EXPECT_THAT(desired->notes[0], HasSubstr("pools.toml:1:1: pool \"web\": its timeouts and "
-                                           "health checks are start settings"));
+  EXPECT_THAT(desired->notes[0], HasSubstr("pools.toml:1:1: pool \"web\": its timeouts, health "
+                                           "checks and send_proxy are start settings"));
 }
 
 TEST(DesiredPoolsTest, RefusesWhatTheNodeWouldRefuseWithItsLine) {

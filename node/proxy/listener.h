@@ -1,0 +1,62 @@
+// Listener: what the connections of one [[server]] share on one worker: how they are inspected
+// (PROXY header, ClientHello), the route table, and this worker's view of each route's pool.
+// Built by the worker at start and never changed; only that worker's thread touches it.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "net/socket_address.h"
+#include "pool/pool.h"
+#include "pool/pool_view.h"
+#include "route/route_table.h"
+#include "stats/listener_stats.h"
+
+namespace plby::proxy {
+
+// How long a trusted source has to send its whole PROXY header (the 3 s: a proxy sends
+// it in its first segment; only a broken or hostile peer takes longer).
+inline constexpr int64_t kProxyHeaderTimeoutMs = 3000;
+
+// A listener as the node knows it: shared by the workers, each of which makes its Listener
+// from it. Built before the workers start, then only its counters change.
+struct ListenerSpec {
+  ListenerSpec(std::string name, route::RouteTable routes, std::vector<pool::Pool*> pools,
+               int workers)
+      : name(std::move(name)),
+        routes(std::move(routes)),
+        pools(std::move(pools)),
+        counters(workers) {}
+
+  std::string name;
+  route::RouteTable routes;
+  std::vector<pool::Pool*> pools;  // per route
+  std::optional<config::AcceptProxyConfig> accept_proxy;
+  bool reads_client_hello = false;
+  int64_t handshake_timeout_ms = 0;  // for the ClientHello
+  stats::PerWorker<stats::ListenerCounters> counters;
+};
+
+struct Listener {
+  std::string name;                           // the [[server]]'s name, for logs
+  const route::RouteTable* routes = nullptr;  // shared by the workers, owned by the node
+  std::vector<pool::PoolView*> views;         // per route: this worker's view of its pool
+  // Set: accept_proxy; these sources must send a PROXY header, and others may not.
+  std::optional<config::AcceptProxyConfig> accept_proxy;
+  bool reads_client_hello = false;   // a passthrough listener: route by the ClientHello's SNI
+  int64_t handshake_timeout_ms = 0;  // the whole ClientHello must be in by then
+  stats::ListenerCounters* counters = nullptr;  // this worker's block
+
+  // Whether a connection from `peer` must begin with a PROXY header.
+  bool Trusts(const net::SocketAddress& peer) const {
+    if (!accept_proxy) return false;
+    for (const net::Cidr& network : accept_proxy->trusted) {
+      if (network.Contains(peer)) return true;
+    }
+    return false;
+  }
+};
+
+}  // namespace plby::proxy
