@@ -208,7 +208,9 @@ int CheckConfig(const plby::config::Config& config) {
       std::printf("    route %s%s -> pool \"%s\"\n",
                   route.sni.empty() ? "default"
                                     : absl::StrCat("sni ", absl::StrJoin(route.sni, ",")).c_str(),
-                  route.tls == plby::config::RouteTls::kPassthrough ? " tls passthrough" : "",
+                  route.tls == plby::config::RouteTls::kPassthrough ? " tls passthrough"
+                  : route.tls == plby::config::RouteTls::kTerminate ? " tls terminate"
+                                                                    : "",
                   route.pool.c_str());
     }
   }
@@ -349,7 +351,9 @@ int main(int argc, char** argv) {
                                 " pools=", absl::StrJoin(listener.pools, ","))
                  : "",
              listener.spec->accept_proxy ? " accept_proxy=on" : "",
-             listener.spec->reads_client_hello ? " tls=passthrough" : "");
+             listener.spec->tls != nullptr       ? " tls=terminate"
+             : listener.spec->reads_client_hello ? " tls=passthrough"
+                                                 : "");
   }
 
   plby::control::NodeFacts facts{

@@ -22,6 +22,7 @@ using detail::ToStd;
 using detail::Validator;
 
 bool ServerConfig::reads_client_hello() const {
+  if (tls) return true;  // for the route and the certificate
   for (const RouteConfig& route : routes) {
     if (route.tls == RouteTls::kPassthrough) return true;
   }

@@ -15,6 +15,7 @@
 #include "net/host_port.h"
 #include "net/own_listeners.h"
 #include "net/socket_address.h"
+#include "tls/server_context.h"
 
 namespace plby::config {
 
@@ -103,10 +104,11 @@ struct PoolConfig {
   bool inline_in_server = false;  // defined by a [[server.forward]]'s backends
 };
 
-// What a route does with TLS. (Termination is not built yet: refused by the config.)
+// What a route does with TLS.
 enum class RouteTls {
   kNone,         // the bytes are relayed as they come
   kPassthrough,  // the ClientHello is read, unchanged, to route by its SNI; then relayed as is
+  kTerminate,    // the handshake is the node's ([server.tls]); the backend gets plaintext
 };
 
 // A [[server.forward]]: where a listener's connections go. Routes are tried in order; the first
@@ -132,7 +134,9 @@ struct ServerConfig {
   net::SocketAddress listen_address;
   std::vector<RouteConfig> routes;  // at least one
   std::optional<AcceptProxyConfig> accept_proxy;
-  // How long a client of a passthrough listener has to send its whole ClientHello.
+  // [server.tls]: the certificates (read, and checked) and how the node terminates TLS.
+  std::optional<tls::ServerTlsSettings> tls;
+  // How long a TLS client has to finish its handshake (or, passthrough, send its ClientHello).
   absl::Duration handshake_timeout = kDefaultHandshakeTimeout;
   int line = 0;  // where the [[server]] starts, for messages
 

@@ -1,10 +1,14 @@
 // [[server]] tables: listeners and their [[server.forward]].
+#include <tuple>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "config/validator.h"
 #include "route/route_table.h"
 #include "text/quote.h"
+#include "tls/certificates.h"
+#include "tls/server_context.h"
 
 namespace plby::config::detail {
 
@@ -47,7 +51,7 @@ bool Validator::ReadServer(const toml::table& table, const std::string& path, Se
   server.line = static_cast<int>(table.source().begin.line);
   CheckKeys(table, absl::StrCat("[[server]] (", path, ")"),
             {"name", "listen", "connect_timeout", "idle_timeout", "health", "forward",
-             "accept_proxy", "trusted", "handshake_timeout"});
+             "accept_proxy", "trusted", "handshake_timeout", "tls"});
 
   if (table.get("listen") == nullptr) {
     Error(table.source(), absl::StrCat(path,
@@ -60,6 +64,7 @@ bool Validator::ReadServer(const toml::table& table, const std::string& path, Se
   }
   if (auto name = GetName(table, path, "name", "web")) server.name = *name;
   ReadAcceptProxy(table, path, server);
+  ReadServerTls(table, path, server);
 
   const toml::array* forwards = ReadForwardArray(table, path);
   if (forwards == nullptr) return false;
@@ -77,6 +82,8 @@ bool Validator::ReadServer(const toml::table& table, const std::string& path, Se
                       .tls = RouteTls::kNone,
                       .line = static_cast<int>(forward.source().begin.line)};
     ReadRouteMatch(forward, forward_path, route);
+    // A listener with certificates terminates TLS unless the route says otherwise.
+    if (server.tls && forward.get("tls") == nullptr) route.tls = RouteTls::kTerminate;
     if (auto pool = GetString(forward, "pool", absl::StrCat(forward_path, ".pool"), "api")) {
       route.pool = *pool;
       // The pool's settings are in its [[pool]] table; here they would be a second copy.
@@ -166,15 +173,7 @@ void Validator::ReadRouteMatch(const toml::table& forward, const std::string& pa
   }
   if (std::optional<size_t> tls =
           GetChoice(forward, "tls", absl::StrCat(path, ".tls"), {"passthrough", "terminate"})) {
-    if (*tls == 0) {
-      route.tls = RouteTls::kPassthrough;
-    } else {
-      Error(forward.get("tls")->source(),
-            absl::StrCat(path,
-                         ".tls: \"terminate\" is not built yet (TLS termination is in progress); "
-                         "valid now: \"passthrough\" (route by the ClientHello's server name and "
-                         "relay the TLS bytes unchanged to a backend that terminates them)"));
-    }
+    route.tls = *tls == 0 ? RouteTls::kPassthrough : RouteTls::kTerminate;
   }
 }
 
@@ -208,19 +207,129 @@ void Validator::CheckRoutes(const std::string& path, const ServerConfig& server)
     }
   }
   for (const RouteConfig& route : server.routes) {
-    if (!route.sni.empty() && route.tls == RouteTls::kNone) {
+    if (route.tls == RouteTls::kTerminate && !server.tls) {
       errors_.push_back(absl::StrCat(
           source_, ":", route.line, ":1: ", path,
-          ": a forward with sni routes by the TLS ClientHello: say tls = \"passthrough\" (the "
-          "only TLS mode built so far)"));
+          ": tls = \"terminate\" needs the listener's certificates: add [server.tls] with "
+          "certificates = [ { cert = \"a.pem\", key = \"a.key\" } ]"));
+    } else if (server.tls) {
+      continue;  // every connection's ClientHello is read; routes may mix the two modes
+    } else if (!route.sni.empty() && route.tls == RouteTls::kNone) {
+      errors_.push_back(absl::StrCat(
+          source_, ":", route.line, ":1: ", path,
+          ": a forward with sni routes by the TLS ClientHello: say tls = \"passthrough\", or "
+          "give the server a [server.tls] to terminate TLS here"));
     } else if (any_passthrough && route.tls == RouteTls::kNone) {
       errors_.push_back(absl::StrCat(
           source_, ":", route.line, ":1: ", path,
           ": every forward of a listener that passes TLS through reads the ClientHello, so this "
-          "one takes TLS too: say tls = \"passthrough\" here as well (plaintext clients of such "
-          "a listener are refused)"));
+          "one takes TLS too: say tls = \"passthrough\" here as well, or give the server a "
+          "[server.tls] (plaintext clients of such a listener are refused)"));
     }
   }
+}
+
+void Validator::ReadServerTls(const toml::table& table, const std::string& path,
+                              ServerConfig& server) {
+  const std::string tls_path = absl::StrCat(path, ".tls");
+  const toml::table* section = GetTable(table, "tls", tls_path);
+  if (section == nullptr) return;
+  CheckKeys(*section, "[server.tls]",
+            {"certificates", "min_version", "alpn", "handshake_timeout", "session_ticket_keys"});
+  const size_t errors_before = errors_.size();
+  tls::ServerTlsSettings settings;
+  const auto read_file = [&](const toml::node& where, const std::string& key_path,
+                             const std::string& configured, std::string& file, std::string& bytes) {
+    file = ResolveRelative(configured);
+    if (!options_.touch_the_world) return;
+    absl::StatusOr<std::string> read = ReadSmallFile(file);
+    if (!read.ok()) {
+      Error(where.source(),
+            absl::StrCat(key_path, " ", text::Quote(configured), ": ", read.status().message()));
+    } else {
+      bytes = *std::move(read);
+    }
+  };
+  const toml::node* certificates = section->get("certificates");
+  const toml::array* list = certificates != nullptr ? certificates->as_array() : nullptr;
+  if (list == nullptr || list->empty() || !list->is_array_of_tables()) {
+    Error(certificates != nullptr ? certificates->source() : section->source(),
+          absl::StrCat(tls_path,
+                       ".certificates: expected a non-empty list like [ { cert = \"a.pem\", key "
+                       "= \"a.key\" } ] (the first is the default)"));
+  } else {
+    for (size_t i = 0; i < list->size(); ++i) {
+      const toml::table& entry = *list->get(i)->as_table();
+      const std::string entry_path = absl::StrCat(tls_path, ".certificates[", i, "]");
+      CheckKeys(entry, "a certificate", {"cert", "key"});
+      tls::ServerTlsSettings::Certificate certificate;
+      for (const auto& [key, file, bytes] :
+           {std::tuple{"cert", &certificate.cert_file, &certificate.cert_pem},
+            std::tuple{"key", &certificate.key_file, &certificate.key_pem}}) {
+        std::optional<std::string> configured =
+            GetString(entry, key, absl::StrCat(entry_path, ".", key), "a.pem");
+        if (!configured) {
+          if (entry.get(key) == nullptr) {
+            Error(entry.source(), absl::StrCat(entry_path, ": missing required key \"", key,
+                                               "\" (a PEM file, relative to the config)"));
+          }
+          continue;
+        }
+        read_file(*entry.get(key), absl::StrCat(entry_path, ".", key), *configured, *file, *bytes);
+      }
+      settings.certificates.push_back(std::move(certificate));
+    }
+  }
+  if (std::optional<size_t> version = GetChoice(
+          *section, "min_version", absl::StrCat(tls_path, ".min_version"), {"1.2", "1.3"})) {
+    settings.min_version = *version == 0 ? tls::TlsVersion::kTls12 : tls::TlsVersion::kTls13;
+  }
+  if (const toml::node* alpn = section->get("alpn")) {
+    const toml::array* protocols = alpn->as_array();
+    if (protocols == nullptr || protocols->empty()) {
+      Error(alpn->source(), absl::StrCat(tls_path,
+                                         ".alpn: expected a non-empty list of protocols, like "
+                                         "[\"http/1.1\"]"));
+    } else {
+      for (const toml::node& protocol : *protocols) {
+        const auto* text = protocol.as_string();
+        if (text == nullptr || text->get().empty() || text->get().size() > 255) {
+          Error(protocol.source(), absl::StrCat(tls_path,
+                                                ".alpn: each protocol is a string of 1-255 "
+                                                "bytes (e.g. \"http/1.1\")"));
+          continue;
+        }
+        settings.alpn.push_back(text->get());
+      }
+    }
+  }
+  if (auto timeout =
+          GetDuration(*section, "handshake_timeout", absl::StrCat(tls_path, ".handshake_timeout"),
+                      "10s", absl::Milliseconds(100), absl::Minutes(5))) {
+    server.handshake_timeout = *timeout;
+  }
+  if (auto keys = GetString(*section, "session_ticket_keys",
+                            absl::StrCat(tls_path, ".session_ticket_keys"), "tickets.key")) {
+    read_file(*section->get("session_ticket_keys"), absl::StrCat(tls_path, ".session_ticket_keys"),
+              *keys, settings.ticket_keys_file, settings.ticket_keys);
+  }
+  if (errors_.size() != errors_before) return;
+  if (options_.touch_the_world) {
+    // Loaded as the node will load it: what OpenSSL refuses is refused here, with the file.
+    absl::StatusOr<std::shared_ptr<const tls::ServerContext>> loaded =
+        tls::ServerContext::Load(settings, 1);
+    if (!loaded.ok()) {
+      Error(section->source(), absl::StrCat(tls_path, ": ", loaded.status().message()));
+      return;
+    }
+    for (const tls::LoadedCertificate& certificate : (*loaded)->certificates()) {
+      const std::string warning = tls::ExpiryWarning(certificate.facts, absl::Now());
+      if (!warning.empty()) {
+        Warn(section->source(), absl::StrCat(tls_path, ": ", certificate.cert_file, ": ", warning));
+      }
+    }
+  }
+  server.tls = std::move(settings);
 }
 
 void Validator::ReadAcceptProxy(const toml::table& table, const std::string& path,

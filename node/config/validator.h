@@ -116,6 +116,9 @@ class Validator {
   void ReadRouteMatch(const toml::table& forward, const std::string& path, RouteConfig& route);
   // One default route at most, sni only with TLS, and passthrough for all routes or none.
   void CheckRoutes(const std::string& path, const ServerConfig& server);
+  // [server.tls]: the certificates read and loaded as the node will (so that a key that is not
+  // its certificate's is refused here, with its file), min_version, alpn, the ticket keys.
+  void ReadServerTls(const toml::table& table, const std::string& path, ServerConfig& server);
   // accept_proxy and trusted.
   void ReadAcceptProxy(const toml::table& table, const std::string& path, ServerConfig& server);
   // The server's [[server.forward]] array: 1 to kMaxRoutesPerServer tables.

@@ -9,6 +9,7 @@
 #include "absl/time/time.h"
 #include "balance/algorithm.h"
 #include "metrics/exposition.h"
+#include "tls/tls_session.h"
 
 namespace plby::metrics {
 namespace {
@@ -85,6 +86,53 @@ std::string RenderPrometheus(const Report& report) {
                               stats::kClientHelloResultLabels[i], "\""),
                  listener.client_hellos[i]);
     }
+  }
+  out.Family("plby_tls_handshakes_total", "counter",
+             "TLS handshakes of listeners that terminate TLS, by result: ok, timeout, or why "
+             "it failed (protocol_version, no_shared_cipher, peer_alert, closed, other).");
+  for (const stats::ListenerTotals& listener : node.listeners) {
+    if (!listener.terminates_tls) continue;
+    const std::string labels = listener_label(listener);
+    out.Sample("plby_tls_handshakes_total", absl::StrCat(labels, ",result=\"ok\""),
+               listener.handshakes.done);
+    out.Sample("plby_tls_handshakes_total", absl::StrCat(labels, ",result=\"timeout\""),
+               listener.handshakes.timeouts);
+    for (size_t i = 0; i < static_cast<size_t>(tls::HandshakeFailure::kCount); ++i) {
+      out.Sample(
+          "plby_tls_handshakes_total",
+          absl::StrCat(labels, ",result=\"",
+                       tls::HandshakeFailureLabel(static_cast<tls::HandshakeFailure>(i)), "\""),
+          listener.handshakes.failures[i]);
+    }
+  }
+  out.Family("plby_tls_certificate_expiry_seconds", "gauge",
+             "When each certificate of a listener that terminates TLS expires (Unix time).");
+  for (const stats::ListenerTotals& listener : node.listeners) {
+    for (const stats::ListenerTotals::Certificate& certificate : listener.certificates) {
+      out.Sample(
+          "plby_tls_certificate_expiry_seconds",
+          absl::StrCat(listener_label(listener), ",certificate=\"", LabelValue(certificate.file),
+                       "\",names=\"", LabelValue(certificate.names), "\""),
+          certificate.not_after_seconds);
+    }
+  }
+  out.Family("plby_tls_resumed_handshakes_total", "counter",
+             "Completed handshakes that resumed a session (a ticket).");
+  for (const stats::ListenerTotals& listener : node.listeners) {
+    if (!listener.terminates_tls) continue;
+    out.Sample("plby_tls_resumed_handshakes_total", listener_label(listener),
+               listener.handshakes.resumed);
+  }
+  out.Family("plby_tls_handshakes_by_version_total", "counter",
+             "Completed handshakes by the TLS version agreed.");
+  for (const stats::ListenerTotals& listener : node.listeners) {
+    if (!listener.terminates_tls) continue;
+    out.Sample("plby_tls_handshakes_by_version_total",
+               absl::StrCat(listener_label(listener), ",version=\"TLSv1.2\""),
+               listener.handshakes.tls12);
+    out.Sample("plby_tls_handshakes_by_version_total",
+               absl::StrCat(listener_label(listener), ",version=\"TLSv1.3\""),
+               listener.handshakes.tls13);
   }
   out.Family("plby_route_connections_total", "counter",
              "Connections each route ([[server.forward]]) took; sni is its server names, "

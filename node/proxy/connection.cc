@@ -23,6 +23,8 @@ constexpr uint32_t kEdgeTriggered = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 // TLS alert descriptions (RFC 8446 6.2) sent in clear to a refused passthrough client.
 constexpr int kAlertDecodeError = 50;
 constexpr int kAlertUnrecognizedName = 112;
+static_assert(static_cast<size_t>(tls::HandshakeFailure::kCount) <= stats::kMaxHandshakeFailures,
+              "a counter for each handshake failure, and kMaxHandshakeFailures for timeouts");
 
 }  // namespace
 
@@ -74,42 +76,35 @@ void Connection::Start(WorkerContext* context, net::UniqueFd client, const Liste
 }
 
 void Connection::Inspect() {
-  // Room is kept in the buffer for the PROXY header this connection may send in front.
-  constexpr size_t kInspectRoom = kRelayChunkBytes - inspect::kMaxProxyHeader;
-  while (phase_ == Phase::kInspecting && client_.readable) {
-    if (!upstream_.pending) {
-      upstream_.pending = context_->buffers->Acquire();
-      upstream_.begin = upstream_.end = 0;
-    }
-    const size_t room = kInspectRoom - upstream_.end;
-    const ssize_t n =
-        ::read(client_.fd.get(), upstream_.pending->bytes.data() + upstream_.end, room);
+  // What the parsers can need at most: a PROXY header and a whole ClientHello, and one byte
+  // more, to tell "too long" apart.
+  constexpr size_t kPeekBytes = inspect::kMaxProxyHeader + inspect::kMaxClientHello + 1;
+  static_assert(kPeekBytes <= kRelayChunkBytes, "the scratch buffer takes the peek");
+  while (phase_ == Phase::kInspecting) {
+    const std::span<char> scratch = context_->scratch;
+    const ssize_t n = ::recv(client_.fd.get(), scratch.data(), kPeekBytes, MSG_PEEK);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN) {
-        client_.readable = false;
-        break;
-      }
-      return Close();  // a reset: nothing to refuse, nobody to tell
+      if (errno == EAGAIN) return;  // the next edge says when more arrives
+      return Close();               // a reset: nothing to refuse, nobody to tell
     }
     if (n == 0) {
       if (expect_proxy_) return RefuseProxyHeader(stats::ProxyHeaderResult::kTruncated, "");
       return RefuseClientHello(stats::ClientHelloResult::kTruncated, "", 0);
     }
-    upstream_.end += static_cast<uint32_t>(n);
     last_activity_ms_ = context_->loop->now_ms();
-    if (static_cast<size_t>(n) < room && !client_.peer_closed) client_.readable = false;
-    if (ExamineInspected()) return;
-    // Both parsers refuse well before the buffer is full (kMaxProxyHeader, kMaxClientHello).
-  }
-  if (phase_ == Phase::kInspecting && upstream_.pending && upstream_.begin == upstream_.end) {
-    context_->buffers->Release(std::move(upstream_.pending));  // idle: hold no buffer
+    if (ExamineInspected(absl::string_view(scratch.data(), static_cast<size_t>(n)))) return;
+    // Incomplete. What is peeked stays in the socket, so an edge comes only with new bytes; a
+    // client that ended (FIN) will send none.
+    if (client_.peer_closed) {
+      if (expect_proxy_) return RefuseProxyHeader(stats::ProxyHeaderResult::kTruncated, "");
+      return RefuseClientHello(stats::ClientHelloResult::kTruncated, "", 0);
+    }
+    return;
   }
 }
 
-bool Connection::ExamineInspected() {
-  absl::string_view bytes(upstream_.pending->bytes.data() + upstream_.begin,
-                          upstream_.end - upstream_.begin);
+bool Connection::ExamineInspected(absl::string_view bytes) {
   if (expect_proxy_) {
     const inspect::ProxyParse parsed = inspect::ParseProxyHeader(bytes);
     switch (parsed.state) {
@@ -125,15 +120,23 @@ bool Connection::ExamineInspected() {
       case inspect::ProxyParseState::kComplete:
         break;
     }
+    // Taken off the socket: what follows is the client's own.
+    const ssize_t taken =
+        ::recv(client_.fd.get(), context_->scratch.data(), parsed.header.length, 0);
+    if (taken != static_cast<ssize_t>(parsed.header.length)) {
+      Close();  // it was peeked whole: only a reset gets here
+      return true;
+    }
     listener_->counters->proxy_header(stats::ProxyHeaderResult::kAccepted).Add();
     if (!parsed.header.local && parsed.header.source.valid()) {
       client_address_ = parsed.header.source;
       local_address_ = parsed.header.destination;
     }
-    upstream_.begin += static_cast<uint32_t>(parsed.header.length);
-    bytes.remove_prefix(parsed.header.length);
     expect_proxy_ = false;
     if (expect_hello_) context_->loop->ArmTimer(connect_timer_, listener_->handshake_timeout_ms);
+    // The bytes after it were copied from the socket by the peek; look at them afresh.
+    bytes = absl::string_view();
+    if (expect_hello_) return false;
   }
   if (expect_hello_) {
     if (bytes.empty()) return false;
@@ -156,14 +159,19 @@ bool Connection::ExamineInspected() {
     server_name_.assign(parsed.hello.server_name);
     expect_hello_ = false;
   }
-  context_->loop->CancelTimer(connect_timer_);
-  if (upstream_.begin == upstream_.end) context_->buffers->Release(std::move(upstream_.pending));
   Route();
   return true;
 }
 
+void Connection::DrainPeeked() {
+  // Inspection peeks: the bytes are still in the socket, and closing a socket with unread bytes
+  // sends a reset, which would discard an alert just sent and tell the client less.
+  (void)!::recv(client_.fd.get(), context_->scratch.data(), context_->scratch.size(), 0);
+}
+
 void Connection::RefuseProxyHeader(stats::ProxyHeaderResult result, absl::string_view why) {
   listener_->counters->proxy_header(result).Add();
+  DrainPeeked();
   uint64_t suppressed = 0;
   if (context_->inspect_log->Allow(context_->loop->now_ms(), &suppressed)) {
     PLBY_LOG(kWarn, "closing client=", client_address_.ToString(), " listener=", listener_->name,
@@ -176,6 +184,7 @@ void Connection::RefuseProxyHeader(stats::ProxyHeaderResult result, absl::string
 void Connection::RefuseClientHello(stats::ClientHelloResult result, absl::string_view why,
                                    int alert) {
   listener_->counters->client_hello(result).Add();
+  DrainPeeked();
   if (alert != 0) {
     // Best effort, in clear (no handshake has happened): the client learns why at once instead
     // of seeing a bare close.
@@ -219,7 +228,68 @@ void Connection::Route() {
     listener_->counters->client_hello(stats::ClientHelloResult::kRouted).Add();
   }
   listener_->counters->routed[*index].Add();
-  view_ = listener_->views[*index];
+  route_ = *index;
+  if (listener_->route_tls[route_] != config::RouteTls::kTerminate) {
+    context_->loop->CancelTimer(connect_timer_);
+    return ConnectRoute();
+  }
+  // The handshake timer, armed when inspection started, bounds the handshake too.
+  const tls::ServerContext& tls = *listener_->tls;
+  client_.tls = tls.NewSession(listener_->tls, context_->worker_index, tls.Select(server_name_),
+                               client_.fd.get());
+  if (!client_.tls.valid()) {
+    context_->stats->resource_errors.Add();
+    return Close();
+  }
+  phase_ = Phase::kHandshaking;
+  Handshake();
+}
+
+void Connection::Handshake() {
+  const tls::IoResult result = client_.tls.Handshake();
+  switch (result.status) {
+    case tls::IoStatus::kWantRead:
+    case tls::IoStatus::kWantWrite:
+      return;  // the client's next event moves it on
+    case tls::IoStatus::kEnd:
+      return RefuseHandshake(static_cast<size_t>(tls::HandshakeFailure::kClosed),
+                             "the client closed the connection");
+    case tls::IoStatus::kError:
+      return RefuseHandshake(static_cast<size_t>(client_.tls.failure()), client_.tls.error());
+    case tls::IoStatus::kOk:
+      break;
+  }
+  context_->loop->CancelTimer(connect_timer_);
+  stats::HandshakeCounters& counters = listener_->counters->handshakes;
+  counters.done.Add();
+  if (client_.tls.resumed()) counters.resumed.Add();
+  (client_.tls.version() == "TLSv1.3" ? counters.tls13 : counters.tls12).Add();
+  // Decrypted bytes may already wait in OpenSSL: the relay reads until it says there are none.
+  client_.readable = true;
+  ConnectRoute();
+}
+
+void Connection::RefuseHandshake(size_t failure, absl::string_view why) {
+  stats::HandshakeCounters& counters = listener_->counters->handshakes;
+  if (failure == stats::kMaxHandshakeFailures) {
+    counters.timeouts.Add();
+  } else {
+    counters.failures[failure].Add();
+  }
+  uint64_t suppressed = 0;
+  if (context_->inspect_log->Allow(context_->loop->now_ms(), &suppressed)) {
+    PLBY_LOG(kWarn, "closing client=", client_address_.ToString(), " listener=", listener_->name,
+             ": TLS handshake failed (",
+             failure == stats::kMaxHandshakeFailures
+                 ? absl::string_view("timeout")
+                 : tls::HandshakeFailureLabel(static_cast<tls::HandshakeFailure>(failure)),
+             "): ", why, log::SuppressedSuffix(suppressed));
+  }
+  Close();
+}
+
+void Connection::ConnectRoute() {
+  view_ = listener_->views[route_];
   snapshot_ = view_->Acquire();
   pool::Pool& pool = view_->pool();
   pool.counters(context_->worker_index).accepted.Add();
@@ -239,33 +309,42 @@ void Connection::Route() {
   ticket_ = pool.TakeTicket();
   idle_timeout_ms_ = absl::ToInt64Milliseconds(pool.settings().idle_timeout);
   phase_ = Phase::kConnecting;
-  if (pool.settings().send_proxy != config::ProxyProtocol::kNone) PrependProxyHeader();
+  if (pool.settings().send_proxy != config::ProxyProtocol::kNone && !PrependProxyHeader()) {
+    return;  // closed
+  }
   ConnectNext();
 }
 
-void Connection::PrependProxyHeader() {
+bool Connection::PrependProxyHeader() {
   if (!local_address_.valid()) {
     absl::StatusOr<net::SocketAddress> local = net::SocketAddress::LocalOf(client_.fd.get());
     if (local.ok()) local_address_ = *local;
   }
   const inspect::ProxyHeaderFields fields{.source = client_address_,
                                           .destination = local_address_,
-                                          .alpn = {},
+                                          .alpn = client_.tls.valid() ? client_.tls.alpn() : "",
                                           .authority = server_name_};
   const std::string header = view_->pool().settings().send_proxy == config::ProxyProtocol::kV1
                                  ? inspect::BuildProxyV1(fields)
                                  : inspect::BuildProxyV2(fields);
-  if (!upstream_.pending) {
-    upstream_.pending = context_->buffers->Acquire();
-    upstream_.begin = upstream_.end = 0;
-  }
-  // In front of what inspection kept (it left kMaxProxyHeader bytes of room for this).
-  char* bytes = upstream_.pending->bytes.data();
-  const size_t kept = upstream_.end - upstream_.begin;
-  std::memmove(bytes + header.size(), bytes + upstream_.begin, kept);
-  std::memcpy(bytes, header.data(), header.size());
+  upstream_.pending = context_->buffers->Acquire();
+  std::memcpy(upstream_.pending->bytes.data(), header.data(), header.size());
   upstream_.begin = 0;
-  upstream_.end = static_cast<uint32_t>(header.size() + kept);
+  upstream_.end = static_cast<uint32_t>(header.size());
+  // The client's first bytes, if they are here, go in the same write as the header.
+  char* after = upstream_.pending->bytes.data() + header.size();
+  const size_t room = kRelayChunkBytes - header.size();
+  const ssize_t n = client_.readable ? ReadSome(client_, after, room) : -1;
+  if (n > 0) {
+    if (screen_proxy_ && RefusedAsUntrusted(after, static_cast<size_t>(n))) return false;
+    upstream_.end += static_cast<uint32_t>(n);
+    if (!client_.tls.valid() && static_cast<size_t>(n) < room && !client_.peer_closed) {
+      client_.readable = false;
+    }
+  } else if (n < 0 && errno == EAGAIN) {
+    client_.readable = false;
+  }  // an end or an error is read again, and handled, once connected
+  return true;
 }
 
 void Connection::Abort() {
@@ -379,13 +458,15 @@ void Connection::SendEarly() {
   } else {
     if (!client_.readable) return;
     const std::span<char> scratch = context_->scratch;
-    const ssize_t n = ::read(client_.fd.get(), scratch.data(), scratch.size());
+    const ssize_t n = ReadSome(client_, scratch.data(), scratch.size());
     if (n <= 0) {
       if (n < 0 && errno == EAGAIN) client_.readable = false;
       return;  // an end or an error is read again, and handled, once connected
     }
     last_activity_ms_ = context_->loop->now_ms();
-    if (static_cast<size_t>(n) < scratch.size() && !client_.peer_closed) client_.readable = false;
+    if (!client_.tls.valid() && static_cast<size_t>(n) < scratch.size() && !client_.peer_closed) {
+      client_.readable = false;
+    }
     if (screen_proxy_ && RefusedAsUntrusted(scratch.data(), static_cast<size_t>(n))) return;
     data = scratch.data();
     size = static_cast<size_t>(n);
@@ -454,6 +535,9 @@ void Connection::OnConnectFailed(int error) {
 void Connection::OnTimer() {
   if (phase_ == Phase::kConnecting) {
     OnConnectFailed(ETIMEDOUT);
+  } else if (phase_ == Phase::kHandshaking) {
+    RefuseHandshake(stats::kMaxHandshakeFailures,
+                    absl::StrCat("not done within ", listener_->handshake_timeout_ms, " ms"));
   } else if (phase_ == Phase::kInspecting) {
     if (expect_proxy_) {
       RefuseProxyHeader(stats::ProxyHeaderResult::kTimeout,
@@ -479,6 +563,7 @@ void Connection::OnEndpointEvents(Endpoint& endpoint, uint32_t events) {
     if (events & EPOLLERR) return Close();
     return Inspect();
   }
+  if (phase_ == Phase::kHandshaking) return Handshake();  // an error shows in the handshake
   if (phase_ == Phase::kConnecting) {
     // The client's bytes wait in its socket (or, read early, in the buffer) until a backend
     // is connected; a client that is gone entirely ends the attempt.
@@ -510,8 +595,7 @@ Connection::Progress Connection::Transfer(Flow& flow, Endpoint& from, Endpoint& 
   if (flow.done) return Progress::kWaiting;
   if (flow.pending) {
     if (!to.writable) return Progress::kWaiting;
-    const ssize_t n =
-        ::write(to.fd.get(), flow.pending->bytes.data() + flow.begin, flow.end - flow.begin);
+    const ssize_t n = WriteSome(to, flow.pending->bytes.data() + flow.begin, flow.end - flow.begin);
     if (n < 0) {
       if (errno != EAGAIN) return Fail(to);
       to.writable = false;
@@ -530,10 +614,15 @@ Connection::Progress Connection::Transfer(Flow& flow, Endpoint& from, Endpoint& 
   const std::span<char> scratch = context_->scratch;
   for (int reads = 0; !flow.source_ended && from.readable && to.writable; ++reads) {
     if (reads == kReadsPerTurn) return Progress::kMoreToDo;
-    const ssize_t n = ::read(from.fd.get(), scratch.data(), scratch.size());
+    const ssize_t n = ReadSome(from, scratch.data(), scratch.size());
     if (n < 0) {
       if (errno == EAGAIN) {
         from.readable = false;
+        break;
+      }
+      if (errno == ENOBUFS) {
+        // TLS must send before it reads on (a key update): the socket's EPOLLOUT calls again.
+        from.writable = false;
         break;
       }
       if (errno == EINTR) continue;
@@ -549,7 +638,7 @@ Connection::Progress Connection::Transfer(Flow& flow, Endpoint& from, Endpoint& 
       return Progress::kWaiting;  // closed
     }
     // Written straight on: most of the time all of it goes, and no buffer is needed.
-    ssize_t written = ::write(to.fd.get(), scratch.data(), static_cast<size_t>(n));
+    ssize_t written = WriteSome(to, scratch.data(), static_cast<size_t>(n));
     if (written < 0) {
       if (errno != EAGAIN) return Fail(to);
       written = 0;
@@ -561,17 +650,65 @@ Connection::Progress Connection::Transfer(Flow& flow, Endpoint& from, Endpoint& 
     }
     // A short read emptied the socket; reading again would only return EAGAIN. The next edge
     // says when more arrives. After a FIN there is no further edge, so read on to the end.
-    if (static_cast<size_t>(n) < scratch.size() && !from.peer_closed) from.readable = false;
+    // Not for TLS: OpenSSL returns a record at a time and may hold bytes the socket no longer
+    // shows, so only its "want read" says it is empty.
+    if (!from.tls.valid() && static_cast<size_t>(n) < scratch.size() && !from.peer_closed) {
+      from.readable = false;
+    }
   }
 
   if (flow.source_ended && !flow.pending) {
     // Pass the half-close on; the other way keeps flowing. When the other way is done too,
     // the close that follows sends the FIN: no shutdown(2) first (HAProxy saves it too).
     const Flow& other = &flow == &upstream_ ? downstream_ : upstream_;
-    if (!other.done) ::shutdown(to.fd.get(), SHUT_WR);
+    if (!other.done) ShutdownWrite(to);
     flow.done = true;
   }
   return Progress::kWaiting;
+}
+
+ssize_t Connection::ReadSome(Endpoint& endpoint, char* data, size_t size) {
+  if (!endpoint.tls.valid()) return ::read(endpoint.fd.get(), data, size);
+  const tls::IoResult result = endpoint.tls.Read(data, size);
+  switch (result.status) {
+    case tls::IoStatus::kOk:
+      return static_cast<ssize_t>(result.bytes);
+    case tls::IoStatus::kEnd:
+      return 0;
+    case tls::IoStatus::kWantRead:
+      errno = EAGAIN;
+      return -1;
+    case tls::IoStatus::kWantWrite:
+      errno = ENOBUFS;
+      return -1;
+    case tls::IoStatus::kError:
+      break;
+  }
+  errno = ECONNRESET;
+  return -1;
+}
+
+ssize_t Connection::WriteSome(Endpoint& endpoint, const char* data, size_t size) {
+  if (!endpoint.tls.valid()) return ::write(endpoint.fd.get(), data, size);
+  const tls::IoResult result = endpoint.tls.Write(data, size);
+  switch (result.status) {
+    case tls::IoStatus::kOk:
+      return static_cast<ssize_t>(result.bytes);
+    case tls::IoStatus::kWantRead:  // renegotiation is off: only a key update; retried as below
+    case tls::IoStatus::kWantWrite:
+      errno = EAGAIN;
+      return -1;
+    case tls::IoStatus::kEnd:
+    case tls::IoStatus::kError:
+      break;
+  }
+  errno = EPIPE;
+  return -1;
+}
+
+void Connection::ShutdownWrite(Endpoint& endpoint) {
+  if (endpoint.tls.valid()) endpoint.tls.ShutdownWrite();  // close_notify, then the FIN
+  ::shutdown(endpoint.fd.get(), SHUT_WR);
 }
 
 Connection::Progress Connection::Fail(Endpoint& endpoint) {
@@ -601,6 +738,8 @@ void Connection::Close(Ending ending) {
   context_->loop->CancelTimer(connect_timer_);
   // close(2) also takes the sockets out of epoll. Unread bytes make the kernel send a reset,
   // which tells a peer that was still sending that its data was not delivered.
+  client_.tls = {};  // no close_notify: whoever ended the relay has sent it, if anyone
+  backend_.tls = {};
   client_.fd.reset();
   backend_.fd.reset();
   context_->buffers->Release(std::move(upstream_.pending));

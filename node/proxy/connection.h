@@ -26,6 +26,7 @@
 #include "proxy/buffer_pool.h"
 #include "proxy/listener.h"
 #include "stats/counter.h"
+#include "tls/tls_session.h"
 
 namespace plby::proxy {
 
@@ -79,12 +80,12 @@ class Connection final : public net::TimerHandler, public net::DeferredTask {
   // second, from the worker.
   void CheckDeadlines(int64_t now_ms);
   bool open() const {
-    return phase_ == Phase::kInspecting || phase_ == Phase::kConnecting ||
-           phase_ == Phase::kRelaying;
+    return phase_ == Phase::kInspecting || phase_ == Phase::kHandshaking ||
+           phase_ == Phase::kConnecting || phase_ == Phase::kRelaying;
   }
 
  private:
-  enum class Phase { kIdle, kInspecting, kConnecting, kRelaying, kClosed };
+  enum class Phase { kIdle, kInspecting, kHandshaking, kConnecting, kRelaying, kClosed };
 
   // One socket of the pair and what epoll has told us about it (edge-triggered: a flag stays set
   // until a system call says otherwise).
@@ -92,6 +93,7 @@ class Connection final : public net::TimerHandler, public net::DeferredTask {
     void OnEvents(uint32_t events) override;
     Connection* owner = nullptr;
     net::UniqueFd fd;
+    tls::TlsSession tls;  // valid: the bytes of this side go through TLS
     bool readable = false;
     bool writable = false;
     bool peer_closed = false;  // FIN or error seen: read on until the socket says so
@@ -116,22 +118,36 @@ class Connection final : public net::TimerHandler, public net::DeferredTask {
     kOther,          // the client went, a timeout, a drain deadline, shutdown, no backend
   };
 
-  // Reads what the client sent so far into the upstream buffer and looks at it, until the
-  // PROXY header and ClientHello the listener expects are whole (then routes the connection)
-  // or the client is refused.
+  // Looks at what the client sent so far without taking it from the socket (MSG_PEEK), until
+  // the PROXY header and ClientHello the listener expects are whole; then takes the header off
+  // and routes the connection. A ClientHello stays in the socket: a passthrough route relays
+  // it, a terminating one hands it to OpenSSL.
   void Inspect();
-  // Looks at the bytes inspection has read: true when inspection is over (the connection was
-  // routed, or closed).
-  bool ExamineInspected();
+  // Looks at the bytes peeked: true when inspection is over (routed, or closed).
+  bool ExamineInspected(absl::string_view bytes);
   void RefuseProxyHeader(stats::ProxyHeaderResult result, absl::string_view why);
+  // Takes what inspection only peeked at off the socket, so that closing it ends with a FIN.
+  void DrainPeeked();
   void RefuseClientHello(stats::ClientHelloResult result, absl::string_view why, int alert);
   // An accept_proxy listener's untrusted client may not send a PROXY header: true (and the
   // client closed) when its first bytes are one.
   bool RefusedAsUntrusted(const char* data, size_t size);
-  // Takes the route that matches what inspection found, and starts connecting.
+  // Takes the route that matches what inspection found: a TLS handshake first if it
+  // terminates, then connecting.
   void Route();
+  // Moves the client's TLS handshake on; connects to the route's pool once it is done.
+  void Handshake();
+  void RefuseHandshake(size_t failure, absl::string_view why);
+  // The route's pool: picks a backend and starts connecting.
+  void ConnectRoute();
+  // read(2)/write(2), or through the endpoint's TLS session: > 0 bytes, 0 at the end (reads),
+  // or -1 with errno (EAGAIN: not now; ENOBUFS: TLS must write before it can read on).
+  static ssize_t ReadSome(Endpoint& endpoint, char* data, size_t size);
+  static ssize_t WriteSome(Endpoint& endpoint, const char* data, size_t size);
+  static void ShutdownWrite(Endpoint& endpoint);
   // The pool sends PROXY headers: puts the header in front of whatever the client sent.
-  void PrependProxyHeader();
+  // False when the client was refused (its bytes were an untrusted PROXY header).
+  bool PrependProxyHeader();
   // Asks the balancer for a backend this connection has not tried yet and connects to it,
   // until one connects or its handshake is under way; when none is left, closes the client.
   void ConnectNext();
@@ -174,6 +190,7 @@ class Connection final : public net::TimerHandler, public net::DeferredTask {
   bool expect_proxy_ = false;  // a PROXY header is still to be read
   bool expect_hello_ = false;  // a ClientHello is still to be read
   bool screen_proxy_ = false;  // the first bytes may not be a PROXY header (untrusted source)
+  size_t route_ = 0;           // the route taken
   Endpoint client_;
   Endpoint backend_;
   Flow upstream_;                   // client -> backend

@@ -3,6 +3,7 @@
 // Built by the worker at start and never changed; only that worker's thread touches it.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "pool/pool_view.h"
 #include "route/route_table.h"
 #include "stats/listener_stats.h"
+#include "tls/server_context.h"
 
 namespace plby::proxy {
 
@@ -32,10 +34,12 @@ struct ListenerSpec {
 
   std::string name;
   route::RouteTable routes;
-  std::vector<pool::Pool*> pools;  // per route
+  std::vector<pool::Pool*> pools;           // per route
+  std::vector<config::RouteTls> route_tls;  // per route
   std::optional<config::AcceptProxyConfig> accept_proxy;
   bool reads_client_hello = false;
-  int64_t handshake_timeout_ms = 0;  // for the ClientHello
+  int64_t handshake_timeout_ms = 0;               // for the ClientHello, and the handshake
+  std::shared_ptr<const tls::ServerContext> tls;  // [server.tls]; null: no termination
   stats::PerWorker<stats::ListenerCounters> counters;
 };
 
@@ -43,11 +47,13 @@ struct Listener {
   std::string name;                           // the [[server]]'s name, for logs
   const route::RouteTable* routes = nullptr;  // shared by the workers, owned by the node
   std::vector<pool::PoolView*> views;         // per route: this worker's view of its pool
+  std::vector<config::RouteTls> route_tls;    // per route
   // Set: accept_proxy; these sources must send a PROXY header, and others may not.
   std::optional<config::AcceptProxyConfig> accept_proxy;
   bool reads_client_hello = false;   // a passthrough listener: route by the ClientHello's SNI
-  int64_t handshake_timeout_ms = 0;  // the whole ClientHello must be in by then
-  stats::ListenerCounters* counters = nullptr;  // this worker's block
+  int64_t handshake_timeout_ms = 0;  // the ClientHello, and a handshake, must be done by then
+  std::shared_ptr<const tls::ServerContext> tls;  // [server.tls]; null: no termination
+  stats::ListenerCounters* counters = nullptr;    // this worker's block
 
   // Whether a connection from `peer` must begin with a PROXY header.
   bool Trusts(const net::SocketAddress& peer) const {

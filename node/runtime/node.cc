@@ -52,6 +52,18 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const config::Config& config,
     spec->accept_proxy = server.accept_proxy;
     spec->reads_client_hello = server.reads_client_hello();
     spec->handshake_timeout_ms = absl::ToInt64Milliseconds(server.handshake_timeout);
+    for (const config::RouteConfig& route : server.routes) spec->route_tls.push_back(route.tls);
+    if (server.tls) {
+      // One set of OpenSSL contexts per worker (OpenSSL 3.0 contends on a context's locks).
+      absl::StatusOr<std::shared_ptr<const tls::ServerContext>> tls =
+          tls::ServerContext::Load(*server.tls, options.workers);
+      if (!tls.ok()) {
+        return absl::Status(tls.status().code(),
+                            absl::StrCat("server \"", server.name, "\" (", config.source, " line ",
+                                         server.line, "): ", tls.status().message()));
+      }
+      spec->tls = *std::move(tls);
+    }
     node->listeners_.push_back({.server = server.name,
                                 .pool = server.pool(),
                                 .pools = std::move(pool_names),
@@ -140,7 +152,18 @@ std::vector<stats::ListenerTotals> Node::listener_totals() const {
                                  .reads_client_hello = spec.reads_client_hello,
                                  .proxy_headers = {},
                                  .client_hellos = {},
-                                 .routes = {}};
+                                 .routes = {},
+                                 .terminates_tls = spec.tls != nullptr,
+                                 .certificates = {},
+                                 .handshakes = {}};
+    if (spec.tls != nullptr) {
+      for (const tls::LoadedCertificate& certificate : spec.tls->certificates()) {
+        totals.certificates.push_back({.file = certificate.cert_file,
+                                       .names = absl::StrJoin(certificate.facts.names, ","),
+                                       .not_after_seconds = absl::ToDoubleSeconds(
+                                           certificate.facts.not_after - absl::UnixEpoch())});
+      }
+    }
     for (int w = 0; w < worker_count(); ++w) {
       const stats::ListenerCounters& counters = spec.counters.worker(w);
       for (size_t i = 0; i < totals.proxy_headers.size(); ++i) {
@@ -148,6 +171,15 @@ std::vector<stats::ListenerTotals> Node::listener_totals() const {
       }
       for (size_t i = 0; i < totals.client_hellos.size(); ++i) {
         totals.client_hellos[i] += counters.client_hellos[i].Get();
+      }
+      const stats::HandshakeCounters& handshakes = counters.handshakes;
+      totals.handshakes.done += handshakes.done.Get();
+      totals.handshakes.resumed += handshakes.resumed.Get();
+      totals.handshakes.tls12 += handshakes.tls12.Get();
+      totals.handshakes.tls13 += handshakes.tls13.Get();
+      totals.handshakes.timeouts += handshakes.timeouts.Get();
+      for (size_t i = 0; i < stats::kMaxHandshakeFailures; ++i) {
+        totals.handshakes.failures[i] += handshakes.failures[i].Get();
       }
     }
     for (size_t r = 0; r < spec.routes.size(); ++r) {

@@ -48,7 +48,21 @@ inline constexpr std::array<absl::string_view, static_cast<size_t>(ClientHelloRe
 // The most routes a listener counts (config::kMaxRoutesPerServer).
 inline constexpr size_t kMaxCountedRoutes = 256;
 
+// Handshake failure kinds counted (tls::HandshakeFailure has fewer).
+inline constexpr size_t kMaxHandshakeFailures = 8;
+
+// TLS termination, per listener.
+struct HandshakeCounters {
+  Counter done;     // handshakes that completed
+  Counter resumed;  // ... of which resumed a session
+  Counter tls12;    // ... by version
+  Counter tls13;
+  Counter timeouts;                                     // not done within handshake_timeout
+  std::array<Counter, kMaxHandshakeFailures> failures;  // by tls::HandshakeFailure
+};
+
 struct ListenerCounters {
+  HandshakeCounters handshakes;
   std::array<Counter, static_cast<size_t>(ProxyHeaderResult::kCount)> proxy_headers;
   std::array<Counter, static_cast<size_t>(ClientHelloResult::kCount)> client_hellos;
   std::array<Counter, kMaxCountedRoutes> routed;  // connections each route took
@@ -74,6 +88,17 @@ struct ListenerTotals {
   std::array<uint64_t, static_cast<size_t>(ProxyHeaderResult::kCount)> proxy_headers{};
   std::array<uint64_t, static_cast<size_t>(ClientHelloResult::kCount)> client_hellos{};
   std::vector<Route> routes;
+  bool terminates_tls = false;
+  struct Certificate {
+    std::string file;
+    std::string names;             // comma-separated
+    double not_after_seconds = 0;  // Unix time
+  };
+  std::vector<Certificate> certificates;
+  struct Handshakes {
+    uint64_t done = 0, resumed = 0, tls12 = 0, tls13 = 0, timeouts = 0;
+    std::array<uint64_t, kMaxHandshakeFailures> failures{};
+  } handshakes;
 };
 
 }  // namespace plby::stats

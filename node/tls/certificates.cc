@@ -13,60 +13,28 @@
 #include <ctime>
 
 #include "absl/memory/memory.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "net/host_port.h"
 #include "net/socket_address.h"
 #include "text/quote.h"
+#include "tls/openssl_util.h"
 
 namespace plby::tls {
 namespace {
 
-// OpenSSL objects owned by std::unique_ptr, each freed by its own function.
-template <auto kFree>
-struct FreedBy {
-  template <typename T>
-  void operator()(T* object) const {
-    kFree(object);
-  }
-};
-void FreeCertStack(STACK_OF(X509) * stack) { sk_X509_pop_free(stack, X509_free); }
-
-using Bio = std::unique_ptr<BIO, FreedBy<BIO_free>>;
-using Cert = std::unique_ptr<X509, FreedBy<X509_free>>;
-using Key = std::unique_ptr<EVP_PKEY, FreedBy<EVP_PKEY_free>>;
-using CertStack = std::unique_ptr<STACK_OF(X509), FreedBy<FreeCertStack>>;
-using X509Store = std::unique_ptr<X509_STORE, FreedBy<X509_STORE_free>>;
-using StoreContext = std::unique_ptr<X509_STORE_CTX, FreedBy<X509_STORE_CTX_free>>;
-using SslContext = std::unique_ptr<SSL_CTX, FreedBy<SSL_CTX_free>>;
-using Ssl = std::unique_ptr<SSL, FreedBy<SSL_free>>;
-
-Bio MemoryBio(absl::string_view pem) {
-  return Bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-}
-
-// OpenSSL's last error as text, and the queue emptied: errors are per thread and would
-// otherwise be reported against a later call.
-std::string TakeError() {
-  const unsigned long code = ERR_peek_last_error();
-  char text[256] = {};
-  if (code != 0) ERR_error_string_n(code, text, sizeof(text));
-  ERR_clear_error();
-  return code != 0 ? std::string(text) : "unknown error";
-}
-
-// Every certificate in `pem`, in order.
-std::vector<Cert> ParseCertificates(absl::string_view pem) {
-  std::vector<Cert> certificates;
-  Bio bio = MemoryBio(pem);
-  while (true) {
-    Cert cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-    if (!cert) break;
-    certificates.push_back(std::move(cert));
-  }
-  ERR_clear_error();  // the end of the input reads as an error
-  return certificates;
-}
+using detail::Bio;
+using detail::Cert;
+using detail::CertStack;
+using detail::Key;
+using detail::MemoryBio;
+using detail::ParseCertificates;
+using detail::Ssl;
+using detail::SslContext;
+using detail::StoreContext;
+using detail::TakeError;
+using detail::X509Store;
 
 std::string SubjectOf(X509* cert) {
   Bio bio(BIO_new(BIO_s_mem()));
@@ -83,6 +51,30 @@ absl::Time TimeOf(const ASN1_TIME* time) {
   return absl::FromTimeT(timegm(&tm));
 }
 
+std::vector<std::string> DnsNamesOf(X509* cert) {
+  std::vector<std::string> names;
+  using Names = std::unique_ptr<GENERAL_NAMES, detail::FreedBy<GENERAL_NAMES_free>>;
+  Names alternatives(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+  if (alternatives) {
+    for (int i = 0; i < sk_GENERAL_NAME_num(alternatives.get()); ++i) {
+      const GENERAL_NAME* name = sk_GENERAL_NAME_value(alternatives.get(), i);
+      if (name->type != GEN_DNS) continue;
+      const ASN1_IA5STRING* text = name->d.dNSName;
+      names.push_back(absl::AsciiStrToLower(
+          absl::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(text)),
+                            static_cast<size_t>(ASN1_STRING_length(text)))));
+    }
+    return names;
+  }
+  char common_name[256] = {};
+  if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, common_name,
+                                sizeof(common_name)) > 0) {
+    names.push_back(absl::AsciiStrToLower(common_name));
+  }
+  return names;
+}
+
 CertificateFacts FactsOf(X509* cert) {
   CertificateFacts facts;
   facts.subject = SubjectOf(cert);
@@ -93,6 +85,16 @@ CertificateFacts FactsOf(X509* cert) {
     const uint32_t usage = X509_get_extended_key_usage(cert);
     facts.client_auth = (usage & XKU_SSL_CLIENT) != 0;
     facts.server_auth = (usage & XKU_SSL_SERVER) != 0;
+  }
+  facts.names = DnsNamesOf(cert);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (X509_digest(cert, EVP_sha256(), digest, &length) == 1) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (unsigned int i = 0; i < length; ++i) {
+      facts.fingerprint += kHex[digest[i] >> 4];
+      facts.fingerprint += kHex[digest[i] & 0xf];
+    }
   }
   return facts;
 }

@@ -22,6 +22,10 @@ struct CertificateFacts {
   // Extended key usage: absent means any use; present, it must name the use.
   bool client_auth = true;
   bool server_auth = true;
+  // The DNS names it is for, lower-cased: its subject alternative names, or its common name
+  // when it has none (RFC 6125 6.4.4).
+  std::vector<std::string> names;
+  std::string fingerprint;  // SHA-256 of the DER form, 64 hex digits
 };
 
 // The certificates of a PEM file, leaf first. An error when there is none, saying what the

@@ -244,7 +244,7 @@ TEST(ConfigTest, UnknownKeysAreRefusedWhereverTheyAre) {
   EXPECT_THAT(ErrorOf(Server("lisen = \"x\"")),
               HasSubstr("test.toml:3:1: unknown key \"lisen\" in [[server]] (server[0]) (valid: "
                         "name, listen, connect_timeout, idle_timeout, health, forward, "
-                        "accept_proxy, trusted, handshake_timeout)"));
+                        "accept_proxy, trusted, handshake_timeout, tls)"));
   EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:8080" } ])", "algoritm = \"RR\"\n")),
               HasSubstr("test.toml:6:1: unknown key \"algoritm\" in [[server.forward]]"));
   EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:8080", wieght = 2 } ])")),
@@ -380,7 +380,8 @@ TEST(ConfigTest, RoutesAreChecked) {
       HasSubstr("test.toml:5:1: server[0]: a second forward without sni (the first is at "
                 "line 3)"));
   EXPECT_THAT(ErrorOf(passthrough("[[server.forward]]\ntls = \"terminate\"\n" + backends)),
-              HasSubstr("server[0].forward[0].tls: \"terminate\" is not built yet"));
+              HasSubstr("server[0]: tls = \"terminate\" needs the listener's certificates: add "
+                        "[server.tls]"));
   EXPECT_THAT(ErrorOf(passthrough("[[server.forward]]\ntls = \"tunnel\"\n" + backends)),
               HasSubstr("\"tunnel\" is not valid (valid: passthrough, terminate)"));
   EXPECT_THAT(ErrorOf(passthrough("[[server.forward]]\nsni = [\"a.*.example.com\"]\ntls = "
@@ -681,6 +682,59 @@ TEST_F(ControlTlsConfigTest, RefusesMissingIncompleteAndNonPemFiles) {
   ASSERT_FALSE(junk.ok());
   EXPECT_THAT(junk.status().message(),
               HasSubstr("config.toml:5:17: control.tls_client_ca \"junk.pem\": not PEM"));
+}
+
+// [server.tls]: read relative to the config, loaded as the node loads it, each problem named
+// with its file.
+TEST_F(ControlTlsConfigTest, ServerTlsIsLoadedAndItsMistakesNamed) {
+  const auto load = [&](const std::string& tls) {
+    Write("config.toml",
+          "[[server]]\nlisten = \"127.0.0.1:8443\"\n[server.tls]\n" + tls +
+              "[[server.forward]]\nbackends = [ { address = \"127.0.0.1:9001\" } ]\n");
+    return LoadConfigFile(dir_ + "/config.toml");
+  };
+  absl::StatusOr<Config> good = load(
+      "certificates = [ { cert = \"node.pem\", key = \"node.key\" }, { cert = \"api.pem\", key "
+      "= \"api.key\" } ]\nmin_version = \"1.3\"\nalpn = [\"http/1.1\"]\nhandshake_timeout = "
+      "\"2s\"\n");
+  ASSERT_TRUE(good.ok()) << good.status();
+  const ServerConfig& server = good->servers.at(0);
+  ASSERT_TRUE(server.tls.has_value());
+  EXPECT_THAT(server.tls->certificates, SizeIs(2));
+  EXPECT_EQ(server.tls->certificates[1].cert_file, dir_ + "/api.pem");
+  EXPECT_EQ(server.tls->min_version, tls::TlsVersion::kTls13);
+  EXPECT_THAT(server.tls->alpn, ElementsAre("http/1.1"));
+  EXPECT_EQ(server.handshake_timeout, absl::Seconds(2));
+  EXPECT_EQ(server.routes.at(0).tls, RouteTls::kTerminate);  // the default with certificates
+  EXPECT_TRUE(server.reads_client_hello());
+  EXPECT_THAT(good->warnings, Contains(HasSubstr("api.pem: the certificate CN=api.example.com "
+                                                 "expires on")));
+
+  const auto error_of = [&](const std::string& tls) {
+    absl::StatusOr<Config> config = load(tls);
+    EXPECT_FALSE(config.ok()) << tls;
+    return config.ok() ? std::string() : std::string(config.status().message());
+  };
+  EXPECT_THAT(error_of("certificates = [ { cert = \"node.pem\", key = \"api.key\" } ]\n"),
+              HasSubstr("api.key: the private key does not belong to the certificate CN=plby "
+                        "node"));
+  EXPECT_THAT(error_of("certificates = [ { cert = \"expired.pem\", key = \"expired.key\" } ]\n"),
+              AllOf(HasSubstr("expired.pem: the certificate CN=old plbyctl expired on"),
+                    HasSubstr("clients would refuse it")));
+  EXPECT_THAT(error_of("certificates = [ { cert = \"nope.pem\", key = \"node.key\" } ]\n"),
+              HasSubstr("server[0].tls.certificates[0].cert \"nope.pem\": cannot read it"));
+  EXPECT_THAT(error_of("certificates = [ { cert = \"node.pem\" } ]\n"),
+              HasSubstr("server[0].tls.certificates[0]: missing required key \"key\""));
+  EXPECT_THAT(error_of("certificates = []\n"),
+              HasSubstr("server[0].tls.certificates: expected a non-empty list"));
+  EXPECT_THAT(error_of("certificates = [ { cert = \"node.pem\", key = \"node.key\" } ]\n"
+                       "min_version = \"1.1\"\n"),
+              HasSubstr("\"1.1\" is not valid (valid: 1.2, 1.3)"));
+  Write("bad-tickets.key", "not base64 at all\n");
+  EXPECT_THAT(error_of("certificates = [ { cert = \"node.pem\", key = \"node.key\" } ]\n"
+                       "session_ticket_keys = \"bad-tickets.key\"\n"),
+              HasSubstr("bad-tickets.key: line 1 is not a key: each line is the base64 of 80 "
+                        "random bytes"));
 }
 
 // What gRPC would only refuse at start, with no file named: each is named here, with the problem.

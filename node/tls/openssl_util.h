@@ -1,0 +1,65 @@
+// What the files of node/tls/ share about OpenSSL: its objects owned by std::unique_ptr, its
+// error queue read and emptied. Internal to node/tls/ (the only folder that includes OpenSSL).
+#pragma once
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace plby::tls::detail {
+
+// OpenSSL objects owned by std::unique_ptr, each freed by its own function.
+template <auto kFree>
+struct FreedBy {
+  template <typename T>
+  void operator()(T* object) const {
+    kFree(object);
+  }
+};
+inline void FreeCertStack(STACK_OF(X509) * stack) { sk_X509_pop_free(stack, X509_free); }
+
+using Bio = std::unique_ptr<BIO, FreedBy<BIO_free>>;
+using Cert = std::unique_ptr<X509, FreedBy<X509_free>>;
+using Key = std::unique_ptr<EVP_PKEY, FreedBy<EVP_PKEY_free>>;
+using CertStack = std::unique_ptr<STACK_OF(X509), FreedBy<FreeCertStack>>;
+using X509Store = std::unique_ptr<X509_STORE, FreedBy<X509_STORE_free>>;
+using StoreContext = std::unique_ptr<X509_STORE_CTX, FreedBy<X509_STORE_CTX_free>>;
+using SslContext = std::unique_ptr<SSL_CTX, FreedBy<SSL_CTX_free>>;
+using Ssl = std::unique_ptr<SSL, FreedBy<SSL_free>>;
+
+inline Bio MemoryBio(absl::string_view pem) {
+  return Bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+}
+
+// OpenSSL's last error as text, and the queue emptied: errors are per thread and would
+// otherwise be reported against a later call.
+inline std::string TakeError() {
+  const unsigned long code = ERR_peek_last_error();
+  char text[256] = {};
+  if (code != 0) ERR_error_string_n(code, text, sizeof(text));
+  ERR_clear_error();
+  return code != 0 ? std::string(text) : "unknown error";
+}
+
+// Every certificate in `pem`, in order.
+inline std::vector<Cert> ParseCertificates(absl::string_view pem) {
+  std::vector<Cert> certificates;
+  Bio bio = MemoryBio(pem);
+  while (true) {
+    Cert cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    if (!cert) break;
+    certificates.push_back(std::move(cert));
+  }
+  ERR_clear_error();  // the end of the input reads as an error
+  return certificates;
+}
+
+}  // namespace plby::tls::detail

@@ -1,0 +1,197 @@
+// TLS termination with real clients (openssl s_client, curl) in front of a plaintext nginx:
+// the certificate chosen by SNI, ALPN, TLS 1.2 and 1.3, min_version, sessions resumed on
+// another node that shares the ticket keys, a route that passes TLS through on the same
+// listener, and handshakes that fail, each counted by its reason.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "harness.h"
+
+namespace plby::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kOpenssl[] = "/usr/bin/openssl";
+constexpr char kNginx[] = "127.0.17.1";       // the plaintext backend, port 18080
+constexpr char kTlsBackend[] = "127.0.17.2";  // openssl s_server, port 18443 (passthrough)
+
+class TlsTerminationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    PLBY_ASSERT_OK_AND_ASSIGN(
+        RunResult certs,
+        RunToExit("/bin/bash", {PLBY_SOURCE_DIR "/tests/tools/make-test-certs.sh", dir_.path()}));
+    ASSERT_EQ(certs.exit_code, 0) << certs.output;
+    // Two keys: the first seals tickets, both open them (the file a fleet shares).
+    dir_.Write("tickets.key", std::string(107, 'A') + "=\n" + std::string(107, 'E') + "=\n");
+    const std::string config = dir_.Write(
+        "nginx.conf",
+        absl::StrCat("worker_processes 1;\ndaemon off;\nmaster_process off;\nuser root;\n", "pid ",
+                     dir_.path(), "/nginx.pid;\nerror_log stderr warn;\n",
+                     "events { worker_connections 1024; }\n",
+                     "http {\n  access_log off;\n  server {\n    listen ", kNginx, ":18080;\n",
+                     "    location / { return 200 \"plain backend\\n\"; }\n  }\n}\n"));
+    PLBY_ASSERT_OK_AND_ASSIGN(
+        nginx_, StartPeer("/usr/sbin/nginx", {"-p", dir_.path(), "-c", config}, kNginx, 18080));
+  }
+
+  std::string Cert(const std::string& file) const { return dir_.path() + "/" + file; }
+
+  // A node terminating TLS with node.pem (the default) and api.pem, passing *.example.org
+  // through to an openssl s_server.
+  std::string Config(const std::string& tls_extra = "") const {
+    return absl::StrCat(
+        "[control]\nlisten = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n",
+        "[[server]]\nname = \"tls\"\nlisten = \"127.0.0.1:0\"\n", "[server.tls]\n",
+        "certificates = [ { cert = \"node.pem\", key = \"node.key\" }, ",
+        "{ cert = \"api.pem\", key = \"api.key\" } ]\n", "alpn = [\"http/1.1\"]\n",
+        "session_ticket_keys = \"tickets.key\"\n", tls_extra,
+        "[[server.forward]]\nsni = [\"*.example.org\"]\ntls = \"passthrough\"\n",
+        "backends = [ { address = \"", kTlsBackend, ":18443\" } ]\n",
+        "[[server.forward]]\nbackends = [ { address = \"", kNginx, ":18080\" } ]\n");
+  }
+
+  // openssl s_client to `port` with `args`, kept open `hold` (so that a TLS 1.3 session ticket
+  // arrives before it goes); its whole output.
+  std::string Client(uint16_t port, const std::vector<std::string>& args) {
+    std::string command =
+        absl::StrCat("sleep 0.3 | ", kOpenssl, " s_client -connect 127.0.0.1:", port, " -CAfile ",
+                     Cert("ca.pem"));
+    for (const std::string& arg : args) absl::StrAppend(&command, " ", arg);
+    absl::StatusOr<RunResult> run = RunToExit("/bin/sh", {"-c", command + " 2>&1"});
+    return run.ok() ? run->output : run.status().ToString();
+  }
+
+  uint64_t Handshakes(const Node& node, const std::string& result, uint64_t at_least) {
+    return WaitForMetric(
+               node,
+               absl::StrCat("plby_tls_handshakes_total{listener=\"tls\",result=\"", result, "\"}"),
+               at_least)
+        .value_or(0);
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Process> nginx_;
+};
+
+TEST_F(TlsTerminationTest, ChoosesTheCertificateBySniAndSpeaksBothVersions) {
+  PLBY_ASSERT_OK_AND_ASSIGN(Node node, StartNode(dir_, Config()));
+  EXPECT_THAT(Client(node.port(), {"-servername", "api.example.com"}),
+              HasSubstr("subject=CN = api.example.com"));
+  EXPECT_THAT(Client(node.port(), {"-servername", "API.example.com"}),
+              HasSubstr("subject=CN = api.example.com"));
+  // No match, or no SNI: the first certificate.
+  EXPECT_THAT(Client(node.port(), {"-servername", "other.test"}),
+              HasSubstr("subject=CN = plby node"));
+  EXPECT_THAT(Client(node.port(), {"-noservername"}), HasSubstr("subject=CN = plby node"));
+  // ALPN: what the listener offers, or nothing when the client wants something else.
+  EXPECT_THAT(Client(node.port(), {"-alpn", "h2,http/1.1"}), HasSubstr("ALPN protocol: http/1.1"));
+  EXPECT_THAT(Client(node.port(), {"-alpn", "h2"}), HasSubstr("No ALPN negotiated"));
+  EXPECT_THAT(Client(node.port(), {"-tls1_2"}), HasSubstr("New, TLSv1.2"));
+  EXPECT_THAT(Client(node.port(), {"-tls1_3"}), HasSubstr("New, TLSv1.3"));
+
+  // curl, verifying the certificate, through to the plaintext backend.
+  const std::string authority = absl::StrCat("api.example.com:", node.port());
+  for (const char* max_version : {"1.2", "1.3"}) {
+    PLBY_ASSERT_OK_AND_ASSIGN(
+        RunResult curl,
+        RunToExit("/usr/bin/curl",
+                  {"-sS", "--max-time", "20", "--tls-max", max_version, "--cacert", Cert("ca.pem"),
+                   "--resolve", authority + ":127.0.0.1", "https://" + authority + "/"}));
+    EXPECT_EQ(curl.exit_code, 0) << curl.output;
+    EXPECT_THAT(curl.output, HasSubstr("plain backend"));
+  }
+  EXPECT_GE(Handshakes(node, "ok", 10), 10u);
+  EXPECT_GE(WaitForMetric(node,
+                          "plby_tls_handshakes_by_version_total{listener=\"tls\",version="
+                          "\"TLSv1.2\"}")
+                .value_or(0),
+            2u);
+}
+
+TEST_F(TlsTerminationTest, AListenerMayTerminateSomeRoutesAndPassOthersThrough) {
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<Process> tls_backend,
+      StartPeer(kOpenssl,
+                {"s_server", "-accept", absl::StrCat(kTlsBackend, ":18443"), "-cert",
+                 Cert("wild.pem"), "-key", Cert("wild.key"), "-www", "-quiet"},
+                kTlsBackend, 18443));
+  PLBY_ASSERT_OK_AND_ASSIGN(Node node, StartNode(dir_, Config()));
+  // *.example.org is the backend's own certificate: plby did not terminate it.
+  EXPECT_THAT(Client(node.port(), {"-servername", "www.example.org"}),
+              HasSubstr("subject=CN = wildcard example.org"));
+  EXPECT_THAT(Client(node.port(), {"-servername", "api.example.com"}),
+              HasSubstr("subject=CN = api.example.com"));
+}
+
+TEST_F(TlsTerminationTest, SessionsResumeOnAnotherNodeWithTheSameTicketKeys) {
+  PLBY_ASSERT_OK_AND_ASSIGN(Node first, StartNode(dir_, Config()));
+  PLBY_ASSERT_OK_AND_ASSIGN(Node second, StartNode(dir_, Config()));
+  for (const char* version : {"-tls1_2", "-tls1_3"}) {
+    const std::string session = Cert(absl::StrCat("session", version, ".pem"));
+    ASSERT_THAT(
+        Client(first.port(), {version, "-servername", "api.example.com", "-sess_out", session}),
+        HasSubstr("New, TLSv1."));
+    EXPECT_THAT(
+        Client(second.port(), {version, "-servername", "api.example.com", "-sess_in", session}),
+        HasSubstr("Reused, TLSv1."))
+        << version;
+  }
+  EXPECT_EQ(WaitForMetric(second, "plby_tls_resumed_handshakes_total{listener=\"tls\"}", 2), 2u);
+
+  // A node with other keys cannot open the ticket: a full handshake, nothing worse.
+  TempDir other;
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult certs,
+                            RunToExit("/bin/cp", {"-r", dir_.path() + "/.", other.path()}));
+  ASSERT_EQ(certs.exit_code, 0) << certs.output;
+  other.Write("tickets.key", std::string(107, 'I') + "=\n");
+  PLBY_ASSERT_OK_AND_ASSIGN(Node stranger, StartNode(other, Config()));
+  EXPECT_THAT(Client(stranger.port(), {"-tls1_3", "-servername", "api.example.com", "-sess_in",
+                                       Cert("session-tls1_3.pem")}),
+              HasSubstr("New, TLSv1.3"));
+}
+
+TEST_F(TlsTerminationTest, HandshakesThatFailCostTheirConnectionAndAreCounted) {
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      Node node, StartNode(dir_, Config("min_version = \"1.3\"\nhandshake_timeout = \"500ms\"\n")));
+  // Below min_version: a protocol_version alert.
+  EXPECT_THAT(Client(node.port(), {"-tls1_2"}), HasSubstr("alert protocol version"));
+  EXPECT_EQ(Handshakes(node, "protocol_version", 1), 1u);
+  // No cipher in common.
+  EXPECT_THAT(Client(node.port(), {"-tls1_3", "-ciphersuites", "TLS_AES_128_CCM_8_SHA256"}),
+              HasSubstr("alert handshake failure"));
+  EXPECT_EQ(Handshakes(node, "no_shared_cipher", 1), 1u);
+  // A real ClientHello, and then nothing more from the client: closed at the timeout.
+  std::ifstream file(PLBY_SOURCE_DIR "/tests/fuzz/seeds/client_hello/openssl_tls13");
+  std::stringstream hello;
+  hello << file.rdbuf();
+  PLBY_ASSERT_OK_AND_ASSIGN(int fd, Connect(node.port()));
+  ASSERT_TRUE(SendAll(fd, hello.str()).ok());
+  absl::StatusOr<std::string> answer = ReadToEnd(fd);  // the server's flight, then the close
+  close(fd);
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_FALSE(answer->empty());
+  EXPECT_EQ(Handshakes(node, "timeout", 1), 1u);
+  // Plaintext to the TLS port: closed, counted with the ClientHellos.
+  PLBY_ASSERT_OK_AND_ASSIGN(std::string plain,
+                            Exchange(node.port(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(plain, "");
+  EXPECT_EQ(
+      WaitForMetric(node, "plby_tls_client_hellos_total{listener=\"tls\",result=\"not_tls\"}"), 1u);
+  // And the listener serves the next client as ever.
+  EXPECT_THAT(Client(node.port(), {"-servername", "api.example.com"}), HasSubstr("New, TLSv1.3"));
+  EXPECT_TRUE(node.process->WaitForLine(std::regex("TLS handshake failed \\(protocol_version\\)")));
+}
+
+}  // namespace
+}  // namespace plby::testing
