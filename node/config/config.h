@@ -15,6 +15,7 @@
 #include "net/host_port.h"
 #include "net/own_listeners.h"
 #include "net/socket_address.h"
+#include "tls/client_context.h"
 #include "tls/server_context.h"
 
 namespace plby::config {
@@ -100,6 +101,8 @@ struct PoolConfig {
   HealthCheckConfig health;
   // Sent to every backend before the client's bytes, and (as a LOCAL header) by health checks.
   ProxyProtocol send_proxy = ProxyProtocol::kNone;
+  // [pool.tls] enabled = true: the backends are spoken to over TLS (after any PROXY header).
+  std::optional<tls::ClientTlsSettings> tls;
   int line = 0;                   // where it is defined, for messages
   bool inline_in_server = false;  // defined by a [[server.forward]]'s backends
 };

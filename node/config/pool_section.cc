@@ -33,9 +33,10 @@ void Validator::ReadPools(const toml::table& root, Config& config) {
     const toml::table& table = *pools->get(i)->as_table();
     const std::string path = absl::StrCat("pool[", i, "]");
     const size_t errors_before = errors_.size();
-    CheckKeys(table, absl::StrCat("[[pool]] (", path, ")"),
-              {"name", "algorithm", "backends", "discover", "slow_start", "hash",
-               "maglev_table_size", "connect_timeout", "idle_timeout", "health", "send_proxy"});
+    CheckKeys(
+        table, absl::StrCat("[[pool]] (", path, ")"),
+        {"name", "algorithm", "backends", "discover", "slow_start", "hash", "maglev_table_size",
+         "connect_timeout", "idle_timeout", "health", "send_proxy", "tls"});
     PoolConfig pool;
     pool.line = static_cast<int>(table.source().begin.line);
     if (table.get("name") == nullptr) {
@@ -49,6 +50,7 @@ void Validator::ReadPools(const toml::table& root, Config& config) {
     ReadPoolTimeouts(table, path, "[pool.health]", pool);
     ReadBalance(table, path, pool);
     ReadSendProxy(table, path, pool);
+    ReadPoolTls(table, path, pool);
     if (table.get("discover") != nullptr) {
       ReadDiscover(table, path, pool);
     } else {
@@ -106,6 +108,73 @@ void Validator::ReadSendProxy(const toml::table& table, const std::string& path,
           GetChoice(table, "send_proxy", absl::StrCat(path, ".send_proxy"), {"v1", "v2"})) {
     pool.send_proxy = *version == 0 ? ProxyProtocol::kV1 : ProxyProtocol::kV2;
   }
+}
+
+void Validator::ReadPoolTls(const toml::table& table, const std::string& path, PoolConfig& pool) {
+  const std::string tls_path = absl::StrCat(path, ".tls");
+  const toml::table* section = GetTable(table, "tls", tls_path);
+  if (section == nullptr) return;
+  CheckKeys(*section, "[pool.tls]", {"enabled", "ca", "verify", "server_name", "cert", "key"});
+  const size_t errors_before = errors_.size();
+  if (!GetBool(*section, "enabled", absl::StrCat(tls_path, ".enabled")).value_or(false)) {
+    if (section->get("enabled") == nullptr) {
+      Error(section->source(), absl::StrCat(tls_path,
+                                            ": say enabled = true to speak TLS to the backends "
+                                            "(or leave [pool.tls] out)"));
+    }
+    return;
+  }
+  tls::ClientTlsSettings settings;
+  settings.verify = GetBool(*section, "verify", absl::StrCat(tls_path, ".verify")).value_or(true);
+  const auto read_file = [&](absl::string_view key, std::string& file, std::string& bytes) {
+    std::optional<std::string> configured =
+        GetString(*section, key, absl::StrCat(tls_path, ".", key), "ca.pem");
+    if (!configured) return;
+    file = ResolveRelative(*configured);
+    if (!options_.touch_the_world) return;
+    absl::StatusOr<std::string> read = ReadSmallFile(file);
+    if (!read.ok()) {
+      Error(section->get(ToStd(key))->source(),
+            absl::StrCat(tls_path, ".", key, " ", text::Quote(*configured), ": ",
+                         read.status().message()));
+    } else {
+      bytes = *std::move(read);
+    }
+  };
+  read_file("ca", settings.ca_file, settings.ca_pem);
+  read_file("cert", settings.cert_file, settings.cert_pem);
+  read_file("key", settings.key_file, settings.key_pem);
+  if (settings.verify && section->get("ca") == nullptr) {
+    Error(section->source(),
+          absl::StrCat(tls_path,
+                       ": missing ca, the CA file the backends' certificates are checked against "
+                       "(or verify = false, which lets anyone on the path pose as a backend)"));
+  }
+  if ((section->get("cert") == nullptr) != (section->get("key") == nullptr)) {
+    Error(section->source(), absl::StrCat(tls_path,
+                                          ": cert and key go together (the client certificate "
+                                          "shown to backends that ask for one)"));
+  }
+  if (auto name = GetString(*section, "server_name", absl::StrCat(tls_path, ".server_name"),
+                            "api.internal")) {
+    settings.server_name = *name;
+  }
+  if (!settings.verify) {
+    Warn(section->get("verify")->source(),
+         absl::StrCat(tls_path,
+                      ".verify = false: the backends' certificates are not checked, "
+                      "so anyone on the path can pose as one"));
+  }
+  if (errors_.size() != errors_before) return;
+  if (options_.touch_the_world) {
+    absl::StatusOr<std::shared_ptr<const tls::ClientContext>> loaded =
+        tls::ClientContext::Load(settings, 1);
+    if (!loaded.ok()) {
+      Error(section->source(), absl::StrCat(tls_path, ": ", loaded.status().message()));
+      return;
+    }
+  }
+  pool.tls = std::move(settings);
 }
 
 void Validator::ReadDiscover(const toml::table& table, const std::string& path, PoolConfig& pool) {

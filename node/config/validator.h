@@ -138,6 +138,8 @@ class Validator {
   void ReadBalance(const toml::table& table, const std::string& path, PoolConfig& pool);
   void ReadHealth(const toml::table& owner, const std::string& owner_path,
                   absl::string_view context, HealthCheckConfig& health);
+  // [pool.tls]: the files read and loaded as the node will, each problem named with its file.
+  void ReadPoolTls(const toml::table& table, const std::string& path, PoolConfig& pool);
   // send_proxy = "v1" | "v2".
   void ReadSendProxy(const toml::table& table, const std::string& path, PoolConfig& pool);
   // A pool's backends list.

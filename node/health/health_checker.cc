@@ -13,6 +13,7 @@
 #include "inspect/proxy_header.h"
 #include "log/log.h"
 #include "net/socket_ops.h"
+#include "tls/tls_session.h"
 
 namespace plby::health {
 
@@ -25,7 +26,8 @@ class HealthChecker::Probe final : public net::EventHandler, public net::TimerHa
         tracker_(pool.settings().health.rise, pool.settings().health.fall),
         runtime_(backend.runtime),
         address_(backend.address.ToString()),
-        socket_address_(backend.socket_address) {}
+        socket_address_(backend.socket_address),
+        host_(backend.address.host) {}
   ~Probe() {
     checker_->loop_->CancelTimer(timer_);
     checker_->loop_->CancelTimer(cooldown_.timer);
@@ -43,34 +45,65 @@ class HealthChecker::Probe final : public net::EventHandler, public net::TimerHa
   pool::BackendRuntime& runtime() const { return *runtime_; }
   HealthTracker& tracker() { return tracker_; }
   const std::string& address() const { return address_; }
+  // Why the last check failed, when errno cannot say (a TLS handshake); else empty.
+  const std::string& detail() const { return tls_error_; }
 
   void Start() {
+    tls_error_.clear();
     net::UniqueFd fd(
         socket(socket_address_.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd) return Finish(false, errno);
-    if (connect(fd.get(), socket_address_.sockaddr_ptr(), socket_address_.length()) == 0) {
-      SayLocal(fd.get());
-      return Finish(true, 0);
-    }
-    if (errno != EINPROGRESS) return Finish(false, errno);
-    if (!checker_->loop_->Add(fd.get(), EPOLLOUT | EPOLLET, this).ok()) {
+    const bool connected =
+        connect(fd.get(), socket_address_.sockaddr_ptr(), socket_address_.length()) == 0;
+    if (!connected && errno != EINPROGRESS) return Finish(false, errno);
+    // Edge-triggered, both ways: EPOLLOUT ends the connect; a TLS handshake needs both.
+    if (!checker_->loop_->Add(fd.get(), EPOLLIN | EPOLLOUT | EPOLLET, this).ok()) {
       return Finish(false, ENOMEM);
     }
     fd_ = std::move(fd);
     checker_->loop_->ArmTimer(timer_, absl::ToInt64Milliseconds(pool_.settings().health.timeout));
+    if (connected) Connected();
   }
 
-  // The connect finished: it worked, or SO_ERROR says why not.
   void OnEvents(uint32_t events) override {
+    if (tls_.valid()) return Handshake();
+    if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) return;
+    // The connect finished: it worked, or SO_ERROR says why not.
     int error = net::TakeSocketError(fd_.get());
     if (error == 0 && (events & (EPOLLERR | EPOLLHUP))) error = ECONNREFUSED;
-    if (error == 0) SayLocal(fd_.get());
-    Finish(error == 0, error);
+    if (error != 0) return Finish(false, error);
+    Connected();
   }
 
   void OnTimer() override { Finish(false, ETIMEDOUT); }
 
  private:
+  // The TCP connect worked: a pool that speaks TLS to its backends checks the handshake too
+  // (within the same timeout), so that a backend that accepts connections but cannot serve
+  // TLS (a wrong certificate, say) is not healthy.
+  void Connected() {
+    SayLocal(fd_.get());
+    const std::shared_ptr<const tls::ClientContext>& tls = pool_.settings().tls;
+    if (tls == nullptr) return Finish(true, 0);
+    // The last copy of the contexts is the health checker's (PoolRegistry::Create).
+    tls_ = tls->NewSession(tls, pool_.worker_count(), host_, fd_.get());
+    if (!tls_.valid()) return Finish(false, ENOMEM);
+    Handshake();
+  }
+
+  void Handshake() {
+    const tls::IoResult result = tls_.Handshake();
+    if (result.status == tls::IoStatus::kWantRead || result.status == tls::IoStatus::kWantWrite) {
+      return;
+    }
+    const bool ok = result.status == tls::IoStatus::kOk;
+    if (ok) tls_.ShutdownWrite();  // close_notify: the backend logs a clean close
+    tls_error_ = ok ? ""
+                    : absl::StrCat("TLS handshake: ",
+                                   tls_.error().empty() ? "the backend closed" : tls_.error());
+    Finish(ok, ok ? 0 : EPROTO);
+  }
+
   // A backend that expects a PROXY header would log a check's bare connect as a broken
   // header: a pool that sends them tells it, with a LOCAL header, that this is the proxy
   // speaking for itself. Fits any socket buffer: one write, whose result changes nothing.
@@ -84,6 +117,7 @@ class HealthChecker::Probe final : public net::EventHandler, public net::TimerHa
 
   void Finish(bool ok, int error) {
     checker_->loop_->CancelTimer(timer_);
+    tls_ = {};
     fd_.reset();
     checker_->OnProbeResult(*this, ok, error);
   }
@@ -102,7 +136,10 @@ class HealthChecker::Probe final : public net::EventHandler, public net::TimerHa
   std::shared_ptr<pool::BackendRuntime> runtime_;  // keeps it alive while it is checked
   std::string address_;
   net::SocketAddress socket_address_;
+  std::string host_;  // the name or IP literal its certificate is checked against
   net::UniqueFd fd_;
+  tls::TlsSession tls_;    // [pool.tls]: the check's handshake
+  std::string tls_error_;  // why the last check's handshake failed
   net::Timer timer_{this};
   Cooldown cooldown_{this};
 };
@@ -244,7 +281,9 @@ void HealthChecker::OnProbeResult(Probe& probe, bool ok, int error) {
   const int rise_or_fall = ok ? probe.tracker().successes() : probe.tracker().failures();
   Changed(probe.pool(), probe, after,
           ok ? absl::StrCat(rise_or_fall, " good checks in a row")
-             : absl::StrCat(rise_or_fall, " failed checks in a row, last: ", std::strerror(error)));
+             : absl::StrCat(rise_or_fall, " failed checks in a row, last: ",
+                            probe.detail().empty() ? absl::string_view(std::strerror(error))
+                                                   : absl::string_view(probe.detail())));
 }
 
 void HealthChecker::ReportPassiveFailures(pool::Pool* pool, const pool::Backend& backend,

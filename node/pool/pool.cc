@@ -33,7 +33,8 @@ Pool::Pool(PoolSettings settings, std::vector<Backend> backends, ChangeFeed* cha
       balance_set_(settings_.balance_set),
       snapshot_(std::make_shared<const PoolSnapshot>(InputsFor(version, 1, nullptr),
                                                      std::move(backends))),
-      counters_(workers) {}
+      counters_(workers),
+      workers_(workers) {}
 
 absl::Status Pool::AtVersion(uint64_t version, absl::FunctionRef<absl::Status()> fn) {
   std::lock_guard<std::mutex> lock(writer_mutex_);

@@ -24,6 +24,7 @@
 #include "pool/pool_snapshot.h"
 #include "state/state_file.h"
 #include "stats/counter.h"
+#include "tls/client_context.h"
 
 namespace plby::pool {
 
@@ -52,6 +53,8 @@ struct PoolSettings {
   // Set: the backends come from DNS (DnsDiscovery), not from the control service.
   std::optional<config::DiscoverConfig> discover;
   config::ProxyProtocol send_proxy = config::ProxyProtocol::kNone;
+  // [pool.tls]: copies 0..workers-1 are the workers', copy `workers` the health checker's.
+  std::shared_ptr<const tls::ClientContext> tls;
 };
 
 // How a pool's DNS discovery went (pools with `discover` only).
@@ -79,6 +82,7 @@ class Pool {
   // The settings it started with; how it balances now is its snapshot's balance().
   const PoolSettings& settings() const { return settings_; }
   const std::string& name() const { return settings_.name; }
+  int worker_count() const { return workers_; }
 
   // --- Reader side: any thread, lock-free. ---
   uint64_t version() const { return snapshot()->version(); }
@@ -173,6 +177,7 @@ class Pool {
   mutable std::mutex publish_mutex_;
   std::atomic<std::shared_ptr<const PoolSnapshot>> snapshot_;
   stats::PerWorker<PoolCounters> counters_;
+  const int workers_;
   mutable std::mutex discovery_mutex_;
   DiscoveryStatus discovery_;  // guarded by discovery_mutex_
   // Apart from each other and from the snapshot: the generation is read on every accept, the

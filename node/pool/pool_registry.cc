@@ -17,7 +17,8 @@ PoolSettings SettingsOf(const config::PoolConfig& pool) {
           .idle_timeout = pool.idle_timeout,
           .health = pool.health,
           .discover = pool.discover,
-          .send_proxy = pool.send_proxy};
+          .send_proxy = pool.send_proxy,
+          .tls = nullptr};  // loaded by Create
 }
 
 }  // namespace
@@ -94,6 +95,17 @@ absl::StatusOr<std::unique_ptr<PoolRegistry>> PoolRegistry::Create(
       }
     }
     PoolSettings settings = SettingsOf(server);
+    if (server.tls) {
+      // A copy for each worker and one for the health checker (OpenSSL 3.0 contends on a
+      // context shared by threads).
+      absl::StatusOr<std::shared_ptr<const tls::ClientContext>> tls =
+          tls::ClientContext::Load(*server.tls, workers + 1);
+      if (!tls.ok()) {
+        return absl::Status(tls.status().code(), absl::StrCat("pool ", text::Quote(server.name),
+                                                              ": ", tls.status().message()));
+      }
+      settings.tls = *std::move(tls);
+    }
     if (record != nullptr && record->balance) {
       // Set through the control service, which the state file keeps over the config.
       settings.balance = *record->balance;

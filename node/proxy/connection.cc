@@ -52,6 +52,7 @@ void Connection::Start(WorkerContext* context, net::UniqueFd client, const Liste
   snapshot_ = nullptr;
   backend_info_ = nullptr;
   tried_count_ = 0;
+  backend_handshaking_ = false;
   loaded_ = false;
   counted_ = false;
   failed_ = nullptr;
@@ -309,13 +310,15 @@ void Connection::ConnectRoute() {
   ticket_ = pool.TakeTicket();
   idle_timeout_ms_ = absl::ToInt64Milliseconds(pool.settings().idle_timeout);
   phase_ = Phase::kConnecting;
-  if (pool.settings().send_proxy != config::ProxyProtocol::kNone && !PrependProxyHeader()) {
+  // To a TLS backend the header is written once the TCP connect is done (StartBackendTls).
+  if (pool.settings().send_proxy != config::ProxyProtocol::kNone &&
+      pool.settings().tls == nullptr && !PrependProxyHeader()) {
     return;  // closed
   }
   ConnectNext();
 }
 
-bool Connection::PrependProxyHeader() {
+std::string Connection::ProxyHeader() {
   if (!local_address_.valid()) {
     absl::StatusOr<net::SocketAddress> local = net::SocketAddress::LocalOf(client_.fd.get());
     if (local.ok()) local_address_ = *local;
@@ -324,9 +327,13 @@ bool Connection::PrependProxyHeader() {
                                           .destination = local_address_,
                                           .alpn = client_.tls.valid() ? client_.tls.alpn() : "",
                                           .authority = server_name_};
-  const std::string header = view_->pool().settings().send_proxy == config::ProxyProtocol::kV1
-                                 ? inspect::BuildProxyV1(fields)
-                                 : inspect::BuildProxyV2(fields);
+  return view_->pool().settings().send_proxy == config::ProxyProtocol::kV1
+             ? inspect::BuildProxyV1(fields)
+             : inspect::BuildProxyV2(fields);
+}
+
+bool Connection::PrependProxyHeader() {
+  const std::string header = ProxyHeader();
   upstream_.pending = context_->buffers->Acquire();
   std::memcpy(upstream_.pending->bytes.data(), header.data(), header.size());
   upstream_.begin = 0;
@@ -386,7 +393,9 @@ void Connection::ConnectNext() {
     loaded_ = true;
     const int error = StartConnect(*backend_info_);
     if (error == 0) {
-      SendEarly();  // on loopback the handshake is often done by now
+      // On loopback the TCP handshake is often done by now. Not for TLS backends: the client's
+      // bytes wait for the TLS handshake, which starts at the connect's EPOLLOUT.
+      if (view_->pool().settings().tls == nullptr) SendEarly();
       return;
     }
     ReleaseLoad();
@@ -434,7 +443,7 @@ int Connection::StartConnect(const pool::Backend& backend) {
   return 0;
 }
 
-void Connection::NoteConnectFailure(int error) {
+void Connection::NoteConnectFailure(int error, absl::string_view detail) {
   context_->stats->connect_failures.Add();
   backend_info_->runtime->worker(context_->worker_index).connect_failures.Add();
   NotePassiveFailure();
@@ -442,8 +451,9 @@ void Connection::NoteConnectFailure(int error) {
   if (log::Enabled(log::Level::kWarn) &&
       context_->connect_failure_log->Allow(context_->loop->now_ms(), &suppressed)) {
     PLBY_LOG(kWarn, "backend connect failed pool=", view_->pool().name(),
-             " backend=", backend_info_->address.ToString(), " error=\"", std::strerror(error),
-             "\"", log::SuppressedSuffix(suppressed));
+             " backend=", backend_info_->address.ToString(), " error=\"",
+             detail.empty() ? absl::string_view(std::strerror(error)) : detail, "\"",
+             log::SuppressedSuffix(suppressed));
   }
 }
 
@@ -512,6 +522,7 @@ void Connection::Established(uint32_t events) {
 }
 
 void Connection::OnBackendConnectEvents(uint32_t events) {
+  if (backend_handshaking_) return BackendHandshake();  // a failure shows in the handshake
   int error = net::TakeSocketError(backend_.fd.get());
   if (error == 0 && (events & (EPOLLERR | EPOLLHUP))) error = ECONNREFUSED;
   if (error != 0) {
@@ -519,16 +530,56 @@ void Connection::OnBackendConnectEvents(uint32_t events) {
     return;
   }
   if ((events & EPOLLOUT) == 0) return;  // not finished yet
+  if (view_->pool().settings().tls != nullptr) return StartBackendTls();
   Established(events);
   Relay();
 }
 
-void Connection::OnConnectFailed(int error) {
+void Connection::StartBackendTls() {
+  if (view_->pool().settings().send_proxy != config::ProxyProtocol::kNone) {
+    // In clear, before the handshake. The socket is new and empty: it takes the whole header.
+    const std::string header = ProxyHeader();
+    if (::write(backend_.fd.get(), header.data(), header.size()) !=
+        static_cast<ssize_t>(header.size())) {
+      return OnConnectFailed(errno != 0 ? errno : EIO);
+    }
+  }
+  const std::shared_ptr<const tls::ClientContext>& tls = view_->pool().settings().tls;
+  backend_.tls =
+      tls->NewSession(tls, context_->worker_index, backend_info_->address.host, backend_.fd.get());
+  if (!backend_.tls.valid()) return OnConnectFailed(ENOMEM);
+  backend_handshaking_ = true;
+  BackendHandshake();
+}
+
+void Connection::BackendHandshake() {
+  const tls::IoResult result = backend_.tls.Handshake();
+  switch (result.status) {
+    case tls::IoStatus::kWantRead:
+    case tls::IoStatus::kWantWrite:
+      return;  // the backend's next event (or the connect timeout) moves it on
+    case tls::IoStatus::kEnd:
+    case tls::IoStatus::kError:
+      return OnConnectFailed(EPROTO, absl::StrCat("TLS handshake: ", backend_.tls.error().empty()
+                                                                         ? "the backend closed"
+                                                                         : backend_.tls.error()));
+    case tls::IoStatus::kOk:
+      break;
+  }
+  backend_handshaking_ = false;
+  // OpenSSL may have read application bytes with its last handshake record.
+  Established(EPOLLOUT | EPOLLIN);
+  Relay();
+}
+
+void Connection::OnConnectFailed(int error, absl::string_view detail) {
   context_->loop->CancelTimer(connect_timer_);
+  backend_.tls = {};
+  backend_handshaking_ = false;
   backend_.fd.reset();  // closing it also removes it from epoll
   backend_.readable = backend_.writable = backend_.peer_closed = false;
   ReleaseLoad();
-  NoteConnectFailure(error);
+  NoteConnectFailure(error, detail);
   ConnectNext();
 }
 

@@ -148,6 +148,8 @@ class Connection final : public net::TimerHandler, public net::DeferredTask {
   // The pool sends PROXY headers: puts the header in front of whatever the client sent.
   // False when the client was refused (its bytes were an untrusted PROXY header).
   bool PrependProxyHeader();
+  // The PROXY header the pool sends, for this client.
+  std::string ProxyHeader();
   // Asks the balancer for a backend this connection has not tried yet and connects to it,
   // until one connects or its handshake is under way; when none is left, closes the client.
   void ConnectNext();
@@ -163,9 +165,13 @@ class Connection final : public net::TimerHandler, public net::DeferredTask {
   void Established(uint32_t events);
   // 0 when the connect succeeded or is under way, else the errno of the failure.
   int StartConnect(const pool::Backend& backend);
-  void NoteConnectFailure(int error);
+  // `detail`, when set, says more than errno can (a TLS handshake's failure).
+  void NoteConnectFailure(int error, absl::string_view detail = "");
   void OnBackendConnectEvents(uint32_t events);
-  void OnConnectFailed(int error);
+  void OnConnectFailed(int error, absl::string_view detail = "");
+  // [pool.tls]: the TCP connect is done; the PROXY header (in clear), then the handshake.
+  void StartBackendTls();
+  void BackendHandshake();
   void OnEndpointEvents(Endpoint& endpoint, uint32_t events);
   void Relay();
   Progress Transfer(Flow& flow, Endpoint& from, Endpoint& to);
@@ -203,9 +209,10 @@ class Connection final : public net::TimerHandler, public net::DeferredTask {
   uint64_t key_ = 0;
   std::array<uint32_t, kMaxConnectAttempts> tried_{};  // indices into the snapshot's backends
   uint32_t tried_count_ = 0;
-  bool loaded_ = false;         // in backend_info_'s load (connecting or connected)
-  bool counted_ = false;        // in backend_info_'s active connections
-  Endpoint* failed_ = nullptr;  // the side whose system call failed, if one did
+  bool backend_handshaking_ = false;  // connected, in the backend TLS handshake
+  bool loaded_ = false;               // in backend_info_'s load (connecting or connected)
+  bool counted_ = false;              // in backend_info_'s active connections
+  Endpoint* failed_ = nullptr;        // the side whose system call failed, if one did
   int64_t last_activity_ms_ = 0;
   int64_t idle_timeout_ms_ = 0;
   bool deferred_ = false;

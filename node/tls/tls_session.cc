@@ -4,6 +4,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "tls/openssl_util.h"
 
 namespace plby::tls {
@@ -42,7 +43,7 @@ absl::string_view HandshakeFailureLabel(HandshakeFailure failure) {
   return kFailureLabels[static_cast<size_t>(failure)];
 }
 
-TlsSession::TlsSession(ssl_st* ssl, std::shared_ptr<const ServerContext> context)
+TlsSession::TlsSession(ssl_st* ssl, std::shared_ptr<const void> context)
     : ssl_(ssl), context_(std::move(context)) {}
 
 TlsSession::TlsSession(TlsSession&& other) noexcept { *this = std::move(other); }
@@ -90,6 +91,11 @@ IoResult TlsSession::Result(int returned, size_t bytes) {
       ERR_error_string_n(code, text, sizeof(text));
       const char* reason = ERR_reason_error_string(code);
       error_ = reason != nullptr ? reason : text;
+      // A certificate refused by our own verification says why in the verify result.
+      const long verify = SSL_get_verify_result(ssl_);
+      if (verify != X509_V_OK && SSL_is_server(ssl_) == 0) {
+        error_ = absl::StrCat(error_, ": ", X509_verify_cert_error_string(verify));
+      }
       break;
     }
   }

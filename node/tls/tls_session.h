@@ -14,6 +14,7 @@ struct ssl_st;  // OpenSSL's SSL, which only node/tls/ includes
 
 namespace plby::tls {
 
+class ClientContext;
 class ServerContext;
 
 enum class IoStatus {
@@ -66,19 +67,21 @@ class TlsSession {
   absl::string_view version() const;  // "TLSv1.3"
   absl::string_view alpn() const;     // "" when none was agreed
   bool resumed() const;
-  // After a kError: what went wrong, for the log ("no shared cipher"), and its kind.
+  // After a kError: what went wrong, for the log ("no shared cipher", or why the peer's
+  // certificate was not trusted), and its kind.
   const std::string& error() const { return error_; }
   HandshakeFailure failure() const { return failure_; }
 
  private:
+  friend class ClientContext;
   friend class ServerContext;
-  TlsSession(ssl_st* ssl, std::shared_ptr<const ServerContext> context);
+  TlsSession(ssl_st* ssl, std::shared_ptr<const void> context);
   IoResult Result(int returned, size_t bytes);
 
   ssl_st* ssl_ = nullptr;
   // Keeps the contexts (and the ticket keys their callback reads) alive while this session
   // may still use them.
-  std::shared_ptr<const ServerContext> context_;
+  std::shared_ptr<const void> context_;
   std::string error_;
   HandshakeFailure failure_ = HandshakeFailure::kOther;
 };

@@ -193,5 +193,56 @@ TEST_F(TlsTerminationTest, HandshakesThatFailCostTheirConnectionAndAreCounted) {
   EXPECT_TRUE(node.process->WaitForLine(std::regex("TLS handshake failed \\(protocol_version\\)")));
 }
 
+TEST_F(TlsTerminationTest, ReEncryptsToABackendThatChecksItsClientCertificate) {
+  // s_server asks for a client certificate signed by ca.pem (-Verify) and refuses others.
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<Process> backend,
+      StartPeer(kOpenssl,
+                {"s_server", "-accept", absl::StrCat(kTlsBackend, ":18443"), "-cert",
+                 Cert("api.pem"), "-key", Cert("api.key"), "-Verify", "1", "-verify_return_error",
+                 "-CAfile", Cert("ca.pem"), "-www", "-quiet"},
+                kTlsBackend, 18443));
+  const std::string pool_tls =
+      absl::StrCat("backends = [ { address = \"", kTlsBackend, ":18443\" } ]\n",
+                   "[pool.tls]\nenabled = true\n", "ca = \"ca.pem\"\n");
+  const std::string config = absl::StrCat(
+      "[control]\nlisten = \"127.0.0.1:0\"\n",
+      "[[server]]\nname = \"tls\"\nlisten = \"127.0.0.1:0\"\n",
+      "[server.tls]\ncertificates = [ { cert = \"node.pem\", key = \"node.key\" } ]\n",
+      "[[server.forward]]\npool = \"secure\"\n",
+      "[[server]]\nname = \"wrong-name\"\nlisten = \"127.0.0.1:0\"\n[[server.forward]]\n",
+      "pool = \"wrong-name\"\n", "[[server]]\nname = \"no-cert\"\nlisten = \"127.0.0.1:0\"\n",
+      "[[server.forward]]\npool = \"no-cert\"\n", "[[pool]]\nname = \"secure\"\n", pool_tls,
+      "server_name = \"api.example.com\"\ncert = \"client.pem\"\nkey = \"client.key\"\n",
+      "[[pool]]\nname = \"wrong-name\"\n", pool_tls,
+      "server_name = \"www.example.com\"\ncert = \"client.pem\"\nkey = \"client.key\"\n",
+      "[[pool]]\nname = \"no-cert\"\n", pool_tls, "server_name = \"api.example.com\"\n");
+  PLBY_ASSERT_OK_AND_ASSIGN(Node node, StartNode(dir_, config));
+
+  // curl -> plby (TLS with node.pem) -> s_server (TLS with api.pem, plby's client.pem).
+  const std::string authority = absl::StrCat("localhost:", node.ports["tls"]);
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      RunResult curl, RunToExit("/usr/bin/curl",
+                                {"-sS", "--max-time", "20", "--cacert", Cert("ca.pem"), "--resolve",
+                                 authority + ":127.0.0.1", "https://" + authority + "/"}));
+  EXPECT_EQ(curl.exit_code, 0) << curl.output;
+  EXPECT_THAT(curl.output, HasSubstr("Ciphers supported in s_server binary"));
+
+  // A backend whose certificate is not for the name checked: the connect fails, and the health
+  // check says why.
+  EXPECT_THAT(Exchange(node.ports["wrong-name"], "GET / HTTP/1.0\r\n\r\n").value_or(""),
+              Not(HasSubstr("s_server")));
+  EXPECT_TRUE(node.process->WaitForLine(std::regex(
+      "backend 127.0.17.2:18443 of pool wrong-name is unhealthy .*TLS handshake: certificate "
+      "verify failed: hostname mismatch")));
+  // Without the client certificate the backend asks for, nothing gets through. (Under TLS 1.3
+  // the backend refuses it after the client's side of the handshake is done, so only the first
+  // read sees it: the health check cannot.)
+  EXPECT_THAT(Exchange(node.ports["no-cert"], "GET / HTTP/1.0\r\n\r\n").value_or(""),
+              Not(HasSubstr("s_server")));
+  EXPECT_TRUE(
+      node.process->WaitForLine(std::regex("backend 127.0.17.2:18443 of pool secure is healthy")));
+}
+
 }  // namespace
 }  // namespace plby::testing

@@ -208,7 +208,7 @@ TEST(ConfigTest, PoolMistakesAreNamedWithTheirLine) {
   EXPECT_THAT(ErrorOf(pool + "weight = 3\n"),
               HasSubstr("test.toml:8:1: unknown key \"weight\" in [[pool]] (pool[0]) (valid: name, "
                         "algorithm, backends, discover, slow_start, hash, maglev_table_size, "
-                        "connect_timeout, idle_timeout, health, send_proxy)"));
+                        "connect_timeout, idle_timeout, health, send_proxy, tls)"));
   EXPECT_THAT(
       ErrorOf(pool + "algorithm = \"maglev\"\nslow_start = \"10s\"\n"),
       HasSubstr("test.toml:9:14: pool[0].slow_start 10s is not valid with algorithm maglev: "
@@ -735,6 +735,42 @@ TEST_F(ControlTlsConfigTest, ServerTlsIsLoadedAndItsMistakesNamed) {
                        "session_ticket_keys = \"bad-tickets.key\"\n"),
               HasSubstr("bad-tickets.key: line 1 is not a key: each line is the base64 of 80 "
                         "random bytes"));
+}
+
+TEST_F(ControlTlsConfigTest, PoolTlsIsLoadedAndItsMistakesNamed) {
+  const auto load = [&](const std::string& tls) {
+    Write("config.toml",
+          "[[server]]\nlisten = \"127.0.0.1:8443\"\n[[server.forward]]\npool = \"p\"\n[[pool]]\n"
+          "name = \"p\"\nbackends = [ { address = \"127.0.0.1:9001\" } ]\n[pool.tls]\n" +
+              tls);
+    return LoadConfigFile(dir_ + "/config.toml");
+  };
+  absl::StatusOr<Config> good = load(
+      "enabled = true\nca = \"ca.pem\"\nserver_name = \"api.example.com\"\ncert = "
+      "\"client.pem\"\nkey = \"client.key\"\n");
+  ASSERT_TRUE(good.ok()) << good.status();
+  ASSERT_TRUE(good->pools.at(0).tls.has_value());
+  EXPECT_EQ(good->pools[0].tls->server_name, "api.example.com");
+  EXPECT_EQ(good->pools[0].tls->ca_file, dir_ + "/ca.pem");
+  absl::StatusOr<Config> unverified = load("enabled = true\nverify = false\n");
+  ASSERT_TRUE(unverified.ok()) << unverified.status();
+  EXPECT_THAT(unverified->warnings,
+              Contains(HasSubstr("pool[0].tls.verify = false: the backends' certificates are not "
+                                 "checked")));
+
+  const auto error_of = [&](const std::string& tls) {
+    absl::StatusOr<Config> config = load(tls);
+    EXPECT_FALSE(config.ok()) << tls;
+    return config.ok() ? std::string() : std::string(config.status().message());
+  };
+  EXPECT_THAT(error_of("enabled = true\n"), HasSubstr("pool[0].tls: missing ca"));
+  EXPECT_THAT(error_of("ca = \"ca.pem\"\n"), HasSubstr("say enabled = true"));
+  EXPECT_THAT(error_of("enabled = true\nca = \"ca.pem\"\ncert = \"client.pem\"\n"),
+              HasSubstr("cert and key go together"));
+  EXPECT_THAT(error_of("enabled = true\nca = \"node.pem\"\n"), HasSubstr("node.pem: "));
+  EXPECT_THAT(error_of("enabled = true\nca = \"ca.pem\"\ncert = \"client.pem\"\nkey = "
+                       "\"node.key\"\n"),
+              HasSubstr("node.key: the private key does not belong to the certificate"));
 }
 
 // What gRPC would only refuse at start, with no file named: each is named here, with the problem.
