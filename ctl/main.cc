@@ -242,7 +242,7 @@ int Watch(const plby::ctl::Invocation& invocation, const plby::ctl::ChannelFacto
 int Reconcile(const plby::ctl::Invocation& invocation, plby::ctl::DesiredPools desired,
               const plby::ctl::ChannelFactory& channels) {
   plby::log::SetFormat(*plby::log::ParseFormat(invocation.log_format));
-  absl::StatusOr<plby::ctl::FileWatch> watch = plby::ctl::FileWatch::Create(invocation.file);
+  absl::StatusOr<plby::net::FileWatch> watch = plby::net::FileWatch::Create({invocation.file});
   if (!watch.ok()) {
     Print(stderr, "plbyctl: " + std::string(watch.status().message()) + "\n");
     return kExitUsage;

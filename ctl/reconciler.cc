@@ -23,7 +23,7 @@ bool Unreachable(const absl::Status& error) {
 }  // namespace
 
 Reconciler::Reconciler(ReconcileOptions options, const ChannelFactory& channels,
-                       DesiredPools desired, FileWatch watch)
+                       DesiredPools desired, net::FileWatch watch)
     : options_(std::move(options)),
       channels_(channels),
       desired_(std::move(desired)),

@@ -15,9 +15,9 @@
 #include "absl/time/time.h"
 #include "channels.h"
 #include "desired_pools.h"
-#include "file_watch.h"
 #include "fleet.h"
 #include "metrics/http_server.h"
+#include "net/file_watch.h"
 #include "net/host_port.h"
 
 namespace plby::ctl {
@@ -35,7 +35,7 @@ struct ReconcileOptions {
 class Reconciler {
  public:
   Reconciler(ReconcileOptions options, const ChannelFactory& channels, DesiredPools desired,
-             FileWatch watch);
+             net::FileWatch watch);
 
   // Rounds until Stop(); a round under way finishes its nodes first (each within --timeout).
   void Run();
@@ -72,7 +72,7 @@ class Reconciler {
   const ChannelFactory& channels_;
   DesiredPools desired_;
   std::string last_refusal_;  // why the file on disk was last refused; empty: it was not
-  FileWatch watch_;
+  net::FileWatch watch_;
   std::atomic<bool> stopping_{false};
   // When a round last started or a node of it finished (Unix ms): /healthz tells a stuck loop.
   std::atomic<int64_t> progress_ms_{absl::ToUnixMillis(absl::Now())};

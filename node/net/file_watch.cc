@@ -1,16 +1,17 @@
-#include "file_watch.h"
+#include "net/file_watch.h"
 
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 
-namespace plby::ctl {
+namespace plby::net {
 namespace {
 
 // Reads every event queued (their content does not matter: any change means "read it again").
@@ -22,22 +23,25 @@ void Drain(int fd) {
 
 }  // namespace
 
-absl::StatusOr<FileWatch> FileWatch::Create(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  const std::string directory = slash == std::string::npos ? std::string(".")
-                                : slash == 0               ? std::string("/")
-                                                           : path.substr(0, slash);
+absl::StatusOr<FileWatch> FileWatch::Create(const std::vector<std::string>& paths) {
   FileWatch watch;
   watch.inotify_.reset(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
   watch.wake_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!watch.inotify_ || !watch.wake_) {
     return absl::InternalError(absl::StrCat("cannot watch files: ", std::strerror(errno)));
   }
-  if (inotify_add_watch(
-          watch.inotify_.get(), directory.c_str(),
-          IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB) < 0) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot watch the directory ", directory, ": ", std::strerror(errno)));
+  for (const std::string& path : paths) {
+    const size_t slash = path.rfind('/');
+    const std::string directory = slash == std::string::npos ? std::string(".")
+                                  : slash == 0               ? std::string("/")
+                                                             : path.substr(0, slash);
+    // The same directory twice is one watch (inotify returns the same descriptor).
+    if (inotify_add_watch(
+            watch.inotify_.get(), directory.c_str(),
+            IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB) < 0) {
+      return absl::NotFoundError(
+          absl::StrCat("cannot watch the directory ", directory, ": ", std::strerror(errno)));
+    }
   }
   return watch;
 }
@@ -68,4 +72,4 @@ void FileWatch::Wake() {
   (void)!::write(wake_.get(), &one, sizeof(one));
 }
 
-}  // namespace plby::ctl
+}  // namespace plby::net

@@ -1,20 +1,22 @@
-// FileWatch: notices changes of a file by watching its directory (inotify), the way a
+// FileWatch: notices changes of files by watching their directories (inotify), the way a
 // Kubernetes ConfigMap volume changes: the kubelet writes a new directory and swaps the
 // `..data` symlink, so the file itself is never written and a watch on it would miss it.
+// Used by plbyctl reconcile (its desired pools) and the node (its certificates).
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "net/unique_fd.h"
 
-namespace plby::ctl {
+namespace plby::net {
 
 class FileWatch {
  public:
-  // Watches the directory that holds `path`.
-  static absl::StatusOr<FileWatch> Create(const std::string& path);
+  // Watches the directories that hold `paths` (each once).
+  static absl::StatusOr<FileWatch> Create(const std::vector<std::string>& paths);
 
   // Waits up to `timeout` for anything to change in the directory (or Wake()). True when
   // something did; the events of a burst (an editor writes and renames) are taken together.
@@ -29,4 +31,4 @@ class FileWatch {
   net::UniqueFd wake_;  // an eventfd
 };
 
-}  // namespace plby::ctl
+}  // namespace plby::net
