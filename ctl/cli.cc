@@ -120,6 +120,15 @@ constexpr CommandSpec kCommands[] = {
      "                     turns it off. Not with maglev (it would move keys)\n"
      "  --hash             maglev: source_ip (default) or source_ip_port\n"
      "  --maglev-table-size  maglev: the lookup table's size, a prime (default 65537)\n"},
+    {"certs list", Command::kCertsList, false,
+     "Usage: plbyctl certs list [flags]\n\nLists the certificates of each node's listeners that "
+     "terminate TLS: the file,\nthe names it is for, when it expires, its SHA-256 fingerprint "
+     "(the first of a\nlistener is the default, for clients whose SNI matches none).\n"},
+    {"certs reload", Command::kCertsReload, false,
+     "Usage: plbyctl certs reload [flags]\n\nMakes each node read its certificate, key and "
+     "ticket key files again, as it\ndoes by itself when they change on disk: new handshakes use "
+     "them, open\nconnections keep theirs. A file that does not load is refused, and the node\n"
+     "keeps the certificates it had (exit 1). Then lists the certificates in use.\n"},
     {"backends list", Command::kBackendsList, false,
      "Usage: plbyctl backends list [--pool NAME] [flags]\n\nLists the backends of a pool: "
      "address, weight, health, state (active or draining),\nactive and total connections.\n"},
@@ -456,7 +465,9 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
              spec->command == Command::kReconcile;
     }
     if (flag == "--pool") {
-      return spec->command != Command::kStatus && spec->command != Command::kPoolsList && !sync;
+      return spec->command != Command::kStatus && spec->command != Command::kPoolsList &&
+             spec->command != Command::kCertsList && spec->command != Command::kCertsReload &&
+             !sync;
     }
     if (flag == "--file") return sync;
     if (flag == "--every" || flag == "--listen" || flag == "--log-format") {

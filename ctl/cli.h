@@ -34,6 +34,8 @@ enum class Command {
   kDiff,
   kApply,
   kReconcile,
+  kCertsList,
+  kCertsReload,
 };
 
 // diff, apply and reconcile: the commands that work from a file of desired pools (-f).

@@ -20,10 +20,10 @@
 #include "cli.h"
 #include "desired_pools.h"
 #include "fan_out.h"
-#include "file_watch.h"
 #include "fleet.h"
 #include "log/log.h"
 #include "metrics/http_server.h"
+#include "net/file_watch.h"
 #include "net/socket_address.h"
 #include "node_calls.h"
 #include "reconciler.h"
@@ -126,7 +126,9 @@ int RunOnce(const plby::ctl::Invocation& invocation, const plby::ctl::ChannelFac
       if (result.error.code() == absl::StatusCode::kDeadlineExceeded &&
           invocation.command != plby::ctl::Command::kStatus &&
           invocation.command != plby::ctl::Command::kPoolsList &&
-          invocation.command != plby::ctl::Command::kBackendsList) {
+          invocation.command != plby::ctl::Command::kBackendsList &&
+          invocation.command != plby::ctl::Command::kCertsList &&
+          invocation.command != plby::ctl::Command::kCertsReload) {
         Print(stderr, "plbyctl: " + result.node +
                           ": the node may still have applied the change just before the "
                           "deadline; check with: plbyctl " +

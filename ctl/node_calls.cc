@@ -72,6 +72,25 @@ absl::Status Run(const Invocation& invocation, Calls& calls, NodeResult& result)
     result.pools.assign(response.pools().begin(), response.pools().end());
     return status;
   }
+  if (invocation.command == Command::kCertsList) {
+    return calls.Call(&v1::Control::Stub::ListCertificates, v1::ListCertificatesRequest(),
+                      &result.certificates);
+  }
+  if (invocation.command == Command::kCertsReload) {
+    absl::Status status = calls.Call(&v1::Control::Stub::ReloadCertificates,
+                                     v1::ReloadCertificatesRequest(), &result.certificates);
+    if (!status.ok()) return status;
+    std::vector<std::string> refused;
+    for (const v1::CertificateReload& reload : result.certificates.reloads()) {
+      if (!reload.error().empty()) {
+        refused.push_back(absl::StrCat("listener ", reload.listener(), ": ", reload.error()));
+      }
+    }
+    if (refused.empty()) return absl::OkStatus();
+    return absl::FailedPreconditionError(
+        absl::StrCat("certificates refused, the ones loaded before stay in use: ",
+                     absl::StrJoin(refused, "; ")));
+  }
   absl::StatusOr<std::string> pool = calls.PoolFor(invocation);
   if (!pool.ok()) return pool.status();
   result.pool = *pool;
@@ -149,6 +168,8 @@ absl::Status Run(const Invocation& invocation, Calls& calls, NodeResult& result)
     }
     case Command::kStatus:
     case Command::kPoolsList:
+    case Command::kCertsList:
+    case Command::kCertsReload:
     case Command::kBackendsWatch:
     case Command::kDiff:
     case Command::kApply:

@@ -29,8 +29,9 @@ struct NodeResult {
   uint64_t version = 0;
   v1::Algorithm algorithm = v1::ALGORITHM_UNSPECIFIED;  // backends list: the pool's
   std::vector<v1::Backend> backends;
-  v1::Backend backend;     // the one a change was about
-  bool unchanged = false;  // add --if-absent: it was already there
+  v1::Backend backend;                    // the one a change was about
+  bool unchanged = false;                 // add --if-absent: it was already there
+  v1::CertificatesResponse certificates;  // certs list, certs reload
 };
 
 // Runs `invocation` (any command but watch) on `node`, within invocation.timeout.

@@ -231,6 +231,28 @@ std::string RenderTable(const Invocation& invocation, const std::vector<NodeResu
                         absl::StrJoin(pools, ", ")});
       }
       break;
+    case Command::kCertsList:
+    case Command::kCertsReload:
+      rows.push_back({"NODE", "LISTENER", "CERTIFICATE", "NAMES", "EXPIRES", "SHA256", "RELOAD"});
+      for (const NodeResult& r : results) {
+        if (!r.error.ok() && r.certificates.certificates().empty()) continue;
+        for (const v1::CertificateInfo& certificate : r.certificates.certificates()) {
+          std::string reload = invocation.command == Command::kCertsList ? "" : "same";
+          for (const v1::CertificateReload& done : r.certificates.reloads()) {
+            if (done.listener() != certificate.listener()) continue;
+            reload = !done.error().empty() ? "refused" : done.changed() ? "reloaded" : "same";
+          }
+          rows.push_back(
+              {r.node, certificate.listener(),
+               absl::StrCat(certificate.file(), certificate.is_default() ? " (default)" : ""),
+               absl::StrJoin(certificate.names(), ","),
+               absl::FormatTime("%Y-%m-%d %H:%M UTC",
+                                absl::FromUnixSeconds(certificate.not_after_unix()),
+                                absl::UTCTimeZone()),
+               certificate.fingerprint_sha256().substr(0, 16), reload});
+        }
+      }
+      break;
     case Command::kPoolsList:
       rows.push_back(
           {"NODE", "POOL", "LISTENERS", "ALGORITHM", "VERSION", "BACKENDS", "ACTIVE", "SOURCE"});
@@ -352,6 +374,40 @@ std::string RenderJson(const Invocation& invocation, const std::vector<NodeResul
       case Command::kPoolsList:
         json.Key("pools").BeginArray();
         for (const v1::PoolSummary& pool : r.pools) WritePool(json, pool);
+        json.EndArray();
+        break;
+      case Command::kCertsList:
+      case Command::kCertsReload:
+        json.Key("certificates").BeginArray();
+        for (const v1::CertificateInfo& certificate : r.certificates.certificates()) {
+          json.BeginObject()
+              .Key("listener")
+              .String(certificate.listener())
+              .Key("file")
+              .String(certificate.file())
+              .Key("names")
+              .BeginArray();
+          for (const std::string& name : certificate.names()) json.String(name);
+          json.EndArray()
+              .Key("not_after_unix")
+              .Number(certificate.not_after_unix())
+              .Key("fingerprint_sha256")
+              .String(certificate.fingerprint_sha256())
+              .Key("default")
+              .Bool(certificate.is_default())
+              .EndObject();
+        }
+        json.EndArray().Key("reloads").BeginArray();
+        for (const v1::CertificateReload& reload : r.certificates.reloads()) {
+          json.BeginObject()
+              .Key("listener")
+              .String(reload.listener())
+              .Key("changed")
+              .Bool(reload.changed())
+              .Key("error")
+              .String(reload.error())
+              .EndObject();
+        }
         json.EndArray();
         break;
       case Command::kBackendsList:

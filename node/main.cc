@@ -31,6 +31,7 @@
 #include "net/socket_address.h"
 #include "plby/version.h"
 #include "pool/pool_registry.h"
+#include "runtime/certificate_reloader.h"
 #include "runtime/node.h"
 #include "state/state_file.h"
 #include "text/quote.h"
@@ -365,7 +366,41 @@ int main(int argc, char** argv) {
       .active_connections = [&running] { return running.active_connections(); },
       .counters = [&running] { return running.totals(); },
       .listener_counters = [&running] { return running.listener_totals(); },
+      .certificates = {},
+      .reload_certificates = {},
       .ready_after_sync = config->control.ready_after_sync};
+  absl::StatusOr<std::unique_ptr<plby::runtime::CertificateReloader>> reloader =
+      plby::runtime::CertificateReloader::Create(running.listener_specs(), running.worker_count());
+  if (!reloader.ok()) {
+    PLBY_LOG(kError, "cannot start: ", reloader.status().message());
+    return kExitRuntimeError;
+  }
+  facts.certificates = [&running] {
+    std::vector<plby::control::CertificateStatus> all;
+    for (const plby::proxy::ListenerSpec* spec : running.listener_specs()) {
+      if (spec->tls == nullptr) continue;
+      bool first = true;
+      for (const plby::tls::LoadedCertificate& certificate : spec->tls->Get()->certificates()) {
+        all.push_back({.listener = spec->name,
+                       .file = certificate.cert_file,
+                       .names = certificate.facts.names,
+                       .not_after = certificate.facts.not_after,
+                       .fingerprint = certificate.facts.fingerprint,
+                       .is_default = first});
+        first = false;
+      }
+    }
+    return all;
+  };
+  facts.reload_certificates = [reloader = reloader->get()] {
+    std::vector<plby::control::CertificateReloadStatus> all;
+    for (plby::runtime::CertificateReload& reload : reloader->Reload("ReloadCertificates")) {
+      all.push_back({.listener = std::move(reload.listener),
+                     .changed = reload.changed,
+                     .error = std::move(reload.error)});
+    }
+    return all;
+  };
   for (const auto& listener : running.listeners()) {
     for (const std::string& pool : listener.pools)
       facts.listeners.push_back({pool, listener.address});
@@ -421,6 +456,7 @@ int main(int argc, char** argv) {
   resolver.Start();
 
   running.Start();
+  (*reloader)->Start();
   PLBY_LOG(kInfo, "ready workers=", running.worker_count());
 
   int signo = 0;
@@ -447,6 +483,7 @@ int main(int argc, char** argv) {
   }
 
   // Watch streams end first (their feed closes), then the control service, then the workers.
+  (*reloader)->Stop();
   resolver.Stop();
   dns.Stop();
   running.pools().changes().Close();

@@ -119,6 +119,15 @@ NodeStatus ControlPlane::Status() const {
   return status;
 }
 
+std::vector<CertificateStatus> ControlPlane::Certificates() const {
+  return facts_.certificates ? facts_.certificates() : std::vector<CertificateStatus>{};
+}
+
+std::vector<CertificateReloadStatus> ControlPlane::ReloadCertificates() {
+  return facts_.reload_certificates ? facts_.reload_certificates()
+                                    : std::vector<CertificateReloadStatus>{};
+}
+
 PoolSummary ControlPlane::SummaryOf(const pool::Pool& pool) const {
   const std::shared_ptr<const pool::PoolSnapshot> snapshot = pool.snapshot();
   PoolSummary summary{.name = pool.name(),

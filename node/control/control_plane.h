@@ -119,6 +119,23 @@ struct BackendChange {
   bool changed = true;  // false: AddBackend with if_absent found it already there
 };
 
+// A certificate of a listener that terminates TLS.
+struct CertificateStatus {
+  std::string listener;
+  std::string file;
+  std::vector<std::string> names;
+  absl::Time not_after;
+  std::string fingerprint;
+  bool is_default = false;
+};
+
+// What a certificate reload did to one listener.
+struct CertificateReloadStatus {
+  std::string listener;
+  bool changed = false;
+  std::string error;
+};
+
 // What the control plane reports about the node besides its pools.
 struct NodeFacts {
   struct Listener {
@@ -133,6 +150,8 @@ struct NodeFacts {
   std::function<uint64_t()> active_connections;
   std::function<stats::WorkerTotals()> counters;
   std::function<std::vector<stats::ListenerTotals>()> listener_counters;
+  std::function<std::vector<CertificateStatus>()> certificates;
+  std::function<std::vector<CertificateReloadStatus>()> reload_certificates;
   // [control] ready_after_sync: not ready for traffic before the first MarkSynced.
   bool ready_after_sync = false;
 };
@@ -207,6 +226,10 @@ class ControlPlane {
   AuditLog& audit() { return audit_; }
 
   NodeStatus Status() const;
+  // The certificates in use by each listener that terminates TLS.
+  std::vector<CertificateStatus> Certificates() const;
+  // Reloads them from their files (see the ReloadCertificates RPC).
+  std::vector<CertificateReloadStatus> ReloadCertificates();
   std::vector<PoolSummary> ListPools() const;
   absl::StatusOr<PoolState> ListBackends(absl::string_view pool) const;
 

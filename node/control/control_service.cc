@@ -176,6 +176,47 @@ grpc::Status ControlService::MarkSynced(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+namespace {
+
+void FillCertificates(const std::vector<CertificateStatus>& certificates,
+                      v1::CertificatesResponse* response) {
+  for (const CertificateStatus& certificate : certificates) {
+    v1::CertificateInfo* info = response->add_certificates();
+    info->set_listener(certificate.listener);
+    info->set_file(certificate.file);
+    for (const std::string& name : certificate.names) info->add_names(name);
+    info->set_not_after_unix(absl::ToUnixSeconds(certificate.not_after));
+    info->set_fingerprint_sha256(certificate.fingerprint);
+    info->set_is_default(certificate.is_default);
+  }
+}
+
+}  // namespace
+
+grpc::Status ControlService::ListCertificates(grpc::ServerContext* context,
+                                              const v1::ListCertificatesRequest*,
+                                              v1::CertificatesResponse* response) {
+  const absl::StatusOr<Caller> caller = Authorize(*context);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  FillCertificates(plane_.Certificates(), response);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::ReloadCertificates(grpc::ServerContext* context,
+                                                const v1::ReloadCertificatesRequest*,
+                                                v1::CertificatesResponse* response) {
+  const absl::StatusOr<Caller> caller = Authorize(*context);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  for (const CertificateReloadStatus& reload : plane_.ReloadCertificates()) {
+    v1::CertificateReload* out = response->add_reloads();
+    out->set_listener(reload.listener);
+    out->set_changed(reload.changed);
+    out->set_error(reload.error);
+  }
+  FillCertificates(plane_.Certificates(), response);
+  return grpc::Status::OK;
+}
+
 grpc::Status ControlService::ListPools(grpc::ServerContext* context, const v1::ListPoolsRequest*,
                                        v1::ListPoolsResponse* response) {
   const absl::StatusOr<Caller> caller = Authorize(*context);

@@ -36,6 +36,12 @@ class ControlService final : public plby::v1::Control::Service {
                              grpc::ServerWriter<v1::WatchBackendsResponse>* writer) override;
   grpc::Status MarkSynced(grpc::ServerContext* context, const v1::MarkSyncedRequest* request,
                           v1::MarkSyncedResponse* response) override;
+  grpc::Status ListCertificates(grpc::ServerContext* context,
+                                const v1::ListCertificatesRequest* request,
+                                v1::CertificatesResponse* response) override;
+  grpc::Status ReloadCertificates(grpc::ServerContext* context,
+                                  const v1::ReloadCertificatesRequest* request,
+                                  v1::CertificatesResponse* response) override;
 
  private:
   // The caller, once its certificate (under mTLS) is verified; else UNAUTHENTICATED.

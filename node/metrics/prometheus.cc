@@ -116,6 +116,17 @@ std::string RenderPrometheus(const Report& report) {
           certificate.not_after_seconds);
     }
   }
+  out.Family("plby_tls_certificate_reloads_total", "counter",
+             "Certificate reloads of a listener (its files changed, or ReloadCertificates), by "
+             "result: ok (new handshakes use them), failed (refused; the old ones stay).");
+  for (const stats::ListenerTotals& listener : node.listeners) {
+    if (!listener.terminates_tls) continue;
+    out.Sample("plby_tls_certificate_reloads_total",
+               absl::StrCat(listener_label(listener), ",result=\"ok\""), listener.tls_reloads);
+    out.Sample("plby_tls_certificate_reloads_total",
+               absl::StrCat(listener_label(listener), ",result=\"failed\""),
+               listener.tls_reload_failures);
+  }
   out.Family("plby_tls_resumed_handshakes_total", "counter",
              "Completed handshakes that resumed a session (a ticket).");
   for (const stats::ListenerTotals& listener : node.listeners) {

@@ -20,6 +20,7 @@ constexpr absl::string_view kPage = R"html(<!doctype html>
 <h1>plby node</h1>
 <div id="node">loading…</div>
 <div id="error"></div>
+<div id="certificates"></div>
 <div id="pools"></div>
 <p id="updated"></p>
 <script src="status.js"></script>
@@ -225,6 +226,35 @@ function render(status, now) {
     container.appendChild(table);
   }
   document.getElementById("pools").replaceChildren(...container.childNodes);
+  // Each listener's certificates, with how long they have left (red under 14 days).
+  const certificates = document.createElement("div");
+  const tls = status.listeners.filter(l => l.certificates.length);
+  if (tls.length) {
+    const title = document.createElement("h2");
+    title.textContent = "certificates";
+    certificates.appendChild(title);
+    const table = document.createElement("table");
+    const head = table.createTHead().insertRow();
+    for (const c of ["listener", "certificate", "names", "expires", "left"]) {
+      const th = document.createElement("th");
+      th.textContent = c;
+      head.appendChild(th);
+    }
+    const body = table.createTBody();
+    for (const l of tls) {
+      for (const c of l.certificates) {
+        const row = body.insertRow();
+        const left = c.not_after_unix - now / 1000;
+        cell(row, l.name);
+        cell(row, c.file);
+        cell(row, c.names);
+        cell(row, new Date(c.not_after_unix * 1000).toISOString().slice(0, 16).replace("T", " "));
+        cell(row, left > 0 ? duration(Math.floor(left)) : "expired", left < 14 * 86400 ? "unhealthy" : "");
+      }
+    }
+    certificates.appendChild(table);
+  }
+  document.getElementById("certificates").replaceChildren(...certificates.childNodes);
   document.getElementById("updated").textContent =
       "updated " + new Date(now).toLocaleTimeString() + " (every second)";
 }
@@ -294,6 +324,22 @@ std::string RenderStatusJson(const Report& report) {
   } else {
     json.Null();
   }
+  json.Key("listeners").BeginArray();
+  for (const stats::ListenerTotals& listener : node.listeners) {
+    json.BeginObject().Key("name").String(listener.name).Key("certificates").BeginArray();
+    for (const stats::ListenerTotals::Certificate& certificate : listener.certificates) {
+      json.BeginObject()
+          .Key("file")
+          .String(certificate.file)
+          .Key("names")
+          .String(certificate.names)
+          .Key("not_after_unix")
+          .Number(static_cast<int64_t>(certificate.not_after_seconds))
+          .EndObject();
+    }
+    json.EndArray().EndObject();
+  }
+  json.EndArray();
   json.Key("pools").BeginArray();
   for (const PoolReport& pool : report.pools) {
     json.BeginObject()

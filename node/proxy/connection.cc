@@ -235,9 +235,9 @@ void Connection::Route() {
     return ConnectRoute();
   }
   // The handshake timer, armed when inspection started, bounds the handshake too.
-  const tls::ServerContext& tls = *listener_->tls;
-  client_.tls = tls.NewSession(listener_->tls, context_->worker_index, tls.Select(server_name_),
-                               client_.fd.get());
+  const std::shared_ptr<const tls::ServerContext>& tls = listener_->CurrentTls();
+  client_.tls =
+      tls->NewSession(tls, context_->worker_index, tls->Select(server_name_), client_.fd.get());
   if (!client_.tls.valid()) {
     context_->stats->resource_errors.Add();
     return Close();

@@ -3,6 +3,7 @@
 // Built by the worker at start and never changed; only that worker's thread touches it.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,8 +39,13 @@ struct ListenerSpec {
   std::vector<config::RouteTls> route_tls;  // per route
   std::optional<config::AcceptProxyConfig> accept_proxy;
   bool reads_client_hello = false;
-  int64_t handshake_timeout_ms = 0;               // for the ClientHello, and the handshake
-  std::shared_ptr<const tls::ServerContext> tls;  // [server.tls]; null: no termination
+  int64_t handshake_timeout_ms = 0;  // for the ClientHello, and the handshake
+  // [server.tls]: the current certificates (a reload replaces them); null: no termination.
+  std::unique_ptr<tls::ServerContextSlot> tls;
+  // [server.tls] as configured (file names), for reloads; and how they went.
+  std::optional<tls::ServerTlsSettings> tls_settings;
+  std::atomic<uint64_t> tls_reloads{0};
+  std::atomic<uint64_t> tls_reload_failures{0};
   stats::PerWorker<stats::ListenerCounters> counters;
 };
 
@@ -52,8 +58,18 @@ struct Listener {
   std::optional<config::AcceptProxyConfig> accept_proxy;
   bool reads_client_hello = false;   // a passthrough listener: route by the ClientHello's SNI
   int64_t handshake_timeout_ms = 0;  // the ClientHello, and a handshake, must be done by then
-  std::shared_ptr<const tls::ServerContext> tls;  // [server.tls]; null: no termination
-  stats::ListenerCounters* counters = nullptr;    // this worker's block
+  const tls::ServerContextSlot* tls_slot = nullptr;  // the spec's; null: no termination
+  stats::ListenerCounters* counters = nullptr;       // this worker's block
+
+  // The certificates for a new handshake: the slot's current ones, taken anew after a reload.
+  const std::shared_ptr<const tls::ServerContext>& CurrentTls() const {
+    const uint64_t generation = tls_slot->generation();
+    if (generation != tls_generation_) {
+      tls_ = tls_slot->Get();
+      tls_generation_ = generation;
+    }
+    return tls_;
+  }
 
   // Whether a connection from `peer` must begin with a PROXY header.
   bool Trusts(const net::SocketAddress& peer) const {
@@ -63,6 +79,11 @@ struct Listener {
     }
     return false;
   }
+
+ private:
+  // This worker's copy of the slot's context (only its thread touches it).
+  mutable std::shared_ptr<const tls::ServerContext> tls_;
+  mutable uint64_t tls_generation_ = 0;
 };
 
 }  // namespace plby::proxy

@@ -62,7 +62,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const config::Config& config,
                             absl::StrCat("server \"", server.name, "\" (", config.source, " line ",
                                          server.line, "): ", tls.status().message()));
       }
-      spec->tls = *std::move(tls);
+      spec->tls = std::make_unique<tls::ServerContextSlot>(*std::move(tls));
+      spec->tls_settings = server.tls;
     }
     node->listeners_.push_back({.server = server.name,
                                 .pool = server.pool(),
@@ -143,6 +144,12 @@ stats::WorkerTotals Node::totals() const {
   return totals;
 }
 
+std::vector<proxy::ListenerSpec*> Node::listener_specs() {
+  std::vector<proxy::ListenerSpec*> specs;
+  for (const auto& spec : specs_) specs.push_back(spec.get());
+  return specs;
+}
+
 std::vector<stats::ListenerTotals> Node::listener_totals() const {
   std::vector<stats::ListenerTotals> all;
   for (const Listener& listener : listeners_) {
@@ -155,9 +162,13 @@ std::vector<stats::ListenerTotals> Node::listener_totals() const {
                                  .routes = {},
                                  .terminates_tls = spec.tls != nullptr,
                                  .certificates = {},
+                                 .tls_reloads = 0,
+                                 .tls_reload_failures = 0,
                                  .handshakes = {}};
     if (spec.tls != nullptr) {
-      for (const tls::LoadedCertificate& certificate : spec.tls->certificates()) {
+      totals.tls_reloads = spec.tls_reloads.load();
+      totals.tls_reload_failures = spec.tls_reload_failures.load();
+      for (const tls::LoadedCertificate& certificate : spec.tls->Get()->certificates()) {
         totals.certificates.push_back({.file = certificate.cert_file,
                                        .names = absl::StrJoin(certificate.facts.names, ","),
                                        .not_after_seconds = absl::ToDoubleSeconds(

@@ -69,6 +69,8 @@ class Node {
   uint64_t active_connections() const;
   stats::WorkerTotals totals() const;
   std::vector<stats::ListenerTotals> listener_totals() const;
+  // Every listener's spec (for the certificate reloader).
+  std::vector<proxy::ListenerSpec*> listener_specs();
 
  private:
   Node() = default;

@@ -141,7 +141,7 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(int index, std::vector<Fr
     listener->reads_client_hello = frontend.spec->reads_client_hello;
     listener->handshake_timeout_ms = frontend.spec->handshake_timeout_ms;
     listener->route_tls = frontend.spec->route_tls;
-    listener->tls = frontend.spec->tls;
+    listener->tls_slot = frontend.spec->tls.get();
     listener->counters = &frontend.spec->counters.worker(index);
     for (pool::Pool* pool : frontend.spec->pools) {
       listener->views.push_back(worker->ViewOf(*pool));

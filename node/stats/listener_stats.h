@@ -95,6 +95,8 @@ struct ListenerTotals {
     double not_after_seconds = 0;  // Unix time
   };
   std::vector<Certificate> certificates;
+  uint64_t tls_reloads = 0;          // certificate reloads that took effect
+  uint64_t tls_reload_failures = 0;  // ... that were refused (the old ones stayed)
   struct Handshakes {
     uint64_t done = 0, resumed = 0, tls12 = 0, tls13 = 0, timeouts = 0;
     std::array<uint64_t, kMaxHandshakeFailures> failures{};

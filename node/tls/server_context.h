@@ -5,9 +5,11 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -89,6 +91,31 @@ class ServerContext {
   std::vector<TicketKey> ticket_keys_;  // [0] encrypts; all decrypt
   std::string alpn_wire_;               // the protocols offered, as ALPN writes them
   std::vector<std::unique_ptr<Contexts>> copies_;
+};
+
+// A listener's current ServerContext: replaced whole by a reload, while the workers read it.
+// Readers compare generation() (one atomic load) with what they hold, and lock only to take a
+// new one; open connections keep the context they started with.
+class ServerContextSlot {
+ public:
+  explicit ServerContextSlot(std::shared_ptr<const ServerContext> initial)
+      : current_(std::move(initial)) {}
+
+  std::shared_ptr<const ServerContext> Get() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return current_;
+  }
+  void Set(std::shared_ptr<const ServerContext> context) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    current_ = std::move(context);
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const ServerContext> current_;  // guarded by mutex_
+  std::atomic<uint64_t> generation_{1};
 };
 
 }  // namespace plby::tls

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -242,6 +243,91 @@ TEST_F(TlsTerminationTest, ReEncryptsToABackendThatChecksItsClientCertificate) {
               Not(HasSubstr("s_server")));
   EXPECT_TRUE(
       node.process->WaitForLine(std::regex("backend 127.0.17.2:18443 of pool secure is healthy")));
+}
+
+// The way a Kubernetes Secret volume changes: each version in a directory of its own, "..data"
+// a symlink to the current one, and the files symlinks through it; an update swaps "..data".
+class SecretVolume {
+ public:
+  SecretVolume(const TempDir& dir, const std::string& name) : root_(dir.path() + "/" + name) {
+    std::filesystem::create_directories(root_);
+  }
+  // Makes `cert` and `key` (paths) the volume's tls.crt and tls.key.
+  void Publish(const std::string& cert, const std::string& key) {
+    const std::string version = absl::StrCat("v", ++versions_);
+    std::filesystem::create_directories(root_ + "/" + version);
+    std::filesystem::copy_file(cert, root_ + "/" + version + "/tls.crt");
+    std::filesystem::copy_file(key, root_ + "/" + version + "/tls.key");
+    std::filesystem::create_directory_symlink(version, root_ + "/..data_tmp");
+    std::filesystem::rename(root_ + "/..data_tmp", root_ + "/..data");
+    if (versions_ == 1) {
+      std::filesystem::create_symlink("..data/tls.crt", root_ + "/tls.crt");
+      std::filesystem::create_symlink("..data/tls.key", root_ + "/tls.key");
+    }
+  }
+
+ private:
+  std::string root_;
+  int versions_ = 0;
+};
+
+TEST_F(TlsTerminationTest, CertificatesRotateLiveAndABadOneIsRefused) {
+  SecretVolume secret(dir_, "secret");
+  secret.Publish(Cert("node.pem"), Cert("node.key"));
+  const std::string config =
+      absl::StrCat("[control]\nlisten = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n",
+                   "[[server]]\nname = \"tls\"\nlisten = \"127.0.0.1:0\"\n", "[server.tls]\n",
+                   "certificates = [ { cert = \"secret/tls.crt\", key = \"secret/tls.key\" } ]\n",
+                   "[[server.forward]]\nbackends = [ { address = \"", kNginx, ":18080\" } ]\n");
+  PLBY_ASSERT_OK_AND_ASSIGN(Node node, StartNode(dir_, config));
+  // A client that stays connected across the rotation.
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<Process> held,
+      Process::Start("/bin/sh", {"-c", absl::StrCat("sleep 60 | ", kOpenssl,
+                                                    " s_client -connect 127.0.0.1:", node.port(),
+                                                    " -servername localhost 2>&1")}));
+  ASSERT_TRUE(held->WaitForLine(std::regex("subject=CN = plby node")));
+
+  secret.Publish(Cert("api.pem"), Cert("api.key"));
+  ASSERT_TRUE(node.process->WaitForLine(std::regex("certificates of listener tls reloaded")));
+  EXPECT_THAT(Client(node.port(), {"-servername", "localhost"}),
+              HasSubstr("subject=CN = api.example.com"));
+  // The open connection was not touched.
+  EXPECT_FALSE(held->WaitForExit(milliseconds(0)).has_value());
+  EXPECT_GE(WaitForMetric(node, "plby_connections_active").value_or(0), 1u);
+
+  // The status page lists the listener's certificates.
+  EXPECT_THAT(Exchange(node.metrics_port, "GET /status.json HTTP/1.0\r\n\r\n").value_or(""),
+              HasSubstr("\"names\":\"api.example.com\""));
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult listed,
+                            Ctl({"--node", node.control_address(), "certs", "list"}));
+  EXPECT_EQ(listed.exit_code, 0) << listed.output;
+  EXPECT_THAT(listed.output, HasSubstr("secret/tls.crt (default)"));
+  EXPECT_THAT(listed.output, HasSubstr("api.example.com"));
+
+  // A key that is not the certificate's: refused, logged, counted; the last good one stays.
+  secret.Publish(Cert("node.pem"), Cert("api.key"));
+  ASSERT_TRUE(node.process->WaitForLine(std::regex(
+      "certificates of listener tls not reloaded \\(a file changed\\): .*tls.key: the private "
+      "key does not belong to the certificate CN=plby node .*; the ones loaded before stay in "
+      "use")));
+  EXPECT_THAT(Client(node.port(), {"-servername", "localhost"}),
+              HasSubstr("subject=CN = api.example.com"));
+  EXPECT_EQ(
+      WaitForMetric(node, "plby_tls_certificate_reloads_total{listener=\"tls\",result=\"failed\"}"),
+      1u);
+  // The same through the control service: refused again, exit 1, the file named.
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult reload,
+                            Ctl({"--node", node.control_address(), "certs", "reload"}));
+  EXPECT_EQ(reload.exit_code, 1) << reload.output;
+  EXPECT_THAT(reload.output, HasSubstr("tls.key: the private key does not belong"));
+  // Fixed, and reloaded on request (the file watch may have been first: either is fine).
+  secret.Publish(Cert("node.pem"), Cert("node.key"));
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult fixed,
+                            Ctl({"--node", node.control_address(), "certs", "reload"}));
+  EXPECT_EQ(fixed.exit_code, 0) << fixed.output;
+  EXPECT_THAT(Client(node.port(), {"-servername", "localhost"}),
+              HasSubstr("subject=CN = plby node"));
 }
 
 }  // namespace
