@@ -30,12 +30,12 @@ absl::StatusOr<DesiredPools> ParseDesiredPools(absl::string_view text, const std
     }
     if (pool.connect_timeout != defaults.connect_timeout ||
         pool.idle_timeout != defaults.idle_timeout || !(pool.health == defaults.health) ||
-        pool.send_proxy != defaults.send_proxy) {
-      desired.notes.push_back(
-          absl::StrCat(source, ":", pool.line, ":1: pool \"", pool.name,
-                       "\": its timeouts, health checks and send_proxy are start settings: a node "
-                       "takes them when it "
-                       "starts with this file; apply does not change them on running nodes"));
+        pool.send_proxy != defaults.send_proxy || pool.tls.has_value()) {
+      desired.notes.push_back(absl::StrCat(
+          source, ":", pool.line, ":1: pool \"", pool.name,
+          "\": its timeouts, health checks, send_proxy and tls are start settings: a node "
+          "takes them when it "
+          "starts with this file; apply does not change them on running nodes"));
     }
   }
   return desired;

@@ -94,7 +94,11 @@ void Connection::Inspect() {
       return RefuseClientHello(stats::ClientHelloResult::kTruncated, "", 0);
     }
     last_activity_ms_ = context_->loop->now_ms();
+    const bool had_proxy_header = expect_proxy_;
     if (ExamineInspected(absl::string_view(scratch.data(), static_cast<size_t>(n)))) return;
+    // The PROXY header was taken off: what came with it (a ClientHello, say) is in the socket
+    // already, and no new edge will announce it. Look again.
+    if (had_proxy_header && !expect_proxy_) continue;
     // Incomplete. What is peeked stays in the socket, so an edge comes only with new bytes; a
     // client that ended (FIN) will send none.
     if (client_.peer_closed) {

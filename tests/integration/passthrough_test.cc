@@ -188,5 +188,22 @@ TEST_F(PassthroughTest, RefusesWhatIsNotAClientHelloAndCountsWhy) {
                                            "ClientHello not_tls")));
 }
 
+TEST_F(PassthroughTest, AClientHelloRightBehindAProxyHeaderIsRead) {
+  // HAProxy's send-proxy-v2 in front of a passthrough listener: the header and the ClientHello
+  // often arrive in one segment. The hello is looked at as soon as the header is taken off.
+  const std::string config =
+      absl::StrCat("[control]\nlisten = \"127.0.0.1:0\"\n",
+                   "[[server]]\nname = \"tls\"\nlisten = \"127.0.0.1:0\"\naccept_proxy = true\n",
+                   "trusted = [\"127.0.0.1\"]\n",
+                   "[[server.forward]]\nsni = [\"api.example.com\"]\ntls = \"passthrough\"\n",
+                   "backends = [ { address = \"127.0.15.21:18443\" } ]\n");
+  PLBY_ASSERT_OK_AND_ASSIGN(Node node, StartNode(dir_, config));
+  EXPECT_EQ(SendAndRead(
+                node.port(),
+                "PROXY TCP4 192.0.2.1 198.51.100.1 40000 443\r\n" + MinimalClientHello("nope.test"),
+                /*half_close=*/false),
+            Alert(112));
+}
+
 }  // namespace
 }  // namespace plby::testing

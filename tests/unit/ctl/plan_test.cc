@@ -117,7 +117,7 @@ TEST(DesiredPoolsTest, HashesTheBytesAndNotesWhatApplyLeavesAlone) {
   EXPECT_EQ(desired->pools[0].backends[0].address.ToString(), "web-0.web:8080");  // not resolved
   ASSERT_EQ(desired->notes.size(), 1u);
   EXPECT_THAT(desired->notes[0], HasSubstr("pools.toml:1:1: pool \"web\": its timeouts, health "
-                                           "checks and send_proxy are start settings"));
+                                           "checks, send_proxy and tls are start settings"));
 }
 
 TEST(DesiredPoolsTest, RefusesWhatTheNodeWouldRefuseWithItsLine) {
