@@ -81,7 +81,17 @@ void Validator::CheckPoolNames(Config& config) {
   for (const ServerConfig& server : config.servers) {
     for (const RouteConfig& route : server.routes) {
       used.insert(route.pool);
-      if (by_name.contains(route.pool)) continue;
+      if (const auto it = by_name.find(route.pool); it != by_name.end()) {
+        if (route.tls == RouteTls::kPassthrough && it->second->tls) {
+          errors_.push_back(absl::StrCat(
+              source_, ":", route.line, ":1: server ", text::Quote(server.name),
+              " passes TLS through to pool ", text::Quote(route.pool),
+              ", whose [pool.tls] would wrap the client's TLS in a second one: a passthrough "
+              "route's backends terminate the client's TLS themselves (drop [pool.tls], or "
+              "terminate here with tls = \"terminate\")"));
+        }
+        continue;
+      }
       std::vector<std::string> names;
       for (const auto& [name, pool] : by_name) {
         if (!pool->inline_in_server) names.push_back(text::Quote(name));
@@ -128,7 +138,7 @@ void Validator::ReadPoolTls(const toml::table& table, const std::string& path, P
   settings.verify = GetBool(*section, "verify", absl::StrCat(tls_path, ".verify")).value_or(true);
   const auto read_file = [&](absl::string_view key, std::string& file, std::string& bytes) {
     std::optional<std::string> configured =
-        GetString(*section, key, absl::StrCat(tls_path, ".", key), "ca.pem");
+        GetString(*section, key, absl::StrCat(tls_path, ".", key), absl::StrCat(key, ".pem"));
     if (!configured) return;
     file = ResolveRelative(*configured);
     if (!options_.touch_the_world) return;
@@ -158,6 +168,15 @@ void Validator::ReadPoolTls(const toml::table& table, const std::string& path, P
   if (auto name = GetString(*section, "server_name", absl::StrCat(tls_path, ".server_name"),
                             "api.internal")) {
     settings.server_name = *name;
+  } else if (const toml::node* discover = table.get("discover");
+             discover != nullptr && discover->as_table() != nullptr) {
+    // Discovered backends are addresses: the name they were found by is what their
+    // certificates are for.
+    if (auto dns = GetString(*discover->as_table(), "dns", absl::StrCat(path, ".discover.dns"),
+                             "web.default.svc.cluster.local:8080")) {
+      absl::StatusOr<net::HostPort> parsed = net::ParseHostPort(*dns, net::AddressUse::kConnect);
+      if (parsed.ok()) settings.server_name = parsed->host;
+    }
   }
   if (!settings.verify) {
     Warn(section->get("verify")->source(),

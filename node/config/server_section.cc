@@ -135,11 +135,16 @@ bool Validator::ReadServer(const toml::table& table, const std::string& path, Se
   if (auto timeout =
           GetDuration(table, "handshake_timeout", absl::StrCat(path, ".handshake_timeout"), "10s",
                       absl::Milliseconds(100), absl::Minutes(5))) {
-    if (!server.reads_client_hello()) {
+    if (server.tls) {
+      Error(table.get("handshake_timeout")->source(),
+            absl::StrCat(path,
+                         ".handshake_timeout: this server has a [server.tls]; set it there (one "
+                         "place for one setting)"));
+    } else if (!server.reads_client_hello()) {
       Error(table.get("handshake_timeout")->source(),
             absl::StrCat(path,
                          ".handshake_timeout: bounds the wait for a ClientHello, which only a "
-                         "server with tls = \"passthrough\" forwards reads"));
+                         "server with tls = \"passthrough\" forwards (or a [server.tls]) reads"));
     }
     server.handshake_timeout = *timeout;
   }

@@ -115,9 +115,10 @@ std::optional<std::string> HostName(absl::string_view name, std::string* error) 
       label = 0;
       continue;
     }
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-') {
+    // '_' too: container and compose names have it, and plby's own host names allow it.
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
       *error = absl::StrCat("server_name host_name ", text::BytesExcerpt(name, 40),
-                            " is not a DNS name (valid: letters, digits, '-' and '.')");
+                            " is not a DNS name (valid: letters, digits, '-', '_' and '.')");
       return std::nullopt;
     }
     if (++label > kMaxLabel) break;

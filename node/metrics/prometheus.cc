@@ -75,7 +75,8 @@ std::string RenderPrometheus(const Report& report) {
     }
   }
   out.Family("plby_tls_client_hellos_total", "counter",
-             "ClientHellos read by listeners that pass TLS through, by result: routed, not_tls "
+             "ClientHellos read by listeners that pass TLS through or terminate it, by result: "
+             "routed, not_tls "
              "(plaintext), malformed, too_long, truncated, timeout, no_route (no route for its "
              "server name and no default); all but routed closed the connection.");
   for (const stats::ListenerTotals& listener : node.listeners) {

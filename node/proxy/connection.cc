@@ -745,20 +745,35 @@ ssize_t Connection::ReadSome(Endpoint& endpoint, char* data, size_t size) {
 
 ssize_t Connection::WriteSome(Endpoint& endpoint, const char* data, size_t size) {
   if (!endpoint.tls.valid()) return ::write(endpoint.fd.get(), data, size);
-  const tls::IoResult result = endpoint.tls.Write(data, size);
-  switch (result.status) {
-    case tls::IoStatus::kOk:
-      return static_cast<ssize_t>(result.bytes);
-    case tls::IoStatus::kWantRead:  // renegotiation is off: only a key update; retried as below
-    case tls::IoStatus::kWantWrite:
-      errno = EAGAIN;
-      return -1;
-    case tls::IoStatus::kEnd:
-    case tls::IoStatus::kError:
-      break;
+  // OpenSSL takes at most one record (16 KiB) per call with partial writes on: write on until
+  // all is taken or the socket is full, so that a short count means what it means for a
+  // socket (full: wait for EPOLLOUT), never merely "one record went".
+  size_t written = 0;
+  while (written < size) {
+    const tls::IoResult result = endpoint.tls.Write(data + written, size - written);
+    if (result.status == tls::IoStatus::kOk) {
+      written += result.bytes;
+      continue;
+    }
+    if (written > 0) return static_cast<ssize_t>(written);  // the rest waits, as for a socket
+    switch (result.status) {
+      case tls::IoStatus::kWantWrite:
+        errno = EAGAIN;
+        return -1;
+      case tls::IoStatus::kWantRead:
+        // Renegotiation is off, so OpenSSL never needs to read before it writes; should it,
+        // the next event on the socket (EPOLLIN) tries again.
+        errno = EAGAIN;
+        return -1;
+      case tls::IoStatus::kOk:
+      case tls::IoStatus::kEnd:
+      case tls::IoStatus::kError:
+        break;
+    }
+    errno = EPIPE;
+    return -1;
   }
-  errno = EPIPE;
-  return -1;
+  return static_cast<ssize_t>(written);
 }
 
 void Connection::ShutdownWrite(Endpoint& endpoint) {

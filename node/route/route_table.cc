@@ -11,7 +11,10 @@ namespace {
 constexpr size_t kMaxNameLength = 253;  // RFC 1035, in text form without the trailing dot
 constexpr size_t kMaxLabelLength = 63;
 
-bool IsLabelChar(char c) { return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-'; }
+// As plby's host names (net/host_port.h): underscores too, for container names.
+bool IsLabelChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+}
 
 // At most 64 bytes of `text`, quoted, for messages: a pattern comes from the config.
 std::string QuoteShort(absl::string_view text) {

@@ -15,7 +15,8 @@ namespace plby::route {
 // "api.example.com" or "*.example.com", as the config writes it: lower-cased, no trailing dot.
 // A wildcard is a whole leftmost label and stands for exactly one label (RFC 6125 6.4.3):
 // "*.example.com" matches "a.example.com", not "example.com" nor "a.b.example.com".
-// Refused, naming the value: empty labels, characters other than letters, digits, '-' and '.',
+// Refused, naming the value: empty labels, characters other than letters, digits, '-', '_'
+// and '.',
 // a '*' anywhere but as the whole first label, names over 253 characters.
 absl::StatusOr<std::string> NormalizeSniPattern(absl::string_view text);
 

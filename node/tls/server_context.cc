@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/ascii.h"
@@ -100,6 +101,20 @@ int AlpnCallback(SSL*, const unsigned char** out, unsigned char* out_length,
   return SSL_TLSEXT_ERR_OK;
 }
 
+absl::StatusOr<TicketKey> ProcessTicketKey() {
+  static const absl::StatusOr<TicketKey>* const key = [] {
+    TicketKey made;
+    if (RAND_bytes(made.name.data(), made.name.size()) != 1 ||
+        RAND_bytes(made.hmac_key.data(), made.hmac_key.size()) != 1 ||
+        RAND_bytes(made.aes_key.data(), made.aes_key.size()) != 1) {
+      return new absl::StatusOr<TicketKey>(
+          absl::InternalError(absl::StrCat("cannot make session ticket keys: ", TakeError())));
+    }
+    return new absl::StatusOr<TicketKey>(made);
+  }();
+  return *key;
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<TicketKey>> ParseTicketKeys(absl::string_view text) {
@@ -176,14 +191,11 @@ absl::StatusOr<std::shared_ptr<const ServerContext>> ServerContext::Load(
     context->ticket_keys_ = *std::move(keys);
   } else {
     // Keys of this process, shared by its workers (OpenSSL's own would be per SSL_CTX, and a
-    // client's next connection may reach another worker).
-    TicketKey key;
-    if (RAND_bytes(key.name.data(), key.name.size()) != 1 ||
-        RAND_bytes(key.hmac_key.data(), key.hmac_key.size()) != 1 ||
-        RAND_bytes(key.aes_key.data(), key.aes_key.size()) != 1) {
-      return absl::InternalError(absl::StrCat("cannot make session ticket keys: ", TakeError()));
-    }
-    context->ticket_keys_.push_back(key);
+    // client's next connection may reach another worker), made once: a certificate reload
+    // keeps the sessions resumable.
+    absl::StatusOr<TicketKey> key = ProcessTicketKey();
+    if (!key.ok()) return key.status();
+    context->ticket_keys_.push_back(*key);
   }
   context->alpn_wire_ = AlpnWire(settings.alpn);
 
@@ -203,6 +215,13 @@ absl::StatusOr<std::shared_ptr<const ServerContext>> ServerContext::Load(
       SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
       SSL_CTX_set_num_tickets(ctx.get(), 1);
       SSL_CTX_set_ex_data(ctx.get(), ContextIndex(), context.get());
+      // A session is resumed only with the certificate it began with: a ticket from one name's
+      // handshake must not skip another's certificate (virtual host confusion).
+      const std::string& fingerprint =
+          context->certificates_[contexts->by_certificate.size()].facts.fingerprint;
+      SSL_CTX_set_session_id_context(
+          ctx.get(), reinterpret_cast<const unsigned char*>(fingerprint.data()),
+          static_cast<unsigned int>(std::min<size_t>(fingerprint.size(), SSL_MAX_SID_CTX_LENGTH)));
       SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx.get(), TicketKeyCallback);
       if (!context->alpn_wire_.empty()) {
         SSL_CTX_set_alpn_select_cb(ctx.get(), AlpnCallback, &context->alpn_wire_);

@@ -106,11 +106,13 @@ IoResult TlsSession::Result(int returned, size_t bytes) {
 
 IoResult TlsSession::Handshake() {
   ERR_clear_error();
+  errno = 0;  // SSL_ERROR_SYSCALL reads it
   return Result(SSL_do_handshake(ssl_), 0);
 }
 
 IoResult TlsSession::Read(char* data, size_t size) {
   ERR_clear_error();
+  errno = 0;  // SSL_ERROR_SYSCALL reads it
   size_t read = 0;
   const int returned = SSL_read_ex(ssl_, data, size, &read);  // before `read` is looked at
   return Result(returned, read);
@@ -118,6 +120,7 @@ IoResult TlsSession::Read(char* data, size_t size) {
 
 IoResult TlsSession::Write(const char* data, size_t size) {
   ERR_clear_error();
+  errno = 0;  // SSL_ERROR_SYSCALL reads it
   size_t written = 0;
   const int returned = SSL_write_ex(ssl_, data, size, &written);
   return Result(returned, written);

@@ -26,7 +26,7 @@ bool DnsName(const std::string& name) {
   if (name.size() > 255 || name.front() == '.' || name.back() == '.') return false;
   if (name.find("..") != std::string::npos) return false;
   for (const char c : name) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.')) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.')) {
       return false;
     }
   }

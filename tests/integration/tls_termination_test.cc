@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -23,12 +24,28 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 constexpr char kOpenssl[] = "/usr/bin/openssl";
-constexpr char kNginx[] = "127.0.17.1";       // the plaintext backend, port 18080
-constexpr char kTlsBackend[] = "127.0.17.2";  // openssl s_server, port 18443 (passthrough)
+// Each test's peers listen on addresses of its own, 127.0.17.N (nginx, the plaintext backend,
+// port 18080) and 127.0.18.N (openssl s_server, port 18443): ctest runs tests at the same time.
+const std::map<std::string, int>& PeerOctets() {
+  static const auto* octets =
+      new std::map<std::string, int>{{"ChoosesTheCertificateBySniAndSpeaksBothVersions", 1},
+                                     {"AListenerMayTerminateSomeRoutesAndPassOthersThrough", 2},
+                                     {"SessionsResumeOnAnotherNodeWithTheSameTicketKeys", 3},
+                                     {"HandshakesThatFailCostTheirConnectionAndAreCounted", 4},
+                                     {"ReEncryptsToABackendThatChecksItsClientCertificate", 5},
+                                     {"CertificatesRotateLiveAndABadOneIsRefused", 6},
+                                     {"LargeTransfersFlowBothWaysThroughTls", 7}};
+  return *octets;
+}
 
 class TlsTerminationTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    const std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    const auto octet = PeerOctets().find(test);
+    ASSERT_NE(octet, PeerOctets().end()) << "give " << test << " its own addresses in PeerOctets";
+    nginx_ip_ = absl::StrCat("127.0.17.", octet->second);
+    tls_backend_ip_ = absl::StrCat("127.0.18.", octet->second);
     PLBY_ASSERT_OK_AND_ASSIGN(
         RunResult certs,
         RunToExit("/bin/bash", {PLBY_SOURCE_DIR "/tests/tools/make-test-certs.sh", dir_.path()}));
@@ -40,10 +57,11 @@ class TlsTerminationTest : public ::testing::Test {
         absl::StrCat("worker_processes 1;\ndaemon off;\nmaster_process off;\nuser root;\n", "pid ",
                      dir_.path(), "/nginx.pid;\nerror_log stderr warn;\n",
                      "events { worker_connections 1024; }\n",
-                     "http {\n  access_log off;\n  server {\n    listen ", kNginx, ":18080;\n",
-                     "    location / { return 200 \"plain backend\\n\"; }\n  }\n}\n"));
+                     "http {\n  access_log off;\n  server {\n    listen ", nginx_ip_, ":18080;\n",
+                     "    root ", dir_.path(), ";\n",
+                     "    location = / { return 200 \"plain backend\\n\"; }\n  }\n}\n"));
     PLBY_ASSERT_OK_AND_ASSIGN(
-        nginx_, StartPeer("/usr/sbin/nginx", {"-p", dir_.path(), "-c", config}, kNginx, 18080));
+        nginx_, StartPeer("/usr/sbin/nginx", {"-p", dir_.path(), "-c", config}, nginx_ip_, 18080));
   }
 
   std::string Cert(const std::string& file) const { return dir_.path() + "/" + file; }
@@ -58,8 +76,8 @@ class TlsTerminationTest : public ::testing::Test {
         "{ cert = \"api.pem\", key = \"api.key\" } ]\n", "alpn = [\"http/1.1\"]\n",
         "session_ticket_keys = \"tickets.key\"\n", tls_extra,
         "[[server.forward]]\nsni = [\"*.example.org\"]\ntls = \"passthrough\"\n",
-        "backends = [ { address = \"", kTlsBackend, ":18443\" } ]\n",
-        "[[server.forward]]\nbackends = [ { address = \"", kNginx, ":18080\" } ]\n");
+        "backends = [ { address = \"", tls_backend_ip_, ":18443\" } ]\n",
+        "[[server.forward]]\nbackends = [ { address = \"", nginx_ip_, ":18080\" } ]\n");
   }
 
   // openssl s_client to `port` with `args`, kept open `hold` (so that a TLS 1.3 session ticket
@@ -82,6 +100,8 @@ class TlsTerminationTest : public ::testing::Test {
   }
 
   TempDir dir_;
+  std::string nginx_ip_;        // this test's nginx address (port 18080)
+  std::string tls_backend_ip_;  // this test's openssl s_server address (port 18443)
   std::unique_ptr<Process> nginx_;
 };
 
@@ -124,9 +144,9 @@ TEST_F(TlsTerminationTest, AListenerMayTerminateSomeRoutesAndPassOthersThrough) 
   PLBY_ASSERT_OK_AND_ASSIGN(
       std::unique_ptr<Process> tls_backend,
       StartPeer(kOpenssl,
-                {"s_server", "-accept", absl::StrCat(kTlsBackend, ":18443"), "-cert",
+                {"s_server", "-accept", absl::StrCat(tls_backend_ip_, ":18443"), "-cert",
                  Cert("wild.pem"), "-key", Cert("wild.key"), "-www", "-quiet"},
-                kTlsBackend, 18443));
+                tls_backend_ip_, 18443));
   PLBY_ASSERT_OK_AND_ASSIGN(Node node, StartNode(dir_, Config()));
   // *.example.org is the backend's own certificate: plby did not terminate it.
   EXPECT_THAT(Client(node.port(), {"-servername", "www.example.org"}),
@@ -199,12 +219,12 @@ TEST_F(TlsTerminationTest, ReEncryptsToABackendThatChecksItsClientCertificate) {
   PLBY_ASSERT_OK_AND_ASSIGN(
       std::unique_ptr<Process> backend,
       StartPeer(kOpenssl,
-                {"s_server", "-accept", absl::StrCat(kTlsBackend, ":18443"), "-cert",
+                {"s_server", "-accept", absl::StrCat(tls_backend_ip_, ":18443"), "-cert",
                  Cert("api.pem"), "-key", Cert("api.key"), "-Verify", "1", "-verify_return_error",
                  "-CAfile", Cert("ca.pem"), "-www", "-quiet"},
-                kTlsBackend, 18443));
+                tls_backend_ip_, 18443));
   const std::string pool_tls =
-      absl::StrCat("backends = [ { address = \"", kTlsBackend, ":18443\" } ]\n",
+      absl::StrCat("backends = [ { address = \"", tls_backend_ip_, ":18443\" } ]\n",
                    "[pool.tls]\nenabled = true\n", "ca = \"ca.pem\"\n");
   const std::string config = absl::StrCat(
       "[control]\nlisten = \"127.0.0.1:0\"\n",
@@ -234,15 +254,63 @@ TEST_F(TlsTerminationTest, ReEncryptsToABackendThatChecksItsClientCertificate) {
   EXPECT_THAT(Exchange(node.ports["wrong-name"], "GET / HTTP/1.0\r\n\r\n").value_or(""),
               Not(HasSubstr("s_server")));
   EXPECT_TRUE(node.process->WaitForLine(std::regex(
-      "backend 127.0.17.2:18443 of pool wrong-name is unhealthy .*TLS handshake: certificate "
-      "verify failed: hostname mismatch")));
+      absl::StrCat("backend ", tls_backend_ip_,
+                   ":18443 of pool wrong-name is unhealthy .*TLS handshake: certificate verify "
+                   "failed: hostname mismatch"))));
   // Without the client certificate the backend asks for, nothing gets through. (Under TLS 1.3
   // the backend refuses it after the client's side of the handshake is done, so only the first
   // read sees it: the health check cannot.)
   EXPECT_THAT(Exchange(node.ports["no-cert"], "GET / HTTP/1.0\r\n\r\n").value_or(""),
               Not(HasSubstr("s_server")));
-  EXPECT_TRUE(
-      node.process->WaitForLine(std::regex("backend 127.0.17.2:18443 of pool secure is healthy")));
+  EXPECT_TRUE(node.process->WaitForLine(
+      std::regex(absl::StrCat("backend ", tls_backend_ip_, ":18443 of pool secure is healthy"))));
+}
+
+TEST_F(TlsTerminationTest, LargeTransfersFlowBothWaysThroughTls) {
+  // 4 MiB from nginx through a terminating listener: plby writes it to the client through
+  // TLS, far more than one 16 KiB record at a time.
+  const std::string big(4 << 20, 'x');
+  dir_.Write("big", big);
+  PLBY_ASSERT_OK_AND_ASSIGN(Node node, StartNode(dir_, Config()));
+  const std::string authority = absl::StrCat("localhost:", node.port());
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      RunResult curl,
+      RunToExit("/usr/bin/curl", {"-sS", "--max-time", "20", "--cacert", Cert("ca.pem"), "-o",
+                                  Cert("got"), "-w", "%{size_download}", "--resolve",
+                                  authority + ":127.0.0.1", "https://" + authority + "/big"}));
+  EXPECT_EQ(curl.exit_code, 0) << curl.output;
+  EXPECT_EQ(curl.output, absl::StrCat(big.size()));
+
+  // 1 MiB to a TLS backend (openssl s_server -rev answers each line reversed): plby writes it
+  // to the backend through TLS.
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<Process> reverser,
+      StartPeer(kOpenssl,
+                {"s_server", "-accept", absl::StrCat(tls_backend_ip_, ":18443"), "-cert",
+                 Cert("api.pem"), "-key", Cert("api.key"), "-rev", "-quiet"},
+                tls_backend_ip_, 18443));
+  const std::string config = absl::StrCat(
+      "[control]\nlisten = \"127.0.0.1:0\"\n[[server]]\nname = \"plain\"\nlisten = "
+      "\"127.0.0.1:0\"\n",
+      "[[server.forward]]\npool = \"reverse\"\n[[pool]]\nname = \"reverse\"\n",
+      "backends = [ { address = \"", tls_backend_ip_, ":18443\" } ]\n",
+      "[pool.tls]\nenabled = true\nca = \"ca.pem\"\nserver_name = \"api.example.com\"\n",
+      "[pool.health]\ncheck = \"none\"\n");
+  PLBY_ASSERT_OK_AND_ASSIGN(Node plain, StartNode(dir_, config));
+  std::string lines;
+  for (int i = 0; i < 65536; ++i) lines += "0123456789abcde\n";
+  PLBY_ASSERT_OK_AND_ASSIGN(int fd, Connect(plain.port()));
+  ASSERT_TRUE(SendAll(fd, lines).ok());
+  std::string answer;
+  char buffer[65536];
+  while (answer.size() < lines.size()) {
+    const ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n <= 0) break;
+    answer.append(buffer, static_cast<size_t>(n));
+  }
+  close(fd);
+  ASSERT_EQ(answer.size(), lines.size());
+  EXPECT_EQ(answer.substr(0, 32), "edcba9876543210\nedcba9876543210\n");
 }
 
 // The way a Kubernetes Secret volume changes: each version in a directory of its own, "..data"
@@ -278,7 +346,7 @@ TEST_F(TlsTerminationTest, CertificatesRotateLiveAndABadOneIsRefused) {
       absl::StrCat("[control]\nlisten = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n",
                    "[[server]]\nname = \"tls\"\nlisten = \"127.0.0.1:0\"\n", "[server.tls]\n",
                    "certificates = [ { cert = \"secret/tls.crt\", key = \"secret/tls.key\" } ]\n",
-                   "[[server.forward]]\nbackends = [ { address = \"", kNginx, ":18080\" } ]\n");
+                   "[[server.forward]]\nbackends = [ { address = \"", nginx_ip_, ":18080\" } ]\n");
   PLBY_ASSERT_OK_AND_ASSIGN(Node node, StartNode(dir_, config));
   // A client that stays connected across the rotation.
   PLBY_ASSERT_OK_AND_ASSIGN(

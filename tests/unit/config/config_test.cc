@@ -723,6 +723,19 @@ TEST_F(ControlTlsConfigTest, ServerTlsIsLoadedAndItsMistakesNamed) {
                     HasSubstr("clients would refuse it")));
   EXPECT_THAT(error_of("certificates = [ { cert = \"nope.pem\", key = \"node.key\" } ]\n"),
               HasSubstr("server[0].tls.certificates[0].cert \"nope.pem\": cannot read it"));
+  Write("config.toml",
+        "[[server]]\nlisten = \"127.0.0.1:8443\"\nhandshake_timeout = \"1s\"\n[server.tls]\n"
+        "certificates = [ { cert = \"node.pem\", key = \"node.key\" } ]\n[[server.forward]]\n"
+        "backends = [ { address = \"127.0.0.1:9001\" } ]\n");
+  EXPECT_THAT(LoadConfigFile(dir_ + "/config.toml").status().message(),
+              HasSubstr("handshake_timeout: this server has a [server.tls]; set it there"));
+  Write("config.toml",
+        "[[server]]\nlisten = \"127.0.0.1:8443\"\n[[server.forward]]\ntls = \"passthrough\"\n"
+        "pool = \"p\"\n[[pool]]\nname = \"p\"\nbackends = [ { address = \"127.0.0.1:9001\" } ]\n"
+        "[pool.tls]\nenabled = true\nca = \"ca.pem\"\n");
+  EXPECT_THAT(LoadConfigFile(dir_ + "/config.toml").status().message(),
+              HasSubstr("passes TLS through to pool \"p\", whose [pool.tls] would wrap the "
+                        "client's TLS in a second one"));
   EXPECT_THAT(error_of("certificates = [ { cert = \"node.pem\" } ]\n"),
               HasSubstr("server[0].tls.certificates[0]: missing required key \"key\""));
   EXPECT_THAT(error_of("certificates = []\n"),

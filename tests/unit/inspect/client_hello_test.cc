@@ -432,7 +432,7 @@ TEST(ClientHelloTest, BrokenExtensions) {
   ExpectRefusals(
       ClientHelloState::kInvalid,
       {
-          {Hello(Sni("under_score.example")), "\"under_score.example\" is not a DNS name"},
+          {Hello(Sni("plus+sign.example")), "\"plus+sign.example\" is not a DNS name"},
           {Hello(Sni("sp ace")), "not a DNS name"},
           {Hello(Sni(std::string("nul\0.example", 12))), "\"nul\\x00.example\" is not a DNS name"},
           {Hello(Sni("caf\xc3\xa9.example")), "\"caf\\xc3\\xa9.example\" is not a DNS name"},
