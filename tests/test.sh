@@ -4,7 +4,7 @@
 #   2. the same tests under AddressSanitizer + UndefinedBehaviorSanitizer;
 #   3. the same tests under ThreadSanitizer;
 #   4. the libFuzzer targets for the config, state file, address, PROXY header and ClientHello
-#      parsers, 30 s each;
+#      parsers, 15 s each;
 #   5. the image: deploy/Dockerfile built with podman and run as Kubernetes would (tests/image.sh).
 # `tests/test.sh --quick` stops after stage 1 (for the edit-build-test loop).
 set -euo pipefail
@@ -64,7 +64,7 @@ for target in "${fuzz_targets[@]}"; do
   corpus=build-fuzz/corpus-$target
   mkdir -p "$corpus"
   cp tests/fuzz/seeds/$target/* "$corpus"/
-  build-fuzz/tests/fuzz/plby-$target-fuzzer -max_total_time="${PLBY_FUZZ_SECONDS:-30}" \
+  build-fuzz/tests/fuzz/plby-$target-fuzzer -max_total_time="${PLBY_FUZZ_SECONDS:-15}" \
     -artifact_prefix=build-fuzz/ -print_final_stats=1 "$corpus"
 done
 
