@@ -389,6 +389,20 @@ absl::StatusOr<int> ConnectTo(const std::string& ip, uint16_t port, const std::s
   return fd;
 }
 
+std::string SendAndReadAll(const std::string& ip, uint16_t port, const std::string& bytes,
+                           const std::string& from_ip, bool half_close) {
+  absl::StatusOr<int> fd = ConnectTo(ip, port, from_ip);
+  if (!fd.ok()) return absl::StrCat("(connect failed: ", fd.status().ToString(), ")");
+  if (!SendAll(*fd, bytes).ok()) {
+    close(*fd);
+    return "(send failed)";
+  }
+  if (half_close) shutdown(*fd, SHUT_WR);
+  absl::StatusOr<std::string> answer = ReadToEnd(*fd);
+  close(*fd);
+  return answer.ok() ? *answer : "(read failed)";
+}
+
 absl::StatusOr<std::unique_ptr<Process>> StartPeer(const std::string& binary,
                                                    const std::vector<std::string>& args,
                                                    const std::string& ip, uint16_t port) {

@@ -193,6 +193,11 @@ absl::StatusOr<int> ConnectTo(const std::string& ip, uint16_t port,
 absl::StatusOr<std::unique_ptr<Process>> StartPeer(const std::string& binary,
                                                    const std::vector<std::string>& args,
                                                    const std::string& ip, uint16_t port);
+// Connects to `ip`:`port` (from `from_ip` when set), sends `bytes`, half-closes unless told
+// not to, and returns everything the peer sends until it closes; "(... failed ...)" on an
+// error (a reset reads as "(read failed)").
+std::string SendAndReadAll(const std::string& ip, uint16_t port, const std::string& bytes,
+                           const std::string& from_ip = "", bool half_close = true);
 // Connects, sends `message`, half-closes, and reads until the other side closes.
 absl::StatusOr<std::string> Exchange(uint16_t port, const std::string& message);
 // Sends all of `data` (blocking socket).

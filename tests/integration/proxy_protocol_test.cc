@@ -30,16 +30,7 @@ constexpr char kClient[] = "127.0.14.9";   // the client, as HAProxy sees it
 // Sends `bytes` to ip:port from `from`, half-closes, and returns the whole answer.
 std::string Ask(const std::string& ip, uint16_t port, const std::string& bytes,
                 const std::string& from = "", bool half_close = true) {
-  absl::StatusOr<int> fd = ConnectTo(ip, port, from);
-  if (!fd.ok()) return absl::StrCat("(connect failed: ", fd.status().ToString(), ")");
-  if (!SendAll(*fd, bytes).ok()) {
-    close(*fd);
-    return "(send failed)";
-  }
-  if (half_close) shutdown(*fd, SHUT_WR);
-  absl::StatusOr<std::string> answer = ReadToEnd(*fd);
-  close(*fd);
-  return answer.ok() ? *answer : "(read failed)";
+  return SendAndReadAll(ip, port, bytes, from, half_close);
 }
 
 std::string Get(const std::string& ip, uint16_t port, const std::string& from = "",
