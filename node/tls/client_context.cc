@@ -11,10 +11,7 @@
 namespace plby::tls {
 namespace {
 
-using detail::Bio;
 using detail::Cert;
-using detail::Key;
-using detail::MemoryBio;
 using detail::ParseCertificates;
 using detail::SslContext;
 using detail::TakeError;
@@ -81,17 +78,8 @@ absl::StatusOr<std::shared_ptr<const ClientContext>> ClientContext::Load(
       SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
     }
     if (!settings.cert_pem.empty()) {
-      std::vector<Cert> chain = ParseCertificates(settings.cert_pem);
-      Bio key_bio = MemoryBio(settings.key_pem);
-      Key key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
-      if (chain.empty() || !key || SSL_CTX_use_certificate(ctx.get(), chain.front().get()) != 1 ||
-          SSL_CTX_use_PrivateKey(ctx.get(), key.get()) != 1) {
+      if (!detail::UseCertificateChain(ctx.get(), settings.cert_pem, settings.key_pem)) {
         return absl::InvalidArgumentError(absl::StrCat(settings.cert_file, ": ", TakeError()));
-      }
-      for (size_t i = 1; i < chain.size(); ++i) {
-        if (SSL_CTX_add1_chain_cert(ctx.get(), chain[i].get()) != 1) {
-          return absl::InvalidArgumentError(absl::StrCat(settings.cert_file, ": ", TakeError()));
-        }
       }
     }
     auto contexts = std::make_unique<Contexts>();

@@ -62,4 +62,21 @@ inline std::vector<Cert> ParseCertificates(absl::string_view pem) {
   return certificates;
 }
 
+// Puts a certificate chain (leaf first) and its key into `ctx`; false, with OpenSSL's error
+// queue holding why, when it does not take them. The files were checked before.
+inline bool UseCertificateChain(SSL_CTX* ctx, absl::string_view chain_pem,
+                                absl::string_view key_pem) {
+  std::vector<Cert> chain = ParseCertificates(chain_pem);
+  Bio key_bio = MemoryBio(key_pem);
+  Key key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+  if (chain.empty() || !key || SSL_CTX_use_certificate(ctx, chain.front().get()) != 1 ||
+      SSL_CTX_use_PrivateKey(ctx, key.get()) != 1) {
+    return false;
+  }
+  for (size_t i = 1; i < chain.size(); ++i) {
+    if (SSL_CTX_add1_chain_cert(ctx, chain[i].get()) != 1) return false;
+  }
+  return true;
+}
+
 }  // namespace plby::tls::detail

@@ -18,11 +18,6 @@
 namespace plby::tls {
 namespace {
 
-using detail::Bio;
-using detail::Cert;
-using detail::Key;
-using detail::MemoryBio;
-using detail::ParseCertificates;
 using detail::SslContext;
 using detail::TakeError;
 
@@ -226,17 +221,8 @@ absl::StatusOr<std::shared_ptr<const ServerContext>> ServerContext::Load(
       if (!context->alpn_wire_.empty()) {
         SSL_CTX_set_alpn_select_cb(ctx.get(), AlpnCallback, &context->alpn_wire_);
       }
-      std::vector<Cert> chain = ParseCertificates(file.cert_pem);
-      Bio key_bio = MemoryBio(file.key_pem);
-      Key key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
-      if (chain.empty() || !key || SSL_CTX_use_certificate(ctx.get(), chain.front().get()) != 1 ||
-          SSL_CTX_use_PrivateKey(ctx.get(), key.get()) != 1) {
+      if (!detail::UseCertificateChain(ctx.get(), file.cert_pem, file.key_pem)) {
         return absl::InvalidArgumentError(absl::StrCat(file.cert_file, ": ", TakeError()));
-      }
-      for (size_t i = 1; i < chain.size(); ++i) {
-        if (SSL_CTX_add1_chain_cert(ctx.get(), chain[i].get()) != 1) {
-          return absl::InvalidArgumentError(absl::StrCat(file.cert_file, ": ", TakeError()));
-        }
       }
       contexts->by_certificate.push_back(std::move(ctx));
     }
