@@ -2,7 +2,7 @@
 # The test command (README, and CI through .ci/run): installs what is missing, then
 #   1. builds (Release, warnings are errors) and runs every unit and integration test;
 #   2. the same tests under AddressSanitizer + UndefinedBehaviorSanitizer;
-#   3. the same tests under ThreadSanitizer;
+#   3. the integration tests under ThreadSanitizer;
 #   4. the libFuzzer targets for the config, state file, address, PROXY header and ClientHello
 #      parsers, 15 s each;
 #   5. the image: deploy/Dockerfile built with podman and run as Kubernetes would (tests/image.sh).
@@ -27,6 +27,7 @@ if ! command -v kubectl >/dev/null; then
   exit 1
 fi
 jobs=$(nproc)
+root=$PWD
 started=$SECONDS
 stage() { printf '\n=== %s (at %ds) ===\n' "$*" $((SECONDS - started)); }
 # Sanitizer builds: -O1 keeps them quick to build and run; -g1 keeps line numbers in reports.
@@ -41,17 +42,31 @@ if [ "$quick" -eq 1 ]; then
   exit 0
 fi
 
+# The sanitizer stages build the node's binaries and the unit tests with the sanitizer, and run
+# stage 1's integration tests against those binaries (the harness takes them from
+# PLBY_*_BINARY): the test code itself needs no sanitizer, and building it twice more cost
+# minutes of CI.
+# (The test peer, a backend the tests talk to, is not what is under test: stage 1's serves.)
+sanitized_binaries() {
+  echo "PLBY_NODE_BINARY=$root/$1/node/plby-node PLBY_CTL_BINARY=$root/$1/ctl/plbyctl"
+}
+
 stage "2/5 AddressSanitizer + UndefinedBehaviorSanitizer, every test"
 cmake -S . -B build-asan "${sanitizer_flags[@]}" -DPLBY_SANITIZE=address
-cmake --build build-asan --parallel "$jobs"
-(cd build-asan && ctest --output-on-failure --parallel "$jobs")
+cmake --build build-asan --parallel "$jobs" --target plby-node plbyctl plby_unit_tests
+(cd build-asan && ctest --output-on-failure --parallel "$jobs" -L unit)
+(cd build && env $(sanitized_binaries build-asan) \
+  ctest --output-on-failure --parallel "$jobs" -L integration)
 
-stage "3/5 ThreadSanitizer, every test"
-cmake -S . -B build-tsan "${sanitizer_flags[@]}" -DPLBY_SANITIZE=thread
-cmake --build build-tsan --parallel "$jobs"
-(cd build-tsan &&
-  TSAN_OPTIONS="ignore_noninstrumented_modules=1 suppressions=$PWD/../tests/tsan.supp" \
-    ctest --output-on-failure --parallel "$jobs")
+# Races are between threads: the node's workers, control, health and discovery threads, and
+# plbyctl's fan-out, which the integration tests drive. The unit tests are single-threaded
+# logic, run under ASan above.
+stage "3/5 ThreadSanitizer, the integration tests"
+cmake -S . -B build-tsan "${sanitizer_flags[@]}" -DPLBY_SANITIZE=thread -DPLBY_BUILD_TESTS=OFF
+cmake --build build-tsan --parallel "$jobs" --target plby-node plbyctl
+(cd build && env $(sanitized_binaries build-tsan) \
+  TSAN_OPTIONS="ignore_noninstrumented_modules=1 suppressions=$root/tests/tsan.supp" \
+    ctest --output-on-failure --parallel "$jobs" -L integration)
 
 stage "4/5 libFuzzer: config, state file, address, PROXY header and ClientHello parsers"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz "${sanitizer_flags[@]}" -DPLBY_FUZZ=ON \
