@@ -3,8 +3,8 @@
 #   1. builds (Release, warnings are errors) and runs every unit and integration test;
 #   2. the same tests under AddressSanitizer + UndefinedBehaviorSanitizer;
 #   3. the integration tests under ThreadSanitizer;
-#   4. the libFuzzer targets for the config, state file, address, PROXY header and ClientHello
-#      parsers, 15 s each;
+#   4. the libFuzzer targets for the config, state file, address, PROXY header, ClientHello and
+#      HTTP/1.1 parsers, 15 s each;
 #   5. the image: deploy/Dockerfile built with podman and run as Kubernetes would (tests/image.sh).
 # `tests/test.sh --quick` stops after stage 1 (for the edit-build-test loop).
 set -euo pipefail
@@ -68,10 +68,10 @@ cmake --build build-tsan --parallel "$jobs" --target plby-node plbyctl
   TSAN_OPTIONS="ignore_noninstrumented_modules=1 suppressions=$root/tests/tsan.supp" \
     ctest --output-on-failure --parallel "$jobs" -L integration)
 
-stage "4/5 libFuzzer: config, state file, address, PROXY header and ClientHello parsers"
+stage "4/5 libFuzzer: config, state file, address, PROXY header, ClientHello and HTTP parsers"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz "${sanitizer_flags[@]}" -DPLBY_FUZZ=ON \
   -DPLBY_BUILD_TESTS=OFF
-fuzz_targets=(config state address proxy_header client_hello)
+fuzz_targets=(config state address proxy_header client_hello http)
 fuzzers=()
 for target in "${fuzz_targets[@]}"; do fuzzers+=("plby-$target-fuzzer"); done
 cmake --build build-fuzz --parallel "$jobs" --target "${fuzzers[@]}"
