@@ -18,8 +18,9 @@ case "${1:-}" in
 esac
 
 # chromium: the status page is checked in a real browser (headless). haproxy, nginx and openssl
-# are the peers the PROXY protocol and TLS tests talk to.
-tests/deps.sh chromium haproxy nginx-light
+# are the peers the PROXY protocol and TLS tests talk to; python3 (http.server, http.client)
+# and wrk are the HTTP tests' backends and clients.
+tests/deps.sh chromium haproxy nginx-light python3 wrk
 # kubectl renders deploy/ offline (kubectl kustomize); it is not a Debian 12 package.
 if ! command -v kubectl >/dev/null; then
   echo "tests/test.sh: kubectl is missing; the manifest tests render deploy/ with" \

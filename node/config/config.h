@@ -11,10 +11,12 @@
 #include "absl/time/time.h"
 #include "balance/algorithm.h"
 #include "balance/settings.h"
+#include "http/parser.h"
 #include "net/cidr.h"
 #include "net/host_port.h"
 #include "net/own_listeners.h"
 #include "net/socket_address.h"
+#include "route/route_table.h"
 #include "tls/client_context.h"
 #include "tls/server_context.h"
 
@@ -37,11 +39,27 @@ inline constexpr size_t kMaxBackendsPerPool = 65536;
 inline constexpr absl::Duration kDefaultHandshakeTimeout = absl::Seconds(10);
 // The most [[server.forward]] routes one server may have (each has a counter per worker).
 inline constexpr size_t kMaxRoutesPerServer = 256;
+// HTTP mode: idle backend connections kept per backend per worker (nginx's upstream keepalive
+// and the 32), and how long one may idle: under the 5 s that Node.js and Apache close
+// idle connections after, so that plby closes first and rarely sends a request into a close.
+inline constexpr int64_t kDefaultKeepalive = 32;
+inline constexpr absl::Duration kDefaultKeepaliveTimeout = absl::Seconds(4);
 
 // What a pool does when every backend that takes connections is unhealthy.
 enum class AllUnhealthyPolicy {
   kFailOpen,  // try them anyway: health checks can be wrong, and a dead one is skipped on connect
   kRefuse,    // close new clients at once
+};
+
+// check = "http": a GET of `path` with Host `host` (empty: the backend's host), whose status
+// must be within [expect_min, expect_max]; over TLS when the pool speaks TLS.
+struct HttpHealthCheck {
+  std::string path = "/";
+  std::string host;
+  int expect_min = 200;
+  int expect_max = 399;
+
+  bool operator==(const HttpHealthCheck&) const = default;
 };
 
 // [server.health]: active TCP checks, and passive marking from what the forwarder sees.
@@ -61,6 +79,7 @@ struct HealthCheckConfig {
   // time). With checks, `rise` good checks bring it back instead.
   absl::Duration passive_cooldown = absl::Seconds(30);
   AllUnhealthyPolicy when_all_unhealthy = AllUnhealthyPolicy::kFailOpen;
+  std::optional<HttpHealthCheck> http;  // check = "http" (enabled is true then)
 
   bool operator==(const HealthCheckConfig&) const = default;
 };
@@ -103,6 +122,10 @@ struct PoolConfig {
   ProxyProtocol send_proxy = ProxyProtocol::kNone;
   // [pool.tls] enabled = true: the backends are spoken to over TLS (after any PROXY header).
   std::optional<tls::ClientTlsSettings> tls;
+  // HTTP mode: idle connections kept per backend per worker for reuse (0: none; a backend that
+  // is sent PROXY headers gets none, the header being per client), and how long one may idle.
+  int64_t keepalive = kDefaultKeepalive;
+  absl::Duration keepalive_timeout = kDefaultKeepaliveTimeout;
   int line = 0;                   // where it is defined, for messages
   bool inline_in_server = false;  // defined by a [[server.forward]]'s backends
 };
@@ -114,14 +137,45 @@ enum class RouteTls {
   kTerminate,    // the handshake is the node's ([server.tls]); the backend gets plaintext
 };
 
-// A [[server.forward]]: where a listener's connections go. Routes are tried in order; the first
-// whose `sni` matches the ClientHello's server name wins, and the one without `sni` takes the
+// What a listener speaks: bytes relayed as they come, or HTTP/1.1 read request by request.
+enum class ListenerMode { kTcp, kHttp };
+
+// An HTTP route's request rewriting, timeouts and retries (mode = "http").
+struct HttpRouteConfig {
+  // Set: the whole exchange (request and response) must be done by then, else 504 (or, once
+  // the response started, the connection is closed).
+  std::optional<absl::Duration> timeout;
+  // Fields added to the request forwarded (after the removals), and removed from it.
+  std::vector<std::pair<std::string, std::string>> add_request_headers;
+  std::vector<std::string> remove_request_headers;  // lower-cased
+  bool strip_prefix = false;  // path_prefix is taken off the path forwarded ("/" if nothing left)
+};
+
+// A [[server.forward]]: where a listener's connections (tcp) or requests (http) go. Routes are
+// tried in order; the first that matches wins, and the one that matches on nothing takes the
 // rest.
 struct RouteConfig {
   std::string pool;
   std::vector<std::string> sni;  // normalized patterns (route/route_table.h); empty: default
   RouteTls tls = RouteTls::kNone;
+  route::HttpMatch http_match;  // mode = "http": host, path, methods, headers
+  HttpRouteConfig http;
   int line = 0;
+};
+
+// [server.http]: how an HTTP listener reads requests, and how long it waits.
+struct HttpListenerConfig {
+  http::HeadLimits limits;                 // 431 and 414 beyond them
+  std::optional<uint64_t> max_body_bytes;  // 413 beyond it; unset: no limit
+  // A request head must be whole this long after its first byte (or after the connection
+  // opened, for the first): else 408.
+  absl::Duration head_timeout = absl::Seconds(10);
+  // A client connection idle between requests is closed after this long.
+  absl::Duration keepalive_timeout = absl::Seconds(60);
+  // The backend's response head must begin this long after the request was sent: else 504.
+  absl::Duration response_timeout = absl::Seconds(60);
+  // access_log = "json": one JSON object per request on stderr; off by default.
+  bool access_log = false;
 };
 
 // accept_proxy = true: the sources in `trusted` must start with a PROXY header (v1 or v2),
@@ -136,6 +190,8 @@ struct ServerConfig {
   net::HostPort listen;
   net::SocketAddress listen_address;
   std::vector<RouteConfig> routes;  // at least one
+  ListenerMode mode = ListenerMode::kTcp;
+  HttpListenerConfig http;  // mode = "http"
   std::optional<AcceptProxyConfig> accept_proxy;
   // [server.tls]: the certificates (read, and checked) and how the node terminates TLS.
   std::optional<tls::ServerTlsSettings> tls;

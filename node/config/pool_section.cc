@@ -4,8 +4,10 @@
 #include <set>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "balance/algorithm.h"
 #include "balance/settings.h"
 #include "config/validator.h"
@@ -33,10 +35,10 @@ void Validator::ReadPools(const toml::table& root, Config& config) {
     const toml::table& table = *pools->get(i)->as_table();
     const std::string path = absl::StrCat("pool[", i, "]");
     const size_t errors_before = errors_.size();
-    CheckKeys(
-        table, absl::StrCat("[[pool]] (", path, ")"),
-        {"name", "algorithm", "backends", "discover", "slow_start", "hash", "maglev_table_size",
-         "connect_timeout", "idle_timeout", "health", "send_proxy", "tls"});
+    CheckKeys(table, absl::StrCat("[[pool]] (", path, ")"),
+              {"name", "algorithm", "backends", "discover", "slow_start", "hash",
+               "maglev_table_size", "connect_timeout", "idle_timeout", "health", "send_proxy",
+               "tls", "keepalive", "keepalive_timeout"});
     PoolConfig pool;
     pool.line = static_cast<int>(table.source().begin.line);
     if (table.get("name") == nullptr) {
@@ -50,6 +52,7 @@ void Validator::ReadPools(const toml::table& root, Config& config) {
     ReadPoolTimeouts(table, path, "[pool.health]", pool);
     ReadBalance(table, path, pool);
     ReadSendProxy(table, path, pool);
+    ReadKeepalive(table, path, pool);
     ReadPoolTls(table, path, pool);
     if (table.get("discover") != nullptr) {
       ReadDiscover(table, path, pool);
@@ -117,6 +120,17 @@ void Validator::ReadSendProxy(const toml::table& table, const std::string& path,
   if (std::optional<size_t> version =
           GetChoice(table, "send_proxy", absl::StrCat(path, ".send_proxy"), {"v1", "v2"})) {
     pool.send_proxy = *version == 0 ? ProxyProtocol::kV1 : ProxyProtocol::kV2;
+  }
+}
+
+void Validator::ReadKeepalive(const toml::table& table, const std::string& path, PoolConfig& pool) {
+  if (auto idle = GetInteger(table, "keepalive", absl::StrCat(path, ".keepalive"), 0, 4096)) {
+    pool.keepalive = *idle;
+  }
+  if (auto timeout =
+          GetDuration(table, "keepalive_timeout", absl::StrCat(path, ".keepalive_timeout"), "4s",
+                      absl::Milliseconds(100), absl::Hours(1))) {
+    pool.keepalive_timeout = *timeout;
   }
 }
 
@@ -307,10 +321,13 @@ void Validator::ReadHealth(const toml::table& owner, const std::string& owner_pa
   if (table == nullptr) return;
   CheckKeys(*table, context,
             {"check", "interval", "timeout", "rise", "fall", "passive_failures", "passive_cooldown",
-             "when_all_unhealthy"});
-  if (auto check = GetChoice(*table, "check", absl::StrCat(path, ".check"), {"tcp", "none"})) {
-    health.enabled = *check == 0;
+             "when_all_unhealthy", "path", "host", "expect"});
+  if (auto check =
+          GetChoice(*table, "check", absl::StrCat(path, ".check"), {"tcp", "none", "http"})) {
+    health.enabled = *check != 1;
+    if (*check == 2) health.http = HttpHealthCheck{};
   }
+  ReadHttpHealth(*table, path, health);
   if (auto interval = GetDuration(*table, "interval", absl::StrCat(path, ".interval"), "1s",
                                   absl::Milliseconds(100), absl::Hours(1))) {
     health.interval = *interval;
@@ -354,6 +371,64 @@ void Validator::ReadHealth(const toml::table& owner, const std::string& owner_pa
     Error(table->source(), absl::StrCat(path, ": timeout (", absl::FormatDuration(health.timeout),
                                         ") must be shorter than interval (",
                                         absl::FormatDuration(health.interval), ")"));
+  }
+}
+
+void Validator::ReadHttpHealth(const toml::table& table, const std::string& path,
+                               HealthCheckConfig& health) {
+  if (!health.http) {
+    for (absl::string_view key : {"path", "host", "expect"}) {
+      if (const toml::node* extra = table.get(ToStd(key))) {
+        Error(extra->source(), absl::StrCat(path, ".", key,
+                                            ": belongs to HTTP checks; say check = "
+                                            "\"http\" to check with a request"));
+      }
+    }
+    return;
+  }
+  HttpHealthCheck& http = *health.http;
+  const auto visible = [](absl::string_view text) {
+    if (text.empty()) return false;
+    for (const char c : text) {
+      if (c <= 0x20 || c >= 0x7f) return false;
+    }
+    return true;
+  };
+  if (auto request_path = GetString(table, "path", absl::StrCat(path, ".path"), "/healthz")) {
+    if (!visible(*request_path) || request_path->front() != '/') {
+      Error(table.get("path")->source(),
+            absl::StrCat(path, ".path: ", text::Quote(*request_path),
+                         " is not a request path (valid: starts with '/', visible ASCII, like "
+                         "\"/healthz\")"));
+    } else {
+      http.path = *std::move(request_path);
+    }
+  }
+  if (auto host = GetString(table, "host", absl::StrCat(path, ".host"), "api.example.com")) {
+    if (!visible(*host)) {
+      Error(table.get("host")->source(),
+            absl::StrCat(path, ".host: ", text::Quote(*host),
+                         " is not a Host value (valid: a name, optionally with :port)"));
+    } else {
+      http.host = *std::move(host);
+    }
+  }
+  if (auto expect = GetString(table, "expect", absl::StrCat(path, ".expect"), "200-399")) {
+    const std::vector<absl::string_view> bounds = absl::StrSplit(*expect, '-');
+    int low = 0;
+    int high = 0;
+    const bool parsed =
+        (bounds.size() == 1 || bounds.size() == 2) && absl::SimpleAtoi(bounds.front(), &low) &&
+        absl::SimpleAtoi(bounds.back(), &high) && low >= 100 && high <= 599 && low <= high;
+    if (!parsed) {
+      Error(table.get("expect")->source(),
+            absl::StrCat(path, ".expect: ", text::Quote(*expect),
+                         " is not a status range (valid: \"200\" or \"200-399\", within "
+                         "100-599)"));
+    } else {
+      http.expect_min = low;
+      http.expect_max = high;
+    }
   }
 }
 

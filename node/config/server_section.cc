@@ -51,7 +51,7 @@ bool Validator::ReadServer(const toml::table& table, const std::string& path, Se
   server.line = static_cast<int>(table.source().begin.line);
   CheckKeys(table, absl::StrCat("[[server]] (", path, ")"),
             {"name", "listen", "connect_timeout", "idle_timeout", "health", "forward",
-             "accept_proxy", "trusted", "handshake_timeout", "tls"});
+             "accept_proxy", "trusted", "handshake_timeout", "tls", "mode", "http"});
 
   if (table.get("listen") == nullptr) {
     Error(table.source(), absl::StrCat(path,
@@ -65,6 +65,7 @@ bool Validator::ReadServer(const toml::table& table, const std::string& path, Se
   if (auto name = GetName(table, path, "name", "web")) server.name = *name;
   ReadAcceptProxy(table, path, server);
   ReadServerTls(table, path, server);
+  ReadListenerMode(table, path, server);
 
   const toml::array* forwards = ReadForwardArray(table, path);
   if (forwards == nullptr) return false;
@@ -73,22 +74,44 @@ bool Validator::ReadServer(const toml::table& table, const std::string& path, Se
     const toml::table& forward = *forwards->get(i)->as_table();
     const std::string forward_path = absl::StrCat(path, ".forward[", i, "]");
     CheckKeys(forward, "[[server.forward]]",
-              {"pool", "sni", "tls", "algorithm", "backends", "slow_start", "hash",
-               "maglev_table_size", "send_proxy"});
+              {"pool",
+               "sni",
+               "tls",
+               "algorithm",
+               "backends",
+               "slow_start",
+               "hash",
+               "maglev_table_size",
+               "send_proxy",
+               "host",
+               "path",
+               "path_prefix",
+               "methods",
+               "headers",
+               "timeout",
+               "add_request_headers",
+               "remove_request_headers",
+               "strip_prefix",
+               "keepalive",
+               "keepalive_timeout"});
     // The first forward's inline pool is named after the server, as the seed's one forward
     // always was (state files and scripts know it by that name); later ones get "[i]".
     RouteConfig route{.pool = i == 0 ? server.name : absl::StrCat(server.name, "[", i, "]"),
                       .sni = {},
                       .tls = RouteTls::kNone,
+                      .http_match = {},
+                      .http = {},
                       .line = static_cast<int>(forward.source().begin.line)};
     ReadRouteMatch(forward, forward_path, route);
+    ReadHttpRoute(forward, forward_path, server, route);
     // A listener with certificates terminates TLS unless the route says otherwise.
     if (server.tls && forward.get("tls") == nullptr) route.tls = RouteTls::kTerminate;
     if (auto pool = GetString(forward, "pool", absl::StrCat(forward_path, ".pool"), "api")) {
       route.pool = *pool;
       // The pool's settings are in its [[pool]] table; here they would be a second copy.
       for (absl::string_view key :
-           {"algorithm", "backends", "slow_start", "hash", "maglev_table_size", "send_proxy"}) {
+           {"algorithm", "backends", "slow_start", "hash", "maglev_table_size", "send_proxy",
+            "keepalive", "keepalive_timeout"}) {
         if (const toml::node* extra = forward.get(ToStd(key))) {
           Error(extra->source(), absl::StrCat(forward_path, ".", key, ": this forward names pool ",
                                               text::Quote(*pool), ", whose ", key,
@@ -111,6 +134,7 @@ bool Validator::ReadServer(const toml::table& table, const std::string& path, Se
       ReadPoolTimeouts(table, path, "[server.health]", pool);
       ReadBalance(forward, forward_path, pool);
       ReadSendProxy(forward, forward_path, pool);
+      ReadKeepalive(forward, forward_path, pool);
       ReadBackends(forward, forward_path, pool);
       inline_pools.push_back(std::move(pool));
       inline_pool_read = true;
@@ -188,14 +212,19 @@ void Validator::CheckRoutes(const std::string& path, const ServerConfig& server)
   bool any_passthrough = false;
   for (const RouteConfig& route : server.routes) {
     any_passthrough |= route.tls == RouteTls::kPassthrough;
-    if (route.sni.empty()) {
+    if (route.sni.empty() && route.http_match.empty()) {
       if (first_default != nullptr) {
         errors_.push_back(
             absl::StrCat(source_, ":", route.line, ":1: ", path,
-                         ": a second forward without sni (the first "
-                         "is at line ",
+                         server.mode == ListenerMode::kHttp
+                             ? ": a second forward without host, path, methods or headers (the "
+                               "first is at line "
+                             : ": a second forward without sni (the first is at line ",
                          first_default->line,
-                         "); only one forward may take the connections no sni route matches"));
+                         server.mode == ListenerMode::kHttp
+                             ? "); only one forward may take the requests no other route matches"
+                             : "); only one forward may take the connections no sni route "
+                               "matches"));
       } else {
         first_default = &route;
       }
@@ -212,6 +241,22 @@ void Validator::CheckRoutes(const std::string& path, const ServerConfig& server)
     }
   }
   for (const RouteConfig& route : server.routes) {
+    if (server.mode == ListenerMode::kHttp) {
+      if (!route.sni.empty()) {
+        errors_.push_back(absl::StrCat(
+            source_, ":", route.line, ":1: ", path,
+            ": a forward of an HTTP listener routes by the request: match the name with host = "
+            "[...] instead of sni"));
+        continue;
+      }
+      if (route.tls == RouteTls::kPassthrough) {
+        errors_.push_back(absl::StrCat(
+            source_, ":", route.line, ":1: ", path,
+            ": an HTTP listener reads every request, so it cannot pass TLS through; terminate it "
+            "here with [server.tls], or use mode = \"tcp\""));
+        continue;
+      }
+    }
     if (route.tls == RouteTls::kTerminate && !server.tls) {
       errors_.push_back(absl::StrCat(
           source_, ":", route.line, ":1: ", path,

@@ -121,6 +121,15 @@ class Validator {
   void ReadServerTls(const toml::table& table, const std::string& path, ServerConfig& server);
   // accept_proxy and trusted.
   void ReadAcceptProxy(const toml::table& table, const std::string& path, ServerConfig& server);
+  // --- http_section.cc ---
+  // mode = "tcp" | "http", and [server.http] (only with mode = "http").
+  void ReadListenerMode(const toml::table& table, const std::string& path, ServerConfig& server);
+  // A forward's HTTP conditions (host, path, path_prefix, methods, headers) and rewrites
+  // (timeout, add_request_headers, remove_request_headers, strip_prefix); refused outside
+  // mode = "http".
+  void ReadHttpRoute(const toml::table& forward, const std::string& path,
+                     const ServerConfig& server, RouteConfig& route);
+
   // The server's [[server.forward]] array: 1 to kMaxRoutesPerServer tables.
   const toml::array* ReadForwardArray(const toml::table& server_table,
                                       const std::string& server_path);
@@ -138,10 +147,15 @@ class Validator {
   void ReadBalance(const toml::table& table, const std::string& path, PoolConfig& pool);
   void ReadHealth(const toml::table& owner, const std::string& owner_path,
                   absl::string_view context, HealthCheckConfig& health);
+  // check = "http": path, host, expect (refused with other checks).
+  void ReadHttpHealth(const toml::table& table, const std::string& path, HealthCheckConfig& health);
   // [pool.tls]: the files read and loaded as the node will, each problem named with its file.
   void ReadPoolTls(const toml::table& table, const std::string& path, PoolConfig& pool);
   // send_proxy = "v1" | "v2".
   void ReadSendProxy(const toml::table& table, const std::string& path, PoolConfig& pool);
+  // HTTP mode's idle backend connections: keepalive (per backend per worker) and
+  // keepalive_timeout.
+  void ReadKeepalive(const toml::table& table, const std::string& path, PoolConfig& pool);
   // A pool's backends list.
   // [[pool]].discover: the backends come from DNS instead of a list.
   void ReadDiscover(const toml::table& table, const std::string& path, PoolConfig& pool);

@@ -10,6 +10,7 @@
 
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
+#include "http/parser.h"
 #include "inspect/proxy_header.h"
 #include "log/log.h"
 #include "net/socket_ops.h"
@@ -17,7 +18,8 @@
 
 namespace plby::health {
 
-// One backend's checks: a non-blocking connect, which succeeds or fails within the timeout.
+// One backend's checks: a non-blocking connect, which succeeds or fails within the timeout; then
+// the pool's TLS handshake, and with check = "http" a request whose status must be expected.
 class HealthChecker::Probe final : public net::EventHandler, public net::TimerHandler {
  public:
   Probe(HealthChecker* checker, pool::Pool& pool, const pool::Backend& backend)
@@ -45,11 +47,16 @@ class HealthChecker::Probe final : public net::EventHandler, public net::TimerHa
   pool::BackendRuntime& runtime() const { return *runtime_; }
   HealthTracker& tracker() { return tracker_; }
   const std::string& address() const { return address_; }
-  // Why the last check failed, when errno cannot say (a TLS handshake); else empty.
+  // Why the last check failed, when errno cannot say (a TLS handshake, an HTTP status); else
+  // empty.
   const std::string& detail() const { return tls_error_; }
 
   void Start() {
     tls_error_.clear();
+    handshaking_ = false;
+    connected_ = false;
+    http_sent_ = false;
+    http_response_.clear();
     net::UniqueFd fd(
         socket(socket_address_.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd) return Finish(false, errno);
@@ -66,7 +73,8 @@ class HealthChecker::Probe final : public net::EventHandler, public net::TimerHa
   }
 
   void OnEvents(uint32_t events) override {
-    if (tls_.valid()) return Handshake();
+    if (handshaking_) return Handshake();
+    if (connected_) return HttpExchange();  // only an HTTP check goes on after the connect
     if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) return;
     // The connect finished: it worked, or SO_ERROR says why not.
     int error = net::TakeSocketError(fd_.get());
@@ -82,12 +90,14 @@ class HealthChecker::Probe final : public net::EventHandler, public net::TimerHa
   // (within the same timeout), so that a backend that accepts connections but cannot serve
   // TLS (a wrong certificate, say) is not healthy.
   void Connected() {
+    connected_ = true;
     SayLocal(fd_.get());
     const std::shared_ptr<const tls::ClientContext>& tls = pool_.settings().tls;
-    if (tls == nullptr) return Finish(true, 0);
     // The last copy of the contexts is the health checker's (PoolRegistry::Create).
+    if (tls == nullptr) return pool_.settings().health.http ? HttpExchange() : Finish(true, 0);
     tls_ = tls->NewSession(tls, pool_.worker_count(), host_, fd_.get());
     if (!tls_.valid()) return Finish(false, ENOMEM);
+    handshaking_ = true;
     Handshake();
   }
 
@@ -96,12 +106,80 @@ class HealthChecker::Probe final : public net::EventHandler, public net::TimerHa
     if (result.status == tls::IoStatus::kWantRead || result.status == tls::IoStatus::kWantWrite) {
       return;
     }
+    handshaking_ = false;
     const bool ok = result.status == tls::IoStatus::kOk;
+    if (ok && pool_.settings().health.http) return HttpExchange();
     if (ok) tls_.ShutdownWrite();  // close_notify: the backend logs a clean close
     tls_error_ = ok ? ""
                     : absl::StrCat("TLS handshake: ",
                                    tls_.error().empty() ? "the backend closed" : tls_.error());
     Finish(ok, ok ? 0 : EPROTO);
+  }
+
+  // check = "http": sends the request (small: one write takes it), then reads until the
+  // answer's head is whole, and judges it by its status.
+  void HttpExchange() {
+    const config::HttpHealthCheck& check = *pool_.settings().health.http;
+    if (!http_sent_) {
+      const std::string request = absl::StrCat(
+          "GET ", check.path, " HTTP/1.1\r\nHost: ", check.host.empty() ? host_ : check.host,
+          "\r\nUser-Agent: plby-health-check\r\nConnection: close\r\n\r\n");
+      const ssize_t n =
+          tls_.valid() ? WriteTls(request) : ::write(fd_.get(), request.data(), request.size());
+      if (n != static_cast<ssize_t>(request.size())) {
+        if (n < 0 && errno == EAGAIN) return;  // the next EPOLLOUT tries again
+        tls_error_ = "HTTP check: the request could not be sent";
+        return Finish(false, EPROTO);
+      }
+      http_sent_ = true;
+    }
+    char buffer[4096];
+    while (true) {
+      ssize_t n;
+      if (tls_.valid()) {
+        const tls::IoResult result = tls_.Read(buffer, sizeof(buffer));
+        if (result.status == tls::IoStatus::kWantRead ||
+            result.status == tls::IoStatus::kWantWrite) {
+          return;
+        }
+        n = result.status == tls::IoStatus::kOk    ? static_cast<ssize_t>(result.bytes)
+            : result.status == tls::IoStatus::kEnd ? 0
+                                                   : -1;
+      } else {
+        n = ::read(fd_.get(), buffer, sizeof(buffer));
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+      }
+      if (n > 0) http_response_.append(buffer, static_cast<size_t>(n));
+      std::vector<http::Header> storage(100);
+      const http::ResponseParse parsed =
+          http::ParseResponseHead(http_response_, http::Method::kGet,
+                                  http::HeadLimits{.max_head_bytes = 16 * 1024}, storage);
+      if (parsed.state == http::ParseState::kComplete) {
+        const int status = parsed.head.status;
+        if (status >= check.expect_min && status <= check.expect_max) return Finish(true, 0);
+        tls_error_ = absl::StrCat("HTTP check: status ", status, " (expected ", check.expect_min,
+                                  "-", check.expect_max, ")");
+        return Finish(false, EPROTO);
+      }
+      if (parsed.state == http::ParseState::kError) {
+        tls_error_ = absl::StrCat("HTTP check: not an HTTP answer (", parsed.error, ")");
+        return Finish(false, EPROTO);
+      }
+      if (n <= 0) {
+        tls_error_ = n == 0 ? "HTTP check: the backend closed before it answered"
+                            : "HTTP check: the connection failed before an answer";
+        return Finish(false, EPROTO);
+      }
+    }
+  }
+
+  ssize_t WriteTls(const std::string& bytes) {
+    const tls::IoResult result = tls_.Write(bytes.data(), bytes.size());
+    if (result.status == tls::IoStatus::kOk) return static_cast<ssize_t>(result.bytes);
+    errno = result.status == tls::IoStatus::kWantWrite || result.status == tls::IoStatus::kWantRead
+                ? EAGAIN
+                : EPIPE;
+    return -1;
   }
 
   // A backend that expects a PROXY header would log a check's bare connect as a broken
@@ -138,8 +216,12 @@ class HealthChecker::Probe final : public net::EventHandler, public net::TimerHa
   net::SocketAddress socket_address_;
   std::string host_;  // the name or IP literal its certificate is checked against
   net::UniqueFd fd_;
-  tls::TlsSession tls_;    // [pool.tls]: the check's handshake
-  std::string tls_error_;  // why the last check's handshake failed
+  tls::TlsSession tls_;  // [pool.tls]: the check's handshake
+  bool handshaking_ = false;
+  bool connected_ = false;  // the TCP connect is done
+  std::string tls_error_;      // why the last check failed, when errno cannot say
+  bool http_sent_ = false;     // check = "http": the request went
+  std::string http_response_;  // ... and what came back so far
   net::Timer timer_{this};
   Cooldown cooldown_{this};
 };

@@ -59,14 +59,17 @@ bool Enabled(Level level) {
   return static_cast<int>(level) >= static_cast<int>(g_level.load(std::memory_order_relaxed));
 }
 
-void Write(Level level, absl::string_view message) {
+std::string NowUtc() {
   timespec now{};
   clock_gettime(CLOCK_REALTIME, &now);
   tm utc{};
   gmtime_r(&now.tv_sec, &utc);
-  const std::string time =
-      absl::StrFormat("%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", utc.tm_year + 1900, utc.tm_mon + 1,
-                      utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, now.tv_nsec / 1000000);
+  return absl::StrFormat("%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", utc.tm_year + 1900, utc.tm_mon + 1,
+                         utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, now.tv_nsec / 1000000);
+}
+
+void Write(Level level, absl::string_view message) {
+  const std::string time = NowUtc();
   std::string line;
   if (g_format.load(std::memory_order_relaxed) == Format::kJson) {
     json::JsonWriter json;
@@ -82,6 +85,10 @@ void Write(Level level, absl::string_view message) {
   } else {
     line = absl::StrFormat("%s %-5s %s\n", time, LevelName(level), message);
   }
+  WriteLine(line);
+}
+
+void WriteLine(absl::string_view line) {
   // One write per line keeps concurrent lines whole; a full or closed stderr must not stop the
   // node, so short writes and errors are dropped after a retry on EINTR.
   const char* data = line.data();

@@ -26,6 +26,10 @@ void SetFormat(Format format);
 
 // Writes one line to stderr in the format set.
 void Write(Level level, absl::string_view message);
+// Writes `line` (ending in a newline) to stderr as it is, in one write(2): access logs.
+void WriteLine(absl::string_view line);
+// The current UTC time as logs write it: "2026-12-01T20:55:38.123Z".
+std::string NowUtc();
 
 }  // namespace plby::log
 

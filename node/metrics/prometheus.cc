@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -13,6 +14,83 @@
 
 namespace plby::metrics {
 namespace {
+
+constexpr const char* kStatusClasses[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+
+// mode = "http": answers per route and status class, durations per pool, backend connections.
+void WriteHttp(const std::vector<stats::ListenerTotals>& listeners, ExpositionWriter& out) {
+  out.Family("plby_http_responses_total", "counter",
+             "HTTP answers by listener, route (its index and conditions), pool and status class "
+             "(plby's own answers included: 404 and 421 have route=\"none\").");
+  for (const stats::ListenerTotals& listener : listeners) {
+    if (!listener.http) continue;
+    const std::string prefix = absl::StrCat("listener=\"", LabelValue(listener.name), "\"");
+    for (size_t r = 0; r < listener.routes.size(); ++r) {
+      const stats::ListenerTotals::Route& route = listener.routes[r];
+      for (size_t c = 0; c < route.responses.size(); ++c) {
+        out.Sample("plby_http_responses_total",
+                   absl::StrCat(prefix, ",route=\"", r, "\",match=\"", LabelValue(route.match),
+                                "\",pool=\"", LabelValue(route.pool), "\",class=\"",
+                                kStatusClasses[c], "\""),
+                   route.responses[c]);
+      }
+    }
+    for (size_t c = 0; c < listener.http_unrouted.size(); ++c) {
+      out.Sample("plby_http_responses_total",
+                 absl::StrCat(prefix, ",route=\"none\",match=\"\",pool=\"\",class=\"",
+                              kStatusClasses[c], "\""),
+                 listener.http_unrouted[c]);
+    }
+  }
+  // Per pool, over every route of every listener that uses it.
+  struct Durations {
+    std::array<uint64_t, stats::kLatencyBuckets> buckets{};
+    uint64_t sum_ms = 0;
+  };
+  std::map<std::string, Durations> pools;
+  for (const stats::ListenerTotals& listener : listeners) {
+    if (!listener.http) continue;
+    for (const stats::ListenerTotals::Route& route : listener.routes) {
+      Durations& durations = pools[route.pool];
+      for (size_t i = 0; i < route.latency.size(); ++i) durations.buckets[i] += route.latency[i];
+      durations.sum_ms += route.latency_sum_ms;
+    }
+  }
+  out.Family("plby_http_request_duration_seconds", "histogram",
+             "How long HTTP requests took, per pool: from the first byte of the request head to "
+             "the last byte of the answer (millisecond resolution).");
+  for (const auto& [pool, durations] : pools) {
+    const std::string label = absl::StrCat("pool=\"", LabelValue(pool), "\"");
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < stats::kLatencyBuckets; ++i) {
+      cumulative += durations.buckets[i];
+      const std::string bound =
+          i < stats::kLatencyBucketsMs.size()
+              ? absl::StrCat(static_cast<double>(stats::kLatencyBucketsMs[i]) / 1000.0)
+              : std::string("+Inf");
+      out.Sample("plby_http_request_duration_seconds_bucket",
+                 absl::StrCat(label, ",le=\"", bound, "\""), cumulative);
+    }
+    out.Sample("plby_http_request_duration_seconds_sum", label,
+               static_cast<double>(durations.sum_ms) / 1000.0);
+    out.Sample("plby_http_request_duration_seconds_count", label, cumulative);
+  }
+  out.Family("plby_http_upstream_connections_total", "counter",
+             "Backend connections HTTP requests went on: new (opened for it) or reused (idle "
+             "from an earlier exchange).");
+  out.Family("plby_http_retries_total", "counter",
+             "HTTP requests sent again to a new connection after theirs failed before any "
+             "answer (idempotent requests without a body only).");
+  for (const stats::ListenerTotals& listener : listeners) {
+    if (!listener.http) continue;
+    const std::string prefix = absl::StrCat("listener=\"", LabelValue(listener.name), "\"");
+    out.Sample("plby_http_upstream_connections_total", absl::StrCat(prefix, ",outcome=\"new\""),
+               listener.http_upstream_new);
+    out.Sample("plby_http_upstream_connections_total", absl::StrCat(prefix, ",outcome=\"reused\""),
+               listener.http_upstream_reused);
+    out.Sample("plby_http_retries_total", prefix, listener.http_retries);
+  }
+}
 
 std::string PoolLabel(const PoolReport& pool) {
   return absl::StrCat("pool=\"", LabelValue(pool.state.pool), "\"");
@@ -159,6 +237,8 @@ std::string RenderPrometheus(const Report& report) {
           route.connections);
     }
   }
+
+  WriteHttp(node.listeners, out);
 
   out.Family("plby_pool_version", "gauge", "The pool's version: it grows with every change.");
   for (const PoolReport& pool : report.pools) {

@@ -21,6 +21,7 @@ constexpr absl::string_view kPage = R"html(<!doctype html>
 <div id="node">loading…</div>
 <div id="error"></div>
 <div id="certificates"></div>
+<div id="routes"></div>
 <div id="pools"></div>
 <p id="updated"></p>
 <script src="status.js"></script>
@@ -255,6 +256,42 @@ function render(status, now) {
     certificates.appendChild(table);
   }
   document.getElementById("certificates").replaceChildren(...certificates.childNodes);
+  // HTTP listeners: each route, its pool, and answers per second by status class since the
+  // last refresh.
+  const routes = document.createElement("div");
+  const http = status.listeners.filter(l => l.mode === "http");
+  if (http.length) {
+    const title = document.createElement("h2");
+    title.textContent = "HTTP routes";
+    routes.appendChild(title);
+    const table = document.createElement("table");
+    const head = table.createTHead().insertRow();
+    for (const c of ["listener", "route", "matches", "pool", "1xx/s", "2xx/s", "3xx/s", "4xx/s", "5xx/s"]) {
+      const th = document.createElement("th");
+      th.textContent = c;
+      head.appendChild(th);
+    }
+    const body = table.createTBody();
+    const before = previous ? previous.status.listeners : [];
+    const seconds = previous ? (now - previous.at) / 1000 : 0;
+    for (const l of http) {
+      const old = before.find(o => o.name === l.name);
+      for (const r of l.routes) {
+        const row = body.insertRow();
+        cell(row, l.name);
+        cell(row, r.route);
+        cell(row, r.match || "(default)");
+        cell(row, r.pool);
+        const was = old ? old.routes.find(o => o.route === r.route) : null;
+        r.responses.forEach((count, i) => {
+          const rate = was && seconds > 0 ? (count - was.responses[i]) / seconds : 0;
+          cell(row, rate.toFixed(1), i === 4 && rate > 0 ? "unhealthy" : "");
+        });
+      }
+    }
+    routes.appendChild(table);
+  }
+  document.getElementById("routes").replaceChildren(...routes.childNodes);
   document.getElementById("updated").textContent =
       "updated " + new Date(now).toLocaleTimeString() + " (every second)";
 }
@@ -326,7 +363,13 @@ std::string RenderStatusJson(const Report& report) {
   }
   json.Key("listeners").BeginArray();
   for (const stats::ListenerTotals& listener : node.listeners) {
-    json.BeginObject().Key("name").String(listener.name).Key("certificates").BeginArray();
+    json.BeginObject()
+        .Key("name")
+        .String(listener.name)
+        .Key("mode")
+        .String(listener.http ? "http" : "tcp")
+        .Key("certificates")
+        .BeginArray();
     for (const stats::ListenerTotals::Certificate& certificate : listener.certificates) {
       json.BeginObject()
           .Key("file")
@@ -336,6 +379,23 @@ std::string RenderStatusJson(const Report& report) {
           .Key("not_after_unix")
           .Number(static_cast<int64_t>(certificate.not_after_seconds))
           .EndObject();
+    }
+    json.EndArray().Key("routes").BeginArray();
+    for (size_t r = 0; r < listener.routes.size(); ++r) {
+      const stats::ListenerTotals::Route& route = listener.routes[r];
+      json.BeginObject()
+          .Key("route")
+          .Unsigned(r)
+          .Key("match")
+          .String(listener.http ? route.match : route.server_names)
+          .Key("pool")
+          .String(route.pool)
+          .Key("connections")
+          .Unsigned(route.connections)
+          .Key("responses")
+          .BeginArray();
+      for (const uint64_t count : route.responses) json.Unsigned(count);
+      json.EndArray().EndObject();
     }
     json.EndArray().EndObject();
   }

@@ -55,6 +55,9 @@ struct PoolSettings {
   config::ProxyProtocol send_proxy = config::ProxyProtocol::kNone;
   // [pool.tls]: copies 0..workers-1 are the workers', copy `workers` the health checker's.
   std::shared_ptr<const tls::ClientContext> tls;
+  // HTTP mode: idle backend connections kept per backend per worker, and for how long.
+  int64_t keepalive = config::kDefaultKeepalive;
+  absl::Duration keepalive_timeout = config::kDefaultKeepaliveTimeout;
 };
 
 // How a pool's DNS discovery went (pools with `discover` only).

@@ -18,7 +18,9 @@ PoolSettings SettingsOf(const config::PoolConfig& pool) {
           .health = pool.health,
           .discover = pool.discover,
           .send_proxy = pool.send_proxy,
-          .tls = nullptr};  // loaded by Create
+          .tls = nullptr,  // loaded by Create
+          .keepalive = pool.keepalive,
+          .keepalive_timeout = pool.keepalive_timeout};
 }
 
 }  // namespace

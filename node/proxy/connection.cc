@@ -58,6 +58,8 @@ void Connection::Start(WorkerContext* context, net::UniqueFd client, const Liste
   failed_ = nullptr;
   last_activity_ms_ = context_->loop->now_ms();
   expect_proxy_ = listener_->Trusts(peer);
+  peer_trusted_ = expect_proxy_;
+  tls_context_.reset();
   expect_hello_ = listener_->reads_client_hello;
   // Without a ClientHello to read, an untrusted client's first bytes are looked at as they are
   // relayed: waiting for them would stall protocols in which the server speaks first.
@@ -219,6 +221,23 @@ bool Connection::RefusedAsUntrusted(const char* data, size_t size) {
 }
 
 void Connection::Route() {
+  if (listener_->http != nullptr) {
+    // Requests are routed one by one, by the session.
+    if (listener_->tls_slot == nullptr) {
+      context_->loop->CancelTimer(connect_timer_);
+      return StartHttp();
+    }
+    const std::shared_ptr<const tls::ServerContext>& tls = listener_->CurrentTls();
+    certificate_ = tls->Select(server_name_);
+    tls_context_ = tls;
+    client_.tls = tls->NewSession(tls, context_->worker_index, certificate_, client_.fd.get());
+    if (!client_.tls.valid()) {
+      context_->stats->resource_errors.Add();
+      return Close();
+    }
+    phase_ = Phase::kHandshaking;
+    return Handshake();
+  }
   const std::optional<size_t> index = listener_->routes->Match({.server_name = server_name_});
   if (!index) {
     RefuseClientHello(stats::ClientHelloResult::kNoRoute,
@@ -271,7 +290,68 @@ void Connection::Handshake() {
   (client_.tls.version() == "TLSv1.3" ? counters.tls13 : counters.tls12).Add();
   // Decrypted bytes may already wait in OpenSSL: the relay reads until it says there are none.
   client_.readable = true;
+  if (listener_->http != nullptr) return StartHttp();
   ConnectRoute();
+}
+
+void Connection::StartHttp() {
+  phase_ = Phase::kHttp;
+  client_.writable = true;
+  SessionFacts facts{.client = client_address_,
+                     .trusted = peer_trusted_,
+                     .tls = client_.tls.valid(),
+                     .certificate_names = {}};
+  if (tls_context_ != nullptr) {
+    facts.certificate_names = tls_context_->certificates()[certificate_].facts.names;
+  }
+  http_.Start(context_, listener_, &client_, this, facts);
+}
+
+void Connection::EndSession() { Close(); }
+
+void Connection::SwitchToRelay(const Handover& handover) {
+  // The exchange's snapshot and backend are the relay's now, as if it had connected itself.
+  view_ = handover.view;
+  snapshot_ = handover.snapshot;
+  backend_info_ = handover.backend;
+  counted_ = true;  // the upstream connection was counted open when it connected
+  UpstreamConnection* upstream = handover.upstream;
+  backend_.fd = std::move(upstream->transport.fd);
+  backend_.tls = std::move(upstream->transport.tls);
+  backend_.peer_closed = upstream->transport.peer_closed;
+  context_->upstreams->Detach(upstream);
+  const size_t to_client = handover.to_client_head.size() + handover.to_client.size();
+  const bool fits = handover.to_backend.size() <= kRelayChunkBytes && to_client <= kRelayChunkBytes;
+  if (absl::Status watched = context_->loop->Modify(backend_.fd.get(), kEdgeTriggered, &backend_);
+      !watched.ok() || !fits) {
+    http_.Stop();
+    return Close();
+  }
+  upstream_ = {};
+  downstream_ = {};
+  if (!handover.to_backend.empty()) {
+    Stash(upstream_, handover.to_backend.data(), handover.to_backend.size());
+  }
+  downstream_.pending = context_->buffers->Acquire();
+  std::memcpy(downstream_.pending->bytes.data(), handover.to_client_head.data(),
+              handover.to_client_head.size());
+  if (!handover.to_client.empty()) {
+    std::memcpy(downstream_.pending->bytes.data() + handover.to_client_head.size(),
+                handover.to_client.data(), handover.to_client.size());
+  }
+  downstream_.begin = 0;
+  downstream_.end = static_cast<uint32_t>(to_client);
+  http_.Stop();  // frees its buffers, which the bytes above were copied from
+  pool::BackendRuntime::WorkerCounters& counters =
+      backend_info_->runtime->worker(context_->worker_index);
+  upstream_.relayed = &counters.bytes_sent;
+  downstream_.relayed = &counters.bytes_received;
+  idle_timeout_ms_ = absl::ToInt64Milliseconds(view_->pool().settings().idle_timeout);
+  last_activity_ms_ = context_->loop->now_ms();
+  backend_.readable = true;
+  backend_.writable = true;
+  phase_ = Phase::kRelaying;
+  DeferOnce();  // relayed once this batch of events is through
 }
 
 void Connection::RefuseHandshake(size_t failure, absl::string_view why) {
@@ -345,11 +425,11 @@ bool Connection::PrependProxyHeader() {
   // The client's first bytes, if they are here, go in the same write as the header.
   char* after = upstream_.pending->bytes.data() + header.size();
   const size_t room = kRelayChunkBytes - header.size();
-  const ssize_t n = client_.readable ? ReadSome(client_, after, room) : -1;
+  const ssize_t n = client_.readable ? client_.Read(after, room) : -1;
   if (n > 0) {
     if (screen_proxy_ && RefusedAsUntrusted(after, static_cast<size_t>(n))) return false;
     upstream_.end += static_cast<uint32_t>(n);
-    if (!client_.tls.valid() && static_cast<size_t>(n) < room && !client_.peer_closed) {
+    if (client_.short_read_empties() && static_cast<size_t>(n) < room && !client_.peer_closed) {
       client_.readable = false;
     }
   } else if (n < 0 && errno == EAGAIN) {
@@ -363,6 +443,7 @@ void Connection::Abort() {
 }
 
 void Connection::CheckDeadlines(int64_t now_ms) {
+  if (phase_ == Phase::kHttp) return http_.CheckDeadlines(now_ms);
   if (phase_ != Phase::kRelaying) return;
   const int64_t deadline = backend_info_->runtime->close_deadline_ms();
   if (deadline != 0 && now_ms >= deadline) {
@@ -472,13 +553,14 @@ void Connection::SendEarly() {
   } else {
     if (!client_.readable) return;
     const std::span<char> scratch = context_->scratch;
-    const ssize_t n = ReadSome(client_, scratch.data(), scratch.size());
+    const ssize_t n = client_.Read(scratch.data(), scratch.size());
     if (n <= 0) {
       if (n < 0 && errno == EAGAIN) client_.readable = false;
       return;  // an end or an error is read again, and handled, once connected
     }
     last_activity_ms_ = context_->loop->now_ms();
-    if (!client_.tls.valid() && static_cast<size_t>(n) < scratch.size() && !client_.peer_closed) {
+    if (client_.short_read_empties() && static_cast<size_t>(n) < scratch.size() &&
+        !client_.peer_closed) {
       client_.readable = false;
     }
     if (screen_proxy_ && RefusedAsUntrusted(scratch.data(), static_cast<size_t>(n))) return;
@@ -619,6 +701,7 @@ void Connection::OnEndpointEvents(Endpoint& endpoint, uint32_t events) {
     return Inspect();
   }
   if (phase_ == Phase::kHandshaking) return Handshake();  // an error shows in the handshake
+  if (phase_ == Phase::kHttp) return http_.OnClientEvents(events);
   if (phase_ == Phase::kConnecting) {
     // The client's bytes wait in its socket (or, read early, in the buffer) until a backend
     // is connected; a client that is gone entirely ends the attempt.
@@ -650,7 +733,7 @@ Connection::Progress Connection::Transfer(Flow& flow, Endpoint& from, Endpoint& 
   if (flow.done) return Progress::kWaiting;
   if (flow.pending) {
     if (!to.writable) return Progress::kWaiting;
-    const ssize_t n = WriteSome(to, flow.pending->bytes.data() + flow.begin, flow.end - flow.begin);
+    const ssize_t n = to.Write(flow.pending->bytes.data() + flow.begin, flow.end - flow.begin);
     if (n < 0) {
       if (errno != EAGAIN) return Fail(to);
       to.writable = false;
@@ -669,7 +752,7 @@ Connection::Progress Connection::Transfer(Flow& flow, Endpoint& from, Endpoint& 
   const std::span<char> scratch = context_->scratch;
   for (int reads = 0; !flow.source_ended && from.readable && to.writable; ++reads) {
     if (reads == kReadsPerTurn) return Progress::kMoreToDo;
-    const ssize_t n = ReadSome(from, scratch.data(), scratch.size());
+    const ssize_t n = from.Read(scratch.data(), scratch.size());
     if (n < 0) {
       if (errno == EAGAIN) {
         from.readable = false;
@@ -693,7 +776,7 @@ Connection::Progress Connection::Transfer(Flow& flow, Endpoint& from, Endpoint& 
       return Progress::kWaiting;  // closed
     }
     // Written straight on: most of the time all of it goes, and no buffer is needed.
-    ssize_t written = WriteSome(to, scratch.data(), static_cast<size_t>(n));
+    ssize_t written = to.Write(scratch.data(), static_cast<size_t>(n));
     if (written < 0) {
       if (errno != EAGAIN) return Fail(to);
       written = 0;
@@ -705,9 +788,7 @@ Connection::Progress Connection::Transfer(Flow& flow, Endpoint& from, Endpoint& 
     }
     // A short read emptied the socket; reading again would only return EAGAIN. The next edge
     // says when more arrives. After a FIN there is no further edge, so read on to the end.
-    // Not for TLS: OpenSSL returns a record at a time and may hold bytes the socket no longer
-    // shows, so only its "want read" says it is empty.
-    if (!from.tls.valid() && static_cast<size_t>(n) < scratch.size() && !from.peer_closed) {
+    if (from.short_read_empties() && static_cast<size_t>(n) < scratch.size() && !from.peer_closed) {
       from.readable = false;
     }
   }
@@ -716,69 +797,10 @@ Connection::Progress Connection::Transfer(Flow& flow, Endpoint& from, Endpoint& 
     // Pass the half-close on; the other way keeps flowing. When the other way is done too,
     // the close that follows sends the FIN: no shutdown(2) first (HAProxy saves it too).
     const Flow& other = &flow == &upstream_ ? downstream_ : upstream_;
-    if (!other.done) ShutdownWrite(to);
+    if (!other.done) to.ShutdownWrite();
     flow.done = true;
   }
   return Progress::kWaiting;
-}
-
-ssize_t Connection::ReadSome(Endpoint& endpoint, char* data, size_t size) {
-  if (!endpoint.tls.valid()) return ::read(endpoint.fd.get(), data, size);
-  const tls::IoResult result = endpoint.tls.Read(data, size);
-  switch (result.status) {
-    case tls::IoStatus::kOk:
-      return static_cast<ssize_t>(result.bytes);
-    case tls::IoStatus::kEnd:
-      return 0;
-    case tls::IoStatus::kWantRead:
-      errno = EAGAIN;
-      return -1;
-    case tls::IoStatus::kWantWrite:
-      errno = ENOBUFS;
-      return -1;
-    case tls::IoStatus::kError:
-      break;
-  }
-  errno = ECONNRESET;
-  return -1;
-}
-
-ssize_t Connection::WriteSome(Endpoint& endpoint, const char* data, size_t size) {
-  if (!endpoint.tls.valid()) return ::write(endpoint.fd.get(), data, size);
-  // OpenSSL takes at most one record (16 KiB) per call with partial writes on: write on until
-  // all is taken or the socket is full, so that a short count means what it means for a
-  // socket (full: wait for EPOLLOUT), never merely "one record went".
-  size_t written = 0;
-  while (written < size) {
-    const tls::IoResult result = endpoint.tls.Write(data + written, size - written);
-    if (result.status == tls::IoStatus::kOk) {
-      written += result.bytes;
-      continue;
-    }
-    if (written > 0) return static_cast<ssize_t>(written);  // the rest waits, as for a socket
-    switch (result.status) {
-      case tls::IoStatus::kWantWrite:
-        errno = EAGAIN;
-        return -1;
-      case tls::IoStatus::kWantRead:
-        // Renegotiation is off, so OpenSSL never needs to read before it writes; should it,
-        // the next event on the socket (EPOLLIN) tries again.
-        errno = EAGAIN;
-        return -1;
-      case tls::IoStatus::kOk:
-      case tls::IoStatus::kEnd:
-      case tls::IoStatus::kError:
-        break;
-    }
-    errno = EPIPE;
-    return -1;
-  }
-  return static_cast<ssize_t>(written);
-}
-
-void Connection::ShutdownWrite(Endpoint& endpoint) {
-  if (endpoint.tls.valid()) endpoint.tls.ShutdownWrite();  // close_notify, then the FIN
-  ::shutdown(endpoint.fd.get(), SHUT_WR);
 }
 
 Connection::Progress Connection::Fail(Endpoint& endpoint) {
@@ -805,6 +827,8 @@ void Connection::Close(Ending ending) {
     }
   }
   phase_ = Phase::kClosed;
+  http_.Stop();
+  tls_context_.reset();
   context_->loop->CancelTimer(connect_timer_);
   // close(2) also takes the sockets out of epoll. Unread bytes make the kernel send a reset,
   // which tells a peer that was still sending that its data was not delivered.
@@ -840,6 +864,8 @@ void Connection::RunDeferred() {
     context_->connections->Release(this);
   } else if (phase_ == Phase::kRelaying) {
     Relay();
+  } else if (phase_ == Phase::kHttp) {
+    http_.Resume();
   }
 }
 

@@ -24,41 +24,16 @@
 #include "net/unique_fd.h"
 #include "pool/pool_view.h"
 #include "proxy/buffer_pool.h"
+#include "proxy/http_session.h"
 #include "proxy/listener.h"
+#include "proxy/transport.h"
+#include "proxy/worker_context.h"
 #include "stats/counter.h"
 #include "tls/tls_session.h"
 
 namespace plby::proxy {
 
-class ConnectionPool;
-
-// Told when a connection of the worker closes (the worker resumes accepting when it was at its
-// connection limit).
-class ConnectionObserver {
- public:
-  virtual void OnConnectionClosed() = 0;
-
- protected:
-  ~ConnectionObserver() = default;
-};
-
-// What the connections of one worker share. Only that worker's thread touches it.
-struct WorkerContext {
-  int worker_index = 0;  // which block of the per-backend counters is ours
-  net::EventLoop* loop = nullptr;
-  BufferPool* buffers = nullptr;
-  ConnectionPool* connections = nullptr;
-  std::span<char> scratch;  // where a read lands before it is written on
-  stats::WorkerStats* stats = nullptr;
-  log::LogRateLimit* connect_failure_log = nullptr;
-  log::LogRateLimit* resource_error_log = nullptr;
-  log::LogRateLimit* empty_pool_log = nullptr;
-  log::LogRateLimit* inspect_log = nullptr;  // clients refused while being inspected
-  health::HealthChecker* health = nullptr;   // for passive marks; may be null
-  ConnectionObserver* observer = nullptr;
-};
-
-class Connection final : public net::TimerHandler, public net::DeferredTask {
+class Connection final : public net::TimerHandler, public net::DeferredTask, private SessionHost {
  public:
   Connection() = default;
   Connection(const Connection&) = delete;
@@ -75,28 +50,26 @@ class Connection final : public net::TimerHandler, public net::DeferredTask {
 
   // Closes both sockets now, if open (worker shutdown).
   void Abort();
+  // The node stopped accepting: an HTTP client idle between requests is closed now, a busy one
+  // after its answer. Relayed (tcp) connections go on until they end or the drain timeout.
+  void Drain() {
+    if (phase_ == Phase::kHttp) http_.Drain();
+  }
   // Closes the connection when it has been idle for its pool's idle timeout, or when its
   // backend was drained or removed with a drain timeout that has now passed. About once a
   // second, from the worker.
   void CheckDeadlines(int64_t now_ms);
-  bool open() const {
-    return phase_ == Phase::kInspecting || phase_ == Phase::kHandshaking ||
-           phase_ == Phase::kConnecting || phase_ == Phase::kRelaying;
-  }
+  bool open() const { return phase_ != Phase::kIdle && phase_ != Phase::kClosed; }
 
  private:
-  enum class Phase { kIdle, kInspecting, kHandshaking, kConnecting, kRelaying, kClosed };
+  enum class Phase { kIdle, kInspecting, kHandshaking, kConnecting, kRelaying, kHttp, kClosed };
 
   // One socket of the pair and what epoll has told us about it (edge-triggered: a flag stays set
   // until a system call says otherwise).
-  struct Endpoint final : public net::EventHandler {
+  // One socket of the pair, and where its events go.
+  struct Endpoint final : public net::EventHandler, public Transport {
     void OnEvents(uint32_t events) override;
     Connection* owner = nullptr;
-    net::UniqueFd fd;
-    tls::TlsSession tls;  // valid: the bytes of this side go through TLS
-    bool readable = false;
-    bool writable = false;
-    bool peer_closed = false;  // FIN or error seen: read on until the socket says so
   };
 
   // One direction of the relay.
@@ -140,11 +113,12 @@ class Connection final : public net::TimerHandler, public net::DeferredTask {
   void RefuseHandshake(size_t failure, absl::string_view why);
   // The route's pool: picks a backend and starts connecting.
   void ConnectRoute();
-  // read(2)/write(2), or through the endpoint's TLS session: > 0 bytes, 0 at the end (reads),
-  // or -1 with errno (EAGAIN: not now; ENOBUFS: TLS must write before it can read on).
-  static ssize_t ReadSome(Endpoint& endpoint, char* data, size_t size);
-  static ssize_t WriteSome(Endpoint& endpoint, const char* data, size_t size);
-  static void ShutdownWrite(Endpoint& endpoint);
+  // mode = "http": the session reads requests from here on.
+  void StartHttp();
+  // SessionHost.
+  void EndSession() override;
+  void SwitchToRelay(const Handover& handover) override;
+  void DeferSession() override { DeferOnce(); }
   // The pool sends PROXY headers: puts the header in front of whatever the client sent.
   // False when the client was refused (its bytes were an untrusted PROXY header).
   bool PrependProxyHeader();
@@ -216,6 +190,10 @@ class Connection final : public net::TimerHandler, public net::DeferredTask {
   int64_t last_activity_ms_ = 0;
   int64_t idle_timeout_ms_ = 0;
   bool deferred_ = false;
+  bool peer_trusted_ = false;  // the peer is in the listener's trusted networks
+  size_t certificate_ = 0;     // the certificate presented, when TLS is terminated
+  std::shared_ptr<const tls::ServerContext> tls_context_;  // ... and its context
+  HttpSession http_;
 };
 
 }  // namespace plby::proxy

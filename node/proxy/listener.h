@@ -46,6 +46,9 @@ struct ListenerSpec {
   std::optional<tls::ServerTlsSettings> tls_settings;
   std::atomic<uint64_t> tls_reloads{0};
   std::atomic<uint64_t> tls_reload_failures{0};
+  // mode = "http": how requests are read, and each route's rewrites; unset: mode = "tcp".
+  std::optional<config::HttpListenerConfig> http;
+  std::vector<config::HttpRouteConfig> http_routes;  // per route
   stats::PerWorker<stats::ListenerCounters> counters;
 };
 
@@ -59,7 +62,14 @@ struct Listener {
   bool reads_client_hello = false;   // a passthrough listener: route by the ClientHello's SNI
   int64_t handshake_timeout_ms = 0;  // the ClientHello, and a handshake, must be done by then
   const tls::ServerContextSlot* tls_slot = nullptr;  // the spec's; null: no termination
-  stats::ListenerCounters* counters = nullptr;       // this worker's block
+  // The spec's: mode = "http" (null: "tcp"), and each route's rewrites.
+  const config::HttpListenerConfig* http = nullptr;
+  const std::vector<config::HttpRouteConfig>* http_route_configs = nullptr;
+  stats::ListenerCounters* counters = nullptr;  // this worker's block
+
+  const config::HttpRouteConfig& http_route(size_t index) const {
+    return (*http_route_configs)[index];
+  }
 
   // The certificates for a new handshake: the slot's current ones, taken anew after a reload.
   const std::shared_ptr<const tls::ServerContext>& CurrentTls() const {

@@ -3,6 +3,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 
 namespace plby::route {
@@ -65,10 +66,91 @@ bool SniMatches(absl::string_view pattern, absl::string_view server_name) {
   return !absl::StrContains(label, '.');
 }
 
+std::string Describe(const HttpMatch& match) {
+  std::vector<std::string> parts;
+  if (!match.hosts.empty()) parts.push_back(absl::StrCat("host=", absl::StrJoin(match.hosts, ",")));
+  if (!match.path.empty()) {
+    parts.push_back(absl::StrCat(match.path_is_prefix ? "path_prefix=" : "path=", match.path));
+  }
+  if (!match.methods.empty()) {
+    parts.push_back(absl::StrCat("methods=", absl::StrJoin(match.methods, ",")));
+  }
+  if (!match.headers.empty()) {
+    parts.push_back(absl::StrCat(
+        "headers=", absl::StrJoin(match.headers, ",", [](std::string* out, const auto& header) {
+          absl::StrAppend(out, header.first, ":", header.second);
+        })));
+  }
+  return absl::StrJoin(parts, " ");
+}
+
+void NormalizeRequestHost(absl::string_view host, std::string& out) {
+  if (absl::StartsWith(host, "[")) {
+    const size_t close = host.find(']');
+    if (close != absl::string_view::npos) host = host.substr(0, close + 1);
+  } else if (const size_t colon = host.rfind(':'); colon != absl::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  if (absl::EndsWith(host, ".")) host.remove_suffix(1);
+  out.assign(host.data(), host.size());
+  absl::AsciiStrToLower(&out);
+}
+
 RouteTable::RouteTable(std::vector<Route> routes) : routes_(std::move(routes)) {
   for (size_t i = 0; i < routes_.size(); ++i) {
-    if (routes_[i].server_names.empty() && !default_) default_ = i;
+    if (routes_[i].server_names.empty() && routes_[i].http.empty() && !default_) default_ = i;
   }
+}
+
+namespace {
+
+bool HostMatches(const HttpMatch& match, absl::string_view host) {
+  if (match.hosts.empty()) return true;
+  for (const std::string& pattern : match.hosts) {
+    if (SniMatches(pattern, host)) return true;
+  }
+  return false;
+}
+
+bool PathMatches(const HttpMatch& match, absl::string_view path) {
+  if (match.path.empty()) return true;
+  return match.path_is_prefix ? absl::StartsWith(path, match.path) : path == match.path;
+}
+
+bool MethodMatches(const HttpMatch& match, absl::string_view method) {
+  if (match.methods.empty()) return true;
+  for (const std::string& allowed : match.methods) {
+    if (allowed == method) return true;
+  }
+  return false;
+}
+
+bool HeadersMatch(const HttpMatch& match, std::span<const http::Header> headers) {
+  for (const auto& [name, value] : match.headers) {
+    bool found = false;
+    for (const http::Header& header : headers) {
+      if (header.value == value && http::EqualsIgnoreCase(header.name, name)) {
+        found = true;
+        break;
+      }
+    }
+    if (!found) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<size_t> RouteTable::MatchRequest(const HttpRequestFacts& facts) const {
+  for (size_t i = 0; i < routes_.size(); ++i) {
+    const HttpMatch& match = routes_[i].http;
+    if (match.empty()) continue;  // the default: taken only when nothing else matches
+    if (HostMatches(match, facts.host) && PathMatches(match, facts.path) &&
+        MethodMatches(match, facts.method) && HeadersMatch(match, facts.headers)) {
+      return i;
+    }
+  }
+  return default_;
 }
 
 std::optional<size_t> RouteTable::Match(const RouteFacts& facts) const {

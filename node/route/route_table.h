@@ -4,11 +4,14 @@
 
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "http/parser.h"
 
 namespace plby::route {
 
@@ -24,15 +27,46 @@ absl::StatusOr<std::string> NormalizeSniPattern(absl::string_view text);
 // `pattern` (normalized).
 bool SniMatches(absl::string_view pattern, absl::string_view server_name);
 
+// An HTTP route's conditions (mode = "http"); all that are set must hold. None set: the
+// default route.
+struct HttpMatch {
+  std::vector<std::string> hosts;    // normalized patterns (as server names); empty: any host
+  std::string path;                  // empty: any path
+  bool path_is_prefix = false;       // `path` is a prefix (plain bytes: "/api" takes "/apix")
+  std::vector<std::string> methods;  // exact (methods are case-sensitive); empty: any
+  // Each field must be present with exactly this value; names lower-cased.
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  bool empty() const { return hosts.empty() && path.empty() && methods.empty() && headers.empty(); }
+};
+
+// "host=api.example.com,*.example.org path_prefix=/v1/ methods=GET,POST headers=x-canary"
+// (empty for the default): for metrics and the status page.
+std::string Describe(const HttpMatch& match);
+
+// The Host of a request as routes match it: lower-cased, without its port or a trailing dot
+// ("API.example.com.:8080" -> "api.example.com"; "[::1]:80" -> "[::1]"). Written to `out`, whose
+// capacity is kept across requests.
+void NormalizeRequestHost(absl::string_view host, std::string& out);
+
 // What a route may match on, as inspection found it.
 struct RouteFacts {
   absl::string_view server_name;  // the ClientHello's SNI; empty: none was sent (or read)
+};
+
+// What an HTTP route may match on: one request's.
+struct HttpRequestFacts {
+  absl::string_view host;  // NormalizeRequestHost's
+  absl::string_view path;  // the request-target up to its '?'
+  absl::string_view method;
+  std::span<const http::Header> headers;
 };
 
 class RouteTable {
  public:
   struct Route {
     std::vector<std::string> server_names;  // normalized patterns; empty: the default route
+    HttpMatch http;
   };
 
   explicit RouteTable(std::vector<Route> routes);
@@ -41,6 +75,9 @@ class RouteTable {
   // default route (the one without patterns, wherever it is listed); else nothing (the
   // connection is refused).
   std::optional<size_t> Match(const RouteFacts& facts) const;
+  // HTTP mode: the first route whose conditions all hold for the request, else the default
+  // route (the one without conditions, wherever it is listed), else nothing (404).
+  std::optional<size_t> MatchRequest(const HttpRequestFacts& facts) const;
 
   size_t size() const { return routes_.size(); }
   const Route& route(size_t index) const { return routes_[index]; }

@@ -41,7 +41,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const config::Config& config,
     std::vector<pool::Pool*> route_pools;
     std::vector<std::string> pool_names;
     for (const config::RouteConfig& route : server.routes) {
-      routes.push_back({.server_names = route.sni});
+      routes.push_back({.server_names = route.sni, .http = route.http_match});
       route_pools.push_back(node->pools_->Find(route.pool));  // the config checked it exists
       if (std::find(pool_names.begin(), pool_names.end(), route.pool) == pool_names.end()) {
         pool_names.push_back(route.pool);
@@ -52,7 +52,11 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const config::Config& config,
     spec->accept_proxy = server.accept_proxy;
     spec->reads_client_hello = server.reads_client_hello();
     spec->handshake_timeout_ms = absl::ToInt64Milliseconds(server.handshake_timeout);
-    for (const config::RouteConfig& route : server.routes) spec->route_tls.push_back(route.tls);
+    for (const config::RouteConfig& route : server.routes) {
+      spec->route_tls.push_back(route.tls);
+      spec->http_routes.push_back(route.http);
+    }
+    if (server.mode == config::ListenerMode::kHttp) spec->http = server.http;
     if (server.tls) {
       // One set of OpenSSL contexts per worker (OpenSSL 3.0 contends on a context's locks).
       absl::StatusOr<std::shared_ptr<const tls::ServerContext>> tls =
@@ -164,7 +168,12 @@ std::vector<stats::ListenerTotals> Node::listener_totals() const {
                                  .certificates = {},
                                  .tls_reloads = 0,
                                  .tls_reload_failures = 0,
-                                 .handshakes = {}};
+                                 .handshakes = {},
+                                 .http = false,
+                                 .http_unrouted = {},
+                                 .http_upstream_new = 0,
+                                 .http_upstream_reused = 0,
+                                 .http_retries = 0};
     if (spec.tls != nullptr) {
       totals.tls_reloads = spec.tls_reloads.load();
       totals.tls_reload_failures = spec.tls_reload_failures.load();
@@ -193,15 +202,35 @@ std::vector<stats::ListenerTotals> Node::listener_totals() const {
         totals.handshakes.failures[i] += handshakes.failures[i].Get();
       }
     }
-    for (size_t r = 0; r < spec.routes.size(); ++r) {
-      uint64_t connections = 0;
-      for (int w = 0; w < worker_count(); ++w) {
-        connections += spec.counters.worker(w).routed[r].Get();
+    totals.http = spec.http.has_value();
+    for (int w = 0; w < worker_count(); ++w) {
+      const stats::ListenerCounters& counters = spec.counters.worker(w);
+      for (size_t i = 0; i < totals.http_unrouted.size(); ++i) {
+        totals.http_unrouted[i] += counters.http_unrouted[i].Get();
       }
-      totals.routes.push_back(
-          {.pool = spec.pools[r]->name(),
-           .server_names = absl::StrJoin(spec.routes.route(r).server_names, ","),
-           .connections = connections});
+      totals.http_upstream_new += counters.http_upstream_new.Get();
+      totals.http_upstream_reused += counters.http_upstream_reused.Get();
+      totals.http_retries += counters.http_retries.Get();
+    }
+    for (size_t r = 0; r < spec.routes.size(); ++r) {
+      stats::ListenerTotals::Route route{
+          .pool = spec.pools[r]->name(),
+          .server_names = absl::StrJoin(spec.routes.route(r).server_names, ","),
+          .connections = 0,
+          .match = route::Describe(spec.routes.route(r).http)};
+      for (int w = 0; w < worker_count(); ++w) {
+        const stats::ListenerCounters& counters = spec.counters.worker(w);
+        route.connections += counters.routed[r].Get();
+        const stats::RouteHttpCounters& http = counters.http_routes[r];
+        for (size_t i = 0; i < route.responses.size(); ++i) {
+          route.responses[i] += http.responses[i].Get();
+        }
+        for (size_t i = 0; i < route.latency.size(); ++i) {
+          route.latency[i] += http.latency[i].Get();
+        }
+        route.latency_sum_ms += http.latency_sum_ms.Get();
+      }
+      totals.routes.push_back(std::move(route));
     }
     all.push_back(std::move(totals));
   }

@@ -142,6 +142,8 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(int index, std::vector<Fr
     listener->handshake_timeout_ms = frontend.spec->handshake_timeout_ms;
     listener->route_tls = frontend.spec->route_tls;
     listener->tls_slot = frontend.spec->tls.get();
+    if (frontend.spec->http) listener->http = &*frontend.spec->http;
+    listener->http_route_configs = &frontend.spec->http_routes;
     listener->counters = &frontend.spec->counters.worker(index);
     for (pool::Pool* pool : frontend.spec->pools) {
       listener->views.push_back(worker->ViewOf(*pool));
@@ -168,6 +170,7 @@ Worker::Worker(int index, std::unique_ptr<net::EventLoop> loop, Options options)
       max_connections_(options.max_connections),
       loop_(std::move(loop)),
       scratch_(std::make_unique_for_overwrite<proxy::RelayBuffer>()),
+      upstreams_(loop_.get(), index),
       on_failure_(std::move(options.on_failure)) {
   context_.worker_index = index_;
   context_.loop = loop_.get();
@@ -181,6 +184,9 @@ Worker::Worker(int index, std::unique_ptr<net::EventLoop> loop, Options options)
   context_.inspect_log = &inspect_log_;
   context_.health = options.health;
   context_.observer = this;
+  context_.http_buffers = &http_buffers_;
+  context_.upstreams = &upstreams_;
+  context_.headers = std::span<http::Header>(headers_);
 }
 
 Worker::~Worker() {
@@ -204,6 +210,9 @@ void Worker::StopAccepting() {
   std::promise<void> closed;
   loop_->Post([this, &closed] {
     for (auto& acceptor : acceptors_) acceptor->Close();
+    // Keep-alive clients would otherwise hold the drain open for their idle timeout.
+    connections_.ForEach([](proxy::Connection& connection) { connection.Drain(); });
+    upstreams_.CloseAll();
     closed.set_value();
   });
   // Synchronous, so that the caller's count of open connections after this call covers every
@@ -236,6 +245,7 @@ void Worker::OnConnectionClosed() {
 void Worker::OnTimer() {
   const int64_t now = loop_->now_ms();
   connections_.ForEach([now](proxy::Connection& connection) { connection.CheckDeadlines(now); });
+  upstreams_.Sweep(now);
   loop_->ArmTimer(housekeeping_, kHousekeepingMs);
 }
 
@@ -244,6 +254,7 @@ void Worker::Run() {
   pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
   const absl::Status status = loop_->Run();
   connections_.AbortAll();
+  upstreams_.CloseAll();
   if (!status.ok()) {
     PLBY_LOG(kError, "worker ", index_, " event loop failed: ", status.message());
     // Its listeners must not stay in their SO_REUSEPORT groups: the kernel would keep queueing

@@ -19,6 +19,7 @@
 #include "proxy/connection.h"
 #include "proxy/connection_pool.h"
 #include "proxy/listener.h"
+#include "proxy/upstream_pool.h"
 #include "stats/counter.h"
 
 namespace plby::runtime {
@@ -79,6 +80,11 @@ class Worker final : private proxy::ConnectionObserver, private net::TimerHandle
   proxy::BufferPool buffers_;
   proxy::ConnectionPool connections_;
   std::unique_ptr<proxy::RelayBuffer> scratch_;
+  // HTTP mode: its buffers, its backend connections, and where request heads are parsed to
+  // (as many fields as [server.http] max_headers may allow).
+  proxy::HttpBufferPool http_buffers_;
+  proxy::UpstreamPool upstreams_;
+  std::vector<http::Header> headers_ = std::vector<http::Header>(1000);
   log::LogRateLimit connect_failure_log_{1000};
   log::LogRateLimit accept_failure_log_{1000};
   log::LogRateLimit empty_pool_log_{1000};

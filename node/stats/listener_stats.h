@@ -61,11 +61,39 @@ struct HandshakeCounters {
   std::array<Counter, kMaxHandshakeFailures> failures;  // by tls::HandshakeFailure
 };
 
+// HTTP request durations (first byte of the head to the answer's last byte): Prometheus'
+// default buckets, in milliseconds; the last counts the rest (+Inf).
+inline constexpr std::array<uint64_t, 11> kLatencyBucketsMs = {5,   10,   25,   50,   100,  250,
+                                                               500, 1000, 2500, 5000, 10000};
+inline constexpr size_t kLatencyBuckets = kLatencyBucketsMs.size() + 1;
+
+// Where a duration falls: the first bucket whose bound it does not exceed.
+inline size_t LatencyBucket(uint64_t ms) {
+  size_t bucket = 0;
+  while (bucket < kLatencyBucketsMs.size() && ms > kLatencyBucketsMs[bucket]) ++bucket;
+  return bucket;
+}
+
+// HTTP mode, per route: answers by status class (1xx-5xx, plby's own included) and how long
+// requests took.
+struct RouteHttpCounters {
+  std::array<Counter, 5> responses;
+  std::array<Counter, kLatencyBuckets> latency;  // not cumulative: one bucket per request
+  Counter latency_sum_ms;
+};
+
 struct ListenerCounters {
   HandshakeCounters handshakes;
   std::array<Counter, static_cast<size_t>(ProxyHeaderResult::kCount)> proxy_headers;
   std::array<Counter, static_cast<size_t>(ClientHelloResult::kCount)> client_hellos;
   std::array<Counter, kMaxCountedRoutes> routed;  // connections each route took
+  // HTTP mode: per route; answers to requests no route took (404, 421, and refusals before
+  // routing) by status class; backend connections opened and reused; requests sent again.
+  std::array<RouteHttpCounters, kMaxCountedRoutes> http_routes;
+  std::array<Counter, 5> http_unrouted;
+  Counter http_upstream_new;
+  Counter http_upstream_reused;
+  Counter http_retries;
 
   Counter& proxy_header(ProxyHeaderResult result) {
     return proxy_headers[static_cast<size_t>(result)];
@@ -81,6 +109,12 @@ struct ListenerTotals {
     std::string pool;
     std::string server_names;  // the route's sni patterns, comma-separated; empty: the default
     uint64_t connections = 0;
+    // HTTP mode: its conditions ("host=a.example path_prefix=/api/"; empty: the default),
+    // answers by status class, and request durations.
+    std::string match;
+    std::array<uint64_t, 5> responses{};
+    std::array<uint64_t, kLatencyBuckets> latency{};
+    uint64_t latency_sum_ms = 0;
   };
   std::string name;
   bool accept_proxy = false;
@@ -101,6 +135,12 @@ struct ListenerTotals {
     uint64_t done = 0, resumed = 0, tls12 = 0, tls13 = 0, timeouts = 0;
     std::array<uint64_t, kMaxHandshakeFailures> failures{};
   } handshakes;
+  // HTTP mode.
+  bool http = false;
+  std::array<uint64_t, 5> http_unrouted{};
+  uint64_t http_upstream_new = 0;
+  uint64_t http_upstream_reused = 0;
+  uint64_t http_retries = 0;
 };
 
 }  // namespace plby::stats

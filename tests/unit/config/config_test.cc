@@ -208,7 +208,8 @@ TEST(ConfigTest, PoolMistakesAreNamedWithTheirLine) {
   EXPECT_THAT(ErrorOf(pool + "weight = 3\n"),
               HasSubstr("test.toml:8:1: unknown key \"weight\" in [[pool]] (pool[0]) (valid: name, "
                         "algorithm, backends, discover, slow_start, hash, maglev_table_size, "
-                        "connect_timeout, idle_timeout, health, send_proxy, tls)"));
+                        "connect_timeout, idle_timeout, health, send_proxy, tls, keepalive, "
+                        "keepalive_timeout)"));
   EXPECT_THAT(
       ErrorOf(pool + "algorithm = \"maglev\"\nslow_start = \"10s\"\n"),
       HasSubstr("test.toml:9:14: pool[0].slow_start 10s is not valid with algorithm maglev: "
@@ -244,7 +245,7 @@ TEST(ConfigTest, UnknownKeysAreRefusedWhereverTheyAre) {
   EXPECT_THAT(ErrorOf(Server("lisen = \"x\"")),
               HasSubstr("test.toml:3:1: unknown key \"lisen\" in [[server]] (server[0]) (valid: "
                         "name, listen, connect_timeout, idle_timeout, health, forward, "
-                        "accept_proxy, trusted, handshake_timeout, tls)"));
+                        "accept_proxy, trusted, handshake_timeout, tls, mode, http)"));
   EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:8080" } ])", "algoritm = \"RR\"\n")),
               HasSubstr("test.toml:6:1: unknown key \"algoritm\" in [[server.forward]]"));
   EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:8080", wieght = 2 } ])")),
@@ -409,6 +410,121 @@ TEST(ConfigTest, RoutesAreChecked) {
   EXPECT_THAT(shadowed->warnings,
               Contains(HasSubstr("sni \"a.example.com\" never matches here: the forward at "
                                  "line 3 takes it first")));
+}
+
+TEST(ConfigTest, HttpListenersRouteRequests) {
+  absl::StatusOr<Config> config = ParseConfig(R"([[pool]]
+name = "api"
+keepalive = 8
+keepalive_timeout = "2s"
+backends = [ { address = "127.0.0.1:9001" } ]
+
+[[server]]
+listen = "127.0.0.1:8080"
+mode = "HTTP"
+[server.http]
+max_head_bytes = 32768
+max_headers = 50
+max_uri_bytes = 2048
+max_body_bytes = 1000000
+head_timeout = "5s"
+keepalive_timeout = "30s"
+response_timeout = "20s"
+
+[[server.forward]]
+pool = "api"
+host = ["API.example.com", "*.example.org"]
+path_prefix = "/v1/"
+strip_prefix = true
+methods = ["GET", "POST"]
+headers = { "X-Canary" = "1" }
+timeout = "3s"
+add_request_headers = { "X-Env" = "prod" }
+remove_request_headers = ["X-Debug"]
+
+[[server.forward]]
+pool = "api"
+path = "/healthz"
+
+[[server.forward]]
+backends = [ { address = "127.0.0.1:9002" } ]
+)",
+                                              "test.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const ServerConfig& server = config->servers.at(0);
+  EXPECT_EQ(server.mode, ListenerMode::kHttp);
+  EXPECT_EQ(server.http.limits.max_head_bytes, 32768u);
+  EXPECT_EQ(server.http.limits.max_headers, 50u);
+  EXPECT_EQ(server.http.limits.max_uri_bytes, 2048u);
+  EXPECT_EQ(server.http.max_body_bytes, 1000000u);
+  EXPECT_EQ(server.http.head_timeout, absl::Seconds(5));
+  EXPECT_EQ(server.http.keepalive_timeout, absl::Seconds(30));
+  EXPECT_EQ(server.http.response_timeout, absl::Seconds(20));
+  ASSERT_THAT(server.routes, SizeIs(3));
+  const RouteConfig& first = server.routes[0];
+  EXPECT_THAT(first.http_match.hosts, ElementsAre("api.example.com", "*.example.org"));
+  EXPECT_EQ(first.http_match.path, "/v1/");
+  EXPECT_TRUE(first.http_match.path_is_prefix);
+  EXPECT_THAT(first.http_match.methods, ElementsAre("GET", "POST"));
+  EXPECT_THAT(first.http_match.headers,
+              ElementsAre(std::pair<std::string, std::string>("x-canary", "1")));
+  EXPECT_EQ(first.http.timeout, absl::Seconds(3));
+  EXPECT_TRUE(first.http.strip_prefix);
+  EXPECT_THAT(first.http.add_request_headers,
+              ElementsAre(std::pair<std::string, std::string>("X-Env", "prod")));
+  EXPECT_THAT(first.http.remove_request_headers, ElementsAre("x-debug"));
+  EXPECT_EQ(server.routes[1].http_match.path, "/healthz");
+  EXPECT_FALSE(server.routes[1].http_match.path_is_prefix);
+  EXPECT_TRUE(server.routes[2].http_match.empty());
+  EXPECT_EQ(config->FindPool("api")->keepalive, 8);
+  EXPECT_EQ(config->FindPool("api")->keepalive_timeout, absl::Seconds(2));
+  EXPECT_EQ(config->FindPool("127.0.0.1:8080[2]")->keepalive, kDefaultKeepalive);
+  // mode = "tcp" stays the default.
+  absl::StatusOr<Config> tcp = ParseConfig(kSeedConfig, "test.toml");
+  ASSERT_TRUE(tcp.ok());
+  EXPECT_EQ(tcp->servers.at(0).mode, ListenerMode::kTcp);
+}
+
+TEST(ConfigTest, HttpMistakesAreNamed) {
+  const auto http = [](const std::string& server_lines, const std::string& forward_lines) {
+    return "[[server]]\nlisten = \"127.0.0.1:8080\"\nmode = \"http\"\n" + server_lines +
+           "[[server.forward]]\nbackends = [ { address = \"127.0.0.1:9001\" } ]\n" + forward_lines;
+  };
+  EXPECT_THAT(ErrorOf(Server("mode = \"udp\"")),
+              HasSubstr("\"udp\" is not valid (valid: tcp, http)"));
+  EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:8080" } ])", "path = \"/a\"\n")),
+              HasSubstr("server[0].forward[0].path: matches or rewrites HTTP requests, which needs "
+                        "mode = \"http\""));
+  EXPECT_THAT(ErrorOf(Server("[server.http]\nhead_timeout = \"1s\"")),
+              HasSubstr("[server.http] sets how HTTP requests are read, which needs mode = "
+                        "\"http\""));
+  EXPECT_THAT(ErrorOf(http("", "path = \"a\"\n")),
+              HasSubstr("path: \"a\" is not a path (valid: starts with '/'"));
+  EXPECT_THAT(ErrorOf(http("", "path = \"/a\"\npath_prefix = \"/b\"\n")),
+              HasSubstr("path and path_prefix exclude each other"));
+  EXPECT_THAT(ErrorOf(http("", "strip_prefix = true\npath = \"/a\"\n")),
+              HasSubstr("strip_prefix: takes the route's path_prefix off the path forwarded"));
+  EXPECT_THAT(ErrorOf(http("", "methods = [\"G T\"]\n")), HasSubstr("\"G T\" is not a method"));
+  EXPECT_THAT(ErrorOf(http("", "host = [\"a b\"]\n")), HasSubstr("host: server name \"a b\""));
+  EXPECT_THAT(ErrorOf(http("", "headers = { \"a b\" = \"1\" }\n")),
+              HasSubstr("\"a b\" is not a field name"));
+  EXPECT_THAT(ErrorOf(http("", "add_request_headers = { \"Host\" = \"x\" }\n")),
+              HasSubstr("\"Host\" is written by plby itself"));
+  EXPECT_THAT(ErrorOf(http("", "remove_request_headers = [\"x-forwarded-for\"]\n")),
+              HasSubstr("\"x-forwarded-for\" is written by plby itself"));
+  EXPECT_THAT(ErrorOf(http("", "add_request_headers = { \"x\" = \"a\\nb\" }\n")),
+              HasSubstr("is not a field value"));
+  EXPECT_THAT(ErrorOf(http("[server.http]\nmax_head_bytes = 100000\n", "")),
+              HasSubstr("max_head_bytes"));
+  EXPECT_THAT(ErrorOf(http("[server.http]\nretries = 2\n", "")), HasSubstr("retries"));
+  EXPECT_THAT(ErrorOf(http("", "sni = [\"a.test\"]\n")),
+              HasSubstr("routes by the request: match the name with host = [...] instead of sni"));
+  EXPECT_THAT(ErrorOf(http("",
+                           "[[server.forward]]\nbackends = [ { address = \"127.0.0.1:9002\" "
+                           "} ]\n")),
+              HasSubstr("a second forward without host, path, methods or headers"));
+  EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:8080" } ])", "keepalive = -1\n")),
+              HasSubstr("keepalive"));
 }
 
 TEST(ConfigTest, AcceptProxyNamesItsTrustedSources) {
@@ -848,9 +964,29 @@ TEST(ConfigTest, HealthChecksAndTheNodeSection) {
 }
 
 TEST(ConfigTest, BadHealthAndNodeSettingsAreNamed) {
-  EXPECT_THAT(ErrorOf(Server("[server.health]\ncheck = \"http\"")),
-              HasSubstr("test.toml:4:9: server[0].health.check: \"http\" is not valid (valid: "
-                        "tcp, none)"));
+  EXPECT_THAT(ErrorOf(Server("[server.health]\ncheck = \"grpc\"")),
+              HasSubstr("test.toml:4:9: server[0].health.check: \"grpc\" is not valid (valid: "
+                        "tcp, none, http)"));
+  EXPECT_THAT(ErrorOf(Server("[server.health]\npath = \"/healthz\"")),
+              HasSubstr("server[0].health.path: belongs to HTTP checks; say check = \"http\""));
+  EXPECT_THAT(ErrorOf(Server("[server.health]\ncheck = \"http\"\npath = \"healthz\"")),
+              HasSubstr("\"healthz\" is not a request path"));
+  EXPECT_THAT(ErrorOf(Server("[server.health]\ncheck = \"http\"\nexpect = \"300-200\"")),
+              HasSubstr("\"300-200\" is not a status range (valid: \"200\" or \"200-399\""));
+  EXPECT_THAT(ErrorOf(Server("[server.health]\ncheck = \"http\"\nexpect = \"2xx\"")),
+              HasSubstr("\"2xx\" is not a status range"));
+  absl::StatusOr<Config> http_check = ParseConfig(
+      Server("[server.health]\ncheck = \"http\"\npath = \"/healthz\"\nhost = \"a.test\"\n"
+             "expect = \"204\""),
+      "test.toml");
+  ASSERT_TRUE(http_check.ok()) << http_check.status();
+  const HealthCheckConfig& checked = http_check->pools.at(0).health;
+  EXPECT_TRUE(checked.enabled);
+  ASSERT_TRUE(checked.http.has_value());
+  EXPECT_EQ(checked.http->path, "/healthz");
+  EXPECT_EQ(checked.http->host, "a.test");
+  EXPECT_EQ(checked.http->expect_min, 204);
+  EXPECT_EQ(checked.http->expect_max, 204);
   EXPECT_THAT(ErrorOf(Server("[server.health]\nrise = 0")),
               HasSubstr("test.toml:4:8: server[0].health.rise 0 is out of range (valid: 1-100)"));
   EXPECT_THAT(ErrorOf(Server("[server.health]\ninterval = \"1s\"\ntimeout = \"2s\"")),
