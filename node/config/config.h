@@ -44,6 +44,10 @@ inline constexpr size_t kMaxRoutesPerServer = 256;
 // idle connections after, so that plby closes first and rarely sends a request into a close.
 inline constexpr int64_t kDefaultKeepalive = 32;
 inline constexpr absl::Duration kDefaultKeepaliveTimeout = absl::Seconds(4);
+// HTTP mode: retries in flight may be this share of a pool's requests in flight (Envoy's
+// retry budget default), and a route sends a failed request again this many times.
+inline constexpr int64_t kDefaultRetryBudgetPercent = 20;
+inline constexpr int64_t kDefaultRetries = 1;
 
 // What a pool does when every backend that takes connections is unhealthy.
 enum class AllUnhealthyPolicy {
@@ -126,6 +130,7 @@ struct PoolConfig {
   // is sent PROXY headers gets none, the header being per client), and how long one may idle.
   int64_t keepalive = kDefaultKeepalive;
   absl::Duration keepalive_timeout = kDefaultKeepaliveTimeout;
+  int64_t retry_budget_percent = kDefaultRetryBudgetPercent;
   int line = 0;                   // where it is defined, for messages
   bool inline_in_server = false;  // defined by a [[server.forward]]'s backends
 };
@@ -149,6 +154,9 @@ struct HttpRouteConfig {
   std::vector<std::pair<std::string, std::string>> add_request_headers;
   std::vector<std::string> remove_request_headers;  // lower-cased
   bool strip_prefix = false;  // path_prefix is taken off the path forwarded ("/" if nothing left)
+  // How many times an idempotent request without a body is sent again, to a backend not tried
+  // yet, after a reset or close before any answer, or a 503 (within the pool's retry budget).
+  int64_t retries = kDefaultRetries;
 };
 
 // A [[server.forward]]: where a listener's connections (tcp) or requests (http) go. Routes are

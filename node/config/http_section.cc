@@ -43,9 +43,9 @@ bool IsManagedField(absl::string_view lower_name) {
 }
 
 constexpr absl::string_view kHttpRouteKeys[] = {
-    "host",        "path",    "path_prefix",         "methods",
-    "headers",     "timeout", "add_request_headers", "remove_request_headers",
-    "strip_prefix"};
+    "host",         "path",    "path_prefix",         "methods",
+    "headers",      "timeout", "add_request_headers", "remove_request_headers",
+    "strip_prefix", "retries"};
 
 }  // namespace
 
@@ -243,6 +243,9 @@ void Validator::ReadHttpRoute(const toml::table& forward, const std::string& pat
   if (auto timeout = GetDuration(forward, "timeout", absl::StrCat(path, ".timeout"), "30s",
                                  absl::Milliseconds(10), absl::Hours(24))) {
     route.http.timeout = *timeout;
+  }
+  if (auto retries = GetInteger(forward, "retries", absl::StrCat(path, ".retries"), 0, 10)) {
+    route.http.retries = *retries;
   }
   if (auto strip = GetBool(forward, "strip_prefix", absl::StrCat(path, ".strip_prefix"))) {
     if (*strip && !match.path_is_prefix) {

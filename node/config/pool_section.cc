@@ -38,7 +38,7 @@ void Validator::ReadPools(const toml::table& root, Config& config) {
     CheckKeys(table, absl::StrCat("[[pool]] (", path, ")"),
               {"name", "algorithm", "backends", "discover", "slow_start", "hash",
                "maglev_table_size", "connect_timeout", "idle_timeout", "health", "send_proxy",
-               "tls", "keepalive", "keepalive_timeout"});
+               "tls", "keepalive", "keepalive_timeout", "retry_budget_percent"});
     PoolConfig pool;
     pool.line = static_cast<int>(table.source().begin.line);
     if (table.get("name") == nullptr) {
@@ -126,6 +126,10 @@ void Validator::ReadSendProxy(const toml::table& table, const std::string& path,
 void Validator::ReadKeepalive(const toml::table& table, const std::string& path, PoolConfig& pool) {
   if (auto idle = GetInteger(table, "keepalive", absl::StrCat(path, ".keepalive"), 0, 4096)) {
     pool.keepalive = *idle;
+  }
+  if (auto budget = GetInteger(table, "retry_budget_percent",
+                               absl::StrCat(path, ".retry_budget_percent"), 0, 100)) {
+    pool.retry_budget_percent = *budget;
   }
   if (auto timeout =
           GetDuration(table, "keepalive_timeout", absl::StrCat(path, ".keepalive_timeout"), "4s",

@@ -93,7 +93,9 @@ bool Validator::ReadServer(const toml::table& table, const std::string& path, Se
                "remove_request_headers",
                "strip_prefix",
                "keepalive",
-               "keepalive_timeout"});
+               "keepalive_timeout",
+               "retries",
+               "retry_budget_percent"});
     // The first forward's inline pool is named after the server, as the seed's one forward
     // always was (state files and scripts know it by that name); later ones get "[i]".
     RouteConfig route{.pool = i == 0 ? server.name : absl::StrCat(server.name, "[", i, "]"),
@@ -111,7 +113,7 @@ bool Validator::ReadServer(const toml::table& table, const std::string& path, Se
       // The pool's settings are in its [[pool]] table; here they would be a second copy.
       for (absl::string_view key :
            {"algorithm", "backends", "slow_start", "hash", "maglev_table_size", "send_proxy",
-            "keepalive", "keepalive_timeout"}) {
+            "keepalive", "keepalive_timeout", "retry_budget_percent"}) {
         if (const toml::node* extra = forward.get(ToStd(key))) {
           Error(extra->source(), absl::StrCat(forward_path, ".", key, ": this forward names pool ",
                                               text::Quote(*pool), ", whose ", key,

@@ -79,8 +79,9 @@ void WriteHttp(const std::vector<stats::ListenerTotals>& listeners, ExpositionWr
              "Backend connections HTTP requests went on: new (opened for it) or reused (idle "
              "from an earlier exchange).");
   out.Family("plby_http_retries_total", "counter",
-             "HTTP requests sent again to a new connection after theirs failed before any "
-             "answer (idempotent requests without a body only).");
+             "HTTP requests sent again to another backend (idempotent, without a body) after a "
+             "reset or close before any answer, or a 503: retries made, and those the pool's "
+             "retry budget refused (result=over_budget).");
   for (const stats::ListenerTotals& listener : listeners) {
     if (!listener.http) continue;
     const std::string prefix = absl::StrCat("listener=\"", LabelValue(listener.name), "\"");
@@ -88,7 +89,10 @@ void WriteHttp(const std::vector<stats::ListenerTotals>& listeners, ExpositionWr
                listener.http_upstream_new);
     out.Sample("plby_http_upstream_connections_total", absl::StrCat(prefix, ",outcome=\"reused\""),
                listener.http_upstream_reused);
-    out.Sample("plby_http_retries_total", prefix, listener.http_retries);
+    out.Sample("plby_http_retries_total", absl::StrCat(prefix, ",result=\"made\""),
+               listener.http_retries);
+    out.Sample("plby_http_retries_total", absl::StrCat(prefix, ",result=\"over_budget\""),
+               listener.http_retries_over_budget);
   }
 }
 

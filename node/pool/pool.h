@@ -58,6 +58,7 @@ struct PoolSettings {
   // HTTP mode: idle backend connections kept per backend per worker, and for how long.
   int64_t keepalive = config::kDefaultKeepalive;
   absl::Duration keepalive_timeout = config::kDefaultKeepaliveTimeout;
+  int64_t retry_budget_percent = config::kDefaultRetryBudgetPercent;
 };
 
 // How a pool's DNS discovery went (pools with `discover` only).
@@ -96,6 +97,26 @@ class Pool {
   }
   // The next position in the balancing sequence, shared by all workers.
   uint64_t TakeTicket() { return next_ticket_.fetch_add(1, std::memory_order_relaxed); }
+
+  // HTTP mode's retry budget (Envoy's idea): retries in flight may be at most
+  // settings().retry_budget_percent of the requests in flight, and always at least
+  // kMinRetryConcurrency, so that a struggling pool is not buried under retries. Node-wide: a
+  // request in flight is counted once when it starts and once when it ends, never per byte.
+  static constexpr int64_t kMinRetryConcurrency = 3;
+  void StartRequest() { requests_in_flight_.fetch_add(1, std::memory_order_relaxed); }
+  void EndRequest() { requests_in_flight_.fetch_sub(1, std::memory_order_relaxed); }
+  // True (and the retry counted) when the budget has room for one more.
+  bool TryStartRetry() {
+    const int64_t budget =
+        std::max(kMinRetryConcurrency, requests_in_flight_.load(std::memory_order_relaxed) *
+                                           settings_.retry_budget_percent / 100);
+    if (retries_in_flight_.fetch_add(1, std::memory_order_relaxed) >= budget) {
+      retries_in_flight_.fetch_sub(1, std::memory_order_relaxed);
+      return false;
+    }
+    return true;
+  }
+  void EndRetry() { retries_in_flight_.fetch_sub(1, std::memory_order_relaxed); }
 
   // --- Writer side: any thread; writers wait for each other, never for readers. ---
 
@@ -187,6 +208,8 @@ class Pool {
   // ticket written on every accept, and neither should drag the other's cache line around.
   alignas(64) std::atomic<uint64_t> generation_{1};
   alignas(64) std::atomic<uint64_t> next_ticket_{0};
+  alignas(64) std::atomic<int64_t> requests_in_flight_{0};
+  std::atomic<int64_t> retries_in_flight_{0};
 };
 
 }  // namespace plby::pool

@@ -20,7 +20,8 @@ PoolSettings SettingsOf(const config::PoolConfig& pool) {
           .send_proxy = pool.send_proxy,
           .tls = nullptr,  // loaded by Create
           .keepalive = pool.keepalive,
-          .keepalive_timeout = pool.keepalive_timeout};
+          .keepalive_timeout = pool.keepalive_timeout,
+          .retry_budget_percent = pool.retry_budget_percent};
 }
 
 }  // namespace

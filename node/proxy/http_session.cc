@@ -344,7 +344,10 @@ void HttpSession::StartExchange() {
   keep_client_ = client_keep_alive_;
   response_status_ = 0;
   tried_count_ = 0;
-  retried_ = false;
+  retries_ = 0;
+  stale_retried_ = false;
+  lost_why_ = {};
+  view_->pool().StartRequest();
   if (snapshot_->snapshot->eligible().empty()) {
     context_->stats->no_backend.Add();
     return Respond(503, absl::StrCat("pool ", pool.name(), " has no backend taking requests"),
@@ -397,7 +400,7 @@ void HttpSession::ConnectNext() {
     backend_->runtime->worker(context_->worker_index).connect_failures.Add();
     NotePassiveFailure();
   }
-  if (retried_) {
+  if (!lost_why_.empty()) {
     // The request was sent again after its backend failed, and no other backend took it: the
     // failure it met is the answer.
     return Respond(502, lost_why_, true);
@@ -780,6 +783,12 @@ void HttpSession::HandleResponseHead(const http::ResponseHead& head) {
   } else {
     backend_->runtime->ClearPassiveFailures();
   }
+  if (head.status == 503 && Resendable() && TryRetry()) {
+    // Another backend may serve it. This one's connection goes (its answer is not read).
+    response_started_ = false;
+    ReleaseUpstream(false);
+    return SendAgain();
+  }
   if (!http::WriteForwardedResponse(head, client_minor_, keep_client_, false, writer)) {
     return Respond(502, "the backend's response head is too large", true);
   }
@@ -823,26 +832,57 @@ void HttpSession::SendResponse() {
   }
 }
 
+bool HttpSession::Resendable() const {
+  // The head is kept whole in up_head_; a body is streamed, not kept, so only requests without
+  // one can go again (Envoy and HAProxy buffer bodies for this; plby does not, yet).
+  return http::IsIdempotent(method_) && request_body_.framing == http::Framing::kNone;
+}
+
+bool HttpSession::TryRetry() {
+  if (retries_ >= listener_->http_route(route_).retries) return false;
+  // Only to a backend not tried yet: is one left?
+  if (snapshot_->snapshot->eligible().size() <= tried_count_) return false;
+  if (!retry_counted_) {
+    if (!view_->pool().TryStartRetry()) {
+      listener_->counters->http_retries_over_budget.Add();
+      return false;
+    }
+    retry_counted_ = true;
+  }
+  ++retries_;
+  listener_->counters->http_retries.Add();
+  return true;
+}
+
+void HttpSession::SendAgain() {
+  ++progress_;
+  up_head_sent_ = 0;
+  Drop(down_);
+  Drop(out_head_);
+  response_started_ = false;
+  response_head_done_ = false;
+  response_incomplete_ = false;
+  response_keep_alive_ = true;
+  response_body_ = {};
+  response_body_.done = false;
+  ConnectNext();
+}
+
 void HttpSession::OnUpstreamLost(absl::string_view why) {
-  // A connection kept from an earlier exchange may have been closed by the backend just as this
-  // request went out: when nothing of the answer came and the request can be sent again whole
-  // (idempotent, its body not yet sent in part), it goes again on a new connection.
-  const bool body_untouched = request_body_.framing == http::Framing::kNone;
-  const bool safe = http::IsIdempotent(method_) && body_untouched && !response_started_;
+  const bool resendable = Resendable() && !response_started_;
   const bool was_reused = upstream_reused_;
   ReleaseUpstream(false);
-  if (!was_reused) NotePassiveFailure();
-  if (safe && !retried_) {
-    retried_ = true;
-    lost_why_ = why;
-    ++progress_;
-    listener_->counters->http_retries.Add();
-    up_head_sent_ = 0;
-    Drop(down_);
-    response_incomplete_ = false;
-    if (was_reused) --tried_count_;  // the same backend, on a fresh connection, is fine
-    return ConnectNext();
+  lost_why_ = why;
+  if (resendable && was_reused && !stale_retried_) {
+    // A connection kept from an earlier exchange, closed by the backend just as this request
+    // went out (an idle timeout race): the same backend, on a new connection, once; no fault
+    // of the backend's, and no retry of the route's spent.
+    stale_retried_ = true;
+    --tried_count_;
+    return SendAgain();
   }
+  NotePassiveFailure();
+  if (resendable && TryRetry()) return SendAgain();
   Respond(502, why, true);
 }
 
@@ -884,6 +924,9 @@ void HttpSession::ReleaseUpstream(bool reusable) {
 
 void HttpSession::ReleaseRequest() {
   if (view_ != nullptr) {
+    view_->pool().EndRequest();
+    if (retry_counted_) view_->pool().EndRetry();
+    retry_counted_ = false;
     view_->pool().counters(context_->worker_index).active.Subtract();
     view_->Release(snapshot_);
     view_ = nullptr;
@@ -967,7 +1010,7 @@ void HttpSession::LogAccess(int status) {
   } else {
     line.Null();
   }
-  line.Key("retries").Unsigned(retried_ ? 1 : 0).EndObject();
+  line.Key("retries").Number(retries_).EndObject();
   log::WriteLine(absl::StrCat(line.text(), "\n"));
 }
 

@@ -139,6 +139,13 @@ class HttpSession final : public UpstreamUser, public net::TimerHandler {
   // The upstream failed before its answer began (reset, close): retried when that is safe,
   // else a 502.
   void OnUpstreamLost(absl::string_view why);
+  // Whether the request can be sent again whole: idempotent, without a body.
+  bool Resendable() const;
+  // Spends one of the route's retries, within the pool's budget, when a backend not tried yet
+  // is left.
+  bool TryRetry();
+  // Sends the request again (its head as kept), to the backend the balancer picks next.
+  void SendAgain();
   void FinishExchange();
   // Ends the exchange: gives the backend connection back (`reusable`) or closes it.
   void ReleaseUpstream(bool reusable);
@@ -206,7 +213,9 @@ class HttpSession final : public UpstreamUser, public net::TimerHandler {
   static constexpr uint32_t kMaxAttempts = 32;
   std::array<uint32_t, kMaxAttempts> tried_{};
   uint32_t tried_count_ = 0;
-  bool retried_ = false;
+  int64_t retries_ = 0;         // the route's retries spent on this request
+  bool retry_counted_ = false;  // ... and it holds a place in the pool's retry budget
+  bool stale_retried_ = false;  // sent again after a kept connection turned out closed
   absl::string_view lost_why_;  // static text: why the request had to be sent again
   http::Method method_ = http::Method::kGet;
   int client_minor_ = 1;

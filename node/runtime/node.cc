@@ -173,7 +173,8 @@ std::vector<stats::ListenerTotals> Node::listener_totals() const {
                                  .http_unrouted = {},
                                  .http_upstream_new = 0,
                                  .http_upstream_reused = 0,
-                                 .http_retries = 0};
+                                 .http_retries = 0,
+                                 .http_retries_over_budget = 0};
     if (spec.tls != nullptr) {
       totals.tls_reloads = spec.tls_reloads.load();
       totals.tls_reload_failures = spec.tls_reload_failures.load();
@@ -211,6 +212,7 @@ std::vector<stats::ListenerTotals> Node::listener_totals() const {
       totals.http_upstream_new += counters.http_upstream_new.Get();
       totals.http_upstream_reused += counters.http_upstream_reused.Get();
       totals.http_retries += counters.http_retries.Get();
+      totals.http_retries_over_budget += counters.http_retries_over_budget.Get();
     }
     for (size_t r = 0; r < spec.routes.size(); ++r) {
       stats::ListenerTotals::Route route{

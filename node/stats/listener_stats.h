@@ -94,6 +94,7 @@ struct ListenerCounters {
   Counter http_upstream_new;
   Counter http_upstream_reused;
   Counter http_retries;
+  Counter http_retries_over_budget;  // retries not made: the pool's budget was spent
 
   Counter& proxy_header(ProxyHeaderResult result) {
     return proxy_headers[static_cast<size_t>(result)];
@@ -141,6 +142,7 @@ struct ListenerTotals {
   uint64_t http_upstream_new = 0;
   uint64_t http_upstream_reused = 0;
   uint64_t http_retries = 0;
+  uint64_t http_retries_over_budget = 0;
 };
 
 }  // namespace plby::stats

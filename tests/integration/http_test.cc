@@ -45,6 +45,7 @@ const std::map<std::string, int>& BackendOctets() {
       {"ALoadGeneratorSeesOnlySuccess", 9},
       {"HttpChecksJudgeBackendsByTheirStatus", 10},
       {"DrainClosesIdleKeepAliveClientsAtOnce", 11},
+      {"IdempotentRequestsAreRetriedElsewhereAndPostsAreNot", 12},
   };
   return *octets;
 }
@@ -525,6 +526,42 @@ TEST_F(HttpTest, HttpChecksJudgeBackendsByTheirStatus) {
   EXPECT_TRUE(node.process->WaitForLine(std::regex("HTTP check: status 503 \\(expected 200-299\\)"))
                   .has_value())
       << node.process->Output();
+}
+
+TEST_F(HttpTest, IdempotentRequestsAreRetriedElsewhereAndPostsAreNot) {
+  StartBackends({"A", "B"});
+  const std::string backends = absl::StrCat("backends = [ { address = \"", Address("A"),
+                                            "\" }, { address = \"", Address("B"), "\" } ]\n");
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      Node node,
+      StartNode(dir_, absl::StrCat(Header(), "[[server]]\nname = \"web\"\n",
+                                   "listen = \"127.0.0.1:0\"\nmode = \"http\"\n",
+                                   "[server.health]\ncheck = \"none\"\npassive_failures = 0\n",
+                                   "[[server.forward]]\nalgorithm = \"RR\"\n", backends,
+                                   "[[server.forward]]\npool = \"web\"\npath_prefix = \"/once/\"\n",
+                                   "strip_prefix = true\nretries = 0\n")));
+  // A answers /only-on/B with a 503: a GET that goes there first is sent on to B.
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(Curl({"-w", " %{http_code}", Url(node, "/only-on/B")}), "200 from B\n 200");
+  }
+  EXPECT_GE(WaitForMetric(node, "plby_http_retries_total{listener=\"web\",result=\"made\"}", 2)
+                .value_or(0),
+            2u);
+  // A POST is never sent twice: half of them meet A's 503.
+  int unavailable = 0;
+  for (int i = 0; i < 4; ++i) {
+    const std::string code =
+        Curl({"-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", Url(node, "/only-on/B")});
+    unavailable += code == "503" ? 1 : 0;
+  }
+  EXPECT_EQ(unavailable, 2);
+  // Nor is a request of a route with retries = 0.
+  int passed_through = 0;
+  for (int i = 0; i < 4; ++i) {
+    passed_through +=
+        Curl({"-o", "/dev/null", "-w", "%{http_code}", Url(node, "/once/only-on/B")}) == "503";
+  }
+  EXPECT_EQ(passed_through, 2);
 }
 
 TEST_F(HttpTest, DrainClosesIdleKeepAliveClientsAtOnce) {

@@ -16,6 +16,7 @@ connections, so a test sees from the backend's side whether plby reused one). Pa
   /reset           a reset before any answer
   /ws              a WebSocket handshake (101), then every byte echoed until close
   /health          HEALTH_STATUS (default 200)
+  /only-on/NAME    200 from backend NAME, 503 from the others
   anything else    200, "NAME PATH\\n"
 """
 import base64
@@ -108,6 +109,11 @@ class Handler(BaseHTTPRequestHandler):
             self.read_body()
             status = int(url.path.split("/")[2])
             return self.answer(status, b"status %d from %s\n" % (status, self.server.name.encode()))
+        if url.path.startswith("/only-on/"):
+            self.read_body()
+            wanted = url.path.split("/")[2]
+            status = 200 if wanted == self.server.name else 503
+            return self.answer(status, b"%d from %s\n" % (status, self.server.name.encode()))
         if url.path == "/health":
             return self.answer(self.server.health_status, b"health\n")
         if url.path == "/slow":

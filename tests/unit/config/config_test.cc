@@ -209,7 +209,7 @@ TEST(ConfigTest, PoolMistakesAreNamedWithTheirLine) {
               HasSubstr("test.toml:8:1: unknown key \"weight\" in [[pool]] (pool[0]) (valid: name, "
                         "algorithm, backends, discover, slow_start, hash, maglev_table_size, "
                         "connect_timeout, idle_timeout, health, send_proxy, tls, keepalive, "
-                        "keepalive_timeout)"));
+                        "keepalive_timeout, retry_budget_percent)"));
   EXPECT_THAT(
       ErrorOf(pool + "algorithm = \"maglev\"\nslow_start = \"10s\"\n"),
       HasSubstr("test.toml:9:14: pool[0].slow_start 10s is not valid with algorithm maglev: "
@@ -417,6 +417,7 @@ TEST(ConfigTest, HttpListenersRouteRequests) {
 name = "api"
 keepalive = 8
 keepalive_timeout = "2s"
+retry_budget_percent = 50
 backends = [ { address = "127.0.0.1:9001" } ]
 
 [[server]]
@@ -439,6 +440,7 @@ strip_prefix = true
 methods = ["GET", "POST"]
 headers = { "X-Canary" = "1" }
 timeout = "3s"
+retries = 3
 add_request_headers = { "X-Env" = "prod" }
 remove_request_headers = ["X-Debug"]
 
@@ -469,6 +471,9 @@ backends = [ { address = "127.0.0.1:9002" } ]
   EXPECT_THAT(first.http_match.headers,
               ElementsAre(std::pair<std::string, std::string>("x-canary", "1")));
   EXPECT_EQ(first.http.timeout, absl::Seconds(3));
+  EXPECT_EQ(first.http.retries, 3);
+  EXPECT_EQ(server.routes[1].http.retries, kDefaultRetries);
+  EXPECT_EQ(config->FindPool("api")->retry_budget_percent, 50);
   EXPECT_TRUE(first.http.strip_prefix);
   EXPECT_THAT(first.http.add_request_headers,
               ElementsAre(std::pair<std::string, std::string>("X-Env", "prod")));
@@ -517,6 +522,9 @@ TEST(ConfigTest, HttpMistakesAreNamed) {
   EXPECT_THAT(ErrorOf(http("[server.http]\nmax_head_bytes = 100000\n", "")),
               HasSubstr("max_head_bytes"));
   EXPECT_THAT(ErrorOf(http("[server.http]\nretries = 2\n", "")), HasSubstr("retries"));
+  EXPECT_THAT(ErrorOf(http("", "retries = 11\n")), HasSubstr("retries"));
+  EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:8080" } ])", "retries = 1\n")),
+              HasSubstr("retries: matches or rewrites HTTP requests, which needs mode = \"http\""));
   EXPECT_THAT(ErrorOf(http("", "sni = [\"a.test\"]\n")),
               HasSubstr("routes by the request: match the name with host = [...] instead of sni"));
   EXPECT_THAT(ErrorOf(http("",
