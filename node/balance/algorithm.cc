@@ -2,6 +2,7 @@
 
 #include <array>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -78,14 +79,46 @@ absl::StatusOr<Algorithm> ParseAlgorithm(absl::string_view text) {
 absl::string_view AlgorithmName(Algorithm algorithm) { return Describe(algorithm).name; }
 
 absl::StatusOr<HashKey> ParseHashKey(absl::string_view text) {
-  if (absl::EqualsIgnoreCase(text, "source_ip")) return HashKey::kSourceIp;
-  if (absl::EqualsIgnoreCase(text, "source_ip_port")) return HashKey::kSourceIpPort;
+  if (absl::EqualsIgnoreCase(text, "source_ip")) return HashKey{};
+  if (absl::EqualsIgnoreCase(text, "source_ip_port")) {
+    return HashKey{.source = HashKey::Source::kSourceIpPort, .name = ""};
+  }
+  for (const auto& [prefix, source] : {std::pair{"header:", HashKey::Source::kHeader},
+                                       std::pair{"cookie:", HashKey::Source::kCookie}}) {
+    if (text.size() < 7 || !absl::EqualsIgnoreCase(text.substr(0, 7), prefix)) continue;
+    const absl::string_view name = text.substr(7);
+    // A token (RFC 9110 5.6.2): what a field name and a cookie name are made of.
+    bool token = !name.empty() && name.size() <= 64;
+    for (const char c : name) {
+      token &= absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+               absl::string_view("!#$%&'*+-.^_`|~").find(c) != absl::string_view::npos;
+    }
+    if (!token) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "hash ", text::Quote(text), ": ", text::Quote(name),
+          " is not a field or cookie name (valid: a token of 1-64 characters, like x-user-id)"));
+    }
+    return HashKey{.source = source,
+                   .name = source == HashKey::Source::kHeader ? absl::AsciiStrToLower(name)
+                                                              : std::string(name)};
+  }
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown hash ", text::Quote(text), " (valid: source_ip, source_ip_port)"));
+      absl::StrCat("unknown hash ", text::Quote(text),
+                   " (valid: source_ip, source_ip_port, header:NAME, cookie:NAME)"));
 }
 
-absl::string_view HashKeyName(HashKey key) {
-  return key == HashKey::kSourceIp ? "source_ip" : "source_ip_port";
+std::string HashKeyName(const HashKey& key) {
+  switch (key.source) {
+    case HashKey::Source::kSourceIp:
+      return "source_ip";
+    case HashKey::Source::kSourceIpPort:
+      return "source_ip_port";
+    case HashKey::Source::kHeader:
+      return absl::StrCat("header:", key.name);
+    case HashKey::Source::kCookie:
+      return absl::StrCat("cookie:", key.name);
+  }
+  return "source_ip";
 }
 
 absl::Status ValidateWeight(int64_t weight) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -47,12 +48,25 @@ absl::StatusOr<Algorithm> ParseAlgorithm(absl::string_view text);
 absl::string_view AlgorithmName(Algorithm algorithm);
 
 // What a key-hashing algorithm hashes.
-enum class HashKey {
-  kSourceIp,      // "source_ip": the client's address, so one client sticks to one backend
-  kSourceIpPort,  // "source_ip_port": address and port, spreading one client's connections
+struct HashKey {
+  enum class Source {
+    kSourceIp,      // "source_ip": the client's address, so one client sticks to one backend
+    kSourceIpPort,  // "source_ip_port": address and port, spreading one client's connections
+    // HTTP mode: "header:NAME", a request field's value, or "cookie:NAME", a cookie's (a
+    // request without it, and any TCP connection, hashes its source address instead).
+    kHeader,
+    kCookie,
+  };
+  Source source = Source::kSourceIp;
+  std::string name;  // kHeader: the field name, lower-cased; kCookie: the cookie's name
+
+  bool from_request() const { return source == Source::kHeader || source == Source::kCookie; }
+  friend bool operator==(const HashKey&, const HashKey&) = default;
 };
+// "source_ip", "source_ip_port", "header:NAME" (a field name), "cookie:NAME" (a cookie name);
+// the kinds case-insensitively.
 absl::StatusOr<HashKey> ParseHashKey(absl::string_view text);
-absl::string_view HashKeyName(HashKey key);
+std::string HashKeyName(const HashKey& key);
 
 // HAProxy's range: operators know it, and it keeps smooth schedules small.
 inline constexpr int64_t kMinWeight = 1;

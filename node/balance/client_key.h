@@ -5,11 +5,16 @@
 
 #include <cstdint>
 
+#include "absl/strings/string_view.h"
 #include "balance/algorithm.h"
 #include "net/socket_address.h"
 
 namespace plby::balance {
 
-uint64_t ClientKey(const net::SocketAddress& client, HashKey hash);
+// A request-based hash (header, cookie) is the source address's here: see HashKey.
+uint64_t ClientKey(const net::SocketAddress& client, const HashKey& hash);
+
+// The key of an HTTP request's field or cookie value: StableHash of its bytes.
+uint64_t ValueKey(absl::string_view value);
 
 }  // namespace plby::balance

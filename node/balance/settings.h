@@ -17,7 +17,7 @@ struct Settings {
   // A backend that starts taking connections (added, undrained, healthy again) starts at 10%
   // of its weight and reaches all of it linearly over this window; zero: off.
   absl::Duration slow_start = absl::ZeroDuration();
-  HashKey hash = HashKey::kSourceIp;                     // key-based algorithms only
+  HashKey hash = {};                                     // key-based algorithms only
   uint64_t maglev_table_size = kDefaultMaglevTableSize;  // maglev only
 
   friend bool operator==(const Settings&, const Settings&) = default;

@@ -293,6 +293,26 @@ void HttpSession::HandleRequest(const http::RequestHead& head) {
   }
   route_ = *route;
   routed_ = true;
+  // The request's own key, when its pool hashes a field or cookie (read now: the head's bytes
+  // are not kept).
+  request_key_.reset();
+  {
+    // The view's current snapshot (a plain count, no atomic): StartExchange takes it again.
+    pool::PoolView* view = listener_->views[route_];
+    pool::PoolView::SnapshotRef* latest = view->Acquire();
+    const balance::HashKey& hash = latest->snapshot->balance().hash;
+    if (hash.source == balance::HashKey::Source::kHeader) {
+      if (const http::Header* field = http::FindHeader(head.headers, hash.name)) {
+        request_key_ = balance::ValueKey(field->value);
+      }
+    } else if (hash.source == balance::HashKey::Source::kCookie) {
+      if (const http::CookieLookup cookie = http::FindCookie(head.headers, hash.name);
+          cookie.found) {
+        request_key_ = balance::ValueKey(cookie.value);
+      }
+    }
+    view->Release(latest);
+  }
   const config::HttpRouteConfig& route_config = listener_->http_route(route_);
 
   // The head as forwarded, built once: a retry sends it again as it is.
@@ -353,10 +373,18 @@ void HttpSession::StartExchange() {
     return Respond(503, absl::StrCat("pool ", pool.name(), " has no backend taking requests"),
                    !request_body_.done || !client_keep_alive_);
   }
-  key_ = snapshot_->snapshot->needs_key()
-             ? balance::ClientKey(facts_.client, snapshot_->snapshot->balance().hash)
-             : 0;
   ticket_ = pool.TakeTicket();
+  const balance::HashKey& hash = snapshot_->snapshot->balance().hash;
+  const bool keyed = snapshot_->snapshot->needs_key();
+  key_ = keyed ? balance::ClientKey(facts_.client, hash) : 0;
+  if (request_key_ && hash.from_request()) {
+    // hash = "header:NAME" or "cookie:NAME": maglev maps the value to its backend; p2c draws its
+    // two candidates from it, so one user's requests choose between the same two backends.
+    if (keyed) key_ = *request_key_;
+    if (snapshot_->snapshot->balance().algorithm == balance::Algorithm::kPowerOfTwo) {
+      ticket_ = *request_key_;
+    }
+  }
   ConnectNext();
 }
 

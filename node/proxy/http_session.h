@@ -14,6 +14,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -210,6 +211,7 @@ class HttpSession final : public UpstreamUser, public net::TimerHandler {
   bool handshaking_ = false;
   uint64_t ticket_ = 0;
   uint64_t key_ = 0;
+  std::optional<uint64_t> request_key_;  // the hashed field's or cookie's value, if sent
   static constexpr uint32_t kMaxAttempts = 32;
   std::array<uint32_t, kMaxAttempts> tried_{};
   uint32_t tried_count_ = 0;

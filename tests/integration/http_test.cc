@@ -46,6 +46,7 @@ const std::map<std::string, int>& BackendOctets() {
       {"HttpChecksJudgeBackendsByTheirStatus", 10},
       {"DrainClosesIdleKeepAliveClientsAtOnce", 11},
       {"IdempotentRequestsAreRetriedElsewhereAndPostsAreNot", 12},
+      {"MaglevAndP2cKeyOnAHeaderOrCookie", 13},
   };
   return *octets;
 }
@@ -562,6 +563,45 @@ TEST_F(HttpTest, IdempotentRequestsAreRetriedElsewhereAndPostsAreNot) {
         Curl({"-o", "/dev/null", "-w", "%{http_code}", Url(node, "/once/only-on/B")}) == "503";
   }
   EXPECT_EQ(passed_through, 2);
+}
+
+TEST_F(HttpTest, MaglevAndP2cKeyOnAHeaderOrCookie) {
+  StartBackends({"A", "B", "C"});
+  const std::string backends =
+      absl::StrCat("backends = [ { address = \"", Address("A"), "\" }, { address = \"",
+                   Address("B"), "\" }, { address = \"", Address("C"), "\" } ]\n");
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      Node node,
+      StartNode(dir_, absl::StrCat(
+                          Header(), "[[pool]]\nname = \"sticky\"\nalgorithm = \"maglev\"\n",
+                          "hash = \"header:X-User\"\n", backends,
+                          "[[pool]]\nname = \"pairs\"\nalgorithm = \"p2c\"\n",
+                          "hash = \"cookie:session\"\n", backends,
+                          "[[server]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\n",
+                          "mode = \"http\"\n[[server.forward]]\npool = \"pairs\"\n",
+                          "path_prefix = \"/p2c/\"\n", "[[server.forward]]\npool = \"sticky\"\n")));
+  // Each user's requests, on new connections each time, reach one backend; users spread.
+  std::set<std::string> seen;
+  for (int user = 0; user < 12; ++user) {
+    const std::string header = absl::StrCat("X-User: user-", user);
+    const std::string first =
+        Curl({"-H", header, "-o", "/dev/null", "-w", "%header{x-backend}", Url(node, "/sticky")});
+    for (int again = 0; again < 3; ++again) {
+      EXPECT_EQ(
+          Curl({"-H", header, "-o", "/dev/null", "-w", "%header{x-backend}", Url(node, "/sticky")}),
+          first)
+          << header;
+    }
+    seen.insert(first);
+  }
+  EXPECT_GE(seen.size(), 2u);
+  // p2c keyed on a cookie: one session's requests choose between the same two backends.
+  std::set<std::string> pair;
+  for (int i = 0; i < 12; ++i) {
+    pair.insert(Curl({"-H", "Cookie: theme=dark; session=abc123", "-o", "/dev/null", "-w",
+                      "%header{x-backend}", Url(node, "/p2c/x")}));
+  }
+  EXPECT_LE(pair.size(), 2u);
 }
 
 TEST_F(HttpTest, DrainClosesIdleKeepAliveClientsAtOnce) {

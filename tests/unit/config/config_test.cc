@@ -4,6 +4,7 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -173,7 +174,8 @@ TEST(ConfigTest, PoolsOfTheirOwnAreSharedByServers) {
   EXPECT_EQ(api.backends[0].weight, 2);
   const PoolConfig& sticky = config->pools[1];
   EXPECT_EQ(sticky.balance.algorithm, balance::Algorithm::kMaglev);
-  EXPECT_EQ(sticky.balance.hash, balance::HashKey::kSourceIpPort);
+  EXPECT_EQ(sticky.balance.hash,
+            (balance::HashKey{.source = balance::HashKey::Source::kSourceIpPort, .name = ""}));
   EXPECT_EQ(sticky.balance.maglev_table_size, 251u);
   const PoolConfig& inline_pool = config->pools[2];
   EXPECT_EQ(inline_pool.name, "127.0.0.1:8202");
@@ -220,7 +222,7 @@ TEST(ConfigTest, PoolMistakesAreNamedWithTheirLine) {
                         "nearest primes are 65521 and 65537)"));
   EXPECT_THAT(ErrorOf(pool + "algorithm = \"maglev\"\nhash = \"cookie\"\n"),
               HasSubstr("test.toml:9:8: pool[0].hash: unknown hash \"cookie\" (valid: source_ip, "
-                        "source_ip_port)"));
+                        "source_ip_port, header:NAME, cookie:NAME)"));
   EXPECT_THAT(ErrorOf(listener + "pool = \"api\"\n[[pool]]\nbackends = []\n"),
               HasSubstr("test.toml:5:1: pool[0]: missing required key \"name\""));
   EXPECT_THAT(ErrorOf(pool + "[[pool]]\nname = \"api\"\nbackends = []\n"),
@@ -488,6 +490,26 @@ backends = [ { address = "127.0.0.1:9002" } ]
   absl::StatusOr<Config> tcp = ParseConfig(kSeedConfig, "test.toml");
   ASSERT_TRUE(tcp.ok());
   EXPECT_EQ(tcp->servers.at(0).mode, ListenerMode::kTcp);
+}
+
+TEST(ConfigTest, PoolsHashARequestFieldOrCookie) {
+  for (const auto& [text, source, name] :
+       {std::tuple{"header:X-User", balance::HashKey::Source::kHeader, "x-user"},
+        std::tuple{"Cookie:session_id", balance::HashKey::Source::kCookie, "session_id"}}) {
+    absl::StatusOr<Config> config = ParseConfig(Server("", R"([ { address = "127.0.0.1:8080" } ])",
+                                                       absl::StrCat("hash = \"", text, "\"\n")),
+                                                "test.toml");
+    ASSERT_TRUE(config.ok()) << config.status();
+    EXPECT_EQ(config->pools.at(0).balance.hash.source, source);
+    EXPECT_EQ(config->pools.at(0).balance.hash.name, name);
+    EXPECT_EQ(balance::HashKeyName(config->pools.at(0).balance.hash),
+              absl::StrCat(absl::AsciiStrToLower(std::string(text).substr(0, 7)), name));
+  }
+  EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:8080" } ])", "hash = \"header:\"\n")),
+              HasSubstr("\"\" is not a field or cookie name"));
+  EXPECT_THAT(
+      ErrorOf(Server("", R"([ { address = "127.0.0.1:8080" } ])", "hash = \"cookie:a b\"\n")),
+      HasSubstr("\"a b\" is not a field or cookie name"));
 }
 
 TEST(ConfigTest, HttpMistakesAreNamed) {

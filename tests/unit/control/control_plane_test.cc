@@ -436,10 +436,11 @@ TEST_F(ControlPlaneTest, UpdatePoolRefusesWhatWouldNotBeValidAndChangesNothing) 
           absl::StatusCode::kAborted, "is at version 2, not the expected version 1");
 
   // With the slow start turned off in the same call, maglev is fine.
-  absl::StatusOr<PoolChange> maglev = plane_.UpdatePool({.pool = "web",
-                                                         .algorithm = balance::Algorithm::kMaglev,
-                                                         .slow_start = absl::ZeroDuration(),
-                                                         .hash = balance::HashKey::kSourceIpPort});
+  absl::StatusOr<PoolChange> maglev = plane_.UpdatePool(
+      {.pool = "web",
+       .algorithm = balance::Algorithm::kMaglev,
+       .slow_start = absl::ZeroDuration(),
+       .hash = balance::HashKey{.source = balance::HashKey::Source::kSourceIpPort, .name = ""}});
   ASSERT_TRUE(maglev.ok()) << maglev.status();
   const absl::StatusOr<PoolState> state = plane_.ListBackends("web");
   ASSERT_TRUE(state.ok());

@@ -104,7 +104,8 @@ TEST(CliTest, PoolsSetTakesTheBalanceSettings) {
   const Invocation maglev = *Parse({"pools", "set", "--algorithm=maglev", "--hash",
                                     "source_ip_port", "--maglev-table-size", "251"})
                                  ->invocation;
-  EXPECT_EQ(maglev.hash, balance::HashKey::kSourceIpPort);
+  EXPECT_EQ(maglev.hash,
+            (balance::HashKey{.source = balance::HashKey::Source::kSourceIpPort, .name = ""}));
   EXPECT_EQ(maglev.maglev_table_size, 251u);
 
   EXPECT_THAT(ErrorOf({"pools", "set"}),
@@ -115,7 +116,7 @@ TEST(CliTest, PoolsSetTakesTheBalanceSettings) {
                         "WRR (weighted_round_robin), least_connections (LC), p2c (power_of_two), "
                         "random, maglev)"));
   EXPECT_THAT(ErrorOf({"pools", "set", "--hash", "header"}),
-              HasSubstr("--hash: unknown hash \"header\" (valid: source_ip, source_ip_port)"));
+              HasSubstr("--hash: unknown hash \"header\" (valid: source_ip, source_ip_port, header:NAME, cookie:NAME)"));
   EXPECT_THAT(ErrorOf({"pools", "set", "--maglev-table-size", "100"}),
               HasSubstr("--maglev-table-size: maglev_table_size 100 is not a prime (the nearest "
                         "primes are 97 and 101)"));

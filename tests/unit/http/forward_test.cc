@@ -69,21 +69,33 @@ TEST(ForwardTest, TrustedSendersKeepTheirForwardedFields) {
 
 TEST(ForwardTest, ChunkedStaysChunkedAndUpgradesKeepTheirFields) {
   const std::string chunked = Forwarded(
-      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
-      {.target = "/", .client_ip = "::1", .proto = "http", .trust_forwarded = false,
-       .upgrade = false, .add = {}, .remove = {}});
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", {.target = "/",
+                                                                           .client_ip = "::1",
+                                                                           .proto = "http",
+                                                                           .trust_forwarded = false,
+                                                                           .upgrade = false,
+                                                                           .add = {},
+                                                                           .remove = {}});
   EXPECT_THAT(chunked, HasSubstr("Transfer-Encoding: chunked\r\n"));
   EXPECT_THAT(chunked, Not(HasSubstr("Content-Length")));
-  const std::string upgrade = Forwarded(
-      "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
-      {.target = "/ws", .client_ip = "::1", .proto = "http", .trust_forwarded = false,
-       .upgrade = true, .add = {}, .remove = {}});
+  const std::string upgrade =
+      Forwarded("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+                {.target = "/ws",
+                 .client_ip = "::1",
+                 .proto = "http",
+                 .trust_forwarded = false,
+                 .upgrade = true,
+                 .add = {},
+                 .remove = {}});
   EXPECT_THAT(upgrade, HasSubstr("Upgrade: websocket\r\nConnection: upgrade\r\n"));
   // An HTTP/1.0 client's request asks the backend to keep the connection.
-  const std::string old = Forwarded(
-      "GET / HTTP/1.0\r\n\r\n",
-      {.target = "/", .client_ip = "::1", .proto = "http", .trust_forwarded = false,
-       .upgrade = false, .add = {}, .remove = {}});
+  const std::string old = Forwarded("GET / HTTP/1.0\r\n\r\n", {.target = "/",
+                                                               .client_ip = "::1",
+                                                               .proto = "http",
+                                                               .trust_forwarded = false,
+                                                               .upgrade = false,
+                                                               .add = {},
+                                                               .remove = {}});
   EXPECT_THAT(old, HasSubstr("GET / HTTP/1.0\r\nConnection: keep-alive\r\n"));
 }
 
@@ -112,9 +124,10 @@ TEST(ForwardTest, ErrorAnswersAreSmallAndExact) {
   ASSERT_TRUE(WriteErrorResponse(404, "no route matches this request", false, false, writer));
   out.resize(writer.size());
   const std::string body = "404 Not Found: no route matches this request\n";
-  EXPECT_EQ(out, "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                 "Cache-Control: no-store\r\nContent-Length: " +
-                     std::to_string(body.size()) + "\r\n\r\n" + body);
+  EXPECT_EQ(out,
+            "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            "Cache-Control: no-store\r\nContent-Length: " +
+                std::to_string(body.size()) + "\r\n\r\n" + body);
   std::string tiny(10, '\0');
   SpanWriter small(tiny);
   EXPECT_FALSE(WriteErrorResponse(400, "x", true, false, small));

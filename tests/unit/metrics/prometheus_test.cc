@@ -55,7 +55,7 @@ TEST(PrometheusTest, MaglevPoolsShowTheirTable) {
   pool.summary.name = "sticky";
   pool.summary.balance = {.algorithm = balance::Algorithm::kMaglev,
                           .slow_start = absl::ZeroDuration(),
-                          .hash = balance::HashKey::kSourceIp,
+                          .hash = balance::HashKey{},
                           .maglev_table_size = 251};
   pool.state.pool = "sticky";
   control::BackendStatus b125;

@@ -149,10 +149,11 @@ TEST(PoolTest, UpdateRefusesOnAVersionMismatchOrAFailedCommit) {
 TEST(PoolTest, UpdateBalanceBumpsTheVersionAndIsSaved) {
   Pool pool(Settings(), {MakeBackend("10.0.0.1:80"), MakeBackend("10.0.0.2:80")});
   EXPECT_FALSE(pool.balance_set());
-  const BalanceSettings maglev{.algorithm = balance::Algorithm::kMaglev,
-                               .slow_start = absl::ZeroDuration(),
-                               .hash = balance::HashKey::kSourceIpPort,
-                               .maglev_table_size = 251};
+  const BalanceSettings maglev{
+      .algorithm = balance::Algorithm::kMaglev,
+      .slow_start = absl::ZeroDuration(),
+      .hash = balance::HashKey{.source = balance::HashKey::Source::kSourceIpPort, .name = ""},
+      .maglev_table_size = 251};
   const auto refuse = [](const PoolContent&) { return absl::UnavailableError("disk full"); };
   EXPECT_EQ(pool.UpdateBalance(std::nullopt, maglev, refuse).status().code(),
             absl::StatusCode::kUnavailable);

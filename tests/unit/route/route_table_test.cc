@@ -62,11 +62,7 @@ TEST(RouteTableTest, RequestsTakeTheFirstRouteWhoseConditionsAllHold) {
             .methods = {},
             .headers = {}}),
       Http({}),  // the default, wherever it is listed
-      Http({.hosts = {},
-            .path = "/static/",
-            .path_is_prefix = true,
-            .methods = {},
-            .headers = {}}),
+      Http({.hosts = {}, .path = "/static/", .path_is_prefix = true, .methods = {}, .headers = {}}),
       Http({.hosts = {},
             .path = "/login",
             .path_is_prefix = false,
@@ -75,8 +71,7 @@ TEST(RouteTableTest, RequestsTakeTheFirstRouteWhoseConditionsAllHold) {
   });
   const auto match = [&](absl::string_view host, absl::string_view path, absl::string_view method,
                          std::span<const http::Header> headers) {
-    return table.MatchRequest(
-        {.host = host, .path = path, .method = method, .headers = headers});
+    return table.MatchRequest({.host = host, .path = path, .method = method, .headers = headers});
   };
   EXPECT_THAT(match("api.example.com", "/static/x", "GET", {}), Optional(0u));
   EXPECT_THAT(match("v2.api.example.com", "/", "GET", {}), Optional(0u));
@@ -88,13 +83,11 @@ TEST(RouteTableTest, RequestsTakeTheFirstRouteWhoseConditionsAllHold) {
   EXPECT_THAT(match("other.test", "/login/x", "POST", canary), Optional(1u));
   EXPECT_THAT(match("other.test", "/login", "post", canary), Optional(1u));  // case-sensitive
 
-  const RouteTable no_default({Http({.hosts = {"a.test"},
-                                     .path = "",
-                                     .path_is_prefix = false,
-                                     .methods = {},
-                                     .headers = {}})});
-  EXPECT_EQ(no_default.MatchRequest({.host = "b.test", .path = "/", .method = "GET", .headers = {}}),
-            std::nullopt);
+  const RouteTable no_default({Http(
+      {.hosts = {"a.test"}, .path = "", .path_is_prefix = false, .methods = {}, .headers = {}})});
+  EXPECT_EQ(
+      no_default.MatchRequest({.host = "b.test", .path = "/", .method = "GET", .headers = {}}),
+      std::nullopt);
 }
 
 TEST(RouteTableTest, RequestHostsAreNormalized) {

@@ -33,15 +33,18 @@ class StateFileTest : public ::testing::Test {
 };
 
 State Sample() {
-  return State{.pools = {{.name = "web",
-                          .version = 7,
-                          .backends = {{"127.0.0.1:8080", 3, false}, {"[::1]:8081", 1, true}},
-                          .balance = balance::Settings{.algorithm = balance::Algorithm::kMaglev,
-                                                       .slow_start = absl::ZeroDuration(),
-                                                       .hash = balance::HashKey::kSourceIpPort,
-                                                       .maglev_table_size = 251}},
-                         {.name = "empty \"one\"", .version = 2, .backends = {}, .balance = {}}},
-               .warnings = {}};
+  return State{
+      .pools = {{.name = "web",
+                 .version = 7,
+                 .backends = {{"127.0.0.1:8080", 3, false}, {"[::1]:8081", 1, true}},
+                 .balance = balance::Settings{.algorithm = balance::Algorithm::kMaglev,
+                                              .slow_start = absl::ZeroDuration(),
+                                              .hash = (balance::HashKey{
+                                                  .source = balance::HashKey::Source::kSourceIpPort,
+                                                  .name = ""}),
+                                              .maglev_table_size = 251}},
+                {.name = "empty \"one\"", .version = 2, .backends = {}, .balance = {}}},
+      .warnings = {}};
 }
 
 TEST_F(StateFileTest, FormatAndParseRoundTrip) {
@@ -57,7 +60,8 @@ TEST_F(StateFileTest, FormatAndParseRoundTrip) {
   EXPECT_TRUE(web->backends[1].draining);
   ASSERT_TRUE(web->balance.has_value());
   EXPECT_EQ(web->balance->algorithm, balance::Algorithm::kMaglev);
-  EXPECT_EQ(web->balance->hash, balance::HashKey::kSourceIpPort);
+  EXPECT_EQ(web->balance->hash,
+            (balance::HashKey{.source = balance::HashKey::Source::kSourceIpPort, .name = ""}));
   EXPECT_EQ(web->balance->maglev_table_size, 251u);
   ASSERT_NE(parsed->Find("empty \"one\""), nullptr);
   EXPECT_FALSE(parsed->Find("empty \"one\"")->balance.has_value());
