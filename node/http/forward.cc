@@ -58,13 +58,23 @@ void AppendField(SpanWriter& out, absl::string_view name, absl::string_view valu
   out.Append("\r\n");
 }
 
-void AppendFraming(SpanWriter& out, Framing framing, uint64_t content_length) {
+// The body's framing as forwarded: one Content-Length, or the Transfer-Encoding fields as
+// received (the parser checked that they end in chunked; codings before it, gzip say, are the
+// body's and stay named).
+void AppendFraming(SpanWriter& out, std::span<const Header> headers, Framing framing,
+                   uint64_t content_length) {
   if (framing == Framing::kContentLength) {
     out.Append("Content-Length: ");
     out.AppendNumber(content_length);
     out.Append("\r\n");
-  } else if (framing == Framing::kChunked) {
-    out.Append("Transfer-Encoding: chunked\r\n");
+    return;
+  }
+  if (framing == Framing::kChunked || framing == Framing::kUntilClose) {
+    for (const Header& header : headers) {
+      if (http::EqualsIgnoreCase(header.name, "transfer-encoding")) {
+        AppendField(out, "Transfer-Encoding", header.value);
+      }
+    }
   }
 }
 
@@ -118,6 +128,7 @@ bool WriteForwardedRequest(const RequestHead& head, const RequestRewrite& rewrit
   out.Append(" ");
   out.Append(rewrite.target);
   out.Append(head.minor_version == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
+  if (!rewrite.host.empty()) AppendField(out, "Host", rewrite.host);
   absl::string_view forwarded_for;
   absl::string_view forwarded_proto;
   absl::string_view forwarded_host;
@@ -139,6 +150,7 @@ bool WriteForwardedRequest(const RequestHead& head, const RequestRewrite& rewrit
       }
       continue;
     }
+    if (!rewrite.host.empty() && http::EqualsIgnoreCase(header.name, "host")) continue;
     if (NamedByConnection(head.headers, header.name)) continue;
     bool removed = false;
     for (const std::string& name : rewrite.remove)
@@ -162,10 +174,16 @@ bool WriteForwardedRequest(const RequestHead& head, const RequestRewrite& rewrit
   AppendField(out, "X-Forwarded-Proto", forwarded_proto.empty() ? rewrite.proto : forwarded_proto);
   if (!forwarded_host.empty()) {
     AppendField(out, "X-Forwarded-Host", forwarded_host);
+  } else if (!rewrite.host.empty()) {
+    AppendField(out, "X-Forwarded-Host", rewrite.host);
   } else if (!head.host.empty()) {
     AppendField(out, "X-Forwarded-Host", head.host);
   }
-  AppendFraming(out, head.framing, head.content_length);
+  AppendFraming(out, head.headers, head.framing, head.content_length);
+  // "Content-Length: 0" says "no body" too, and some servers want it on a POST (411 without).
+  if (head.framing == Framing::kNone && FindHeader(head.headers, "content-length") != nullptr) {
+    out.Append("Content-Length: 0\r\n");
+  }
   out.Append("\r\n");
   return out.ok();
 }
@@ -197,7 +215,7 @@ bool WriteForwardedResponse(const ResponseHead& head, int client_minor_version, 
   // A 1xx, 204 or 304 has no body and takes no framing field; a HEAD answer keeps the length
   // the backend announced (RFC 9110 8.6), which says what a GET would have received.
   if (head.framing != Framing::kNone) {
-    AppendFraming(out, head.framing, head.content_length);
+    AppendFraming(out, head.headers, head.framing, head.content_length);
   } else if (head.status >= 200 && head.status != 204 && head.status != 304) {
     for (const Header& header : head.headers) {
       if (http::EqualsIgnoreCase(header.name, "content-length")) {

@@ -40,6 +40,9 @@ struct RequestRewrite {
   absl::string_view proto;       // X-Forwarded-Proto: "http" or "https"
   bool trust_forwarded = false;  // keep the request's X-Forwarded-* (its sender is trusted)
   bool upgrade = false;          // keep Connection: upgrade and Upgrade (a WebSocket handshake)
+  // Set (an absolute-form target's authority): the Host sent, whatever the request's Host
+  // said (RFC 9112 3.2.2).
+  absl::string_view host;
   std::span<const std::pair<std::string, std::string>> add;  // fields to add
   std::span<const std::string> remove;                       // lower-cased names to drop
 };

@@ -68,6 +68,7 @@ void HttpSession::Start(WorkerContext* context, const Listener* listener, Transp
   head_started_ms_ = idle_since_ms_ = last_activity_ms_;
   first_request_ = true;
   draining_ = false;
+  logged_ = true;
   head_incomplete_ = false;
   exchange_deadline_ms_ = 0;
   routed_ = false;
@@ -121,6 +122,7 @@ void HttpSession::OnUpstreamEvents(uint32_t events) {
 void HttpSession::Run() {
   // Each step moves what it can; the loop ends when a step changed nothing (everything waits
   // for an event) or, after many, yields to the worker's other connections.
+  reads_this_turn_ = 0;
   for (int step = 0; step < 64; ++step) {
     const State before = state_;
     const uint64_t progress = progress_;
@@ -153,8 +155,10 @@ void HttpSession::WriteAnswer() {
     if (out_head_.size() > 0) return;  // EPOLLOUT says when to go on
   }
   Drop(out_head_);
-  if (close_after_) return Linger();
+  if (close_after_ || draining_) return Linger();
   ++progress_;
+  routed_ = false;
+  method_ = http::Method::kGet;
   state_ = State::kReading;
   idle_since_ms_ = head_started_ms_ = context_->loop->now_ms();
   ArmTimer();
@@ -244,7 +248,10 @@ void HttpSession::HandleRequest(const http::RequestHead& head) {
   client_minor_ = head.minor_version;
   client_keep_alive_ = head.keep_alive && !draining_;
   expect_continue_ = head.expect_continue;
-  upgrade_ = head.upgrade;
+  // Only WebSocket is tunnelled: any other upgrade (h2c, say) would turn the connection into a
+  // raw relay past every per-request rule; such a request goes on as a plain one.
+  const http::Header* upgrade = http::FindHeader(head.headers, "upgrade");
+  upgrade_ = head.upgrade && upgrade != nullptr && http::ListHasToken(upgrade->value, "websocket");
   routed_ = false;
   const bool has_body = head.framing != http::Framing::kNone;
   bytes_to_client_ = 0;
@@ -328,6 +335,7 @@ void HttpSession::HandleRequest(const http::RequestHead& head) {
                                                     .proto = facts_.tls ? "https" : "http",
                                                     .trust_forwarded = facts_.trusted,
                                                     .upgrade = upgrade_,
+                                                    .host = http::AuthorityOf(head.target),
                                                     .add = route_config.add_request_headers,
                                                     .remove = route_config.remove_request_headers},
                                                    writer);
@@ -360,6 +368,9 @@ void HttpSession::StartExchange() {
   response_started_ = false;
   response_head_done_ = false;
   response_incomplete_ = false;
+  upstream_ended_ = false;
+  request_failed_ = false;
+  request_sent_ms_ = 0;
   response_keep_alive_ = true;
   keep_client_ = client_keep_alive_;
   response_status_ = 0;
@@ -408,7 +419,7 @@ void HttpSession::ConnectNext() {
       upstream_reused_ = true;
       listener_->counters->http_upstream_reused.Add();
       upstream_->transport.writable = true;
-      upstream_->transport.readable = false;
+      upstream_->transport.readable = true;  // a read says EAGAIN, or what came meanwhile
       state_ = State::kExchanging;
       ArmTimer();
       return;  // the caller's Run moves it on
@@ -447,14 +458,14 @@ int HttpSession::StartConnect(const pool::Backend& backend) {
     return errno;
   }
   upstream_ = context_->upstreams->New(backend.runtime, &view_->pool(), this);
+  // Counted as open from here: UpstreamPool::Close takes it off.
+  backend.runtime->worker(context_->worker_index).active.Add();
   if (absl::Status added = context_->loop->Add(fd.get(), kEdgeTriggered, upstream_); !added.ok()) {
     context_->upstreams->Close(upstream_);
     upstream_ = nullptr;
     return ENOMEM;
   }
   upstream_->transport.fd = std::move(fd);
-  // Counted as open from here: UpstreamPool::Close takes it off.
-  backend.runtime->worker(context_->worker_index).active.Add();
   listener_->counters->http_upstream_new.Add();
   state_ = State::kConnecting;
   handshaking_ = false;
@@ -593,6 +604,7 @@ bool HttpSession::ScanBody(BodyState& body, const Bytes& input, absl::string_vie
 }
 
 void HttpSession::SendRequest() {
+  if (request_failed_) return;  // the backend went; what it answered first is still read
   Transport& up = upstream_->transport;
   // The head first.
   if (up_head_sent_ < up_head_.end) {
@@ -600,9 +612,7 @@ void HttpSession::SendRequest() {
     const ssize_t n =
         up.Write(up_head_.buffer->bytes.data() + up_head_sent_, up_head_.end - up_head_sent_);
     if (n < 0) {
-      if (errno != EAGAIN) {
-        return OnUpstreamLost("the backend connection failed while the request was sent");
-      }
+      if (errno != EAGAIN) return RequestWriteFailed();
       up.writable = false;
       return;
     }
@@ -613,17 +623,14 @@ void HttpSession::SendRequest() {
       up.writable = false;
       return;
     }
-    ArmTimer();  // the response timeout runs from here
   }
   // Then the body, from the client's buffer straight on.
-  for (int reads = 0; !request_body_.done || request_body_.scanned > 0;) {
+  while (!request_body_.done || request_body_.scanned > 0) {
     if (request_body_.scanned > 0) {
       if (!up.writable) return;
       const ssize_t n = up.Write(in_.data(), request_body_.scanned);
       if (n < 0) {
-        if (errno != EAGAIN) {
-          return OnUpstreamLost("the backend connection failed while the request body was sent");
-        }
+        if (errno != EAGAIN) return RequestWriteFailed();
         up.writable = false;
         return;
       }
@@ -654,7 +661,7 @@ void HttpSession::SendRequest() {
       if (request_body_.scanned > 0 || request_body_.done) continue;
     }
     if (!client_->readable) return;
-    if (reads++ == kReadsPerTurn) return host_->DeferSession();
+    if (++reads_this_turn_ > kReadsPerTurn) return host_->DeferSession();
     Acquire(in_);
     if (in_.size() == 0) in_.begin = in_.end = 0;
     bool ended = false;
@@ -663,11 +670,26 @@ void HttpSession::SendRequest() {
     if (in_.size() == 0) return;
     ++progress_;
   }
+  if (request_sent_ms_ == 0) {
+    // The response timeout runs from here; while the request was going up, inactivity did.
+    request_sent_ms_ = context_->loop->now_ms();
+    ArmTimer();
+  }
+}
+
+void HttpSession::RequestWriteFailed() {
+  // The backend closed or reset while the request went up. It may have answered first (a 413
+  // before the upload ended, say): that answer is read and passed on; only if none comes is
+  // it a failure of this exchange.
+  request_failed_ = true;
+  upstream_->transport.writable = false;
+  upstream_->transport.readable = true;
+  ++progress_;
 }
 
 void HttpSession::ReceiveResponse() {
   Transport& up = upstream_->transport;
-  for (int reads = 0;;) {
+  while (true) {
     // Heads: parsed once the previous one (an interim 1xx) has been passed on.
     while (!response_head_done_ && down_.size() > 0 && out_head_.size() == 0 &&
            !response_incomplete_) {
@@ -677,6 +699,9 @@ void HttpSession::ReceiveResponse() {
       const http::ResponseParse parsed = http::ParseResponseHead(
           absl::string_view(down_.data(), down_.size()), method_, limits, storage);
       if (parsed.state == http::ParseState::kNeedMore) {
+        if (upstream_ended_) {
+          return Respond(502, "the backend closed the connection inside its response head", true);
+        }
         response_incomplete_ = true;
         break;
       }
@@ -706,7 +731,7 @@ void HttpSession::ReceiveResponse() {
       return;  // an interim answer is still being passed on
     }
     if (!up.readable) return;
-    if (reads++ == kReadsPerTurn) return host_->DeferSession();
+    if (++reads_this_turn_ > kReadsPerTurn) return host_->DeferSession();
     Acquire(down_);
     if (down_.size() == 0) down_.begin = down_.end = 0;
     if (down_.begin > 0) {  // a head is parsed from the buffer's start
@@ -736,6 +761,7 @@ void HttpSession::ReceiveResponse() {
     }
     if (ended) {
       response_keep_alive_ = false;
+      upstream_ended_ = true;
       if (!response_started_) {
         return OnUpstreamLost("the backend closed the connection before answering");
       }
@@ -762,14 +788,18 @@ void HttpSession::HandleResponseHead(const http::ResponseHead& head) {
   http::SpanWriter writer(std::span<char>(out_head_.buffer->bytes));
   down_.begin += static_cast<uint32_t>(head.head_length);
   if (head.status == 101) {
-    if (!upgrade_) {
-      return Respond(502, "the backend switched protocols that were not asked for", true);
+    const http::Header* protocol = http::FindHeader(head.headers, "upgrade");
+    if (!upgrade_ || protocol == nullptr || !http::ListHasToken(protocol->value, "websocket")) {
+      return Respond(502, "the backend switched to a protocol that was not asked for", true);
     }
     // The WebSocket (or other) handshake went through: from here on, bytes as they come.
     if (!http::WriteForwardedResponse(head, client_minor_, true, true, writer)) {
       return Respond(502, "the backend's response head is too large", true);
     }
     CountResponse(101);
+    CountDuration();
+    bytes_to_client_ += writer.size();
+    LogAccess(101);
     if (loaded_) {  // a tunnel is no request in flight: least_connections counts requests
       backend_->runtime->RemoveLoad();
       loaded_ = false;
@@ -799,6 +829,12 @@ void HttpSession::HandleResponseHead(const http::ResponseHead& head) {
       out_head_.end = static_cast<uint32_t>(writer.size());
     }
     return;
+  }
+  if (client_minor_ == 0 && head.framing == http::Framing::kChunked) {
+    // The request went as HTTP/1.0, which a server may not answer chunked (RFC 9112 6.1);
+    // plby passes bodies on unchanged and does not de-chunk one.
+    NotePassiveFailure();
+    return Respond(502, "the backend answered an HTTP/1.0 request with a chunked body", true);
   }
   response_head_done_ = true;
   response_status_ = head.status;
@@ -893,6 +929,9 @@ void HttpSession::SendAgain() {
   response_keep_alive_ = true;
   response_body_ = {};
   response_body_.done = false;
+  upstream_ended_ = false;
+  request_failed_ = false;
+  request_sent_ms_ = 0;
   ConnectNext();
 }
 
@@ -917,8 +956,10 @@ void HttpSession::OnUpstreamLost(absl::string_view why) {
 void HttpSession::FinishExchange() {
   CountDuration();
   LogAccess(response_status_);
-  const bool reusable =
-      response_keep_alive_ && request_body_.done && response_body_.done && down_.size() == 0;
+  // Reused only when both messages ended where their framing said: a request not sent whole
+  // would leave the backend reading the next client's request as the rest of this body.
+  const bool reusable = response_keep_alive_ && !request_failed_ && RequestSent() &&
+                        response_body_.done && down_.size() == 0;
   ReleaseUpstream(reusable);
   ReleaseRequest();
   Drop(up_head_);
@@ -928,6 +969,7 @@ void HttpSession::FinishExchange() {
   if (!keep_client_ || draining_) return Linger();
   exchange_deadline_ms_ = 0;
   routed_ = false;
+  method_ = http::Method::kGet;
   state_ = State::kReading;
   idle_since_ms_ = head_started_ms_ = context_->loop->now_ms();
   if (in_.size() == 0) Drop(in_);
@@ -964,6 +1006,12 @@ void HttpSession::ReleaseRequest() {
 }
 
 void HttpSession::Respond(int status, absl::string_view detail, bool close) {
+  // Once the backend's answer has begun towards the client, a second one cannot follow it:
+  // ending the connection is all that is left to say.
+  if (state_ == State::kExchanging && response_head_done_) {
+    NotePassiveFailure();
+    return Close();
+  }
   Acquire(out_head_);
   http::SpanWriter writer(std::span<char>(out_head_.buffer->bytes));
   close = close || !client_keep_alive_;
@@ -989,6 +1037,7 @@ void HttpSession::Linger() {
   Drop(in_);
   client_->ShutdownWrite();
   ++progress_;
+  if (client_->peer_closed && !client_->readable) return Close();  // it sent all it will
   state_ = State::kLingering;
   deadline_ms_ = context_->loop->now_ms() + kLingerMs;
   context_->loop->ArmTimer(timer_, kLingerMs);
@@ -1078,6 +1127,7 @@ bool HttpSession::ReadInto(Transport& from, Bytes& input, bool* ended) {
     if (n == 0) {
       *ended = true;
       from.readable = false;
+      from.peer_closed = true;
       return true;
     }
     if (errno == EINTR) continue;
@@ -1122,11 +1172,12 @@ void HttpSession::ArmTimer() {
       deadline = now + Ms(view_->pool().settings().connect_timeout);
       break;
     case State::kExchanging:
-      if (!response_head_done_) {
-        deadline = now + Ms(config.response_timeout);
-      } else {
-        deadline = now + Ms(view_->pool().settings().idle_timeout);
-      }
+      // Waiting for the answer: the response timeout, from when the whole request had gone.
+      // While the request goes up, or the answer comes down: the pool's idle timeout, from
+      // the last byte either way (OnTimer arms again while bytes flow).
+      deadline = request_sent_ms_ != 0 && !response_head_done_
+                     ? request_sent_ms_ + Ms(config.response_timeout)
+                     : last_activity_ms_ + Ms(view_->pool().settings().idle_timeout);
       break;
     case State::kResponding:
       deadline = now + Ms(config.response_timeout);
@@ -1148,12 +1199,23 @@ void HttpSession::OnTimer() {
       // Nothing sent at all (idle between requests, or a connection opened ahead of need, as
       // browsers do): closed without a word, as nginx does. Half a head: 408.
       if (in_.size() == 0) return Close();
+      method_ = http::Method::kGet;
       Respond(408, "the request head did not arrive in time", true);
       return Run();
     case State::kConnecting:
       return OnConnectFailed(ETIMEDOUT, "");
-    case State::kExchanging:
+    case State::kExchanging: {
+      const bool waiting_for_answer = request_sent_ms_ != 0 && !response_head_done_;
+      if (!route_timeout && !waiting_for_answer &&
+          now - last_activity_ms_ < Ms(view_->pool().settings().idle_timeout)) {
+        return ArmTimer();  // bytes moved since it was armed
+      }
       if (!response_head_done_) {
+        if (request_sent_ms_ == 0 && !route_timeout) {
+          // The client stopped sending its body: it is the one that is late.
+          Respond(408, "the request body stopped arriving", true);
+          return Run();
+        }
         NotePassiveFailure();
         Respond(504,
                 route_timeout ? "the route's timeout passed before the backend answered"
@@ -1162,6 +1224,7 @@ void HttpSession::OnTimer() {
         return Run();
       }
       return Close();  // the answer stalled (or the route's time ran out) mid-body
+    }
     case State::kResponding:
     case State::kLingering:
       return Close();

@@ -129,6 +129,8 @@ class HttpSession final : public UpstreamUser, public net::TimerHandler {
   // Moves the exchange on: request bytes up, response bytes down.
   void Exchange();
   void SendRequest();
+  // A write of the request failed: stop sending, read what the backend answered first.
+  void RequestWriteFailed();
   void ReceiveResponse();
   void HandleResponseHead(const http::ResponseHead& head);
   void SendResponse();
@@ -226,6 +228,10 @@ class HttpSession final : public UpstreamUser, public net::TimerHandler {
   bool expect_continue_ = false;
   uint32_t up_head_sent_ = 0;
   bool response_started_ = false;  // a byte of the answer came
+  bool upstream_ended_ = false;    // the backend closed its side
+  bool request_failed_ = false;    // a write of the request failed (the backend went)
+  int64_t request_sent_ms_ = 0;    // when the whole request had gone up; 0: not yet
+  int reads_this_turn_ = 0;        // reads since Run began, for kReadsPerTurn
   bool response_head_done_ = false;
   bool response_keep_alive_ = true;  // the backend will take another request
   bool keep_client_ = true;          // the client connection goes on after this answer

@@ -1,12 +1,15 @@
 #include "proxy/upstream_pool.h"
 
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 
 namespace plby::proxy {
 
 void UpstreamConnection::OnEvents(uint32_t events) {
+  if (!transport.fd.valid()) return;  // closed earlier in this batch of events
   if (user_ != nullptr) {
     user_->OnUpstreamEvents(events);
   } else {
@@ -20,7 +23,32 @@ void UpstreamConnection::OnTimer() {
   owner_->Close(this);
 }
 
+// After the worker's loop has stopped: what is retired is freed with the pool.
 UpstreamPool::~UpstreamPool() { CloseAll(); }
+
+bool UpstreamPool::HasUnreadBytes(const Transport& transport) {
+  if (transport.tls.valid() && transport.tls.pending() > 0) return true;
+  char byte;
+  const ssize_t n = ::recv(transport.fd.get(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  // A byte, or the end (0): either way the connection is not what the next exchange needs.
+  return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+void UpstreamPool::Retire(UpstreamConnection* connection) {
+  retired_.emplace_back(connection);
+  if (!deferred_) {
+    deferred_ = true;
+    loop_->Defer(this);
+  }
+}
+
+void UpstreamPool::RunDeferred() {
+  deferred_ = false;
+  for (std::unique_ptr<UpstreamConnection>& connection : retired_) {
+    free_.push_back(std::move(connection));
+  }
+  retired_.clear();
+}
 
 UpstreamConnection* UpstreamPool::TakeIdle(const pool::BackendRuntime* runtime,
                                            UpstreamUser* user) {
@@ -65,8 +93,8 @@ UpstreamConnection* UpstreamPool::New(std::shared_ptr<pool::BackendRuntime> runt
 void UpstreamPool::GiveBack(UpstreamConnection* connection) {
   const pool::PoolSettings& settings = connection->pool->settings();
   std::vector<UpstreamConnection*>& list = idle_[connection->runtime.get()];
-  if (connection->transport.peer_closed || settings.keepalive <= 0 ||
-      settings.send_proxy != config::ProxyProtocol::kNone ||
+  if (connection->transport.peer_closed || HasUnreadBytes(connection->transport) ||
+      settings.keepalive <= 0 || settings.send_proxy != config::ProxyProtocol::kNone ||
       list.size() >= static_cast<size_t>(settings.keepalive) ||
       connection->runtime->close_deadline_ms() != 0) {
     Close(connection);
@@ -85,7 +113,7 @@ void UpstreamPool::Close(UpstreamConnection* connection) {
   if (connection->runtime) connection->runtime->worker(worker_index_).active.Subtract();
   connection->runtime.reset();
   connection->user_ = nullptr;
-  free_.emplace_back(connection);
+  Retire(connection);
 }
 
 void UpstreamPool::Detach(UpstreamConnection* connection) {
@@ -93,26 +121,26 @@ void UpstreamPool::Detach(UpstreamConnection* connection) {
   connection->transport = {};
   connection->runtime.reset();
   connection->user_ = nullptr;
-  free_.emplace_back(connection);
+  Retire(connection);
 }
 
 void UpstreamPool::OnIdleEvents(UpstreamConnection* connection, uint32_t events) {
   // An idle connection has nothing to say: any event is the backend closing it (or sending
   // what nobody asked for, which makes it unusable just the same).
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-    RemoveIdle(connection);
+  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && RemoveIdle(connection)) {
     Close(connection);
   }
 }
 
-void UpstreamPool::RemoveIdle(UpstreamConnection* connection) {
+bool UpstreamPool::RemoveIdle(UpstreamConnection* connection) {
   const auto it = idle_.find(connection->runtime.get());
-  if (it == idle_.end()) return;
+  if (it == idle_.end()) return false;
   std::vector<UpstreamConnection*>& list = it->second;
   const auto found = std::find(list.begin(), list.end(), connection);
-  if (found == list.end()) return;
+  if (found == list.end()) return false;
   list.erase(found);
   --idle_count_;
+  return true;
 }
 
 void UpstreamPool::Sweep(int64_t now_ms) {

@@ -49,7 +49,7 @@ class UpstreamConnection final : public net::EventHandler, public net::TimerHand
   int worker_index_ = 0;
 };
 
-class UpstreamPool {
+class UpstreamPool final : private net::DeferredTask {
  public:
   UpstreamPool(net::EventLoop* loop, int worker_index) : loop_(loop), worker_index_(worker_index) {}
   ~UpstreamPool();
@@ -81,7 +81,13 @@ class UpstreamPool {
  private:
   friend class UpstreamConnection;
   void OnIdleEvents(UpstreamConnection* connection, uint32_t events);
-  void RemoveIdle(UpstreamConnection* connection);
+  bool RemoveIdle(UpstreamConnection* connection);  // false: it was not idle
+  // Takes back a closed connection's object: reused only after the current batch of events,
+  // which may still hold events for its old socket (as for Connection).
+  void Retire(UpstreamConnection* connection);
+  void RunDeferred() override;
+  // Bytes the backend sent that no exchange asked for (or its close): not reusable then.
+  static bool HasUnreadBytes(const Transport& transport);
 
   net::EventLoop* loop_;
   int worker_index_;
@@ -90,6 +96,8 @@ class UpstreamPool {
   absl::flat_hash_map<const pool::BackendRuntime*, std::vector<UpstreamConnection*>> idle_;
   size_t idle_count_ = 0;
   std::vector<std::unique_ptr<UpstreamConnection>> free_;
+  std::vector<std::unique_ptr<UpstreamConnection>> retired_;  // free after this batch
+  bool deferred_ = false;
 };
 
 }  // namespace plby::proxy

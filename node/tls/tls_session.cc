@@ -142,6 +142,10 @@ absl::string_view TlsSession::alpn() const {
                              : absl::string_view(reinterpret_cast<const char*>(protocol), length);
 }
 
+size_t TlsSession::pending() const {
+  return ssl_ != nullptr ? static_cast<size_t>(SSL_pending(ssl_)) : 0;
+}
+
 bool TlsSession::resumed() const { return SSL_session_reused(ssl_) == 1; }
 
 }  // namespace plby::tls

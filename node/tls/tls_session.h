@@ -67,6 +67,8 @@ class TlsSession {
   absl::string_view version() const;  // "TLSv1.3"
   absl::string_view alpn() const;     // "" when none was agreed
   bool resumed() const;
+  // Decrypted bytes OpenSSL holds that no Read took yet.
+  size_t pending() const;
   // After a kError: what went wrong, for the log ("no shared cipher", or why the peer's
   // certificate was not trusted), and its kind.
   const std::string& error() const { return error_; }

@@ -318,6 +318,14 @@ TEST_F(HttpTest, StreamsBodiesBothWays) {
   EXPECT_EQ(Curl({"-o", "/dev/null", "-w", "%{size_download}", Url(node, "/until-close")}),
             "12000");
 
+  // A backend that answers before it read the body: the answer reaches the client, and the
+  // backend connection, whose stream still holds the rest of the body (20 MB: more than the
+  // socket buffers take before the answer comes), is not used again.
+  const std::string early_upload = dir_.Write("early.bin", std::string(20 << 20, 'e'));
+  const std::string early = Curl({"-o", "/dev/null", "-w", "%{http_code}", "--data-binary",
+                                  absl::StrCat("@", early_upload), Url(node, "/early")});
+  EXPECT_EQ(early, "413");
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Curl({Url(node, "/after-early")}), "A /after-early");
   // Python's http.client on one connection: a chunked upload, a download, a HEAD.
   const std::string python = Python(R"(
 import hashlib, http.client, sys

@@ -17,6 +17,7 @@ connections, so a test sees from the backend's side whether plby reused one). Pa
   /ws              a WebSocket handshake (101), then every byte echoed until close
   /health          HEALTH_STATUS (default 200)
   /only-on/NAME    200 from backend NAME, 503 from the others
+  /early           413 at once, the request body left unread (the connection stays open)
   anything else    200, "NAME PATH\\n"
 """
 import base64
@@ -114,6 +115,8 @@ class Handler(BaseHTTPRequestHandler):
             wanted = url.path.split("/")[2]
             status = 200 if wanted == self.server.name else 503
             return self.answer(status, b"%d from %s\n" % (status, self.server.name.encode()))
+        if url.path == "/early":
+            return self.answer(413, b"too large, said early\n")
         if url.path == "/health":
             return self.answer(self.server.health_status, b"health\n")
         if url.path == "/slow":

@@ -43,6 +43,7 @@ TEST(ForwardTest, RequestsLoseHopByHopFieldsAndSayWhoTheClientIs) {
        .proto = "https",
        .trust_forwarded = false,
        .upgrade = false,
+       .host = "",
        .add = add,
        .remove = remove});
   EXPECT_EQ(out,
@@ -60,6 +61,7 @@ TEST(ForwardTest, TrustedSendersKeepTheirForwardedFields) {
        .proto = "http",
        .trust_forwarded = true,
        .upgrade = false,
+       .host = "",
        .add = {},
        .remove = {}});
   EXPECT_THAT(out, HasSubstr("X-Forwarded-For: 198.51.100.7, 10.0.0.1\r\n"));
@@ -74,6 +76,7 @@ TEST(ForwardTest, ChunkedStaysChunkedAndUpgradesKeepTheirFields) {
                                                                            .proto = "http",
                                                                            .trust_forwarded = false,
                                                                            .upgrade = false,
+                                                                           .host = "",
                                                                            .add = {},
                                                                            .remove = {}});
   EXPECT_THAT(chunked, HasSubstr("Transfer-Encoding: chunked\r\n"));
@@ -85,6 +88,7 @@ TEST(ForwardTest, ChunkedStaysChunkedAndUpgradesKeepTheirFields) {
                  .proto = "http",
                  .trust_forwarded = false,
                  .upgrade = true,
+                 .host = "",
                  .add = {},
                  .remove = {}});
   EXPECT_THAT(upgrade, HasSubstr("Upgrade: websocket\r\nConnection: upgrade\r\n"));
@@ -94,9 +98,47 @@ TEST(ForwardTest, ChunkedStaysChunkedAndUpgradesKeepTheirFields) {
                                                                .proto = "http",
                                                                .trust_forwarded = false,
                                                                .upgrade = false,
+                                                               .host = "",
                                                                .add = {},
                                                                .remove = {}});
   EXPECT_THAT(old, HasSubstr("GET / HTTP/1.0\r\nConnection: keep-alive\r\n"));
+}
+
+TEST(ForwardTest, AbsoluteFormSetsTheHostAndCodingsAndEmptyBodiesStayNamed) {
+  const std::string absolute =
+      Forwarded("GET http://public.example/x HTTP/1.1\r\nHost: admin.internal\r\n\r\n",
+                {.target = "/x",
+                 .client_ip = "::1",
+                 .proto = "http",
+                 .trust_forwarded = false,
+                 .upgrade = false,
+                 .host = "public.example",
+                 .add = {},
+                 .remove = {}});
+  EXPECT_THAT(absolute, HasSubstr("GET /x HTTP/1.1\r\nHost: public.example\r\n"));
+  EXPECT_THAT(absolute, HasSubstr("X-Forwarded-Host: public.example\r\n"));
+  EXPECT_THAT(absolute, Not(HasSubstr("admin.internal")));
+  const std::string gzip =
+      Forwarded("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+                {.target = "/",
+                 .client_ip = "::1",
+                 .proto = "http",
+                 .trust_forwarded = false,
+                 .upgrade = false,
+                 .host = "",
+                 .add = {},
+                 .remove = {}});
+  EXPECT_THAT(gzip, HasSubstr("Transfer-Encoding: gzip, chunked\r\n"));
+  const std::string empty = Forwarded("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+                                      {.target = "/",
+                                       .client_ip = "::1",
+                                       .proto = "http",
+                                       .trust_forwarded = false,
+                                       .upgrade = false,
+                                       .host = "",
+                                       .add = {},
+                                       .remove = {}});
+  EXPECT_THAT(empty, HasSubstr("Content-Length: 0\r\n\r\n"));
 }
 
 TEST(ForwardTest, ResponsesSayWhetherTheConnectionGoesOn) {
