@@ -5,6 +5,7 @@
 // removes; and every refusal, smuggling attempts included, with its status.
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -47,6 +48,8 @@ const std::map<std::string, int>& BackendOctets() {
       {"DrainClosesIdleKeepAliveClientsAtOnce", 11},
       {"IdempotentRequestsAreRetriedElsewhereAndPostsAreNot", 12},
       {"MaglevAndP2cKeyOnAHeaderOrCookie", 13},
+      {"TerminatesTlsAndAnswers421ForAHostTheCertificateDoesNotName", 14},
+      {"NginxSeesItsConnectionsReused", 15},
   };
   return *octets;
 }
@@ -610,6 +613,78 @@ TEST_F(HttpTest, MaglevAndP2cKeyOnAHeaderOrCookie) {
                       "%header{x-backend}", Url(node, "/p2c/x")}));
   }
   EXPECT_LE(pair.size(), 2u);
+}
+
+TEST_F(HttpTest, TerminatesTlsAndAnswers421ForAHostTheCertificateDoesNotName) {
+  StartBackends({"A"});
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      RunResult certs,
+      RunToExit("/bin/bash", {PLBY_SOURCE_DIR "/tests/tools/make-test-certs.sh", dir_.path()}));
+  ASSERT_EQ(certs.exit_code, 0) << certs.output;
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      Node node,
+      StartNode(dir_,
+                absl::StrCat(Header(), Pools({"A"}),
+                             "[[server]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\n",
+                             "mode = \"http\"\n[server.tls]\n",
+                             "certificates = [ { cert = \"api.pem\", key = \"api.key\" } ]\n",
+                             "[[server.forward]]\npool = \"a\"\nhost = [\"api.example.com\"]\n",
+                             "path_prefix = \"/\"\n")));
+  const uint16_t port = node.ports.at("web");
+  const std::string base = absl::StrCat("https://api.example.com:", port);
+  const std::vector<std::string> tls = {"--cacert", absl::StrCat(dir_.path(), "/ca.pem"),
+                                        "--resolve",
+                                        absl::StrCat("api.example.com:", port, ":127.0.0.1")};
+  const auto curl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), tls.begin(), tls.end());
+    return Curl(args);
+  };
+  EXPECT_EQ(curl({absl::StrCat(base, "/x")}), "A /x");
+  // Over TLS, the backend hears so.
+  EXPECT_THAT(curl({absl::StrCat(base, "/echo")}), HasSubstr(R"(["x-forwarded-proto", "https"])"));
+  // A Host that is not the certificate's: the client must connect again (421); one that is,
+  // with no route for it: 404.
+  EXPECT_EQ(curl({"-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: other.test",
+                  absl::StrCat(base, "/x")}),
+            "421");
+  EXPECT_EQ(curl({"-o", "/dev/null", "-w", "%{http_code}", "-X", "OPTIONS", "--request-target", "*",
+                  base}),
+            "404");
+}
+
+TEST_F(HttpTest, NginxSeesItsConnectionsReused) {
+  // nginx says which of its connections served a request ($connection) and how many requests
+  // that connection has carried ($connection_requests).
+  const std::string nginx_ip = ip_;
+  const std::string config = dir_.Write(
+      "nginx.conf",
+      absl::StrCat("worker_processes 1;\ndaemon off;\nmaster_process off;\nuser root;\n", "pid ",
+                   dir_.path(), "/nginx.pid;\nerror_log stderr warn;\n",
+                   "events { worker_connections 1024; }\n", "http {\n  access_log off;\n",
+                   "  server {\n    listen ", nginx_ip, ":18090;\n",
+                   "    location / { return 200 \"$connection $connection_requests\\n\"; }\n",
+                   "  }\n}\n"));
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<Process> nginx,
+      StartPeer("/usr/sbin/nginx", {"-p", dir_.path(), "-c", config}, nginx_ip, 18090));
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      Node node, StartNode(dir_, absl::StrCat(Header(), "[[server]]\nname = \"web\"\n",
+                                              "listen = \"127.0.0.1:0\"\nmode = \"http\"\n",
+                                              "[[server.forward]]\nbackends = [ { address = \"",
+                                              nginx_ip, ":18090\" } ]\n")));
+  // Ten clients one after the other: nginx sees at most one connection per plby worker (2),
+  // each carrying requests one after another.
+  std::set<std::string> connections;
+  int most_requests = 0;
+  for (int i = 0; i < 10; ++i) {
+    const std::string answer = Curl({Url(node, "/")});
+    const std::vector<std::string> parts = absl::StrSplit(answer, ' ');
+    ASSERT_EQ(parts.size(), 2u) << answer;
+    connections.insert(parts[0]);
+    most_requests = std::max(most_requests, std::stoi(parts[1]));
+  }
+  EXPECT_LE(connections.size(), 2u);
+  EXPECT_GE(most_requests, 5);
 }
 
 TEST_F(HttpTest, DrainClosesIdleKeepAliveClientsAtOnce) {
