@@ -12,6 +12,7 @@
 #include "inspect/proxy_header.h"
 #include "log/log.h"
 #include "net/socket_ops.h"
+#include "proxy/backend_outcome.h"
 #include "proxy/connection_pool.h"
 
 namespace plby::proxy {
@@ -456,14 +457,7 @@ void Connection::CheckDeadlines(int64_t now_ms) {
 }
 
 void Connection::NotePassiveFailure() {
-  const config::HealthCheckConfig& health = view_->pool().settings().health;
-  // Whether or not there are active checks: without, a cooldown brings the backend back.
-  if (health.passive_failures == 0 || context_->health == nullptr) return;
-  const uint32_t failures = backend_info_->runtime->AddPassiveFailure();
-  // Reported once, when the streak reaches the threshold: a failure path, never per byte.
-  if (failures == static_cast<uint32_t>(health.passive_failures)) {
-    context_->health->ReportPassiveFailures(&view_->pool(), *backend_info_, failures);
-  }
+  proxy::NotePassiveFailure(*context_, view_->pool(), *backend_info_);
 }
 
 void Connection::ConnectNext() {
@@ -510,13 +504,8 @@ void Connection::ReleaseLoad() {
 }
 
 int Connection::StartConnect(const pool::Backend& backend) {
-  const net::SocketAddress& address = backend.socket_address;
-  net::UniqueFd fd(socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd) return errno;
-  net::SetNoDelay(fd.get());
-  if (connect(fd.get(), address.sockaddr_ptr(), address.length()) != 0 && errno != EINPROGRESS) {
-    return errno;
-  }
+  net::UniqueFd fd;
+  if (const int error = StartBackendConnect(backend.socket_address, fd); error != 0) return error;
   // Registered for its whole life with every event, edge-triggered: the first EPOLLOUT says the
   // handshake finished (or failed); later ones say the socket can take more.
   if (absl::Status added = context_->loop->Add(fd.get(), kEdgeTriggered, &backend_); !added.ok()) {
@@ -529,17 +518,7 @@ int Connection::StartConnect(const pool::Backend& backend) {
 }
 
 void Connection::NoteConnectFailure(int error, absl::string_view detail) {
-  context_->stats->connect_failures.Add();
-  backend_info_->runtime->worker(context_->worker_index).connect_failures.Add();
-  NotePassiveFailure();
-  uint64_t suppressed = 0;
-  if (log::Enabled(log::Level::kWarn) &&
-      context_->connect_failure_log->Allow(context_->loop->now_ms(), &suppressed)) {
-    PLBY_LOG(kWarn, "backend connect failed pool=", view_->pool().name(),
-             " backend=", backend_info_->address.ToString(), " error=\"",
-             detail.empty() ? absl::string_view(std::strerror(error)) : detail, "\"",
-             log::SuppressedSuffix(suppressed));
-  }
+  proxy::NoteConnectFailure(*context_, view_->pool(), *backend_info_, error, detail);
 }
 
 void Connection::SendEarly() {
