@@ -14,6 +14,7 @@
 #include "json/json_writer.h"
 #include "log/log.h"
 #include "net/socket_ops.h"
+#include "proxy/backend_outcome.h"
 #include "proxy/connection.h"
 #include "route/route_table.h"
 
@@ -300,26 +301,6 @@ void HttpSession::HandleRequest(const http::RequestHead& head) {
   }
   route_ = *route;
   routed_ = true;
-  // The request's own key, when its pool hashes a field or cookie (read now: the head's bytes
-  // are not kept).
-  request_key_.reset();
-  {
-    // The view's current snapshot (a plain count, no atomic): StartExchange takes it again.
-    pool::PoolView* view = listener_->views[route_];
-    pool::PoolView::SnapshotRef* latest = view->Acquire();
-    const balance::HashKey& hash = latest->snapshot->balance().hash;
-    if (hash.source == balance::HashKey::Source::kHeader) {
-      if (const http::Header* field = http::FindHeader(head.headers, hash.name)) {
-        request_key_ = balance::ValueKey(field->value);
-      }
-    } else if (hash.source == balance::HashKey::Source::kCookie) {
-      if (const http::CookieLookup cookie = http::FindCookie(head.headers, hash.name);
-          cookie.found) {
-        request_key_ = balance::ValueKey(cookie.value);
-      }
-    }
-    view->Release(latest);
-  }
   const config::HttpRouteConfig& route_config = listener_->http_route(route_);
 
   // The head as forwarded, built once: a retry sends it again as it is.
@@ -356,10 +337,10 @@ void HttpSession::HandleRequest(const http::RequestHead& head) {
   response_body_.done = false;
   exchange_deadline_ms_ =
       route_config.timeout ? context_->loop->now_ms() + Ms(*route_config.timeout) : 0;
-  StartExchange();
+  StartExchange(head.headers);
 }
 
-void HttpSession::StartExchange() {
+void HttpSession::StartExchange(std::span<const http::Header> headers) {
   view_ = listener_->views[route_];
   snapshot_ = view_->Acquire();
   pool::Pool& pool = view_->pool();
@@ -386,6 +367,18 @@ void HttpSession::StartExchange() {
   }
   ticket_ = pool.TakeTicket();
   const balance::HashKey& hash = snapshot_->snapshot->balance().hash;
+  // The request's own key, when the pool hashes a field or cookie (read now: the head's bytes
+  // are not kept, and a retry keeps this key).
+  request_key_.reset();
+  if (hash.source == balance::HashKey::Source::kHeader) {
+    if (const http::Header* field = http::FindHeader(headers, hash.name)) {
+      request_key_ = balance::ValueKey(field->value);
+    }
+  } else if (hash.source == balance::HashKey::Source::kCookie) {
+    if (const http::CookieLookup cookie = http::FindCookie(headers, hash.name); cookie.found) {
+      request_key_ = balance::ValueKey(cookie.value);
+    }
+  }
   const bool keyed = snapshot_->snapshot->needs_key();
   key_ = keyed ? balance::ClientKey(facts_.client, hash) : 0;
   if (request_key_ && hash.from_request()) {
@@ -419,7 +412,9 @@ void HttpSession::ConnectNext() {
       upstream_reused_ = true;
       listener_->counters->http_upstream_reused.Add();
       upstream_->transport.writable = true;
-      upstream_->transport.readable = true;  // a read says EAGAIN, or what came meanwhile
+      // Nothing to read: it was empty when given back, and anything since (the backend closing
+      // it, say) comes as an edge of its own.
+      upstream_->transport.readable = false;
       state_ = State::kExchanging;
       ArmTimer();
       return;  // the caller's Run moves it on
@@ -435,9 +430,7 @@ void HttpSession::ConnectNext() {
       context_->stats->resource_errors.Add();
       return Respond(503, "plby is out of local resources (descriptors, memory or ports)", true);
     }
-    context_->stats->connect_failures.Add();
-    backend_->runtime->worker(context_->worker_index).connect_failures.Add();
-    NotePassiveFailure();
+    NoteConnectFailure(*context_, pool, *backend_, error);
   }
   if (!lost_why_.empty()) {
     // The request was sent again after its backend failed, and no other backend took it: the
@@ -450,13 +443,8 @@ void HttpSession::ConnectNext() {
 }
 
 int HttpSession::StartConnect(const pool::Backend& backend) {
-  const net::SocketAddress& address = backend.socket_address;
-  net::UniqueFd fd(socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd) return errno;
-  net::SetNoDelay(fd.get());
-  if (connect(fd.get(), address.sockaddr_ptr(), address.length()) != 0 && errno != EINPROGRESS) {
-    return errno;
-  }
+  net::UniqueFd fd;
+  if (const int error = StartBackendConnect(backend.socket_address, fd); error != 0) return error;
   upstream_ = context_->upstreams->New(backend.runtime, &view_->pool(), this);
   // Counted as open from here: UpstreamPool::Close takes it off.
   backend.runtime->worker(context_->worker_index).active.Add();
@@ -538,17 +526,7 @@ void HttpSession::OnConnectFailed(int error, absl::string_view detail) {
     backend_->runtime->RemoveLoad();
     loaded_ = false;
   }
-  context_->stats->connect_failures.Add();
-  backend_->runtime->worker(context_->worker_index).connect_failures.Add();
-  NotePassiveFailure();
-  uint64_t suppressed = 0;
-  if (log::Enabled(log::Level::kWarn) &&
-      context_->connect_failure_log->Allow(context_->loop->now_ms(), &suppressed)) {
-    PLBY_LOG(kWarn, "backend connect failed pool=", view_->pool().name(),
-             " backend=", backend_->address.ToString(), " error=\"",
-             detail.empty() ? absl::string_view(std::strerror(error)) : detail, "\"",
-             log::SuppressedSuffix(suppressed));
-  }
+  NoteConnectFailure(*context_, view_->pool(), *backend_, error, detail);
   // Nothing of the request reached this backend: any method may go to the next one.
   ConnectNext();
   Run();
@@ -867,6 +845,19 @@ void HttpSession::HandleResponseHead(const http::ResponseHead& head) {
 }
 
 void HttpSession::SendResponse() {
+  if (out_head_.size() > 0 && out_head_.begin == 0 && response_head_done_ &&
+      response_body_.scanned > 0) {
+    // The first body bytes go in the same write as the head (one system call, one segment
+    // for a small answer, as HAProxy sends it).
+    const uint32_t take = std::min<uint32_t>(
+        response_body_.scanned, static_cast<uint32_t>(kHttpBufferBytes) - out_head_.end);
+    std::memcpy(out_head_.buffer->bytes.data() + out_head_.end, down_.data(), take);
+    out_head_.end += take;
+    down_.begin += take;
+    response_body_.scanned -= take;
+    if (response_body_.framing == http::Framing::kContentLength) response_body_.left -= take;
+    backend_->runtime->worker(context_->worker_index).bytes_received.Add(take);
+  }
   if (out_head_.size() > 0) {
     if (!client_->writable) return;
     const uint32_t before = out_head_.begin;
@@ -1102,12 +1093,7 @@ void HttpSession::CountDuration() {
 
 void HttpSession::NotePassiveFailure() {
   if (backend_ == nullptr || view_ == nullptr) return;
-  const config::HealthCheckConfig& health = view_->pool().settings().health;
-  if (health.passive_failures == 0 || context_->health == nullptr) return;
-  const uint32_t failures = backend_->runtime->AddPassiveFailure();
-  if (failures == static_cast<uint32_t>(health.passive_failures)) {
-    context_->health->ReportPassiveFailures(&view_->pool(), *backend_, failures);
-  }
+  proxy::NotePassiveFailure(*context_, view_->pool(), *backend_);
 }
 
 // --- I/O ---

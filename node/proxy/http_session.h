@@ -119,7 +119,9 @@ class HttpSession final : public UpstreamUser, public net::TimerHandler {
   // Reading: parses what arrived; starts the exchange, or queues plby's answer.
   void ReadRequest();
   void HandleRequest(const http::RequestHead& head);
-  void StartExchange();
+  // Takes the route's snapshot and picks; `headers` (the head's, still in place) give the key
+  // of a pool that hashes a field or cookie.
+  void StartExchange(std::span<const http::Header> headers);
   // Picks a backend not tried yet and leases or opens a connection to it.
   void ConnectNext();
   int StartConnect(const pool::Backend& backend);

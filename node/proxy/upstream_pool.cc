@@ -28,6 +28,9 @@ UpstreamPool::~UpstreamPool() { CloseAll(); }
 
 bool UpstreamPool::HasUnreadBytes(const Transport& transport) {
   if (transport.tls.valid() && transport.tls.pending() > 0) return true;
+  // A plaintext socket whose last read came up short was empty then, and whatever arrived
+  // since raises an edge of its own (which closes it): no system call needed to know.
+  if (!transport.readable) return false;
   char byte;
   const ssize_t n = ::recv(transport.fd.get(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   // A byte, or the end (0): either way the connection is not what the next exchange needs.
