@@ -218,7 +218,7 @@ class HealthChecker::Probe final : public net::EventHandler, public net::TimerHa
   net::UniqueFd fd_;
   tls::TlsSession tls_;  // [pool.tls]: the check's handshake
   bool handshaking_ = false;
-  bool connected_ = false;  // the TCP connect is done
+  bool connected_ = false;     // the TCP connect is done
   std::string tls_error_;      // why the last check failed, when errno cannot say
   bool http_sent_ = false;     // check = "http": the request went
   std::string http_response_;  // ... and what came back so far

@@ -54,8 +54,8 @@ struct RequestHead {
   Method method_kind = Method::kOther;
   absl::string_view target;  // the request-target as sent (origin-, absolute-, authority- or *)
   int minor_version = 1;     // HTTP/1.<minor>: 0 or 1
-  std::span<const Header> headers;  // in the caller's storage, in order
-  absl::string_view host;  // the Host field's value (may be empty: "Host:" with no value)
+  std::span<const Header> headers;   // in the caller's storage, in order
+  absl::string_view host;            // the Host field's value (may be empty: "Host:" with no value)
   Framing framing = Framing::kNone;  // kNone, kContentLength or kChunked
   uint64_t content_length = 0;       // for kContentLength
   // After this exchange the connection may carry another: HTTP/1.1 unless "Connection: close",
@@ -135,9 +135,9 @@ class ChunkedDecoder {
   static constexpr size_t kMaxTrailerBytes = 16 * 1024;
 
   struct Result {
-    size_t consumed = 0;   // bytes of the input that belong to the body (forward these)
-    bool done = false;     // the body ended at `consumed`; what follows is the next message
-    bool error = false;    // the framing is broken: `error_text` says how
+    size_t consumed = 0;           // bytes of the input that belong to the body (forward these)
+    bool done = false;             // the body ended at `consumed`; what follows is the next message
+    bool error = false;            // the framing is broken: `error_text` says how
     absl::string_view error_text;  // static text
   };
 
@@ -178,8 +178,8 @@ class ChunkedDecoder {
   size_t trailer_bytes_ = 0;  // of the trailer section so far
   // Extension grammar state; the helper implementing Feed may add fields as it needs.
   int extension_part_ = 0;
-  bool trailer_name_ = false;   // still in a trailer line's field name
-  bool trailer_colon_ = false;  // the colon was seen
+  bool trailer_name_ = false;     // still in a trailer line's field name
+  bool trailer_colon_ = false;    // the colon was seen
   absl::string_view error_text_;  // static text, for every Feed after the error
 };
 

@@ -116,7 +116,8 @@ TEST(CliTest, PoolsSetTakesTheBalanceSettings) {
                         "WRR (weighted_round_robin), least_connections (LC), p2c (power_of_two), "
                         "random, maglev)"));
   EXPECT_THAT(ErrorOf({"pools", "set", "--hash", "header"}),
-              HasSubstr("--hash: unknown hash \"header\" (valid: source_ip, source_ip_port, header:NAME, cookie:NAME)"));
+              HasSubstr("--hash: unknown hash \"header\" (valid: source_ip, source_ip_port, "
+                        "header:NAME, cookie:NAME)"));
   EXPECT_THAT(ErrorOf({"pools", "set", "--maglev-table-size", "100"}),
               HasSubstr("--maglev-table-size: maglev_table_size 100 is not a prime (the nearest "
                         "primes are 97 and 101)"));
