@@ -782,6 +782,11 @@ void HttpSession::HandleResponseHead(const http::ResponseHead& head) {
       backend_->runtime->RemoveLoad();
       loaded_ = false;
     }
+    // Nor for the retry budget. (The pool's active count and the snapshot go to the relay,
+    // which gives them back when it closes.)
+    view_->pool().EndRequest();
+    if (retry_counted_) view_->pool().EndRetry();
+    retry_counted_ = false;
     const SessionHost::Handover handover{
         .upstream = upstream_,
         .view = view_,
