@@ -41,14 +41,29 @@ PoolSnapshot::PoolSnapshot(const Inputs& inputs, std::vector<Backend> backends)
   }
   std::vector<bool> is_eligible(backends_.size(), false);
   for (uint32_t i : eligible_) is_eligible[i] = true;
+  // A ramp that has ended, under this window or under the one in force until now, is over for
+  // good: a window made longer later must not throttle the backend again.
+  const absl::Duration previous_window =
+      inputs.previous != nullptr &&
+              balance::Describe(inputs.previous->balance_.algorithm).slow_start
+          ? inputs.previous->balance_.slow_start
+          : absl::ZeroDuration();
   effective_weights_.resize(backends_.size());
   for (uint32_t i = 0; i < backends_.size(); ++i) {
     BackendRuntime& runtime = *backends_[i].runtime;
+    int64_t start = runtime.ramp_start_ms();
     if (window > absl::ZeroDuration() && is_eligible[i] && inputs.previous != nullptr &&
         !eligible_before.contains(&runtime)) {
-      runtime.set_ramp_start_ms(inputs.now_ms);
+      start = inputs.now_ms;
+      runtime.set_ramp_start_ms(start);
+    } else if (start != 0) {
+      const absl::Duration elapsed = absl::Milliseconds(inputs.now_ms - start);
+      if (elapsed >= window ||
+          (previous_window > absl::ZeroDuration() && elapsed >= previous_window)) {
+        runtime.set_ramp_start_ms(0);
+        start = 0;
+      }
     }
-    const int64_t start = runtime.ramp_start_ms();
     effective_weights_[i] =
         start == 0
             ? backends_[i].weight * balance::kWeightScale

@@ -114,6 +114,19 @@ TEST(RoundRobinTest, CyclesThroughEveryBackend) {
   EXPECT_THAT(Picks(balancer, 0, 9), ElementsAre(0, 1, 2, 3, 0, 1, 2, 3, 0));
 }
 
+TEST(RoundRobinTest, ABackendThatRampsUpTakesItsShareOfTurns) {
+  // Weights are ignored (4 and 1 take equal turns), but slow start's ramp counts: the second
+  // backend at 25% of its ramp takes a quarter of a full turn.
+  TestPool pool({4, 1, 1});
+  pool.candidates()[1].effective_weight = kWeightScale / 4;
+  RoundRobin ramping(pool.candidates());
+  EXPECT_THAT(Count(Picks(ramping, 0, 900)),
+              ElementsAre(std::pair{0u, 400}, std::pair{1u, 100}, std::pair{2u, 400}));
+  pool.candidates()[1].effective_weight = kWeightScale;
+  RoundRobin done(pool.candidates());
+  EXPECT_THAT(Picks(done, 0, 6), ElementsAre(0, 1, 2, 0, 1, 2));
+}
+
 TEST(AlgorithmTest, ParsesCaseInsensitivelyAndNamesTheValidOnes) {
   EXPECT_EQ(*ParseAlgorithm("wrr"), Algorithm::kWeightedRoundRobin);
   EXPECT_EQ(*ParseAlgorithm("RR"), Algorithm::kRoundRobin);

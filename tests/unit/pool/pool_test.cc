@@ -4,6 +4,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "net/event_loop.h"
 #include "pool/pool_registry.h"
 #include "pool/pool_view.h"
 
@@ -68,6 +69,31 @@ TEST(SlowStartTest, ABackendRampsWhenItStartsTakingConnectionsNotAtStart) {
   Pool hashed(maglev, {MakeBackend("10.0.0.1:80")});
   hashed.Publish({MakeBackend("10.0.0.1:80"), MakeBackend("10.0.0.2:80")});
   EXPECT_FALSE(hashed.snapshot()->ramping()) << "maglev never ramps: it would move keys";
+}
+
+TEST(SlowStartTest, AFinishedRampStaysFinishedWhenTheWindowGrows) {
+  PoolSettings settings = Settings();
+  settings.balance.slow_start = absl::Seconds(30);
+  Pool pool(settings, {MakeBackend("10.0.0.1:80", 2)});
+  // Its ramp began 31 s ago: over under a 30 s window.
+  std::vector<Backend> backends = pool.snapshot()->backends();
+  backends[0].runtime->set_ramp_start_ms(net::MonotonicMs() - 31'000);
+  const auto keep = [](const PoolContent&) { return absl::OkStatus(); };
+  BalanceSettings longer = settings.balance;
+  longer.slow_start = absl::Seconds(60);
+  absl::StatusOr<std::shared_ptr<const PoolSnapshot>> updated =
+      pool.UpdateBalance(std::nullopt, longer, keep);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_THAT((*updated)->effective_weights(), ::testing::ElementsAre(2000))
+      << "a 60 s window must not take the backend back to 31 s of 60";
+  EXPECT_FALSE((*updated)->ramping());
+
+  // A ramp still under way goes on under the new window.
+  backends[0].runtime->set_ramp_start_ms(net::MonotonicMs() - 15'000);
+  longer.slow_start = absl::Seconds(120);
+  updated = pool.UpdateBalance(std::nullopt, longer, keep);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_NEAR((*updated)->effective_weights()[0], 2 * (100 + 900 * 15 / 120), 20);
 }
 
 TEST(PoolTest, PublishReplacesTheSnapshotAndBumpsTheVersion) {
