@@ -3,6 +3,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "balance/settings.h"
 #include "control/algorithm_wire.h"
 
 namespace plby::ctl {
@@ -68,9 +69,12 @@ std::vector<PlannedChange> PlanPool(const config::PoolConfig& desired,
   };
   const balance::Settings& want = desired.balance;
   const balance::Settings& have = observed.balance;
-  const bool hashes = balance::Describe(want.algorithm).needs_key;
+  // A node reports the hash and table size only where they decide something, so only there
+  // are they compared.
   if (want.algorithm != have.algorithm || want.slow_start != have.slow_start ||
-      (hashes && (want.hash != have.hash || want.maglev_table_size != have.maglev_table_size))) {
+      balance::UsesHash(want) != balance::UsesHash(have) ||
+      (balance::UsesHash(want) && want.hash != have.hash) ||
+      (balance::UsesTableSize(want) && want.maglev_table_size != have.maglev_table_size)) {
     change(ChangeKind::kSetBalance, "", balance::Summary(observed.balance),
            balance::Summary(desired.balance))
         .balance = desired.balance;

@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "balance/algorithm.h"
+#include "balance/settings.h"
 #include "config/config.h"
 #include "control/control_plane.h"
 #include "control/control_server.h"
@@ -219,14 +220,7 @@ int CheckConfig(const plby::config::Config& config) {
     const bool from_state = (*pools)->FromSavedState(pool.name);
     const plby::pool::Pool* running = (*pools)->Find(pool.name);
     const plby::pool::BalanceSettings& balance = running->snapshot()->balance();
-    std::string balancing(plby::balance::AlgorithmName(balance.algorithm));
-    if (balance.slow_start > absl::ZeroDuration()) {
-      absl::StrAppend(&balancing, " slow_start ", absl::FormatDuration(balance.slow_start));
-    }
-    if (plby::balance::Describe(balance.algorithm).needs_key) {
-      absl::StrAppend(&balancing, " hash ", plby::balance::HashKeyName(balance.hash),
-                      " maglev_table_size ", balance.maglev_table_size);
-    }
+    const std::string balancing = plby::balance::Summary(balance);
     std::printf(
         "  pool \"%s\" algorithm %s backends %zu%s connect_timeout %s idle_timeout %s health "
         "%s\n",

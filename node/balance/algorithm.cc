@@ -33,15 +33,17 @@ constexpr absl::string_view kPowerAliases[] = {"power_of_two"};
 
 // The one table of algorithms.
 const AlgorithmInfo kAlgorithms[] = {
-    // algorithm, name, aliases, uses_weights, needs_key, needs_load, slow_start, make
-    {Algorithm::kRoundRobin, "RR", kRoundRobinAliases, false, false, false, true, Make<RoundRobin>},
-    {Algorithm::kWeightedRoundRobin, "WRR", kWeightedAliases, true, false, false, true,
+    // algorithm, name, aliases, uses_weights, needs_key, draws_by_request_key, needs_load,
+    // slow_start, make
+    {Algorithm::kRoundRobin, "RR", kRoundRobinAliases, false, false, false, false, true,
+     Make<RoundRobin>},
+    {Algorithm::kWeightedRoundRobin, "WRR", kWeightedAliases, true, false, false, false, true,
      Make<SmoothWeighted>},
-    {Algorithm::kLeastConnections, "least_connections", kLeastAliases, true, false, true, true,
-     Make<LeastConnections>},
-    {Algorithm::kPowerOfTwo, "p2c", kPowerAliases, true, false, true, true, Make<PowerOfTwo>},
-    {Algorithm::kRandom, "random", {}, true, false, false, true, Make<WeightedRandom>},
-    {Algorithm::kMaglev, "maglev", {}, true, true, false, false, MakeMaglev},
+    {Algorithm::kLeastConnections, "least_connections", kLeastAliases, true, false, false, true,
+     true, Make<LeastConnections>},
+    {Algorithm::kPowerOfTwo, "p2c", kPowerAliases, true, false, true, true, true, Make<PowerOfTwo>},
+    {Algorithm::kRandom, "random", {}, true, false, false, false, true, Make<WeightedRandom>},
+    {Algorithm::kMaglev, "maglev", {}, true, true, false, false, false, MakeMaglev},
 };
 
 std::string ValidNames() {

@@ -32,8 +32,11 @@ struct AlgorithmInfo {
   absl::Span<const absl::string_view> aliases;
   bool uses_weights;  // false: weights are accepted but ignored (warned about)
   bool needs_key;     // picks by a hash of the client's address (hash = ...)
-  bool needs_load;    // reads the backends' node-wide connection counts
-  bool slow_start;    // may ramp a backend's weight up; not for a key hash (it would move keys)
+  // HTTP mode: a request key (hash = "header:NAME" or "cookie:NAME") seeds its random draws,
+  // so one user's requests choose between the same backends; other hash kinds mean nothing.
+  bool draws_by_request_key;
+  bool needs_load;  // reads the backends' node-wide connection counts
+  bool slow_start;  // may ramp a backend's weight up; not for a key hash (it would move keys)
   // Builds the balancer for one snapshot. `previous`, the balancer of the snapshot being
   // replaced (same algorithm, or null), lets an expensive one (maglev's table) be reused.
   std::unique_ptr<const Balancer> (*make)(const BalancerInput& input, const Balancer* previous);

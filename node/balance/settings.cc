@@ -33,11 +33,18 @@ std::string Summary(const Settings& settings) {
   if (settings.slow_start > absl::ZeroDuration()) {
     absl::StrAppend(&text, " slow_start ", absl::FormatDuration(settings.slow_start));
   }
-  if (Describe(settings.algorithm).needs_key) {
-    absl::StrAppend(&text, " hash ", HashKeyName(settings.hash), " maglev_table_size ",
-                    settings.maglev_table_size);
+  if (UsesHash(settings)) absl::StrAppend(&text, " hash ", HashKeyName(settings.hash));
+  if (UsesTableSize(settings)) {
+    absl::StrAppend(&text, " maglev_table_size ", settings.maglev_table_size);
   }
   return text;
 }
+
+bool UsesHash(const Settings& settings) {
+  const AlgorithmInfo& info = Describe(settings.algorithm);
+  return info.needs_key || (info.draws_by_request_key && settings.hash.from_request());
+}
+
+bool UsesTableSize(const Settings& settings) { return Describe(settings.algorithm).needs_key; }
 
 }  // namespace plby::balance

@@ -30,6 +30,12 @@ absl::Status CheckSlowStart(Algorithm algorithm, absl::Duration slow_start);
 // Every rule at once: the slow start, and the maglev table size.
 absl::Status Validate(const Settings& settings);
 
+// Whether `settings.hash` decides anything: always for maglev, and for p2c when it names a
+// request field or cookie. Where it does not, it is neither shown nor compared.
+bool UsesHash(const Settings& settings);
+// Whether `settings.maglev_table_size` decides anything (maglev only).
+bool UsesTableSize(const Settings& settings);
+
 // "maglev hash source_ip maglev_table_size 65537", "WRR slow_start 30s": for logs and output.
 std::string Summary(const Settings& settings);
 

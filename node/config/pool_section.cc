@@ -308,13 +308,20 @@ void Validator::ReadBalance(const toml::table& table, const std::string& path, P
       pool.balance.maglev_table_size = static_cast<uint64_t>(value->get());
     }
   }
-  if (!info.needs_key) {
-    for (absl::string_view key : {"hash", "maglev_table_size"}) {
-      if (const toml::node* unused = table.get(ToStd(key))) {
-        Warn(unused->source(), absl::StrCat(path, ".", key, " applies to algorithm maglev only; ",
-                                            info.name, " ignores it"));
-      }
-    }
+  if (const toml::node* unused = table.get("hash");
+      unused != nullptr && !balance::UsesHash(pool.balance)) {
+    Warn(unused->source(),
+         absl::StrCat(path,
+                      ".hash applies to algorithm maglev, and to p2c in HTTP mode when it "
+                      "is header:NAME or cookie:NAME; ",
+                      info.name, " ignores this one"));
+  }
+  if (const toml::node* unused = table.get("maglev_table_size");
+      unused != nullptr && !balance::UsesTableSize(pool.balance)) {
+    Warn(unused->source(), absl::StrCat(path,
+                                        ".maglev_table_size applies to algorithm maglev "
+                                        "only; ",
+                                        info.name, " ignores it"));
   }
 }
 

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "balance/settings.h"
 #include "control/algorithm_wire.h"
 #include "grpc/grpc_security_constants.h"
 
@@ -49,8 +50,10 @@ void Fill(const PoolSummary& summary, v1::PoolSummary* pool) {
   pool->set_algorithm(ToWire(summary.balance.algorithm));
   pool->set_slow_start_ms(
       static_cast<uint64_t>(absl::ToInt64Milliseconds(summary.balance.slow_start)));
-  if (balance::Describe(summary.balance.algorithm).needs_key) {
+  if (balance::UsesHash(summary.balance)) {
     pool->set_hash(std::string(balance::HashKeyName(summary.balance.hash)));
+  }
+  if (balance::UsesTableSize(summary.balance)) {
     pool->set_maglev_table_size(summary.balance.maglev_table_size);
   }
   pool->set_version(summary.version);

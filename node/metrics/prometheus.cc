@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "balance/algorithm.h"
+#include "balance/settings.h"
 #include "metrics/exposition.h"
 #include "tls/tls_session.h"
 
@@ -250,15 +251,17 @@ std::string RenderPrometheus(const Report& report) {
   }
   out.Family("plby_pool_info", "gauge",
              "How the pool balances, as labels (algorithm; for maglev also hash and "
-             "table_size); always 1.");
+             "table_size, for p2c hash when it names a request field or cookie); always 1.");
   for (const PoolReport& pool : report.pools) {
     const balance::Settings& balance = pool.summary.balance;
     std::string labels = absl::StrCat(
         PoolLabel(pool), ",algorithm=\"", balance::AlgorithmName(balance.algorithm),
         "\",slow_start_seconds=\"", absl::ToInt64Milliseconds(balance.slow_start) / 1000.0, "\"");
-    if (balance::Describe(balance.algorithm).needs_key) {
-      absl::StrAppend(&labels, ",hash=\"", balance::HashKeyName(balance.hash), "\",table_size=\"",
-                      balance.maglev_table_size, "\"");
+    if (balance::UsesHash(balance)) {
+      absl::StrAppend(&labels, ",hash=\"", balance::HashKeyName(balance.hash), "\"");
+    }
+    if (balance::UsesTableSize(balance)) {
+      absl::StrAppend(&labels, ",table_size=\"", balance.maglev_table_size, "\"");
     }
     out.Sample("plby_pool_info", labels, uint64_t{1});
   }

@@ -385,7 +385,7 @@ void HttpSession::StartExchange(std::span<const http::Header> headers) {
     // hash = "header:NAME" or "cookie:NAME": maglev maps the value to its backend; p2c draws its
     // two candidates from it, so one user's requests choose between the same two backends.
     if (keyed) key_ = *request_key_;
-    if (snapshot_->snapshot->balance().algorithm == balance::Algorithm::kPowerOfTwo) {
+    if (balance::Describe(snapshot_->snapshot->balance().algorithm).draws_by_request_key) {
       ticket_ = *request_key_;
     }
   }

@@ -236,8 +236,20 @@ TEST(ConfigTest, PoolMistakesAreNamedWithTheirLine) {
       ParseConfig(pool + "algorithm = \"p2c\"\nhash = \"source_ip\"\n", "test.toml");
   ASSERT_TRUE(warned.ok()) << warned.status();
   EXPECT_THAT(warned->warnings,
-              ::testing::Contains(HasSubstr("test.toml:9:8: pool[0].hash applies to algorithm "
-                                            "maglev only; p2c ignores it")));
+              ::testing::Contains(HasSubstr(
+                  "test.toml:9:8: pool[0].hash applies to algorithm maglev, and to p2c in HTTP "
+                  "mode when it is header:NAME or cookie:NAME; p2c ignores this one")));
+  // p2c draws by a request field or cookie: no warning.
+  absl::StatusOr<Config> by_cookie =
+      ParseConfig(pool + "algorithm = \"p2c\"\nhash = \"cookie:session\"\n", "test.toml");
+  ASSERT_TRUE(by_cookie.ok()) << by_cookie.status();
+  EXPECT_THAT(by_cookie->warnings, ::testing::Not(::testing::Contains(HasSubstr("hash"))));
+  absl::StatusOr<Config> sized =
+      ParseConfig(pool + "algorithm = \"random\"\nmaglev_table_size = 251\n", "test.toml");
+  ASSERT_TRUE(sized.ok()) << sized.status();
+  EXPECT_THAT(sized->warnings,
+              ::testing::Contains(HasSubstr("pool[0].maglev_table_size applies to algorithm "
+                                            "maglev only; random ignores it")));
 }
 
 TEST(ConfigTest, UnknownKeysAreRefusedWhereverTheyAre) {

@@ -79,6 +79,16 @@ TEST(PlanTest, WhatTheNodeDoesNotUseIsNoDifference) {
                                "backends = []\n"),
                        Observed({}))
                   .empty());
+  // p2c uses a hash only when it names a request field or cookie.
+  const balance::Settings p2c{.algorithm = balance::Algorithm::kPowerOfTwo};
+  EXPECT_TRUE(PlanPool(Desired("[[pool]]\nname = \"web\"\nalgorithm = \"p2c\"\n"
+                               "hash = \"source_ip_port\"\nbackends = []\n"),
+                       Observed({}, p2c))
+                  .empty());
+  EXPECT_THAT(Lines(PlanPool(Desired("[[pool]]\nname = \"web\"\nalgorithm = \"p2c\"\n"
+                                     "hash = \"cookie:session\"\nbackends = []\n"),
+                             Observed({}, p2c))),
+              ::testing::ElementsAre("set balance  [p2c -> p2c hash cookie:session]"));
   const config::PoolConfig discovered = Desired(
       "[[pool]]\nname = \"web\"\nalgorithm = \"RR\"\n"
       "discover = { dns = \"web.default.svc:8080\", every = \"5s\" }\n");
