@@ -47,11 +47,12 @@ Flags:
                        /etc/hosts-style file read instead of DNS for these names
   --pool NAME          the pool (default: the node's only pool)
   --weight N           1-256, for add and set
-  --algorithm A        pools set: RR, WRR, least_connections (LC), p2c
-                       (power_of_two), random or maglev
+  --algorithm A        pools set: RR (round_robin), WRR (weighted_round_robin),
+                       least_connections (LC), p2c (power_of_two), random or maglev
   --slow-start D       pools set: ramp a backend that starts taking connections
                        from 10% of its weight over D (0 turns it off; not with maglev)
-  --hash K             pools set, maglev: source_ip or source_ip_port
+  --hash K             pools set: source_ip or source_ip_port (maglev), header:NAME or
+                       cookie:NAME (maglev and p2c, HTTP mode)
   --maglev-table-size N  pools set, maglev: a prime up to 5000011 (default 65537)
   --if-absent          add: a node that already has the backend with that weight,
                        not draining, counts as done (re-run a fleet-wide add safely)
@@ -105,20 +106,22 @@ constexpr CommandSpec kCommands[] = {
      "Usage: plbyctl status [flags]\n\nShows each node's version, uptime, workers, connections "
      "and pools.\n"},
     {"pools list", Command::kPoolsList, false,
-     "Usage: plbyctl pools list [flags]\n\nLists each node's pools: name, listen address, "
-     "algorithm, version, backends.\n"},
+     "Usage: plbyctl pools list [flags]\n\nLists each node's pools: name, the listeners that "
+     "forward to it, algorithm,\nversion, backends, open connections and where the backends "
+     "come from.\n"},
     {"pools set", Command::kPoolsSet, false,
      "Usage: plbyctl pools set [--pool NAME] [--algorithm A] [--slow-start D] [--hash K]\n"
      "                        [--maglev-table-size N] [--expected-version V]\n\n"
      "Changes how the pool balances new connections; open ones keep their backend. What is\n"
      "not given stays as it is. The change is saved in the node's state file, so it\n"
      "survives a restart, and bumps the pool's version.\n"
-     "  --algorithm        RR, WRR, least_connections (LC), p2c (power_of_two), random,\n"
-     "                     maglev\n"
+     "  --algorithm        RR (round_robin), WRR (weighted_round_robin), least_connections\n"
+     "                     (LC), p2c (power_of_two), random, maglev\n"
      "  --slow-start       e.g. 30s: a backend that is added, undrained or healthy again\n"
      "                     starts at 10% of its weight and reaches all of it over D; 0s\n"
      "                     turns it off. Not with maglev (it would move keys)\n"
-     "  --hash             maglev: source_ip (default) or source_ip_port\n"
+     "  --hash             maglev: source_ip (default) or source_ip_port; maglev and p2c,\n"
+     "                     HTTP mode: header:NAME or cookie:NAME\n"
      "  --maglev-table-size  maglev: the lookup table's size, a prime (default 65537)\n"},
     {"certs list", Command::kCertsList, false,
      "Usage: plbyctl certs list [flags]\n\nLists the certificates of each node's listeners that "

@@ -102,6 +102,7 @@ absl::Status Run(const Invocation& invocation, Calls& calls, NodeResult& result)
       absl::Status status = calls.Call(&v1::Control::Stub::ListBackends, request, &response);
       result.version = response.version();
       result.algorithm = response.algorithm();
+      result.listeners.assign(response.listeners().begin(), response.listeners().end());
       result.backends.assign(response.backends().begin(), response.backends().end());
       return status;
     }

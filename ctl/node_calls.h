@@ -28,6 +28,7 @@ struct NodeResult {
   std::string pool;
   uint64_t version = 0;
   v1::Algorithm algorithm = v1::ALGORITHM_UNSPECIFIED;  // backends list: the pool's
+  std::vector<std::string> listeners;                   // backends list: the pool's
   std::vector<v1::Backend> backends;
   v1::Backend backend;                    // the one a change was about
   bool unchanged = false;                 // add --if-absent: it was already there

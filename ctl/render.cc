@@ -165,8 +165,8 @@ void WritePool(JsonWriter& json, const v1::PoolSummary& pool) {
   json.BeginObject()
       .Key("name")
       .String(pool.name())
-      .Key("listen")
-      .String(pool.listen())
+      .Key("listen")  // deprecated, as in the proto: the first of listeners
+      .String(pool.listeners().empty() ? "" : pool.listeners(0))
       .Key("listeners")
       .BeginArray();
   for (const std::string& listener : pool.listeners()) json.String(listener);
@@ -274,23 +274,27 @@ std::string RenderTable(const Invocation& invocation, const std::vector<NodeResu
       }
       break;
     case Command::kBackendsList: {
-      // Maglev pools show each backend's share of the lookup table.
+      // Pools with a lookup table (maglev) show each backend's share of it.
       const bool tables = std::any_of(results.begin(), results.end(), [](const NodeResult& r) {
-        return r.error.ok() && r.algorithm == v1::ALGORITHM_MAGLEV;
+        return r.error.ok() &&
+               std::any_of(r.backends.begin(), r.backends.end(),
+                           [](const v1::Backend& backend) { return backend.table_entries() > 0; });
       });
-      rows.push_back({"NODE", "POOL", "ALGORITHM", "VERSION", "ADDRESS", "WEIGHT", "HEALTH",
-                      "STATE", "ACTIVE", "TOTAL"});
+      rows.push_back({"NODE", "POOL", "LISTENERS", "ALGORITHM", "VERSION", "ADDRESS", "WEIGHT",
+                      "HEALTH", "STATE", "ACTIVE", "TOTAL"});
       if (tables) rows.front().push_back("TABLE");
       for (const NodeResult& r : results) {
         if (!r.error.ok()) continue;
+        const std::string listeners =
+            r.listeners.empty() ? "(none)" : absl::StrJoin(r.listeners, ",");
         if (r.backends.empty()) {
-          rows.push_back(
-              {r.node, r.pool, Algorithm(r.algorithm), absl::StrCat(r.version), "(no backends)"});
+          rows.push_back({r.node, r.pool, listeners, Algorithm(r.algorithm),
+                          absl::StrCat(r.version), "(no backends)"});
         }
         uint64_t entries = 0;
         for (const v1::Backend& backend : r.backends) entries += backend.table_entries();
         for (const v1::Backend& backend : r.backends) {
-          Row row{r.node, r.pool, Algorithm(r.algorithm), absl::StrCat(r.version)};
+          Row row{r.node, r.pool, listeners, Algorithm(r.algorithm), absl::StrCat(r.version)};
           const Row cells = BackendCells(backend);
           row.insert(row.end(), cells.begin(), cells.end());
           if (tables && entries > 0) {
@@ -411,8 +415,9 @@ std::string RenderJson(const Invocation& invocation, const std::vector<NodeResul
         json.EndArray();
         break;
       case Command::kBackendsList:
-        json.Key("pool")
-            .String(r.pool)
+        json.Key("pool").String(r.pool).Key("listeners").BeginArray();
+        for (const std::string& listener : r.listeners) json.String(listener);
+        json.EndArray()
             .Key("algorithm")
             .String(Algorithm(r.algorithm))
             .Key("version")

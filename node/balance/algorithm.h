@@ -1,5 +1,7 @@
 // The balancing algorithms a pool can use, declared once in kAlgorithms (balance/algorithm.cc):
-// adding one is a line there plus its Balancer.
+// adding one is a line there and its Balancer, plus its wire value (proto/plby/v1/control.proto
+// and control/algorithm_wire.cc). Tests check that the wire mapping and plbyctl's help cover
+// every algorithm in the table.
 #pragma once
 
 #include <cstdint>

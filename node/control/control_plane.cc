@@ -128,18 +128,23 @@ std::vector<CertificateReloadStatus> ControlPlane::ReloadCertificates() {
                                     : std::vector<CertificateReloadStatus>{};
 }
 
+std::vector<std::string> ControlPlane::ListenersOf(const pool::Pool& pool) const {
+  std::vector<std::string> listeners;
+  for (const NodeFacts::Listener& listener : facts_.listeners) {
+    if (listener.pool == pool.name()) listeners.push_back(listener.address.ToString());
+  }
+  return listeners;
+}
+
 PoolSummary ControlPlane::SummaryOf(const pool::Pool& pool) const {
   const std::shared_ptr<const pool::PoolSnapshot> snapshot = pool.snapshot();
   PoolSummary summary{.name = pool.name(),
-                      .listeners = {},
+                      .listeners = ListenersOf(pool),
                       .balance = snapshot->balance(),
                       .version = snapshot->version(),
                       .backend_count = snapshot->backends().size(),
                       .active_connections = pool.active_connections(),
                       .discovery = std::nullopt};
-  for (const NodeFacts::Listener& listener : facts_.listeners) {
-    if (listener.pool == pool.name()) summary.listeners.push_back(listener.address.ToString());
-  }
   if (const std::optional<config::DiscoverConfig>& discover = pool.settings().discover) {
     summary.discovery = DiscoverySummary{
         .dns = discover->dns.ToString(), .every = discover->every, .status = pool.discovery()};
@@ -184,6 +189,7 @@ PoolState ControlPlane::StateOf(const pool::Pool& pool, const pool::PoolSnapshot
   PoolState state{.pool = pool.name(),
                   .version = snapshot.version(),
                   .algorithm = snapshot.balance().algorithm,
+                  .listeners = ListenersOf(pool),
                   .backends = {}};
   const std::vector<uint32_t> entries = snapshot.TableEntries();
   for (size_t i = 0; i < snapshot.backends().size(); ++i) {

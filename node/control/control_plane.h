@@ -58,6 +58,7 @@ struct PoolState {
   std::string pool;
   uint64_t version = 0;
   balance::Algorithm algorithm = balance::Algorithm::kWeightedRoundRobin;
+  std::vector<std::string> listeners;  // the bound addresses of the servers that use it
   std::vector<BackendStatus> backends;
 };
 
@@ -299,6 +300,8 @@ class ControlPlane {
   absl::StatusOr<PoolChange> SetBalance(const UpdatePoolArgs& args,
                                         absl::FunctionRef<bool()> cancelled);
   PoolSummary SummaryOf(const pool::Pool& pool) const;
+  // The bound addresses of the servers that forward to `pool`, in config order.
+  std::vector<std::string> ListenersOf(const pool::Pool& pool) const;
   absl::StatusOr<BackendChange> Add(const AddBackendArgs& args,
                                     absl::FunctionRef<bool()> cancelled);
   absl::StatusOr<BackendChange> Remove(const RemoveBackendArgs& args,

@@ -45,7 +45,11 @@ void Fill(const BackendStatus& status, v1::Backend* backend) {
 
 void Fill(const PoolSummary& summary, v1::PoolSummary* pool) {
   pool->set_name(summary.name);
+  // Still filled for older clients; the field is deprecated in favour of `listeners`.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
   pool->set_listen(summary.listeners.empty() ? "" : summary.listeners.front());
+#pragma GCC diagnostic pop
   for (const std::string& listener : summary.listeners) pool->add_listeners(listener);
   pool->set_algorithm(ToWire(summary.balance.algorithm));
   pool->set_slow_start_ms(
@@ -73,6 +77,7 @@ void FillState(const PoolState& state, Response* response) {
   response->set_pool(state.pool);
   response->set_version(state.version);
   response->set_algorithm(ToWire(state.algorithm));
+  for (const std::string& listener : state.listeners) response->add_listeners(listener);
   for (const BackendStatus& backend : state.backends) Fill(backend, response->add_backends());
 }
 

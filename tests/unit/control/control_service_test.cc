@@ -29,13 +29,23 @@ backends = [ { address = "127.0.0.1:9001" }, { address = "127.0.0.1:9002", weigh
 
 class ControlServiceTest : public ::testing::Test {
  protected:
+  virtual const char* ConfigText() const { return kConfig; }
+
   void SetUp() override {
-    config_ = *config::ParseConfig(kConfig, "t.toml");
+    absl::StatusOr<config::Config> config = config::ParseConfig(ConfigText(), "t.toml");
+    ASSERT_TRUE(config.ok()) << config.status();
+    config_ = *std::move(config);
     registry_ = pool::PoolRegistry::FromConfig(config_, 1);
     NodeFacts facts;
     facts.version = "test";
     facts.started = absl::Now();
     facts.workers = 1;
+    // Each server as if bound to a port of its own.
+    for (size_t i = 0; i < config_.servers.size(); ++i) {
+      net::SocketAddress bound = config_.servers[i].listen_address;
+      bound.set_port(static_cast<uint16_t>(18000 + i));
+      facts.listeners.push_back({.pool = config_.servers[i].routes.front().pool, .address = bound});
+    }
     plane_ = std::make_unique<ControlPlane>(*registry_, std::move(facts));
     absl::StatusOr<std::unique_ptr<ControlServer>> server =
         ControlServer::Start(config_.control, *plane_);
@@ -166,6 +176,13 @@ TEST_F(ControlServiceTest, EveryRefusalHasItsCodeAndChangesNothing) {
   v1::ListBackendsRequest unknown_pool;
   unknown_pool.set_pool("nope");
   v1::ListBackendsResponse list_response;
+  const auto update_pool = [&](auto fill) {
+    v1::UpdatePoolRequest request;
+    request.set_pool("web");
+    fill(request);
+    v1::UpdatePoolResponse response;
+    return stub_->UpdatePool(Context().get(), request, &response);
+  };
   const Case cases[] = {
       {Add("web", "not an address"), grpc::StatusCode::INVALID_ARGUMENT,
        "invalid address \"not an address\""},
@@ -195,6 +212,30 @@ TEST_F(ControlServiceTest, EveryRefusalHasItsCodeAndChangesNothing) {
       // The control service's own port is not a backend.
       {Add("web", server_->address().ToString()), grpc::StatusCode::INVALID_ARGUMENT,
        "is one of this node's own listeners, the control service"},
+      // UpdatePool: each bad value is named with what is valid.
+      {update_pool([](v1::UpdatePoolRequest& r) {
+         r.set_algorithm(v1::ALGORITHM_MAGLEV);
+         r.set_maglev_table_size(65536);
+       }),
+       grpc::StatusCode::INVALID_ARGUMENT,
+       "maglev_table_size 65536 is not a prime (the nearest primes are 65521 and 65537)"},
+      {update_pool([](v1::UpdatePoolRequest& r) {
+         r.set_algorithm(v1::ALGORITHM_MAGLEV);
+         r.set_slow_start_ms(30'000);
+       }),
+       grpc::StatusCode::INVALID_ARGUMENT, "slow_start 30s is not valid with algorithm maglev"},
+      {update_pool([](v1::UpdatePoolRequest& r) { r.set_hash("source_port"); }),
+       grpc::StatusCode::INVALID_ARGUMENT,
+       "unknown hash \"source_port\" (valid: source_ip, source_ip_port, header:NAME, "
+       "cookie:NAME)"},
+      {update_pool([](v1::UpdatePoolRequest& r) { r.set_slow_start_ms(7'200'000); }),
+       grpc::StatusCode::INVALID_ARGUMENT,
+       "slow_start_ms 7200000 is out of range (valid: 0, which is off, to 3600000)"},
+      {update_pool([](v1::UpdatePoolRequest& r) {
+         r.set_algorithm(v1::ALGORITHM_RANDOM);
+         r.set_expected_version(9);
+       }),
+       grpc::StatusCode::ABORTED, "pool \"web\" is at version 1, not the expected version 9"},
   };
   for (const Case& c : cases) {
     EXPECT_EQ(c.status.error_code(), c.code) << c.status.error_message();
@@ -203,6 +244,66 @@ TEST_F(ControlServiceTest, EveryRefusalHasItsCodeAndChangesNothing) {
   const v1::ListBackendsResponse after = List();
   EXPECT_EQ(after.version(), 1u);
   EXPECT_EQ(after.backends_size(), 2);
+  v1::ListPoolsResponse pools;
+  ASSERT_TRUE(stub_->ListPools(Context().get(), {}, &pools).ok());
+  EXPECT_EQ(pools.pools(0).algorithm(), v1::ALGORITHM_WEIGHTED_ROUND_ROBIN);
+  EXPECT_EQ(pools.pools(0).slow_start_ms(), 0u);
+}
+
+// Two servers forward to one pool, and a pool no server uses: every pool is listed, each with
+// the listeners that use it, and the deprecated `listen` still holds the first of them.
+class SharedPoolsTest : public ControlServiceTest {
+ protected:
+  const char* ConfigText() const override {
+    return R"([control]
+listen = "127.0.0.1:0"
+[[pool]]
+name = "api"
+algorithm = "p2c"
+hash = "cookie:session"
+backends = [ { address = "127.0.0.1:9001" } ]
+[[pool]]
+name = "spare"
+backends = [ { address = "127.0.0.1:9002" } ]
+[[server]]
+name = "a"
+listen = "127.0.0.1:0"
+[[server.forward]]
+pool = "api"
+[[server]]
+name = "b"
+listen = "127.0.0.1:0"
+[[server.forward]]
+pool = "api"
+)";
+  }
+};
+
+TEST_F(SharedPoolsTest, ListPoolsShowsEveryPoolWithItsListeners) {
+  v1::ListPoolsResponse pools;
+  ASSERT_TRUE(stub_->ListPools(Context().get(), {}, &pools).ok());
+  ASSERT_EQ(pools.pools_size(), 2);
+  const v1::PoolSummary& api = pools.pools(0);
+  EXPECT_EQ(api.name(), "api");
+  ASSERT_EQ(api.listeners_size(), 2);
+  EXPECT_NE(api.listeners(0), api.listeners(1));
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  EXPECT_EQ(api.listen(), api.listeners(0)) << "kept filled for older clients";
+  EXPECT_EQ(pools.pools(1).listen(), "");
+#pragma GCC diagnostic pop
+  EXPECT_EQ(api.algorithm(), v1::ALGORITHM_POWER_OF_TWO);
+  EXPECT_EQ(api.hash(), "cookie:session") << "p2c draws by it in HTTP mode";
+  EXPECT_EQ(api.maglev_table_size(), 0u) << "no table outside maglev";
+  EXPECT_EQ(pools.pools(1).name(), "spare");
+  EXPECT_EQ(pools.pools(1).listeners_size(), 0) << "a pool no server uses is listed too";
+  EXPECT_EQ(pools.pools(1).hash(), "");
+
+  v1::ListBackendsRequest request;
+  request.set_pool("api");
+  v1::ListBackendsResponse backends;
+  ASSERT_TRUE(stub_->ListBackends(Context().get(), request, &backends).ok());
+  EXPECT_THAT(backends.listeners(), ::testing::ElementsAreArray(api.listeners()));
 }
 
 TEST_F(ControlServiceTest, WatchStreamsTheCurrentStateThenChanges) {

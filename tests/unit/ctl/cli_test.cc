@@ -1,5 +1,7 @@
 #include "cli.h"
 
+#include "balance/algorithm.h"
+#include "control/algorithm_wire.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -155,6 +157,24 @@ TEST(CliTest, HelpForTheToolAndForEachCommand) {
               HasSubstr("Usage: plbyctl backends add ADDRESS"));
   EXPECT_THAT(Parse({"-h", "backends", "watch"})->help, HasSubstr("--count N"));
   EXPECT_FALSE(Parse({"--help"})->invocation);
+}
+
+// The algorithm table is the one list: the help that names algorithms, and the wire mapping,
+// must cover every entry (a new algorithm fails here until they do).
+TEST(CliTest, HelpAndTheWireNameEveryAlgorithm) {
+  const std::string tool = Parse({"--help"})->help;
+  const std::string pools_set = Parse({"pools", "set", "--help"})->help;
+  for (const balance::AlgorithmInfo& info : balance::Algorithms()) {
+    EXPECT_THAT(tool, HasSubstr(std::string(info.name)));
+    EXPECT_THAT(pools_set, HasSubstr(std::string(info.name)));
+    for (absl::string_view alias : info.aliases) {
+      EXPECT_THAT(tool, HasSubstr(std::string(alias)));
+      EXPECT_THAT(pools_set, HasSubstr(std::string(alias)));
+    }
+    const v1::Algorithm wire = control::ToWire(info.algorithm);
+    EXPECT_NE(wire, v1::ALGORITHM_UNSPECIFIED) << info.name;
+    EXPECT_EQ(control::FromWire(wire), info.algorithm) << info.name;
+  }
 }
 
 TEST(CliTest, BadArgumentsSayWhatIsValid) {

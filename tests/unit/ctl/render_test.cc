@@ -25,6 +25,7 @@ std::vector<NodeResult> ListResults() {
   ok.pool = "web";
   ok.version = 3;
   ok.algorithm = v1::ALGORITHM_WEIGHTED_ROUND_ROBIN;
+  ok.listeners = {"0.0.0.0:80", "0.0.0.0:8080"};
   ok.backends = {MakeBackend("127.0.0.1:8080", 1, false), MakeBackend("127.0.0.1:8081", 25, true)};
   NodeResult failed;
   failed.node = "127.0.0.1:9101";
@@ -41,12 +42,12 @@ Invocation ListInvocation() {
 
 TEST(RenderTest, TableAlignsColumnsAndLeavesFailuresToStderr) {
   EXPECT_EQ(RenderTable(ListInvocation(), ListResults()),
-            "NODE            POOL  ALGORITHM  VERSION  ADDRESS         WEIGHT  HEALTH   STATE     "
-            "ACTIVE  TOTAL\n"
-            "127.0.0.1:9100  web   WRR        3        127.0.0.1:8080  1       unknown  active    "
-            "2       10\n"
-            "127.0.0.1:9100  web   WRR        3        127.0.0.1:8081  25      unknown  draining  "
-            "2       10\n");
+            "NODE            POOL  LISTENERS                ALGORITHM  VERSION  ADDRESS         "
+            "WEIGHT  HEALTH   STATE     ACTIVE  TOTAL\n"
+            "127.0.0.1:9100  web   0.0.0.0:80,0.0.0.0:8080  WRR        3        127.0.0.1:8080  "
+            "1       unknown  active    2       10\n"
+            "127.0.0.1:9100  web   0.0.0.0:80,0.0.0.0:8080  WRR        3        127.0.0.1:8081  "
+            "25      unknown  draining  2       10\n");
   EXPECT_EQ(RenderFailure("127.0.0.1:9101", ListResults()[1].error),
             "plbyctl: 127.0.0.1:9101: UNAVAILABLE: failed to connect \"quoted\"\n");
 }
@@ -54,7 +55,8 @@ TEST(RenderTest, TableAlignsColumnsAndLeavesFailuresToStderr) {
 TEST(RenderTest, JsonIsOneDocumentWithEveryNode) {
   EXPECT_EQ(RenderJson(ListInvocation(), ListResults()),
             "{\"command\":\"backends list\",\"ok\":false,\"nodes\":["
-            "{\"node\":\"127.0.0.1:9100\",\"ok\":true,\"pool\":\"web\",\"algorithm\":\"WRR\","
+            "{\"node\":\"127.0.0.1:9100\",\"ok\":true,\"pool\":\"web\",\"listeners\":["
+            "\"0.0.0.0:80\",\"0.0.0.0:8080\"],\"algorithm\":\"WRR\","
             "\"version\":3,\"backends\":["
             "{\"address\":\"127.0.0.1:8080\",\"weight\":1,\"health\":\"unknown\",\"state\":"
             "\"active\",\"active_connections\":2,\"total_connections\":10},"
