@@ -269,6 +269,16 @@ TEST(ConfigTest, UnknownKeysAreRefusedWhereverTheyAre) {
               HasSubstr("test.toml:2:1: unknown key \"lsten\" in [control] (valid: listen, "
                         "health_listen, tls_cert, tls_key, tls_client_ca, allow_insecure_remote, "
                         "state_file, ready_after_sync)"));
+  // The nested tables too, each named with its line.
+  const std::string pool = "[[pool]]\nname = \"api\"\nbackends = []\n";
+  EXPECT_THAT(ErrorOf(pool + "[pool.health]\nintervl = \"1s\"\n"),
+              HasSubstr("test.toml:5:1: unknown key \"intervl\" in [pool.health]"));
+  EXPECT_THAT(ErrorOf(pool + "[pool.tls]\nverfy = true\n"),
+              HasSubstr("test.toml:5:1: unknown key \"verfy\" in [pool.tls]"));
+  EXPECT_THAT(ErrorOf(Server("[server.tls]\ncertificat = \"a.pem\"")),
+              HasSubstr("test.toml:4:1: unknown key \"certificat\" in [server.tls]"));
+  EXPECT_THAT(ErrorOf(Server("mode = \"http\"\n[server.http]\nmax_head = 1")),
+              HasSubstr("test.toml:5:1: unknown key \"max_head\" in [server.http]"));
 }
 
 TEST(ConfigTest, WrongTypesNameWhatWasExpected) {
