@@ -4,7 +4,8 @@
 // repeat, and the table reports medians and ratios.
 //
 //   tests/bench/run.sh [--rounds N] [--seconds S] [--threads 1,2] [--no-callgrind]
-//                      [--sections proxies,churn,pool-size,algorithms,maglev,callgrind]
+//                      [--sections proxies,new-connections,churn,pool-size,algorithms,maglev,
+//                      callgrind]
 //
 // Workloads: keep-alive HTTP requests (wrk, 50 connections, a small body: requests/s,
 // p50/p99 latency and the proxy's CPU time per request), a new connection per request (wrk with
@@ -37,14 +38,16 @@
 namespace plby::bench {
 namespace {
 
-constexpr const char* kSections[] = {"proxies",    "churn",  "pool-size",
-                                     "algorithms", "maglev", "callgrind"};
+constexpr const char* kSections[] = {"proxies",    "new-connections", "churn",    "pool-size",
+                                     "algorithms", "maglev",          "callgrind"};
 
 struct Options {
   int rounds = 3;
   absl::Duration duration = absl::Seconds(5);
   std::vector<int> threads = {1, 2};
-  std::set<std::string> sections = {std::begin(kSections), std::end(kSections)};
+  // Every section but new-connections, which repeats a part of proxies.
+  std::set<std::string> sections = {"proxies",    "churn",  "pool-size",
+                                    "algorithms", "maglev", "callgrind"};
   int idle_connections = 4000;
   bool runs(const std::string& section) const { return sections.count(section) > 0; }
 };
@@ -115,10 +118,13 @@ stderr). Run it through tests/bench/run.sh, which installs the peers and builds 
   --seconds S     length of each measurement, 1-600 (default 5)
   --threads LIST  worker threads of every proxy, comma-separated, each 1-64 (default 1,2)
   --no-callgrind  skip the instruction counts under valgrind (the callgrind section)
-  --sections LIST what to run, comma-separated (default all): proxies (plby, HAProxy and
-                  nginx side by side), churn (pool updates during traffic), pool-size (2
-                  against 10,000 backends), algorithms (new connections/s of each algorithm
-                  next to RR), maglev (table build time and disruption), callgrind
+  --sections LIST what to run, comma-separated (default all but new-connections): proxies
+                  (plby, HAProxy and nginx side by side), new-connections (the same with a
+                  new connection per request only, plus each round's ratios: a cheap way to
+                  many rounds of the figure that varies most), churn (pool updates during
+                  traffic), pool-size (2 against 10,000 backends), algorithms (new
+                  connections/s of each algorithm next to RR), maglev (table build time and
+                  disruption), callgrind
   --help          this help
 )";
 
@@ -194,7 +200,9 @@ std::string Machine() {
                       name.release);
 }
 
-void MeasureAll(const Proxy& proxy, const Options& options, Samples& samples, int threads) {
+// Every workload, or (new_connections_only) the new connection per request alone.
+void Measure(const Proxy& proxy, const Options& options, Samples& samples, int threads,
+             bool new_connections_only) {
   std::map<int, std::vector<double>>& out = samples[threads][proxy.system];
   // The proxy's CPU time per request: the load generator and the backends share the cores, so
   // requests/s of proxies that cost differently can come out level; this tells them apart.
@@ -207,6 +215,13 @@ void MeasureAll(const Proxy& proxy, const Options& options, Samples& samples, in
     }
     return result;
   };
+  if (new_connections_only) {
+    out[kNewConnectionRps].push_back(http(true, kNewConnectionCpu).requests_per_second);
+    std::fprintf(stderr, "  %-7s threads=%d  new-conn %.0f/s  %.2f us/request\n",
+                 SystemName(proxy.system).c_str(), threads, out[kNewConnectionRps].back(),
+                 out[kNewConnectionCpu].empty() ? 0.0 : out[kNewConnectionCpu].back());
+    return;
+  }
   const HttpResult keep_alive = http(false, kKeepAliveCpu);
   out[kKeepAliveRps].push_back(keep_alive.requests_per_second);
   out[kKeepAliveP50].push_back(keep_alive.p50_ms);
@@ -241,6 +256,7 @@ void PrintTable(const Samples& samples, const Options& options) {
         auto values = it->second.find(metric);
         if (values != it->second.end()) median[system] = Median(values->second);
       }
+      if (median.empty()) continue;  // a workload this section does not run
       // The direct figures are the same whatever the proxies' threads: measured with threads 1.
       if (median.count(System::kDirect) == 0) {
         auto direct = samples.begin()->second.find(System::kDirect);
@@ -265,6 +281,60 @@ void PrintTable(const Samples& samples, const Options& options) {
       "\nMedians of %d round(s) of %lld s per measurement; in each round the proxies' order "
       "rotates.\n",
       options.rounds, static_cast<long long>(absl::ToInt64Seconds(options.duration)));
+}
+
+// The ratio of plby to each peer within each round, whose measurements are seconds apart, and
+// the median of those: on a machine whose speed drifts over minutes this is steadier than the
+// ratio of medians taken over the whole run.
+void PrintRoundRatios(const Samples& samples) {
+  for (const auto& [threads, systems] : samples) {
+    for (int metric : {kNewConnectionRps, kNewConnectionCpu}) {
+      for (System peer : {System::kHaproxy, System::kNginx}) {
+        const auto values = [&](System system) -> std::vector<double> {
+          auto it = systems.find(system);
+          if (it == systems.end()) return {};
+          auto found = it->second.find(metric);
+          return found == it->second.end() ? std::vector<double>{} : found->second;
+        };
+        const std::vector<double> plby = values(System::kPlby), other = values(peer);
+        std::vector<double> ratios;
+        for (size_t round = 0; round < plby.size() && round < other.size(); ++round) {
+          if (other[round] > 0) ratios.push_back(plby[round] / other[round]);
+        }
+        if (ratios.empty()) continue;
+        std::sort(ratios.begin(), ratios.end());
+        std::printf("%s, %d thread(s), plby/%s within each round: median %.2fx (%.2f-%.2f)\n",
+                    kMetrics[metric].name, threads, SystemName(peer).c_str(), Median(ratios),
+                    ratios.front(), ratios.back());
+      }
+    }
+  }
+}
+
+// plby, HAProxy and nginx in front of the same backends (and the backends directly), every
+// round in an order that rotates, so that none always goes first.
+void CompareProxies(const Options& options, const Backends& backends, const testing::TempDir& dir,
+                    bool new_connections_only) {
+  if (new_connections_only) std::fprintf(stderr, "new connections\n");
+  Samples samples;
+  std::vector<System> order = {System::kPlby, System::kHaproxy, System::kNginx};
+  for (int round = 0; round < options.rounds; ++round) {
+    std::fprintf(stderr, "round %d of %d\n", round + 1, options.rounds);
+    {
+      const Proxy direct = OrFail(StartProxy(System::kDirect, {}, backends, dir));
+      Measure(direct, options, samples, options.threads.front(), new_connections_only);
+    }
+    for (int threads : options.threads) {
+      for (System system : order) {
+        const Proxy proxy = OrFail(StartProxy(system, {.threads = threads}, backends, dir));
+        Measure(proxy, options, samples, threads, new_connections_only);
+      }
+    }
+    std::rotate(order.begin(), order.begin() + 1, order.end());
+  }
+  PrintTable(samples, options);
+  if (new_connections_only) PrintRoundRatios(samples);
+  std::fflush(stdout);
 }
 
 void PoolChurnSection(const Options& options, const Backends& backends,
@@ -350,12 +420,20 @@ void AlgorithmsSection(const Options& options, const Backends& backends,
     std::rotate(order.begin(), order.begin() + 1, order.end());
   }
   std::printf(
-      "\n| algorithm (plby, 1 worker, a new connection per request) | requests/s | vs RR | proxy "
-      "CPU us/request |\n|---|---|---|---|\n");
+      "\n| algorithm (plby, 1 worker, a new connection per request) | requests/s | vs RR | vs RR "
+      "within each round: median (range) | proxy CPU us/request |\n|---|---|---|---|---|\n");
   const double round_robin = Median(rates["RR"]);
   for (const char* algorithm : kAlgorithms) {
-    std::printf("| %s | %.0f | %.3fx | %.2f |\n", algorithm, Median(rates[algorithm]),
-                Median(rates[algorithm]) / round_robin, Median(cpu[algorithm]));
+    // Each round runs every algorithm once, seconds apart: the ratio within a round is steadier
+    // than the ratio of medians on a machine whose speed drifts.
+    std::vector<double> ratios;
+    for (size_t round = 0; round < rates[algorithm].size(); ++round) {
+      ratios.push_back(rates[algorithm][round] / rates["RR"][round]);
+    }
+    std::sort(ratios.begin(), ratios.end());
+    std::printf("| %s | %.0f | %.3fx | %.3fx (%.2f-%.2f) | %.2f |\n", algorithm,
+                Median(rates[algorithm]), Median(rates[algorithm]) / round_robin, Median(ratios),
+                ratios.front(), ratios.back(), Median(cpu[algorithm]));
   }
   std::fflush(stdout);
 }
@@ -411,26 +489,8 @@ int main(int argc, char** argv) {
   const Backends backends = OrFail(StartBackends(dir));
 
   std::printf("# plby-bench\n\nMachine: %s\n", Machine().c_str());
-  if (options.runs("proxies")) {
-    Samples samples;
-    std::vector<System> order = {System::kPlby, System::kHaproxy, System::kNginx};
-    for (int round = 0; round < options.rounds; ++round) {
-      std::fprintf(stderr, "round %d of %d\n", round + 1, options.rounds);
-      {
-        const Proxy direct = OrFail(StartProxy(System::kDirect, {}, backends, dir));
-        MeasureAll(direct, options, samples, options.threads.front());
-      }
-      for (int threads : options.threads) {
-        for (System system : order) {
-          const Proxy proxy = OrFail(StartProxy(system, {.threads = threads}, backends, dir));
-          MeasureAll(proxy, options, samples, threads);
-        }
-      }
-      std::rotate(order.begin(), order.begin() + 1, order.end());  // alternate who goes first
-    }
-    PrintTable(samples, options);
-    std::fflush(stdout);
-  }
+  if (options.runs("proxies")) CompareProxies(options, backends, dir, false);
+  if (options.runs("new-connections")) CompareProxies(options, backends, dir, true);
   if (options.runs("churn")) PoolChurnSection(options, backends, dir);
   if (options.runs("pool-size")) PoolSizeSection(options, backends, dir);
   if (options.runs("algorithms")) AlgorithmsSection(options, backends, dir);
