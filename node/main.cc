@@ -207,9 +207,11 @@ int CheckConfig(const plby::config::Config& config) {
       continue;
     }
     for (const auto& route : server.routes) {
-      std::printf("    route %s%s -> pool \"%s\"\n",
-                  route.sni.empty() ? "default"
-                                    : absl::StrCat("sni ", absl::StrJoin(route.sni, ",")).c_str(),
+      // What the route matches: its SNI names, or an HTTP route's conditions; else nothing.
+      std::string match = !route.sni.empty() ? absl::StrCat("sni ", absl::StrJoin(route.sni, ","))
+                                             : plby::route::Describe(route.http_match);
+      if (match.empty()) match = "default";
+      std::printf("    route %s%s -> pool \"%s\"\n", match.c_str(),
                   route.tls == plby::config::RouteTls::kPassthrough ? " tls passthrough"
                   : route.tls == plby::config::RouteTls::kTerminate ? " tls terminate"
                                                                     : "",

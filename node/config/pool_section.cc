@@ -59,7 +59,11 @@ void Validator::ReadPools(const toml::table& root, Config& config) {
     } else {
       ReadBackends(table, path, pool);
     }
-    if (errors_.size() == errors_before) config.pools.push_back(std::move(pool));
+    if (errors_.size() == errors_before) {
+      config.pools.push_back(std::move(pool));
+    } else if (!pool.name.empty()) {
+      refused_pools_.insert(pool.name);
+    }
   }
 }
 
@@ -95,6 +99,7 @@ void Validator::CheckPoolNames(Config& config) {
         }
         continue;
       }
+      if (refused_pools_.contains(route.pool)) continue;  // its own errors say why
       std::vector<std::string> names;
       for (const auto& [name, pool] : by_name) {
         if (!pool->inline_in_server) names.push_back(text::Quote(name));

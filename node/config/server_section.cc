@@ -157,7 +157,7 @@ bool Validator::ReadServer(const toml::table& table, const std::string& path, Se
       }
     }
   }
-  CheckRoutes(path, server);
+  CheckRoutes(path, server, !server.tls && table.contains("tls"));
   if (auto timeout =
           GetDuration(table, "handshake_timeout", absl::StrCat(path, ".handshake_timeout"), "10s",
                       absl::Milliseconds(100), absl::Minutes(5))) {
@@ -208,7 +208,7 @@ void Validator::ReadRouteMatch(const toml::table& forward, const std::string& pa
   }
 }
 
-void Validator::CheckRoutes(const std::string& path, const ServerConfig& server) {
+void Validator::CheckRoutes(const std::string& path, const ServerConfig& server, bool tls_refused) {
   const RouteConfig* first_default = nullptr;
   std::map<std::string, int> pattern_lines;
   bool any_passthrough = false;
@@ -259,6 +259,7 @@ void Validator::CheckRoutes(const std::string& path, const ServerConfig& server)
         continue;
       }
     }
+    if (tls_refused) continue;
     if (route.tls == RouteTls::kTerminate && !server.tls) {
       errors_.push_back(absl::StrCat(
           source_, ":", route.line, ":1: ", path,

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -115,7 +116,9 @@ class Validator {
   // A forward's `sni` and `tls`.
   void ReadRouteMatch(const toml::table& forward, const std::string& path, RouteConfig& route);
   // One default route at most, sni only with TLS, and passthrough for all routes or none.
-  void CheckRoutes(const std::string& path, const ServerConfig& server);
+  // `tls_refused`: the server has a [server.tls] that was refused (its errors are reported);
+  // the routes are not blamed for the certificates it lacks.
+  void CheckRoutes(const std::string& path, const ServerConfig& server, bool tls_refused);
   // [server.tls]: the certificates read and loaded as the node will (so that a key that is not
   // its certificate's is refused here, with its file), min_version, alpn, the ticket keys.
   void ReadServerTls(const toml::table& table, const std::string& path, ServerConfig& server);
@@ -166,6 +169,8 @@ class Validator {
   // Where each address setting read so far ("control.listen", ...) was written.
   std::map<std::string, int> address_lines_;
   std::vector<std::string> errors_;
+  // Pools whose table was refused: a server forwarding to one is not told it is undefined.
+  std::set<std::string> refused_pools_;
   std::vector<std::string> warnings_;
 };
 

@@ -244,5 +244,40 @@ TEST(DeployTest, TheExampleOverlaySetsReplicasAndImage) {
   EXPECT_THAT(deployment, HasSubstr("namespace: plby"));
 }
 
+// The README's reference config ("Everything plby adds") is what operators copy: it must load
+// as it is, given the files and names it refers to (certificates made here, the names from a
+// hosts file).
+TEST(DocsTest, TheReadmesReferenceConfigIsValid) {
+  const std::string readme = ReadSource("README.md");
+  const size_t intro = readme.find("Everything plby adds, with the defaults:");
+  ASSERT_NE(intro, std::string::npos) << "the README's reference config moved";
+  const size_t begin = readme.find("```toml\n", intro);
+  ASSERT_NE(begin, std::string::npos);
+  const size_t end = readme.find("```", begin + 8);
+  ASSERT_NE(end, std::string::npos);
+  const std::string toml = readme.substr(begin + 8, end - begin - 8);
+
+  TempDir dir;
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      RunResult certs,
+      RunToExit("/bin/bash", {PLBY_SOURCE_DIR "/tests/tools/make-test-certs.sh", dir.path()}));
+  ASSERT_EQ(certs.exit_code, 0) << certs.output;
+  // The names the example uses for them.
+  for (const auto& [from, to] : {std::pair{"node.pem", "www.pem"}, std::pair{"node.key", "www.key"},
+                                 std::pair{"ca.pem", "internal-ca.pem"}}) {
+    std::filesystem::copy_file(dir.path() + "/" + from, dir.path() + "/" + to);
+  }
+  dir.Write("tickets.key", std::string(107, 'A') + "=\n");
+  const std::string hosts = dir.Write(
+      "hosts", "10.9.9.9 backend-b.internal\n10.9.9.10 catalog.default.svc.cluster.local\n");
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      RunResult check,
+      RunToExit("/usr/bin/env", {"PLBY_HOSTS_FILE=" + hosts, NodeBinary(), "--check-config",
+                                 dir.Write("config.toml", toml)}));
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  EXPECT_THAT(check.output, HasSubstr("configuration is valid"));
+  EXPECT_THAT(check.output, Not(HasSubstr("is used by no server")));
+}
+
 }  // namespace
 }  // namespace plby::testing

@@ -16,6 +16,7 @@ using ::testing::AllOf;
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::SizeIs;
 
 // The PLBY seed's config.toml, byte for byte.
@@ -189,6 +190,21 @@ TEST(ConfigTest, PoolsOfTheirOwnAreSharedByServers) {
   EXPECT_THAT(config->warnings,
               ElementsAre(HasSubstr("test.toml:15:12: pool \"sticky\" has no backends"),
                           HasSubstr("test.toml:10:1: pool \"sticky\" is used by no server")));
+}
+
+// A refused table's own error is the one said: what refers to it is not blamed as well (a
+// server forwarding to a refused pool is not told that no [[pool]] defines it).
+TEST(ConfigTest, ARefusedTableIsNotBlamedTwice) {
+  const std::string refused_pool = ErrorOf(
+      "[[pool]]\nname = \"api\"\nbackends = [ { address = \"127.0.0.1:99999\" } ]\n"
+      "[[server]]\nlisten = \"127.0.0.1:8200\"\n[[server.forward]]\npool = \"api\"\n");
+  EXPECT_THAT(refused_pool, HasSubstr("port 99999"));
+  EXPECT_THAT(refused_pool, Not(HasSubstr("which no [[pool]] defines")));
+  const std::string refused_tls = ErrorOf(
+      Server("[server.tls]\ncertificates = [ { cert = \"missing.pem\", key = \"missing.key\" } ]",
+             R"([ { address = "127.0.0.1:8080" } ])", "sni = [\"api.example.com\"]\n"));
+  EXPECT_THAT(refused_tls, HasSubstr("\"missing.pem\": cannot read it"));
+  EXPECT_THAT(refused_tls, Not(HasSubstr("a forward with sni routes by the TLS ClientHello")));
 }
 
 TEST(ConfigTest, PoolMistakesAreNamedWithTheirLine) {
