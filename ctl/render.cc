@@ -127,9 +127,10 @@ std::string ChangeText(const Invocation& invocation, const NodeResult& result) {
         absl::StrAppend(&settings, " slow_start ",
                         absl::FormatDuration(absl::Milliseconds(pool.slow_start_ms())));
       }
-      if (!pool.hash().empty()) {
-        absl::StrAppend(&settings, " hash ", pool.hash(), " maglev_table_size ",
-                        pool.maglev_table_size());
+      // The node reports each only where it decides something (balance::UsesHash).
+      if (!pool.hash().empty()) absl::StrAppend(&settings, " hash ", pool.hash());
+      if (pool.maglev_table_size() > 0) {
+        absl::StrAppend(&settings, " maglev_table_size ", pool.maglev_table_size());
       }
       return absl::StrCat(result.unchanged ? "already so: " : "set ", settings);
     }
@@ -161,12 +162,22 @@ void WriteBackend(JsonWriter& json, const v1::Backend& backend) {
   json.EndObject();
 }
 
+// `listen`, deprecated in the proto, is still written (the first of `listeners`), from the
+// field itself when a node older than shared pools filled only that.
+std::string LegacyListen(const v1::PoolSummary& pool) {
+  if (!pool.listeners().empty()) return pool.listeners(0);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  return pool.listen();
+#pragma GCC diagnostic pop
+}
+
 void WritePool(JsonWriter& json, const v1::PoolSummary& pool) {
   json.BeginObject()
       .Key("name")
       .String(pool.name())
-      .Key("listen")  // deprecated, as in the proto: the first of listeners
-      .String(pool.listeners().empty() ? "" : pool.listeners(0))
+      .Key("listen")
+      .String(LegacyListen(pool))
       .Key("listeners")
       .BeginArray();
   for (const std::string& listener : pool.listeners()) json.String(listener);
@@ -175,11 +186,9 @@ void WritePool(JsonWriter& json, const v1::PoolSummary& pool) {
       .String(Algorithm(pool.algorithm()))
       .Key("slow_start_ms")
       .Unsigned(pool.slow_start_ms());
-  if (!pool.hash().empty()) {
-    json.Key("hash")
-        .String(pool.hash())
-        .Key("maglev_table_size")
-        .Unsigned(pool.maglev_table_size());
+  if (!pool.hash().empty()) json.Key("hash").String(pool.hash());
+  if (pool.maglev_table_size() > 0) {
+    json.Key("maglev_table_size").Unsigned(pool.maglev_table_size());
   }
   json.Key("version")
       .Unsigned(pool.version())

@@ -10,8 +10,9 @@
 // - Every pick returns an eligible backend the connection has not tried yet, or kNoBackend
 //   when none is left: a failed connect retries on another backend, each at most once. The
 //   balancer owns that retry order.
-// - RR: the eligible backends in list order, one ticket each; a retry takes the next in list
-//   order.
+// - RR: the eligible backends in list order, one ticket each, weights ignored; while slow
+//   start ramps a backend up it takes that fraction of a turn (smooth round robin over the
+//   ramps). A retry takes the next in list order.
 // - WRR: nginx's smooth weighted round robin over the effective weights; retries as RR.
 // - least_connections: the eligible backend with the fewest connections per unit of effective
 //   weight; among equals the ticket decides, in list order, so ties go round robin (HAProxy's

@@ -85,9 +85,11 @@ void Validator::CheckPoolNames(Config& config) {
             : ")"));
   }
   std::set<std::string> used;
+  std::set<std::string> used_by_http;
   for (const ServerConfig& server : config.servers) {
     for (const RouteConfig& route : server.routes) {
       used.insert(route.pool);
+      if (server.mode == ListenerMode::kHttp) used_by_http.insert(route.pool);
       if (const auto it = by_name.find(route.pool); it != by_name.end()) {
         if (route.tls == RouteTls::kPassthrough && it->second->tls) {
           errors_.push_back(absl::StrCat(
@@ -112,6 +114,16 @@ void Validator::CheckPoolNames(Config& config) {
     }
   }
   for (const PoolConfig& pool : config.pools) {
+    if (used.contains(pool.name) && !used_by_http.contains(pool.name) &&
+        pool.balance.hash.from_request() && balance::UsesHash(pool.balance)) {
+      warnings_.push_back(
+          absl::StrCat(source_, ":", pool.line, ":1: pool ", text::Quote(pool.name), " hashes ",
+                       balance::HashKeyName(pool.balance.hash),
+                       ", which only HTTP listeners read, and only TCP servers use it: ",
+                       pool.balance.algorithm == balance::Algorithm::kMaglev
+                           ? "maglev hashes each client's address instead"
+                           : "its draws are random instead"));
+    }
     if (!used.contains(pool.name) && !options_.desired_pools) {
       warnings_.push_back(absl::StrCat(
           source_, ":", pool.line, ":1: pool ", text::Quote(pool.name),

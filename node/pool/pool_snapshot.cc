@@ -62,6 +62,12 @@ PoolSnapshot::PoolSnapshot(const Inputs& inputs, std::vector<Backend> backends)
           (previous_window > absl::ZeroDuration() && elapsed >= previous_window)) {
         runtime.set_ramp_start_ms(0);
         start = 0;
+      } else if (previous_window > absl::ZeroDuration() && previous_window != window) {
+        // The window changed mid-ramp: the ramp keeps the progress it made (a longer window
+        // slows the rest of it down instead of taking the backend back).
+        start = inputs.now_ms -
+                absl::ToInt64Milliseconds(elapsed * absl::FDivDuration(window, previous_window));
+        runtime.set_ramp_start_ms(start);
       }
     }
     effective_weights_[i] =

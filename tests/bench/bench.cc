@@ -120,7 +120,7 @@ stderr). Run it through tests/bench/run.sh, which installs the peers and builds 
   --no-callgrind  skip the instruction counts under valgrind (the callgrind section)
   --sections LIST what to run, comma-separated (default all but new-connections): proxies
                   (plby, HAProxy and nginx side by side), new-connections (the same with a
-                  new connection per request only, plus each round's ratios: a cheap way to
+                  new connection per request only, plus each round's ratios: a cheap way to get
                   many rounds of the figure that varies most), churn (pool updates during
                   traffic), pool-size (2 against 10,000 backends), algorithms (new
                   connections/s of each algorithm next to RR), maglev (table build time and
@@ -210,8 +210,10 @@ void Measure(const Proxy& proxy, const Options& options, Samples& samples, int t
   const auto http = [&](bool new_connections, int cpu_metric) {
     const double cpu_before = CpuSeconds(pids);
     const HttpResult result = OrFail(RunWrk(proxy.http_port, options.duration, new_connections));
-    if (!pids.empty() && result.requests > 0) {
-      out[cpu_metric].push_back((CpuSeconds(pids) - cpu_before) * 1e6 / result.requests);
+    // One sample per round (0 when no request completed), so that rounds pair up.
+    if (!pids.empty()) {
+      out[cpu_metric].push_back(
+          result.requests > 0 ? (CpuSeconds(pids) - cpu_before) * 1e6 / result.requests : 0);
     }
     return result;
   };
@@ -299,7 +301,7 @@ void PrintRoundRatios(const Samples& samples) {
         const std::vector<double> plby = values(System::kPlby), other = values(peer);
         std::vector<double> ratios;
         for (size_t round = 0; round < plby.size() && round < other.size(); ++round) {
-          if (other[round] > 0) ratios.push_back(plby[round] / other[round]);
+          if (other[round] > 0 && plby[round] > 0) ratios.push_back(plby[round] / other[round]);
         }
         if (ratios.empty()) continue;
         std::sort(ratios.begin(), ratios.end());
@@ -427,9 +429,10 @@ void AlgorithmsSection(const Options& options, const Backends& backends,
     // Each round runs every algorithm once, seconds apart: the ratio within a round is steadier
     // than the ratio of medians on a machine whose speed drifts.
     std::vector<double> ratios;
-    for (size_t round = 0; round < rates[algorithm].size(); ++round) {
-      ratios.push_back(rates[algorithm][round] / rates["RR"][round]);
+    for (size_t round = 0; round < rates[algorithm].size() && round < rates["RR"].size(); ++round) {
+      if (rates["RR"][round] > 0) ratios.push_back(rates[algorithm][round] / rates["RR"][round]);
     }
+    if (ratios.empty()) ratios.push_back(0);  // no round completed: shown as 0
     std::sort(ratios.begin(), ratios.end());
     std::printf("| %s | %.0f | %.3fx | %.3fx (%.2f-%.2f) | %.2f |\n", algorithm,
                 Median(rates[algorithm]), Median(rates[algorithm]) / round_robin, Median(ratios),

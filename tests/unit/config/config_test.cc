@@ -207,6 +207,26 @@ TEST(ConfigTest, ARefusedTableIsNotBlamedTwice) {
   EXPECT_THAT(refused_tls, Not(HasSubstr("a forward with sni routes by the TLS ClientHello")));
 }
 
+TEST(ConfigTest, ARequestHashOnAPoolOnlyTcpServersUseIsWarnedAbout) {
+  const std::string pool =
+      "[[pool]]\nname = \"api\"\nalgorithm = \"maglev\"\nhash = \"header:x-user\"\n"
+      "backends = [ { address = \"127.0.0.1:8080\" } ]\n";
+  const auto server = [](const std::string& lines) {
+    return absl::StrCat("[[server]]\nlisten = \"127.0.0.1:8200\"\n", lines,
+                        "[[server.forward]]\npool = \"api\"\n");
+  };
+  absl::StatusOr<Config> tcp = ParseConfig(pool + server(""), "test.toml");
+  ASSERT_TRUE(tcp.ok()) << tcp.status();
+  EXPECT_THAT(tcp->warnings,
+              ::testing::Contains(HasSubstr(
+                  "test.toml:1:1: pool \"api\" hashes header:x-user, which only HTTP listeners "
+                  "read, and only TCP servers use it: maglev hashes each client's address "
+                  "instead")));
+  absl::StatusOr<Config> http = ParseConfig(pool + server("mode = \"http\"\n"), "test.toml");
+  ASSERT_TRUE(http.ok()) << http.status();
+  EXPECT_THAT(http->warnings, ::testing::Not(::testing::Contains(HasSubstr("hashes"))));
+}
+
 TEST(ConfigTest, PoolMistakesAreNamedWithTheirLine) {
   const std::string listener = "[[server]]\nlisten = \"127.0.0.1:8200\"\n[[server.forward]]\n";
   EXPECT_THAT(ErrorOf(listener + "pool = \"nope\"\n"),
@@ -255,11 +275,11 @@ TEST(ConfigTest, PoolMistakesAreNamedWithTheirLine) {
               ::testing::Contains(HasSubstr(
                   "test.toml:9:8: pool[0].hash applies to algorithm maglev, and to p2c in HTTP "
                   "mode when it is header:NAME or cookie:NAME; p2c ignores this one")));
-  // p2c draws by a request field or cookie: no warning.
+  // p2c draws by a request field or cookie: not ignored (only unused here, by TCP servers).
   absl::StatusOr<Config> by_cookie =
       ParseConfig(pool + "algorithm = \"p2c\"\nhash = \"cookie:session\"\n", "test.toml");
   ASSERT_TRUE(by_cookie.ok()) << by_cookie.status();
-  EXPECT_THAT(by_cookie->warnings, ::testing::Not(::testing::Contains(HasSubstr("hash"))));
+  EXPECT_THAT(by_cookie->warnings, ::testing::Not(::testing::Contains(HasSubstr("applies to"))));
   absl::StatusOr<Config> sized =
       ParseConfig(pool + "algorithm = \"random\"\nmaglev_table_size = 251\n", "test.toml");
   ASSERT_TRUE(sized.ok()) << sized.status();

@@ -60,8 +60,9 @@ class ControlServiceTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    registry_->changes().Close();
-    server_->Shutdown(absl::Seconds(1));
+    // A SetUp that failed an assertion leaves these unset.
+    if (registry_ != nullptr) registry_->changes().Close();
+    if (server_ != nullptr) server_->Shutdown(absl::Seconds(1));
   }
 
   std::unique_ptr<grpc::ClientContext> Context() {

@@ -66,6 +66,33 @@ TEST(RenderTest, JsonIsOneDocumentWithEveryNode) {
             "\"message\":\"failed to connect \\\"quoted\\\"\"}}]}\n");
 }
 
+// A pool's hash and table size are shown where the node reports them: p2c's request hash has
+// no table.
+TEST(RenderTest, PoolsSetShowsTheSettingsThatDecideSomething) {
+  Invocation invocation;
+  invocation.command = Command::kPoolsSet;
+  NodeResult p2c;
+  p2c.node = "n:1";
+  p2c.pool = "web";
+  v1::PoolSummary summary;
+  summary.set_name("web");
+  summary.set_algorithm(v1::ALGORITHM_POWER_OF_TWO);
+  summary.set_hash("cookie:session");
+  summary.add_listeners("0.0.0.0:80");
+  p2c.pools = {summary};
+  EXPECT_THAT(RenderTable(invocation, {p2c}), HasSubstr("set p2c hash cookie:session\n"));
+  const std::string json = RenderJson(invocation, {p2c});
+  EXPECT_THAT(json, HasSubstr("\"listen\":\"0.0.0.0:80\",\"listeners\":[\"0.0.0.0:80\"]"));
+  EXPECT_THAT(json, HasSubstr("\"hash\":\"cookie:session\","));
+  EXPECT_THAT(json, ::testing::Not(HasSubstr("maglev_table_size")));
+  NodeResult maglev = p2c;
+  maglev.pools[0].set_algorithm(v1::ALGORITHM_MAGLEV);
+  maglev.pools[0].set_hash("source_ip");
+  maglev.pools[0].set_maglev_table_size(65537);
+  EXPECT_THAT(RenderTable(invocation, {maglev}),
+              HasSubstr("set maglev hash source_ip maglev_table_size 65537"));
+}
+
 TEST(RenderTest, ChangesSayWhatHappened) {
   Invocation invocation;
   invocation.command = Command::kBackendsAdd;

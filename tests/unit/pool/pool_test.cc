@@ -71,7 +71,7 @@ TEST(SlowStartTest, ABackendRampsWhenItStartsTakingConnectionsNotAtStart) {
   EXPECT_FALSE(hashed.snapshot()->ramping()) << "maglev never ramps: it would move keys";
 }
 
-TEST(SlowStartTest, AFinishedRampStaysFinishedWhenTheWindowGrows) {
+TEST(SlowStartTest, ARampKeepsWhatItReachedWhenTheWindowChanges) {
   PoolSettings settings = Settings();
   settings.balance.slow_start = absl::Seconds(30);
   Pool pool(settings, {MakeBackend("10.0.0.1:80", 2)});
@@ -88,12 +88,14 @@ TEST(SlowStartTest, AFinishedRampStaysFinishedWhenTheWindowGrows) {
       << "a 60 s window must not take the backend back to 31 s of 60";
   EXPECT_FALSE((*updated)->ramping());
 
-  // A ramp still under way goes on under the new window.
+  // A ramp still under way keeps its progress (15 s of 60: a quarter) and goes on, slower,
+  // under the new window.
   backends[0].runtime->set_ramp_start_ms(net::MonotonicMs() - 15'000);
   longer.slow_start = absl::Seconds(120);
   updated = pool.UpdateBalance(std::nullopt, longer, keep);
   ASSERT_TRUE(updated.ok()) << updated.status();
-  EXPECT_NEAR((*updated)->effective_weights()[0], 2 * (100 + 900 * 15 / 120), 20);
+  EXPECT_NEAR((*updated)->effective_weights()[0], 2 * (100 + 900 / 4), 20);
+  EXPECT_TRUE((*updated)->ramping());
 }
 
 TEST(PoolTest, PublishReplacesTheSnapshotAndBumpsTheVersion) {
