@@ -12,6 +12,7 @@
 #include "balance/round_robin.h"
 #include "balance/smooth_weighted.h"
 #include "balance/weighted_random.h"
+#include "http/parser.h"
 #include "text/quote.h"
 
 namespace plby::balance {
@@ -89,13 +90,7 @@ absl::StatusOr<HashKey> ParseHashKey(absl::string_view text) {
                                        std::pair{"cookie:", HashKey::Source::kCookie}}) {
     if (text.size() < 7 || !absl::EqualsIgnoreCase(text.substr(0, 7), prefix)) continue;
     const absl::string_view name = text.substr(7);
-    // A token (RFC 9110 5.6.2): what a field name and a cookie name are made of.
-    bool token = !name.empty() && name.size() <= 64;
-    for (const char c : name) {
-      token &= absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
-               absl::string_view("!#$%&'*+-.^_`|~").find(c) != absl::string_view::npos;
-    }
-    if (!token) {
+    if (name.size() > 64 || !http::IsToken(name)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "hash ", text::Quote(text), ": ", text::Quote(name),
           " is not a field or cookie name (valid: a token of 1-64 characters, like x-user-id)"));

@@ -11,16 +11,6 @@
 namespace plby::config::detail {
 namespace {
 
-// RFC 9110 5.6.2: tchar.
-bool IsToken(absl::string_view text) {
-  if (text.empty()) return false;
-  for (const char c : text) {
-    if (absl::ascii_isalnum(static_cast<unsigned char>(c))) continue;
-    if (absl::string_view("!#$%&'*+-.^_`|~").find(c) == absl::string_view::npos) return false;
-  }
-  return true;
-}
-
 // A field value plby writes: visible ASCII, spaces and tabs inside, nothing that ends a line.
 bool IsFieldValue(absl::string_view text) {
   for (const char c : text) {
@@ -149,7 +139,7 @@ void Validator::ReadHttpRoute(const toml::table& forward, const std::string& pat
                });
   read_strings("methods", "[\"GET\", \"HEAD\"]",
                [&](const toml::node& where, absl::string_view text, const std::string& key_path) {
-                 if (!IsToken(text)) {
+                 if (!http::IsToken(text)) {
                    Error(where.source(),
                          absl::StrCat(key_path, ": ", text::Quote(text),
                                       " is not a method (valid: a token such as \"GET\"; methods "
@@ -197,7 +187,7 @@ void Validator::ReadHttpRoute(const toml::table& forward, const std::string& pat
     for (const auto& [name, value] : *fields) {
       const absl::string_view field = ToAbsl(name.str());
       const auto* text = value.as_string();
-      if (!IsToken(field)) {
+      if (!http::IsToken(field)) {
         Error(value.source(), absl::StrCat(key_path, ": ", text::Quote(field),
                                            " is not a field name (valid: a token such as "
                                            "\"x-canary\")"));
@@ -228,7 +218,7 @@ void Validator::ReadHttpRoute(const toml::table& forward, const std::string& pat
   read_strings("remove_request_headers", "[\"x-debug\"]",
                [&](const toml::node& where, absl::string_view text, const std::string& key_path) {
                  const std::string lower = absl::AsciiStrToLower(text);
-                 if (!IsToken(text)) {
+                 if (!http::IsToken(text)) {
                    Error(where.source(), absl::StrCat(key_path, ": ", text::Quote(text),
                                                       " is not a field name (valid: a token)"));
                  } else if (IsManagedField(lower)) {

@@ -79,14 +79,6 @@ bool ForEachListElement(absl::string_view list, Visit element) {
   }
 }
 
-bool IsToken(absl::string_view text) {
-  if (text.empty()) return false;
-  for (const char c : text) {
-    if (!Is(c, kTchar)) return false;
-  }
-  return true;
-}
-
 // ---- Refusals ----
 
 // How much of a peer's value an error shows: enough to recognise it, little enough that two
@@ -887,6 +879,14 @@ ChunkedDecoder::Result ChunkedDecoder::Feed(absl::string_view bytes) {
 }
 
 bool EqualsIgnoreCase(absl::string_view a, absl::string_view b) { return SameIgnoringCase(a, b); }
+
+bool IsToken(absl::string_view text) {
+  if (text.empty()) return false;
+  for (const char c : text) {
+    if (!Is(c, kTchar)) return false;
+  }
+  return true;
+}
 
 bool ListHasToken(absl::string_view value, absl::string_view token) {
   return !ForEachListElement(

@@ -186,6 +186,10 @@ class ChunkedDecoder {
 // Case-insensitive ASCII comparison (field names, tokens).
 bool EqualsIgnoreCase(absl::string_view a, absl::string_view b);
 
+// Whether `text` is a token (RFC 9110 5.6.2): one or more tchars, what methods, field names,
+// codings and cookie names are made of. The one copy of that rule.
+bool IsToken(absl::string_view text);
+
 // Whether the comma-separated list `value` (a Connection field, say) holds `token`, compared
 // case-insensitively, with optional whitespace around elements and empty elements ignored.
 bool ListHasToken(absl::string_view value, absl::string_view token);
