@@ -13,7 +13,7 @@ namespace plby::proxy {
 // The most one read takes from a socket, and so the most a connection holds per direction.
 // Below one loopback segment (MTU 65536, MSS 65483 with timestamps): a 64 KiB write leaves as
 // a full segment plus a 53-byte runt, sent at once under TCP_NODELAY, and that cut bulk
-// throughput on loopback from about 19 to 11-12 Gbit/s (see the README's benchmark notes).
+// throughput on loopback from about 19 to 11-12 Gbit/s (docs/benchmarks.md).
 inline constexpr size_t kRelayChunkBytes = 60 * 1024;
 
 struct RelayBuffer {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # How long plbyctl apply and diff take on a fleet of N real plby-node processes on this
-# machine (README, "Fleet-wide apply"). Usage: tests/bench/fleet_apply.sh [N ...] (default
-# 10 50 100). Each node has one worker and an empty pool "web"; the file gives it 10 backends.
+# machine (docs/benchmarks.md, "Fleet-wide apply"). Usage: tests/bench/fleet_apply.sh [N ...]
+# (default 10 50 100). Each node has one worker and an empty pool "web"; the file gives it 10
+# backends.
 # Per N: the first apply (10 adds and the mark per node), a second apply (every node in sync:
 # reads only), a diff; each the median of 3 runs, at --concurrency 16 (the default) and 64.
 set -euo pipefail

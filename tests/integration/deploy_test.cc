@@ -244,18 +244,18 @@ TEST(DeployTest, TheExampleOverlaySetsReplicasAndImage) {
   EXPECT_THAT(deployment, HasSubstr("namespace: plby"));
 }
 
-// The README's reference config ("Everything plby adds") is what operators copy: it must load
-// as it is, given the files and names it refers to (certificates made here, the names from a
-// hosts file).
-TEST(DocsTest, TheReadmesReferenceConfigIsValid) {
-  const std::string readme = ReadSource("README.md");
-  const size_t intro = readme.find("Everything plby adds, with the defaults:");
-  ASSERT_NE(intro, std::string::npos) << "the README's reference config moved";
-  const size_t begin = readme.find("```toml\n", intro);
+// The reference config in docs/configuration.md ("Everything plby adds") is what operators
+// copy: it must load as it is, given the files and names it refers to (certificates made here,
+// the names from a hosts file).
+TEST(DocsTest, TheReferenceConfigIsValid) {
+  const std::string page = ReadSource("docs/configuration.md");
+  const size_t intro = page.find("Everything plby adds, with the defaults:");
+  ASSERT_NE(intro, std::string::npos) << "docs/configuration.md's reference config moved";
+  const size_t begin = page.find("```toml\n", intro);
   ASSERT_NE(begin, std::string::npos);
-  const size_t end = readme.find("```", begin + 8);
+  const size_t end = page.find("```", begin + 8);
   ASSERT_NE(end, std::string::npos);
-  const std::string toml = readme.substr(begin + 8, end - begin - 8);
+  const std::string toml = page.substr(begin + 8, end - begin - 8);
 
   TempDir dir;
   PLBY_ASSERT_OK_AND_ASSIGN(
