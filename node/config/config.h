@@ -182,8 +182,14 @@ struct HttpListenerConfig {
   absl::Duration keepalive_timeout = absl::Seconds(60);
   // The backend's response head must begin this long after the request was sent: else 504.
   absl::Duration response_timeout = absl::Seconds(60);
+  // Between two reads of a request body (while plby waits for the client, not for a backend
+  // that is slow to take the bytes): else 408, or the exchange is cut once the answer began.
+  absl::Duration body_timeout = absl::Seconds(60);
   // access_log = "json": one JSON object per request on stderr; off by default.
   bool access_log = false;
+  // Request fields whose names have '_' are forwarded (nginx's underscores_in_headers); by
+  // default they are dropped, as CGI-style backends read "X_Forwarded_For" as X-Forwarded-For.
+  bool underscores_in_headers = false;
 };
 
 // accept_proxy = true: the sources in `trusted` must start with a PROXY header (v1 or v2),

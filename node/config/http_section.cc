@@ -56,7 +56,8 @@ void Validator::ReadListenerMode(const toml::table& table, const std::string& pa
   }
   CheckKeys(*section, "[server.http]",
             {"max_head_bytes", "max_headers", "max_uri_bytes", "max_body_bytes", "head_timeout",
-             "keepalive_timeout", "response_timeout", "access_log"});
+             "keepalive_timeout", "response_timeout", "body_timeout", "access_log",
+             "underscores_in_headers"});
   HttpListenerConfig& http = server.http;
   // The head is read into one buffer of 64 KiB: more is not offered.
   if (auto bytes = GetInteger(*section, "max_head_bytes",
@@ -79,10 +80,15 @@ void Validator::ReadListenerMode(const toml::table& table, const std::string& pa
           *section, "access_log", absl::StrCat(http_path, ".access_log"), {"off", "json"})) {
     http.access_log = *log == 1;
   }
+  if (auto keep = GetBool(*section, "underscores_in_headers",
+                          absl::StrCat(http_path, ".underscores_in_headers"))) {
+    http.underscores_in_headers = *keep;
+  }
   for (const auto& [key, example, field] :
        {std::tuple{"head_timeout", "10s", &http.head_timeout},
         std::tuple{"keepalive_timeout", "60s", &http.keepalive_timeout},
-        std::tuple{"response_timeout", "60s", &http.response_timeout}}) {
+        std::tuple{"response_timeout", "60s", &http.response_timeout},
+        std::tuple{"body_timeout", "60s", &http.body_timeout}}) {
     if (auto duration = GetDuration(*section, key, absl::StrCat(http_path, ".", key), example,
                                     absl::Milliseconds(100), absl::Hours(1))) {
       *field = *duration;
@@ -206,6 +212,14 @@ void Validator::ReadHttpRoute(const toml::table& forward, const std::string& pat
     }
   };
   read_field_map("headers", match.headers, true);
+  for (const auto& [name, value] : match.headers) {
+    if (!server.http.underscores_in_headers && absl::StrContains(name, '_')) {
+      Error(forward.get("headers")->source(),
+            absl::StrCat(path, ".headers: ", text::Quote(name),
+                         " has '_', and this server drops such fields from requests; set "
+                         "[server.http] underscores_in_headers = true to route on it"));
+    }
+  }
   read_field_map("add_request_headers", route.http.add_request_headers, false);
   for (const auto& [name, value] : route.http.add_request_headers) {
     if (IsManagedField(absl::AsciiStrToLower(name))) {

@@ -166,11 +166,14 @@ bool Validator::ReadServer(const toml::table& table, const std::string& path, Se
             absl::StrCat(path,
                          ".handshake_timeout: this server has a [server.tls]; set it there (one "
                          "place for one setting)"));
-    } else if (!server.reads_client_hello()) {
+    } else if (!server.reads_client_hello() &&
+               !(server.accept_proxy && server.mode == ListenerMode::kTcp)) {
       Error(table.get("handshake_timeout")->source(),
             absl::StrCat(path,
                          ".handshake_timeout: bounds the wait for a ClientHello, which only a "
-                         "server with tls = \"passthrough\" forwards (or a [server.tls]) reads"));
+                         "server with tls = \"passthrough\" forwards (or a [server.tls]) reads, "
+                         "or, with accept_proxy = true (mode = \"tcp\"), for the rest of an "
+                         "untrusted client's first bytes that begin like a PROXY header"));
     }
     server.handshake_timeout = *timeout;
   }

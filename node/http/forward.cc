@@ -51,6 +51,23 @@ bool IsForwardedField(absl::string_view name) {
          http::EqualsIgnoreCase(name, "x-forwarded-host");
 }
 
+// Other fields that say who the client is (RFC 7239's Forwarded, nginx's X-Real-IP): kept as
+// sent from a trusted sender, never from anyone else.
+bool IsOtherClientField(absl::string_view name) {
+  return http::EqualsIgnoreCase(name, "forwarded") || http::EqualsIgnoreCase(name, "x-real-ip");
+}
+
+// Whether a Connection field may take `name` off the forwarded request: not the fields plby
+// routes on (Host, the route's header conditions), which the backend must see as plby did.
+bool DroppableByConnection(absl::string_view name,
+                           std::span<const std::pair<std::string, std::string>> routed_fields) {
+  if (http::EqualsIgnoreCase(name, "host")) return false;
+  for (const auto& [routed, unused] : routed_fields) {
+    if (http::EqualsIgnoreCase(name, routed)) return false;
+  }
+  return true;
+}
+
 void AppendField(SpanWriter& out, absl::string_view name, absl::string_view value) {
   out.Append(name);
   out.Append(": ");
@@ -59,8 +76,8 @@ void AppendField(SpanWriter& out, absl::string_view name, absl::string_view valu
 }
 
 // The body's framing as forwarded: one Content-Length, or the Transfer-Encoding fields as
-// received (the parser checked that they end in chunked; codings before it, gzip say, are the
-// body's and stay named).
+// received (a response's codings before chunked, gzip say, are the body's and stay named; a
+// request has no coding but chunked, which the parser made sure of, and is written anew).
 void AppendFraming(SpanWriter& out, std::span<const Header> headers, Framing framing,
                    uint64_t content_length) {
   if (framing == Framing::kContentLength) {
@@ -88,25 +105,13 @@ bool IsHopByHop(absl::string_view name) {
   return HasPrefixIgnoringCase(name, "proxy-");
 }
 
-absl::string_view AuthorityOf(absl::string_view target) {
-  absl::string_view rest;
-  if (HasPrefixIgnoringCase(target, "http://")) {
-    rest = target.substr(7);
-  } else if (HasPrefixIgnoringCase(target, "https://")) {
-    rest = target.substr(8);
-  } else {
-    return {};
-  }
-  return rest.substr(0, rest.find_first_of("/?#"));
-}
-
 absl::string_view PathOf(absl::string_view target) {
   return target.substr(0, target.find_first_of("?#"));
 }
 
 absl::string_view RewriteTarget(absl::string_view target, absl::string_view prefix,
                                 std::string& scratch) {
-  if (const absl::string_view authority = AuthorityOf(target); !authority.empty()) {
+  if (const absl::string_view authority = AbsoluteFormAuthority(target); !authority.empty()) {
     const size_t scheme = target.find("//") + 2;
     target = target.substr(scheme + authority.size());
     if (target.empty() || target.front() != '/') {
@@ -133,6 +138,14 @@ bool WriteForwardedRequest(const RequestHead& head, const RequestRewrite& rewrit
   absl::string_view forwarded_proto;
   absl::string_view forwarded_host;
   for (const Header& header : head.headers) {
+    // nginx's underscores_in_headers off: CGI and WSGI map "X_Forwarded_For" and
+    // "X-Forwarded-For" onto one variable, so a name with '_' could pose as a field plby
+    // writes.
+    if (!rewrite.keep_underscores && header.name.find('_') != absl::string_view::npos) continue;
+    if (IsOtherClientField(header.name)) {
+      if (rewrite.trust_forwarded) AppendField(out, header.name, header.value);
+      continue;
+    }
     if (IsForwardedField(header.name)) {
       if (!rewrite.trust_forwarded) continue;
       // Several fields of one name are one comma-separated list (RFC 9110 5.3): the first is
@@ -151,7 +164,10 @@ bool WriteForwardedRequest(const RequestHead& head, const RequestRewrite& rewrit
       continue;
     }
     if (!rewrite.host.empty() && http::EqualsIgnoreCase(header.name, "host")) continue;
-    if (NamedByConnection(head.headers, header.name)) continue;
+    if (NamedByConnection(head.headers, header.name) &&
+        DroppableByConnection(header.name, rewrite.routed_fields)) {
+      continue;
+    }
     bool removed = false;
     for (const std::string& name : rewrite.remove)
       removed |= http::EqualsIgnoreCase(header.name, name);
@@ -179,7 +195,11 @@ bool WriteForwardedRequest(const RequestHead& head, const RequestRewrite& rewrit
   } else if (!head.host.empty()) {
     AppendField(out, "X-Forwarded-Host", head.host);
   }
-  AppendFraming(out, head.headers, head.framing, head.content_length);
+  if (head.framing == Framing::kChunked) {
+    out.Append("Transfer-Encoding: chunked\r\n");
+  } else {
+    AppendFraming(out, head.headers, head.framing, head.content_length);
+  }
   // "Content-Length: 0" says "no body" too, and some servers want it on a POST (411 without).
   if (head.framing == Framing::kNone && FindHeader(head.headers, "content-length") != nullptr) {
     out.Append("Content-Length: 0\r\n");

@@ -2,10 +2,12 @@
 // client, and plby's own small error answers. Pure: they write into a span the caller owns (a
 // relay buffer), never allocate, and say when the span is too small.
 //
-// What is forwarded is normalized: hop-by-hop fields go (Connection and every field it names,
-// Keep-Alive, TE, Trailer, Upgrade unless upgrading, Proxy-*), the body is framed by one
+// What is forwarded is normalized: hop-by-hop fields go (Connection and every field it names
+// but Host and the fields the route matched on, Keep-Alive, TE, Trailer, Upgrade unless
+// upgrading, Proxy-*), so do field names with '_' (unless kept), the body is framed by one
 // Content-Length or by "Transfer-Encoding: chunked", and X-Forwarded-For/-Proto/-Host say who
-// the client is (kept from the request only when its sender is trusted).
+// the client is (kept from the request, with Forwarded and X-Real-IP, only when its sender is
+// trusted).
 #pragma once
 
 #include <cstddef>
@@ -35,16 +37,21 @@ class SpanWriter {
 };
 
 struct RequestRewrite {
-  absl::string_view target;      // the request-target to send (origin-form, prefix stripped)
-  absl::string_view client_ip;   // appended to X-Forwarded-For
-  absl::string_view proto;       // X-Forwarded-Proto: "http" or "https"
-  bool trust_forwarded = false;  // keep the request's X-Forwarded-* (its sender is trusted)
-  bool upgrade = false;          // keep Connection: upgrade and Upgrade (a WebSocket handshake)
+  absl::string_view target;       // the request-target to send (origin-form, prefix stripped)
+  absl::string_view client_ip;    // appended to X-Forwarded-For
+  absl::string_view proto;        // X-Forwarded-Proto: "http" or "https"
+  bool trust_forwarded = false;   // keep the request's X-Forwarded-*, Forwarded, X-Real-IP
+                                  // (its sender is trusted)
+  bool keep_underscores = false;  // forward field names with '_' ([server.http])
+  bool upgrade = false;           // keep Connection: upgrade and Upgrade (a WebSocket handshake)
   // Set (an absolute-form target's authority): the Host sent, whatever the request's Host
   // said (RFC 9112 3.2.2).
   absl::string_view host;
   std::span<const std::pair<std::string, std::string>> add;  // fields to add
   std::span<const std::string> remove;                       // lower-cased names to drop
+  // The route's header conditions (lower-cased name, value): their fields are forwarded even
+  // when Connection names them, as Host is.
+  std::span<const std::pair<std::string, std::string>> routed_fields;
 };
 
 // The request head as sent to the backend, in the client's HTTP version. False when it does
@@ -74,10 +81,6 @@ bool IsHopByHop(absl::string_view name);
 // result that needs a leading '/' added.
 absl::string_view RewriteTarget(absl::string_view target, absl::string_view prefix,
                                 std::string& scratch);
-
-// The host an absolute-form target names ("http://a.example:80/x" -> "a.example:80"), or
-// empty for other forms.
-absl::string_view AuthorityOf(absl::string_view target);
 
 // The path of a target: up to its '?' (or '#').
 absl::string_view PathOf(absl::string_view target);

@@ -545,20 +545,49 @@ RequestParse ParseRequestHead(absl::string_view bytes, const HeadLimits& limits,
       CheckTransferEncoding(fields, head.minor_version, &fault) == Step::kError) {
     return RefuseRequest(std::move(fault));
   }
-  if (fields.has_transfer_encoding && !LastCodingIsChunked(fields)) {
-    // A body whose end the proxy cannot find: chunked anywhere but last is a framing error,
-    // codings it does not know at all are "not implemented" (RFC 9112 6.1).
-    if (fields.chunked_codings > 0) {
-      return RefuseRequest(Fault{400, "a Transfer-Encoding whose last coding is not chunked"});
+  if (fields.has_transfer_encoding) {
+    // RFC 9112 6.3: a request whose last coding is not chunked has no length a server can find:
+    // 400. One that ends in chunked after other codings ("gzip, chunked") is delimited, but a
+    // backend that knows only an exact "chunked" would read its body as the next request:
+    // exactly one coding, chunked, is accepted (nginx answers such requests 501 too).
+    if (!LastCodingIsChunked(fields)) {
+      return RefuseRequest(Fault{
+          400, absl::StrCat("a Transfer-Encoding whose last coding is ", Shown(fields.last_coding),
+                            ", not chunked: the body's length cannot be known")});
     }
-    return RefuseRequest(Fault{501, absl::StrCat("Transfer-Encoding ", Shown(fields.last_coding),
-                                                 " is not supported (valid: chunked)")});
+    if (fields.codings > 1) {
+      return RefuseRequest(
+          Fault{501,
+                "a Transfer-Encoding with codings before chunked is not supported (valid: "
+                "exactly \"chunked\")"});
+    }
   }
   // RFC 9112 3.2: exactly one Host in HTTP/1.1; more than one in any version would let two
   // hops route one request to different places.
   if (fields.host_fields > 1) return RefuseRequest(Fault{400, "more than one Host field"});
   if (head.minor_version == 1 && fields.host_fields == 0) {
     return RefuseRequest(Fault{400, "an HTTP/1.1 request without a Host field"});
+  }
+
+  // RFC 9110 7.2 and 4.2.4: a Host (or an absolute-form target's authority) is uri-host
+  // [":" port], without userinfo. Anything else would be routed by one reading and served by
+  // another ("a b", "user@evil.example").
+  if (!fields.host.empty() && !IsHostAndPort(fields.host)) {
+    return RefuseRequest(
+        Fault{400, absl::StrCat("Host ", Shown(fields.host), " is not a valid host[:port]")});
+  }
+  if (const absl::string_view authority = AbsoluteFormAuthority(head.target);
+      authority.data() != nullptr) {
+    if (authority.find('@') != absl::string_view::npos) {
+      return RefuseRequest(
+          Fault{400, absl::StrCat("the request-target's authority ", Shown(authority),
+                                  " has userinfo (user@), which HTTP forbids")});
+    }
+    if (!IsHostAndPort(authority)) {
+      return RefuseRequest(
+          Fault{400, absl::StrCat("the request-target's authority ", Shown(authority),
+                                  " is not a valid host[:port]")});
+    }
   }
 
   head.host = fields.host;
@@ -879,6 +908,57 @@ ChunkedDecoder::Result ChunkedDecoder::Feed(absl::string_view bytes) {
 }
 
 bool EqualsIgnoreCase(absl::string_view a, absl::string_view b) { return SameIgnoringCase(a, b); }
+
+absl::string_view AbsoluteFormAuthority(absl::string_view target) {
+  for (const absl::string_view scheme :
+       {absl::string_view("http://"), absl::string_view("https://")}) {
+    if (target.size() >= scheme.size() &&
+        SameIgnoringCase(target.substr(0, scheme.size()), scheme)) {
+      const absl::string_view rest = target.substr(scheme.size());
+      return rest.substr(0, rest.find_first_of("/?#"));
+    }
+  }
+  return {};
+}
+
+bool IsHostAndPort(absl::string_view text) {
+  const auto is_hex = [](char c) {
+    return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  };
+  absl::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    // IP-literal: an IPv6 address in brackets (its syntax checked only as far as its bytes go:
+    // no host is looked up here, and the route match compares it as text).
+    const size_t close = text.find(']');
+    if (close == absl::string_view::npos || close == 1) return false;
+    for (const char c : text.substr(1, close - 1)) {
+      if (!is_hex(c) && c != ':' && c != '.') return false;
+    }
+    port = text.substr(close + 1);
+  } else {
+    const size_t colon = text.find(':');
+    const absl::string_view host = text.substr(0, colon);
+    if (host.empty()) return false;
+    // reg-name and IPv4address: unreserved, pct-encoded and sub-delims (RFC 3986 3.2.2).
+    for (size_t i = 0; i < host.size(); ++i) {
+      const char c = host[i];
+      if (c == '%') {
+        if (i + 2 >= host.size() || !is_hex(host[i + 1]) || !is_hex(host[i + 2])) return false;
+        i += 2;
+        continue;
+      }
+      const bool alnum = IsDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+      if (!alnum && absl::string_view("-._~!$&'()*+,;=").find(c) == absl::string_view::npos) {
+        return false;
+      }
+    }
+    port = colon == absl::string_view::npos ? absl::string_view() : text.substr(colon);
+  }
+  if (port.empty()) return true;
+  // ":" port, port = *DIGIT (RFC 3986 3.2.3; an empty one is allowed), at most 5 of them.
+  if (port.front() != ':' || port.size() > 6) return false;
+  return std::all_of(port.begin() + 1, port.end(), [](char c) { return IsDigit(c); });
+}
 
 bool IsToken(absl::string_view text) {
   if (text.empty()) return false;

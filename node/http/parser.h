@@ -70,7 +70,7 @@ struct RequestParse {
   ParseState state = ParseState::kNeedMore;
   RequestHead head;
   // For kError: the status to answer with (400, 414 URI too long, 431 head or fields too large
-  // or too many, 501 a Transfer-Encoding other than chunked, 505 an HTTP version other than
+  // or too many, 501 codings before chunked, 505 an HTTP version other than
   // 1.0 or 1.1) and a short printable reason that names the bad part ("two Content-Length
   // values that differ: \"5\" and \"6\""); never the peer's bytes raw.
   int status = 0;
@@ -87,8 +87,11 @@ struct RequestParse {
 // - both Content-Length and Transfer-Encoding; Content-Length values that differ (several equal
 //   ones, in one field or several, are one value) or are not 1-19 digits; Transfer-Encoding in
 //   an HTTP/1.0 request; a Transfer-Encoding whose last coding is not "chunked", that names
-//   chunked twice or a coding with parameters (501 when the codings are only unknown);
-// - HTTP/1.1 without exactly one Host field, several Host fields in any version.
+//   chunked twice or a coding with parameters; and 501 for "chunked" after other codings
+//   ("gzip, chunked"): a request's only accepted Transfer-Encoding is exactly chunked;
+// - HTTP/1.1 without exactly one Host field, several Host fields in any version, a Host that
+//   is not a valid host[:port] (IsHostAndPort), an absolute-form target whose authority is not
+//   one or carries userinfo ("http://user@evil.example/").
 // Leading empty lines before the request line are skipped (RFC 9112 2.2) and counted in
 // head_length.
 RequestParse ParseRequestHead(absl::string_view bytes, const HeadLimits& limits,
@@ -189,6 +192,16 @@ bool EqualsIgnoreCase(absl::string_view a, absl::string_view b);
 // Whether `text` is a token (RFC 9110 5.6.2): one or more tchars, what methods, field names,
 // codings and cookie names are made of. The one copy of that rule.
 bool IsToken(absl::string_view text);
+
+// Whether `text` is uri-host [":" port] (RFC 3986 3.2.2-3.2.3): a reg-name or IPv4 address of
+// unreserved, percent-encoded and sub-delim bytes, or an IPv6 literal in brackets, then an
+// optional port of up to 5 digits. What a Host field, or an absolute-form target's authority,
+// may carry; no userinfo ("user@"), no spaces.
+bool IsHostAndPort(absl::string_view text);
+
+// The authority of an absolute-form request-target ("http://a.example:80/x" ->
+// "a.example:80", as sent, userinfo included), or a null view for other forms.
+absl::string_view AbsoluteFormAuthority(absl::string_view target);
 
 // Whether the comma-separated list `value` (a Connection field, say) holds `token`, compared
 // case-insensitively, with optional whitespace around elements and empty elements ignored.

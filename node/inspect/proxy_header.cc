@@ -419,10 +419,12 @@ ProxyParse ParseProxyHeader(absl::string_view bytes) {
                               " (valid: \"PROXY \" or the v2 signature)"));
 }
 
-bool StartsLikeProxyHeader(absl::string_view bytes) {
-  const absl::string_view v1_start = bytes.substr(0, kV1Prefix.size());
-  const absl::string_view v2_start = bytes.substr(0, kProxyV2Signature.size());
-  return absl::StartsWith(kV1Prefix, v1_start) || absl::StartsWith(kProxyV2Signature, v2_start);
+SignatureMatch MatchProxySignature(absl::string_view bytes) {
+  for (const absl::string_view signature : {kV1Prefix, kProxyV2Signature}) {
+    if (absl::StartsWith(bytes, signature)) return SignatureMatch::kWhole;
+    if (absl::StartsWith(signature, bytes)) return SignatureMatch::kPartial;
+  }
+  return SignatureMatch::kNone;
 }
 
 std::string BuildProxyV1(const ProxyHeaderFields& fields) {

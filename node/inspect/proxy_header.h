@@ -59,10 +59,16 @@ struct ProxyParse {
 // receiver then keeps the socket's own addresses).
 ProxyParse ParseProxyHeader(absl::string_view bytes);
 
-// True when `bytes` (possibly fewer than a whole header) begin the way a PROXY header of
-// either version does: a prefix of "PROXY " or of kProxyV2Signature, or one of them in full.
-// For listeners that refuse headers from untrusted sources.
-bool StartsLikeProxyHeader(absl::string_view bytes);
+// How the first bytes of a connection compare with the two signatures, "PROXY " (v1) and
+// kProxyV2Signature (v2).
+enum class SignatureMatch {
+  kNone,     // they are neither: not a PROXY header, whatever follows
+  kPartial,  // shorter than a signature, and a prefix of one (empty bytes too): more decides
+  kWhole,    // they begin with one of the two signatures in full
+};
+// For listeners that refuse headers from untrusted sources (which hold a client's bytes while
+// they are kPartial), and to tell a broken header from a missing one.
+SignatureMatch MatchProxySignature(absl::string_view bytes);
 
 // What a PROXY header plby sends carries.
 struct ProxyHeaderFields {

@@ -63,8 +63,12 @@ void Connection::Start(WorkerContext* context, net::UniqueFd client, const Liste
   tls_context_.reset();
   expect_hello_ = listener_->reads_client_hello;
   // Without a ClientHello to read, an untrusted client's first bytes are looked at as they are
-  // relayed: waiting for them would stall protocols in which the server speaks first.
-  screen_proxy_ = listener_->accept_proxy && !expect_proxy_ && !expect_hello_;
+  // relayed: waiting for them would stall protocols in which the server speaks first. (HTTP
+  // mode needs no screen: its parser refuses a PROXY header as a request, and nothing the
+  // client sends reaches a backend unparsed.)
+  screen_proxy_ =
+      listener_->accept_proxy && !expect_proxy_ && !expect_hello_ && listener_->http == nullptr;
+  screen_since_ms_ = 0;
   phase_ = Phase::kInspecting;
   context_->stats->active.Add();
   if (absl::Status added = context_->loop->Add(client_.fd.get(), kEdgeTriggered, &client_);
@@ -120,7 +124,7 @@ bool Connection::ExamineInspected(absl::string_view bytes) {
         return false;
       case inspect::ProxyParseState::kInvalid:
         RefuseProxyHeader(parsed.too_long ? stats::ProxyHeaderResult::kTooLong
-                          : inspect::StartsLikeProxyHeader(bytes.substr(0, 16))
+                          : inspect::MatchProxySignature(bytes) != inspect::SignatureMatch::kNone
                               ? stats::ProxyHeaderResult::kMalformed
                               : stats::ProxyHeaderResult::kMissing,
                           parsed.error);
@@ -208,17 +212,37 @@ void Connection::RefuseClientHello(stats::ClientHelloResult result, absl::string
   Close();
 }
 
-bool Connection::RefusedAsUntrusted(const char* data, size_t size) {
-  screen_proxy_ = false;  // only the first bytes can be a header
-  // Six bytes tell either signature ("PROXY " or "\r\n\r\n\0\r") from anything a real
-  // protocol starts with; a shorter first read is let through.
-  if (size < 6 ||
-      !inspect::StartsLikeProxyHeader(absl::string_view(data, std::min<size_t>(size, 16)))) {
-    return false;
+Connection::Screen Connection::ScreenUntrusted() {
+  // Peeked, not read: bytes that may still become a signature stay in the socket, and the next
+  // edge comes with what follows them (a header split over reads must not slip through).
+  char first[inspect::kProxyV2Signature.size()];
+  ssize_t n;
+  do {
+    n = ::recv(client_.fd.get(), first, sizeof(first), MSG_PEEK);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && errno == EAGAIN) {
+    client_.readable = false;
+    return Screen::kHold;
   }
-  RefuseProxyHeader(stats::ProxyHeaderResult::kUntrusted,
-                    "this source is not in the listener's trusted networks");
-  return true;
+  // An end or an error: the read that follows meets it too, and handles it.
+  if (n <= 0) return Screen::kClear;
+  switch (inspect::MatchProxySignature(absl::string_view(first, static_cast<size_t>(n)))) {
+    case inspect::SignatureMatch::kNone:
+      break;
+    case inspect::SignatureMatch::kPartial:
+      // A client that ended cannot complete a signature: what it sent is its own.
+      if (client_.peer_closed) break;
+      if (screen_since_ms_ == 0) screen_since_ms_ = context_->loop->now_ms();
+      client_.readable = false;
+      return Screen::kHold;
+    case inspect::SignatureMatch::kWhole:
+      RefuseProxyHeader(stats::ProxyHeaderResult::kUntrusted,
+                        "this source is not in the listener's trusted networks");
+      return Screen::kRefused;
+  }
+  screen_proxy_ = false;  // only the first bytes can be a header
+  screen_since_ms_ = 0;
+  return Screen::kClear;
 }
 
 void Connection::Route() {
@@ -426,9 +450,11 @@ bool Connection::PrependProxyHeader() {
   // The client's first bytes, if they are here, go in the same write as the header.
   char* after = upstream_.pending->bytes.data() + header.size();
   const size_t room = kRelayChunkBytes - header.size();
+  if (screen_proxy_ && client_.readable) {
+    if (ScreenUntrusted() == Screen::kRefused) return false;
+  }
   const ssize_t n = client_.readable ? client_.Read(after, room) : -1;
   if (n > 0) {
-    if (screen_proxy_ && RefusedAsUntrusted(after, static_cast<size_t>(n))) return false;
     upstream_.end += static_cast<uint32_t>(n);
     if (client_.short_read_empties() && static_cast<size_t>(n) < room && !client_.peer_closed) {
       client_.readable = false;
@@ -446,6 +472,14 @@ void Connection::Abort() {
 void Connection::CheckDeadlines(int64_t now_ms) {
   if (phase_ == Phase::kHttp) return http_.CheckDeadlines(now_ms);
   if (phase_ != Phase::kRelaying) return;
+  if (screen_since_ms_ != 0 && now_ms - screen_since_ms_ >= listener_->handshake_timeout_ms) {
+    // Still a piece of a signature: it cannot be let through (the rest could follow and
+    // complete it), so the wait ends in a refusal, as a trusted source's late header does.
+    return RefuseProxyHeader(stats::ProxyHeaderResult::kUntrusted,
+                             absl::StrCat("its first bytes began a PROXY header and went no "
+                                          "further within ",
+                                          listener_->handshake_timeout_ms, " ms"));
+  }
   const int64_t deadline = backend_info_->runtime->close_deadline_ms();
   if (deadline != 0 && now_ms >= deadline) {
     context_->stats->drain_closes.Add();
@@ -530,6 +564,7 @@ void Connection::SendEarly() {
     data = upstream_.pending->bytes.data() + upstream_.begin;
     size = upstream_.end - upstream_.begin;
   } else {
+    if (screen_proxy_ && client_.readable && ScreenUntrusted() == Screen::kRefused) return;
     if (!client_.readable) return;
     const std::span<char> scratch = context_->scratch;
     const ssize_t n = client_.Read(scratch.data(), scratch.size());
@@ -542,7 +577,6 @@ void Connection::SendEarly() {
         !client_.peer_closed) {
       client_.readable = false;
     }
-    if (screen_proxy_ && RefusedAsUntrusted(scratch.data(), static_cast<size_t>(n))) return;
     data = scratch.data();
     size = static_cast<size_t>(n);
   }
@@ -731,6 +765,11 @@ Connection::Progress Connection::Transfer(Flow& flow, Endpoint& from, Endpoint& 
   const std::span<char> scratch = context_->scratch;
   for (int reads = 0; !flow.source_ended && from.readable && to.writable; ++reads) {
     if (reads == kReadsPerTurn) return Progress::kMoreToDo;
+    if (screen_proxy_ && &flow == &upstream_) {
+      const Screen screen = ScreenUntrusted();
+      if (screen == Screen::kRefused) return Progress::kWaiting;  // closed
+      if (screen == Screen::kHold) break;
+    }
     const ssize_t n = from.Read(scratch.data(), scratch.size());
     if (n < 0) {
       if (errno == EAGAIN) {
@@ -750,10 +789,6 @@ Connection::Progress Connection::Transfer(Flow& flow, Endpoint& from, Endpoint& 
       break;
     }
     last_activity_ms_ = context_->loop->now_ms();
-    if (screen_proxy_ && &flow == &upstream_ &&
-        RefusedAsUntrusted(scratch.data(), static_cast<size_t>(n))) {
-      return Progress::kWaiting;  // closed
-    }
     // Written straight on: most of the time all of it goes, and no buffer is needed.
     ssize_t written = to.Write(scratch.data(), static_cast<size_t>(n));
     if (written < 0) {

@@ -102,9 +102,12 @@ class Connection final : public net::TimerHandler, public net::DeferredTask, pri
   // Takes what inspection only peeked at off the socket, so that closing it ends with a FIN.
   void DrainPeeked();
   void RefuseClientHello(stats::ClientHelloResult result, absl::string_view why, int alert);
-  // An accept_proxy listener's untrusted client may not send a PROXY header: true (and the
-  // client closed) when its first bytes are one.
-  bool RefusedAsUntrusted(const char* data, size_t size);
+  // An accept_proxy listener's untrusted client may not send a PROXY header. Before its first
+  // bytes are read: kClear when they cannot be one (the screen is over), kHold while they are
+  // a piece of a signature (they stay unread; client_.readable is cleared), kRefused (and
+  // closed) once they are a whole one.
+  enum class Screen { kClear, kHold, kRefused };
+  Screen ScreenUntrusted();
   // Takes the route that matches what inspection found: a TLS handshake first if it
   // terminates, then connecting.
   void Route();
@@ -166,11 +169,12 @@ class Connection final : public net::TimerHandler, public net::DeferredTask, pri
   net::SocketAddress client_address_;
   // The address the client connected to, when its PROXY header said (else getsockname's).
   net::SocketAddress local_address_;
-  std::string server_name_;    // the ClientHello's SNI (its capacity is kept across reuse)
-  bool expect_proxy_ = false;  // a PROXY header is still to be read
-  bool expect_hello_ = false;  // a ClientHello is still to be read
-  bool screen_proxy_ = false;  // the first bytes may not be a PROXY header (untrusted source)
-  size_t route_ = 0;           // the route taken
+  std::string server_name_;      // the ClientHello's SNI (its capacity is kept across reuse)
+  bool expect_proxy_ = false;    // a PROXY header is still to be read
+  bool expect_hello_ = false;    // a ClientHello is still to be read
+  bool screen_proxy_ = false;    // the first bytes may not be a PROXY header (untrusted source)
+  int64_t screen_since_ms_ = 0;  // they began a signature at this time; 0: they have not
+  size_t route_ = 0;             // the route taken
   Endpoint client_;
   Endpoint backend_;
   Flow upstream_;                   // client -> backend

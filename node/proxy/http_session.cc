@@ -275,7 +275,7 @@ void HttpSession::HandleRequest(const http::RequestHead& head) {
   }
 
   // Route by the request's host (the target's authority in absolute-form) and path.
-  absl::string_view host = http::AuthorityOf(head.target);
+  absl::string_view host = http::AbsoluteFormAuthority(head.target);
   if (host.empty()) host = head.host;
   route::NormalizeRequestHost(host, context_->host_scratch);
   const std::optional<size_t> route = listener_->routes->MatchRequest(
@@ -310,16 +310,19 @@ void HttpSession::HandleRequest(const http::RequestHead& head) {
       head.target, route_config.strip_prefix ? absl::string_view(match.path) : "",
       context_->target_scratch);
   http::SpanWriter writer(std::span<char>(up_head_.buffer->bytes));
-  const bool written = http::WriteForwardedRequest(head,
-                                                   {.target = target,
-                                                    .client_ip = client_ip_,
-                                                    .proto = facts_.tls ? "https" : "http",
-                                                    .trust_forwarded = facts_.trusted,
-                                                    .upgrade = upgrade_,
-                                                    .host = http::AuthorityOf(head.target),
-                                                    .add = route_config.add_request_headers,
-                                                    .remove = route_config.remove_request_headers},
-                                                   writer);
+  const bool written =
+      http::WriteForwardedRequest(head,
+                                  {.target = target,
+                                   .client_ip = client_ip_,
+                                   .proto = facts_.tls ? "https" : "http",
+                                   .trust_forwarded = facts_.trusted,
+                                   .keep_underscores = config.underscores_in_headers,
+                                   .upgrade = upgrade_,
+                                   .host = http::AbsoluteFormAuthority(head.target),
+                                   .add = route_config.add_request_headers,
+                                   .remove = route_config.remove_request_headers,
+                                   .routed_fields = match.headers},
+                                  writer);
   if (!written) {
     in_.begin += static_cast<uint32_t>(head.head_length);
     return Respond(431, "the request head is too large once forwarded", true);
@@ -348,10 +351,12 @@ void HttpSession::StartExchange(std::span<const http::Header> headers) {
   pool.counters(context_->worker_index).active.Add();
   response_started_ = false;
   response_head_done_ = false;
+  answer_began_ = false;
   response_incomplete_ = false;
   upstream_ended_ = false;
   request_failed_ = false;
   request_sent_ms_ = 0;
+  body_wait_since_ms_ = context_->loop->now_ms();
   response_keep_alive_ = true;
   keep_client_ = client_keep_alive_;
   response_status_ = 0;
@@ -624,6 +629,8 @@ void HttpSession::SendRequest() {
         up.writable = false;
         return;
       }
+      // What the client sent is gone on: from here plby waits for the client again.
+      body_wait_since_ms_ = last_activity_ms_;
       continue;
     }
     if (in_.size() > 0) {
@@ -647,6 +654,7 @@ void HttpSession::SendRequest() {
     if (ended && in_.size() == 0) return Close();  // the client went before its body was whole
     if (in_.size() == 0) return;
     ++progress_;
+    body_wait_since_ms_ = context_->loop->now_ms();
   }
   if (request_sent_ms_ == 0) {
     // The response timeout runs from here; while the request was going up, inactivity did.
@@ -685,12 +693,7 @@ void HttpSession::ReceiveResponse() {
       }
       if (parsed.state == http::ParseState::kError) {
         NotePassiveFailure();
-        uint64_t suppressed = 0;
-        if (context_->connect_failure_log->Allow(context_->loop->now_ms(), &suppressed)) {
-          PLBY_LOG(kWarn, "bad response pool=", view_->pool().name(),
-                   " backend=", backend_->address.ToString(), ": ", parsed.error,
-                   log::SuppressedSuffix(suppressed));
-        }
+        LogBadResponse(parsed.error);
         return Respond(502, "the backend's response was not valid HTTP/1.1", true);
       }
       ++progress_;
@@ -701,7 +704,13 @@ void HttpSession::ReceiveResponse() {
       absl::string_view error;
       if (!ScanBody(response_body_, down_, &error)) {
         NotePassiveFailure();
-        return Close();  // the head went out already: ending the connection is all that is left
+        LogBadResponse(absl::StrCat("bad chunked body: ", error));
+        // Nothing of the answer reached the client yet (its head and first chunk came in one
+        // read, say): it gets a 502 like any other bad answer. Else ending the connection is
+        // all that is left to say.
+        if (!answer_began_)
+          return Respond(502, "the backend's response was not valid HTTP/1.1", true);
+        return Close();
       }
       // Body bytes wait in down_ until the client takes them; read only into an empty buffer.
       if (response_body_.done || response_body_.scanned > 0 || down_.size() > 0) return;
@@ -845,7 +854,6 @@ void HttpSession::HandleResponseHead(const http::ResponseHead& head) {
   response_body_.framing = head.framing;
   response_body_.left = head.content_length;
   response_body_.done = head.framing == http::Framing::kNone;
-  CountResponse(head.status);
   ArmTimer();
 }
 
@@ -867,7 +875,14 @@ void HttpSession::SendResponse() {
     if (!client_->writable) return;
     const uint32_t before = out_head_.begin;
     if (!WriteFrom(*client_, out_head_)) return Close();
-    if (out_head_.begin != before) ++progress_;
+    if (out_head_.begin != before) {
+      ++progress_;
+      if (response_head_done_ && !answer_began_) {
+        // Counted once it is the client's: until then plby may still answer in its place.
+        answer_began_ = true;
+        CountResponse(response_status_);
+      }
+    }
     bytes_to_client_ += out_head_.begin - before;
     if (out_head_.size() > 0) return;
   }
@@ -921,6 +936,7 @@ void HttpSession::SendAgain() {
   Drop(out_head_);
   response_started_ = false;
   response_head_done_ = false;
+  answer_began_ = false;
   response_incomplete_ = false;
   response_keep_alive_ = true;
   response_body_ = {};
@@ -1004,7 +1020,7 @@ void HttpSession::ReleaseRequest() {
 void HttpSession::Respond(int status, absl::string_view detail, bool close) {
   // Once the backend's answer has begun towards the client, a second one cannot follow it:
   // ending the connection is all that is left to say.
-  if (state_ == State::kExchanging && response_head_done_) {
+  if (state_ == State::kExchanging && answer_began_) {
     NotePassiveFailure();
     return Close();
   }
@@ -1096,6 +1112,15 @@ void HttpSession::CountDuration() {
   counters.latency_sum_ms.Add(ms);
 }
 
+void HttpSession::LogBadResponse(absl::string_view error) {
+  uint64_t suppressed = 0;
+  if (context_->connect_failure_log->Allow(context_->loop->now_ms(), &suppressed)) {
+    PLBY_LOG(kWarn, "bad response pool=", view_->pool().name(),
+             " backend=", backend_->address.ToString(), ": ", error,
+             log::SuppressedSuffix(suppressed));
+  }
+}
+
 void HttpSession::NotePassiveFailure() {
   if (backend_ == nullptr || view_ == nullptr) return;
   proxy::NotePassiveFailure(*context_, view_->pool(), *backend_);
@@ -1163,12 +1188,7 @@ void HttpSession::ArmTimer() {
       deadline = now + Ms(view_->pool().settings().connect_timeout);
       break;
     case State::kExchanging:
-      // Waiting for the answer: the response timeout, from when the whole request had gone.
-      // While the request goes up, or the answer comes down: the pool's idle timeout, from
-      // the last byte either way (OnTimer arms again while bytes flow).
-      deadline = request_sent_ms_ != 0 && !response_head_done_
-                     ? request_sent_ms_ + Ms(config.response_timeout)
-                     : last_activity_ms_ + Ms(view_->pool().settings().idle_timeout);
+      deadline = ExchangeDeadline();
       break;
     case State::kResponding:
       deadline = now + Ms(config.response_timeout);
@@ -1182,7 +1202,27 @@ void HttpSession::ArmTimer() {
   context_->loop->ArmTimer(timer_, std::max<int64_t>(deadline - now, 0));
 }
 
+bool HttpSession::WaitingForBody() const {
+  // Bytes of the body are read but not yet taken by the backend: the wait is the backend's.
+  return !request_body_.done && request_body_.scanned == 0 && !request_failed_;
+}
+
+int64_t HttpSession::ExchangeDeadline() const {
+  const config::HttpListenerConfig& config = *listener_->http;
+  // Waiting for the answer: the response timeout, from when the whole request had gone.
+  if (request_sent_ms_ != 0 && !response_head_done_) {
+    return request_sent_ms_ + Ms(config.response_timeout);
+  }
+  // Waiting for the client's body: the body timeout, from its last bytes (or from when what it
+  // sent was taken by the backend). The answer may have begun already (an early 413).
+  if (WaitingForBody()) return body_wait_since_ms_ + Ms(config.body_timeout);
+  // While the request goes up, or the answer comes down: the pool's idle timeout, from the last
+  // byte either way (OnTimer arms again while bytes flow).
+  return last_activity_ms_ + Ms(view_->pool().settings().idle_timeout);
+}
+
 void HttpSession::OnTimer() {
+  const config::HttpListenerConfig& config = *listener_->http;
   const int64_t now = context_->loop->now_ms();
   const bool route_timeout = exchange_deadline_ms_ != 0 && now >= exchange_deadline_ms_;
   switch (state_) {
@@ -1196,25 +1236,31 @@ void HttpSession::OnTimer() {
     case State::kConnecting:
       return OnConnectFailed(ETIMEDOUT, "");
     case State::kExchanging: {
-      const bool waiting_for_answer = request_sent_ms_ != 0 && !response_head_done_;
-      if (!route_timeout && !waiting_for_answer &&
-          now - last_activity_ms_ < Ms(view_->pool().settings().idle_timeout)) {
-        return ArmTimer();  // bytes moved since it was armed
-      }
-      if (!response_head_done_) {
-        if (request_sent_ms_ == 0 && !route_timeout) {
-          // The client stopped sending its body: it is the one that is late.
-          Respond(408, "the request body stopped arriving", true);
-          return Run();
-        }
+      if (!route_timeout && now < ExchangeDeadline()) return ArmTimer();  // bytes moved since
+      if (route_timeout) {
+        if (response_head_done_) return Close();  // mid-answer: cut
         NotePassiveFailure();
-        Respond(504,
-                route_timeout ? "the route's timeout passed before the backend answered"
-                              : "the backend did not answer in time",
+        Respond(504, "the route's timeout passed before the backend answered", true);
+        return Run();
+      }
+      if (WaitingForBody()) {
+        // The client stopped sending its body: it is the one that is late.
+        if (answer_began_) return Close();
+        Respond(408,
+                absl::StrCat("the request body stopped arriving (nothing for ",
+                             Ms(config.body_timeout), " ms)"),
                 true);
         return Run();
       }
-      return Close();  // the answer stalled (or the route's time ran out) mid-body
+      if (!response_head_done_) {
+        NotePassiveFailure();
+        Respond(504,
+                request_sent_ms_ != 0 ? "the backend did not answer in time"
+                                      : "the backend did not take the request in time",
+                true);
+        return Run();
+      }
+      return Close();  // the answer stalled mid-body
     }
     case State::kResponding:
     case State::kLingering:

@@ -166,12 +166,18 @@ class HttpSession final : public UpstreamUser, public net::TimerHandler {
   // Writes what `output` holds. False: the write failed.
   bool WriteFrom(Transport& to, Bytes& output);
   void ArmTimer();
+  // kExchanging: when the current wait (for the answer, the client's body, or any byte) ends.
+  int64_t ExchangeDeadline() const;
+  // The body is still to come and plby waits for the client (not for the backend) to send it.
+  bool WaitingForBody() const;
   void CountResponse(int status);
   // The exchange's duration, in its route's histogram (a routed request only).
   void CountDuration();
   // access_log = "json": the exchange's line on stderr (`status` 0: it was cut short).
   void LogAccess(int status);
   void NotePassiveFailure();
+  // "bad response pool=... backend=...: why" (rate-limited), for an answer that was not valid.
+  void LogBadResponse(absl::string_view error);
   HttpBuffer* Acquire(Bytes& bytes);
   void Drop(Bytes& bytes);
 
@@ -229,12 +235,15 @@ class HttpSession final : public UpstreamUser, public net::TimerHandler {
   bool upgrade_ = false;
   bool expect_continue_ = false;
   uint32_t up_head_sent_ = 0;
-  bool response_started_ = false;  // a byte of the answer came
-  bool upstream_ended_ = false;    // the backend closed its side
-  bool request_failed_ = false;    // a write of the request failed (the backend went)
-  int64_t request_sent_ms_ = 0;    // when the whole request had gone up; 0: not yet
-  int reads_this_turn_ = 0;        // reads since Run began, for kReadsPerTurn
+  bool response_started_ = false;   // a byte of the answer came
+  bool upstream_ended_ = false;     // the backend closed its side
+  bool request_failed_ = false;     // a write of the request failed (the backend went)
+  int64_t request_sent_ms_ = 0;     // when the whole request had gone up; 0: not yet
+  int64_t body_wait_since_ms_ = 0;  // plby has waited for the client's body since then
+  int reads_this_turn_ = 0;         // reads since Run began, for kReadsPerTurn
   bool response_head_done_ = false;
+  // A byte of the final answer's head reached the client: plby can no longer answer instead.
+  bool answer_began_ = false;
   bool response_keep_alive_ = true;  // the backend will take another request
   bool keep_client_ = true;          // the client connection goes on after this answer
   int response_status_ = 0;

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "http/forward.h"
 #include "http/parser.h"
 
 namespace {
@@ -101,6 +102,36 @@ bool SameResponse(const ResponseParse& a, const ResponseParse& b) {
          x.keep_alive == y.keep_alive && x.head_length == y.head_length;
 }
 
+// What plby forwards of an accepted request parses again, as the same request, without the
+// fields it never passes on.
+void CheckForwarded(const RequestHead& head, size_t storage_size) {
+  std::string out(96 * 1024, '\0');
+  plby::http::SpanWriter writer(out);
+  std::string scratch;
+  plby::http::RequestRewrite rewrite;
+  rewrite.target = plby::http::RewriteTarget(head.target, "", scratch);
+  rewrite.client_ip = "192.0.2.1";
+  rewrite.proto = "http";
+  rewrite.host = plby::http::AbsoluteFormAuthority(head.target);
+  if (!plby::http::WriteForwardedRequest(head, rewrite, writer)) return;  // too large: a 431
+  out.resize(writer.size());
+  std::array<Header, kStorage + 8> fields;
+  const RequestParse again =
+      plby::http::ParseRequestHead(out,
+                                   HeadLimits{.max_head_bytes = out.size(),
+                                              .max_headers = storage_size + 8,
+                                              .max_uri_bytes = 64 * 1024},
+                                   fields);
+  Check(again.state == ParseState::kComplete && again.head.head_length == out.size());
+  Check(again.head.method == head.method && again.head.framing == head.framing &&
+        again.head.content_length == head.content_length);
+  for (const Header& header : again.head.headers) {
+    Check(header.name.find('_') == absl::string_view::npos);
+    Check(!plby::http::EqualsIgnoreCase(header.name, "forwarded") &&
+          !plby::http::EqualsIgnoreCase(header.name, "x-real-ip"));
+  }
+}
+
 RequestParse CheckRequest(absl::string_view bytes, const HeadLimits& limits,
                           std::span<Header> storage) {
   const RequestParse parse = plby::http::ParseRequestHead(bytes, limits, storage);
@@ -141,6 +172,30 @@ RequestParse CheckRequest(absl::string_view bytes, const HeadLimits& limits,
                        : head.host.empty());
       Check(CountFields(head.headers, "content-length") == 0 ||
             CountFields(head.headers, "transfer-encoding") == 0);
+      // A request's only coding is chunked: nothing a backend could read another way.
+      for (const Header& header : head.headers) {
+        if (!plby::http::EqualsIgnoreCase(header.name, "transfer-encoding")) continue;
+        size_t start = 0;
+        const absl::string_view value = header.value;
+        while (start <= value.size()) {
+          const size_t comma = std::min(value.find(',', start), value.size());
+          absl::string_view coding = value.substr(start, comma - start);
+          while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) {
+            coding.remove_prefix(1);
+          }
+          while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) {
+            coding.remove_suffix(1);
+          }
+          Check(coding.empty() || plby::http::EqualsIgnoreCase(coding, "chunked"));
+          start = comma + 1;
+        }
+      }
+      // Whatever routes it is an authority without userinfo.
+      Check(head.host.empty() || plby::http::IsHostAndPort(head.host));
+      const absl::string_view authority = plby::http::AbsoluteFormAuthority(head.target);
+      Check(authority.data() == nullptr || (plby::http::IsHostAndPort(authority) &&
+                                            authority.find('@') == absl::string_view::npos));
+      CheckForwarded(head, storage.size());
       const bool close = ConnectionHas(head.headers, "close");
       Check(head.keep_alive ==
             (!close && (head.minor_version == 1 || ConnectionHas(head.headers, "keep-alive"))));

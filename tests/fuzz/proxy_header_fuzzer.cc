@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "absl/strings/match.h"
 #include "inspect/proxy_header.h"
 
 namespace {
@@ -53,7 +54,16 @@ void CheckRebuilt(const ProxyHeader& header) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view bytes(reinterpret_cast<const char*>(data), size);
   const ProxyParse parse = plby::inspect::ParseProxyHeader(bytes);
-  const bool starts_like = plby::inspect::StartsLikeProxyHeader(bytes);
+  const plby::inspect::SignatureMatch signature = plby::inspect::MatchProxySignature(bytes);
+  const bool starts_like = signature != plby::inspect::SignatureMatch::kNone;
+  // kWhole and kPartial are what the names say: the screen of untrusted sources relies on it.
+  const bool whole = absl::StartsWith(bytes, "PROXY ") ||
+                     absl::StartsWith(bytes, plby::inspect::kProxyV2Signature);
+  if ((signature == plby::inspect::SignatureMatch::kWhole) != whole) std::abort();
+  if (signature == plby::inspect::SignatureMatch::kPartial && !absl::StartsWith("PROXY ", bytes) &&
+      !absl::StartsWith(plby::inspect::kProxyV2Signature, bytes)) {
+    std::abort();
+  }
   // Refused for its length: said so in the error too, and never on anything but a refusal.
   if (parse.too_long && (parse.state != ProxyParseState::kInvalid ||
                          parse.error.find("too long") == std::string::npos)) {

@@ -50,6 +50,8 @@ const std::map<std::string, int>& BackendOctets() {
       {"MaglevAndP2cKeyOnAHeaderOrCookie", 13},
       {"TerminatesTlsAndAnswers421ForAHostTheCertificateDoesNotName", 14},
       {"NginxSeesItsConnectionsReused", 15},
+      {"AmbiguousFramingAndHeadersAreRefusedOrDropped", 16},
+      {"BadAnswersAndSlowBodiesEndInTheirStatus", 17},
   };
   return *octets;
 }
@@ -385,6 +387,123 @@ TEST_F(HttpTest, SmugglingAttemptsAreRefusedBeforeABackendSeesThem) {
   const std::string after =
       Curl({"-o", "/dev/null", "-w", "%header{x-connection}", Url(node, "/")});
   EXPECT_LE(std::stoi(after), std::stoi(before) + 2) << before << " then " << after;
+}
+
+// What a second outside test found: codings before chunked reached the backend as sent,
+// Connection could remove Host, a Host with a space or userinfo was routed, and fields that
+// look like X-Forwarded-For to a CGI backend came from anyone.
+TEST_F(HttpTest, AmbiguousFramingAndHeadersAreRefusedOrDropped) {
+  StartBackends({"A"});
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      Node node,
+      StartNode(dir_,
+                absl::StrCat(Header(), Pools({"A"}),
+                             "[[server]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\n",
+                             "mode = \"http\"\n[[server.forward]]\npool = \"a\"\n",
+                             "headers = { \"x-tenant\" = \"t1\" }\n",
+                             "[[server.forward]]\npool = \"a\"\n",
+                             "[[server]]\nname = \"keep\"\nlisten = \"127.0.0.1:0\"\n",
+                             "mode = \"http\"\n[server.http]\nunderscores_in_headers = true\n",
+                             "[[server.forward]]\npool = \"a\"\n")));
+  // Exactly one coding, chunked: others before it are 501, one that is not last 400, and plby
+  // answers them itself (its own text), before any byte reaches a backend.
+  for (const std::string coding : {"identity, chunked", "gzip, chunked", "gzip,chunked"}) {
+    const std::string answer =
+        Raw(node, absl::StrCat("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ", coding,
+                               "\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n"
+                               "Host: a\r\n\r\n"));
+    EXPECT_THAT(answer, StartsWith("HTTP/1.1 501 Not Implemented")) << coding;
+    EXPECT_THAT(answer, HasSubstr("501 Not Implemented: a Transfer-Encoding with codings before "
+                                  "chunked is not supported"))
+        << coding;
+    EXPECT_THAT(answer, Not(HasSubstr("smuggled"))) << coding;
+  }
+  EXPECT_THAT(Raw(node, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\nhello"),
+              StartsWith("HTTP/1.1 400 Bad Request"));
+  // curl's chunked upload goes on as it did.
+  EXPECT_THAT(
+      Curl({"-H", "Transfer-Encoding: chunked", "--data-binary", "hello", Url(node, "/echo")}),
+      HasSubstr("\"body_length\": 5"));
+
+  // Connection cannot take Host, or a field the route matched on, off the request.
+  const std::string connection = Curl({"-H", "Host: site.test", "-H", "X-Tenant: t1", "-H",
+                                       "Connection: close, Host, X-Tenant", Url(node, "/echo")});
+  EXPECT_THAT(connection, HasSubstr(R"(["host", "site.test"])")) << connection;
+  EXPECT_THAT(connection, HasSubstr(R"(["x-tenant", "t1"])")) << connection;
+
+  // Hosts that are no authority.
+  EXPECT_THAT(Raw(node, "GET http://user@evil.example/ HTTP/1.1\r\nHost: evil.example\r\n\r\n"),
+              StartsWith("HTTP/1.1 400 Bad Request"));
+  EXPECT_THAT(Raw(node, "GET / HTTP/1.1\r\nHost: a b\r\n\r\n"),
+              StartsWith("HTTP/1.1 400 Bad Request"));
+
+  // Lookalikes of X-Forwarded-*, from a client no trusted network names: none reaches the
+  // backend; a listener with underscores_in_headers keeps names with '_' (still not the others).
+  const std::vector<std::string> lookalikes = {"-H", "X_Forwarded_For: 6.6.6.6",
+                                               "-H", "X-Forwarded_Host: evil.example",
+                                               "-H", "Forwarded: for=6.6.6.6",
+                                               "-H", "X-Real-IP: 6.6.6.6",
+                                               "-H", "Good_Field: 1"};
+  std::vector<std::string> args = lookalikes;
+  args.push_back(Url(node, "/echo"));
+  const std::string dropped = Curl(args);
+  EXPECT_THAT(dropped, HasSubstr(R"(["x-forwarded-for", "127.0.0.1"])")) << dropped;
+  EXPECT_THAT(dropped, Not(HasSubstr("6.6.6.6"))) << dropped;
+  EXPECT_THAT(dropped, Not(HasSubstr("evil.example"))) << dropped;
+  EXPECT_THAT(dropped, Not(HasSubstr("good_field"))) << dropped;
+  args.back() = absl::StrCat("http://127.0.0.1:", node.ports.at("keep"), "/echo");
+  const std::string kept = Curl(args);
+  EXPECT_THAT(kept, HasSubstr(R"(["good_field", "1"])")) << kept;
+  EXPECT_THAT(kept, Not(HasSubstr("for=6.6.6.6"))) << kept;
+  EXPECT_THAT(kept, Not(HasSubstr("x-real-ip"))) << kept;
+}
+
+// A backend whose first read holds a head and a broken chunk: nothing reached the client yet,
+// so it gets a 502 (and the node says why). A client that stops sending its body is answered
+// 408 after body_timeout, not held for the pool's idle timeout (an hour).
+TEST_F(HttpTest, BadAnswersAndSlowBodiesEndInTheirStatus) {
+  StartBackends({"A"});
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      Node node,
+      StartNode(dir_, absl::StrCat(Header(), Pools({"A"}),
+                                   "[[server]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\n",
+                                   "mode = \"http\"\n[server.http]\nbody_timeout = \"1s\"\n",
+                                   "[[server.forward]]\npool = \"a\"\n")));
+  EXPECT_EQ(Curl({"-o", "/dev/null", "-w", "%{http_code}", Url(node, "/bad-chunk")}), "502");
+  EXPECT_TRUE(
+      node.process->WaitForLine(std::regex("bad response pool=a backend=127\\.0\\.19\\.17:"
+                                           "18081: bad chunked body")));
+
+  PLBY_ASSERT_OK_AND_ASSIGN(int fd, Connect(node.ports.at("web")));
+  ASSERT_TRUE(SendAll(fd, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc").ok());
+  PLBY_ASSERT_OK_AND_ASSIGN(std::string slow, ReadToEnd(fd));
+  close(fd);
+  EXPECT_THAT(slow, StartsWith("HTTP/1.1 408 Request Timeout")) << slow;
+  EXPECT_THAT(slow, HasSubstr("the request body stopped arriving (nothing for 1000 ms)")) << slow;
+  // The backend answered before the body was whole, and the client stalled: the answer goes
+  // out, and the connection ends with it (what is left of the body would be in the way).
+  PLBY_ASSERT_OK_AND_ASSIGN(fd, Connect(node.ports.at("web")));
+  ASSERT_TRUE(
+      SendAll(fd, "POST /early HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nabc").ok());
+  PLBY_ASSERT_OK_AND_ASSIGN(std::string early, ReadToEnd(fd));
+  close(fd);
+  EXPECT_THAT(early, StartsWith("HTTP/1.1 413")) << early;
+  EXPECT_THAT(early, HasSubstr("too large, said early\n")) << early;
+  // A body that keeps coming, slower than a read per body_timeout but never stopping, is served.
+  const std::string trickle = Python(R"(
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+s.sendall(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nConnection: close\r\n\r\n")
+for byte in b"abcd":
+    time.sleep(0.4)
+    s.sendall(bytes([byte]))
+answer = b""
+while chunk := s.recv(65536):
+    answer += chunk
+print(answer.split(b"\r\n")[0].decode())
+)",
+                                     node.ports.at("web"));
+  EXPECT_EQ(trickle, "HTTP/1.1 200 OK");
 }
 
 TEST_F(HttpTest, RefusalsAnswerWithTheirStatus) {

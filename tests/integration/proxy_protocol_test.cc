@@ -2,6 +2,8 @@
 // of plby, whose accept_proxy listener takes the client address from it; nginx
 // (listen ... proxy_protocol) behind plby, echoing the address plby's v1 or v2 header gave it.
 // Headers from untrusted sources, broken, slow or missing ones are refused and counted.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -158,6 +160,89 @@ TEST_F(ProxyProtocolTest, RefusesHeadersItShouldNotTrustOrCannotRead) {
   }
   EXPECT_TRUE(node.process->WaitForLine(
       std::regex("closing client=127.0.16.2:\\d+ listener=in: PROXY header untrusted")));
+}
+
+// A header split over reads must not slip past the screen of untrusted sources: an attacker
+// that sends "PROX" (or 5 bytes of the v2 signature), pauses, then sends the rest would have
+// its whole header reach the backend, which may reassemble it and believe it. Every split
+// point of both signatures is tried; bytes that stop matching go through at once, and a piece
+// of a signature that stalls is refused after handshake_timeout.
+TEST_F(ProxyProtocolTest, AnUntrustedHeaderSplitAtAnyPointIsRefused) {
+  PLBY_ASSERT_OK_AND_ASSIGN(Backend backend, StartBackend("echo"));
+  const std::string listener = "accept_proxy = true\ntrusted = [\"127.0.17.1\"]\n";
+  const std::string forward =
+      absl::StrCat("[[server.forward]]\npool = \"echo\"\n[[pool]]\nname = \"echo\"\n",
+                   "backends = [ { address = \"", backend.address(), "\" } ]\n");
+  const std::string config =
+      absl::StrCat("[control]\nlisten = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n",
+                   "[[server]]\nname = \"in\"\nlisten = \"127.0.0.1:0\"\n", listener,
+                   "[[server.forward]]\npool = \"echo\"\n[[server]]\nname = \"short\"\n",
+                   "listen = \"127.0.0.1:0\"\nhandshake_timeout = \"1s\"\n", listener, forward);
+  PLBY_ASSERT_OK_AND_ASSIGN(Node node, StartNode(dir_, config));
+  const uint16_t port = node.ports["in"];
+  const std::string untrusted = "127.0.17.2";
+  const std::string v1 = "PROXY TCP4 192.0.2.1 198.51.100.1 40000 443\r\nhello";
+  const std::string v2 = std::string("\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c", 16) +
+                         std::string("\xc0\x00\x02\x01\xc6\x33\x64\x01\x9c\x40\x01\xbb", 12) +
+                         "hello";
+  struct Split {
+    int fd;
+    std::string rest;
+  };
+  std::vector<Split> splits;
+  size_t held = 0;  // first pieces shorter than their signature: the rest decides
+  for (const std::string& header : {v1, v2}) {
+    for (size_t at = 1; at <= 11; ++at) {
+      PLBY_ASSERT_OK_AND_ASSIGN(int fd, ConnectTo("127.0.0.1", port, untrusted));
+      const int one = 1;
+      ASSERT_EQ(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)), 0);
+      ASSERT_TRUE(SendAll(fd, header.substr(0, at)).ok());
+      splits.push_back({fd, header.substr(at)});
+      if (header == v2 || at < 6) ++held;
+    }
+  }
+  // Every held connection reached the backend (the screen does not wait for the client before
+  // connecting: servers that speak first must not stall), so plby has looked at each first
+  // piece on its own; the others were refused at their first piece.
+  const std::string active = absl::StrCat(
+      "plby_backend_connections_active{pool=\"echo\",backend=\"", backend.address(), "\"}");
+  const std::string refused = "plby_proxy_headers_total{listener=\"in\",result=\"untrusted\"}";
+  ASSERT_EQ(WaitForMetric(node, active, held), held);
+  ASSERT_EQ(WaitForMetric(node, refused, splits.size() - held), splits.size() - held);
+  for (const Split& split : splits) {
+    // (A refused connection may take these bytes or reset: either way none reach the backend.)
+    (void)SendAll(split.fd, split.rest);
+    shutdown(split.fd, SHUT_WR);
+  }
+  for (size_t i = 0; i < splits.size(); ++i) {
+    const std::string echoed = ReadToEnd(splits[i].fd).value_or("");
+    close(splits[i].fd);
+    // Nothing reached the echo backend: the connection was refused before a byte went on.
+    EXPECT_EQ(echoed, "") << "split at " << i % 11 + 1 << " of v" << i / 11 + 1;
+  }
+  EXPECT_EQ(WaitForMetric(node, refused, splits.size()), splits.size());
+
+  // Bytes that stop matching are the client's own, and go on whole: a piece held, then more
+  // that turns it into something else; a piece and then the client's end.
+  {
+    PLBY_ASSERT_OK_AND_ASSIGN(int fd, ConnectTo("127.0.0.1", port, untrusted));
+    ASSERT_TRUE(SendAll(fd, "PRO").ok());
+    ASSERT_TRUE(WaitForMetric(node, active, 1).has_value());
+    ASSERT_TRUE(SendAll(fd, "MPT ready\n").ok());
+    shutdown(fd, SHUT_WR);
+    EXPECT_EQ(ReadToEnd(fd).value_or("(read failed)"), "PROMPT ready\n");
+    close(fd);
+  }
+  EXPECT_EQ(Ask("127.0.0.1", port, "PROX", untrusted), "PROX");
+  EXPECT_EQ(Ask("127.0.0.1", port, std::string("\r\n\r\n\0", 5), untrusted),
+            std::string("\r\n\r\n\0", 5));
+  // A piece of a signature that goes no further is refused after handshake_timeout (1 s).
+  EXPECT_EQ(Ask("127.0.0.1", node.ports["short"], "PROXY", untrusted, /*half_close=*/false), "");
+  EXPECT_EQ(
+      WaitForMetric(node, "plby_proxy_headers_total{listener=\"short\",result=\"untrusted\"}"), 1u);
+  EXPECT_TRUE(node.process->WaitForLine(
+      std::regex("listener=short: PROXY header untrusted: its first bytes began a PROXY header "
+                 "and went no further within 1000 ms")));
 }
 
 TEST_F(ProxyProtocolTest, MaglevHashesTheAddressTheHeaderCarries) {

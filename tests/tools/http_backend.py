@@ -13,6 +13,7 @@ connections, so a test sees from the backend's side whether plby reused one). Pa
   /slow?ms=N       200 after N ms
   /until-close     200 without a length, ended by closing (an HTTP/1.0 style body)
   /garbage         bytes that are no HTTP response, then close
+  /bad-chunk       a valid head and a broken chunk, in one write, then close
   /reset           a reset before any answer
   /ws              a WebSocket handshake (101), then every byte echoed until close
   /health          HEALTH_STATUS (default 200)
@@ -132,6 +133,11 @@ class Handler(BaseHTTPRequestHandler):
             return
         if url.path == "/garbage":
             self.wfile.write(b"THIS IS NOT HTTP\r\n\r\n")
+            self.close_connection = True
+            return
+        if url.path == "/bad-chunk":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             b"zz\r\nhello\r\n0\r\n\r\n")
             self.close_connection = True
             return
         if url.path == "/reset":

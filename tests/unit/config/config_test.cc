@@ -491,6 +491,8 @@ max_body_bytes = 1000000
 head_timeout = "5s"
 keepalive_timeout = "30s"
 response_timeout = "20s"
+body_timeout = "15s"
+underscores_in_headers = true
 
 [[server.forward]]
 pool = "api"
@@ -522,6 +524,8 @@ backends = [ { address = "127.0.0.1:9002" } ]
   EXPECT_EQ(server.http.head_timeout, absl::Seconds(5));
   EXPECT_EQ(server.http.keepalive_timeout, absl::Seconds(30));
   EXPECT_EQ(server.http.response_timeout, absl::Seconds(20));
+  EXPECT_EQ(server.http.body_timeout, absl::Seconds(15));
+  EXPECT_TRUE(server.http.underscores_in_headers);
   ASSERT_THAT(server.routes, SizeIs(3));
   const RouteConfig& first = server.routes[0];
   EXPECT_THAT(first.http_match.hosts, ElementsAre("api.example.com", "*.example.org"));
@@ -548,6 +552,9 @@ backends = [ { address = "127.0.0.1:9002" } ]
   absl::StatusOr<Config> tcp = ParseConfig(kSeedConfig, "test.toml");
   ASSERT_TRUE(tcp.ok());
   EXPECT_EQ(tcp->servers.at(0).mode, ListenerMode::kTcp);
+  // The defaults: nginx's client_body_timeout, and underscores_in_headers off.
+  EXPECT_EQ(tcp->servers.at(0).http.body_timeout, absl::Seconds(60));
+  EXPECT_FALSE(tcp->servers.at(0).http.underscores_in_headers);
 }
 
 TEST(ConfigTest, PoolsHashARequestFieldOrCookie) {
@@ -613,6 +620,18 @@ TEST(ConfigTest, HttpMistakesAreNamed) {
               HasSubstr("a second forward without host, path, methods or headers"));
   EXPECT_THAT(ErrorOf(Server("", R"([ { address = "127.0.0.1:8080" } ])", "keepalive = -1\n")),
               HasSubstr("keepalive"));
+  EXPECT_THAT(ErrorOf(http("[server.http]\nbody_timeout = \"0s\"\n", "")),
+              HasSubstr("body_timeout"));
+  EXPECT_THAT(ErrorOf(http("[server.http]\nunderscores_in_headers = \"yes\"\n", "")),
+              HasSubstr("underscores_in_headers"));
+  // A route on a field this listener drops could never see it.
+  EXPECT_THAT(ErrorOf(http("", "headers = { \"X_Tenant\" = \"1\" }\n")),
+              HasSubstr("headers: \"x_tenant\" has '_', and this server drops such fields from "
+                        "requests; set [server.http] underscores_in_headers = true"));
+  EXPECT_TRUE(ParseConfig(http("[server.http]\nunderscores_in_headers = true\n",
+                               "headers = { \"X_Tenant\" = \"1\" }\n"),
+                          "test.toml")
+                  .ok());
 }
 
 TEST(ConfigTest, AcceptProxyNamesItsTrustedSources) {
@@ -637,6 +656,14 @@ TEST(ConfigTest, AcceptProxyNamesItsTrustedSources) {
               HasSubstr("server[0].trusted: expected a non-empty list of networks"));
   EXPECT_THAT(ErrorOf(Server("accept_proxy = \"yes\"\ntrusted = [\"10.0.0.0/8\"]")),
               HasSubstr("server[0].accept_proxy"));
+  // handshake_timeout bounds how long an untrusted client's piece of a signature is held.
+  absl::StatusOr<Config> held = ParseConfig(
+      Server("accept_proxy = true\ntrusted = [\"10.0.0.0/8\"]\nhandshake_timeout = \"2s\""),
+      "test.toml");
+  ASSERT_TRUE(held.ok()) << held.status();
+  EXPECT_EQ(held->servers[0].handshake_timeout, absl::Seconds(2));
+  EXPECT_THAT(ErrorOf(Server("handshake_timeout = \"2s\"")),
+              HasSubstr("handshake_timeout: bounds the wait for a ClientHello"));
 }
 
 TEST(ConfigTest, DuplicatesAreRefused) {

@@ -311,16 +311,25 @@ TEST(ProxyHeaderTest, V2Refusals) {
   });
 }
 
-TEST(ProxyHeaderTest, StartsLikeProxyHeader) {
-  for (const std::string& bytes :
-       std::vector<std::string>{"", "P", "PROX", "PROXY ", "PROXY TCP4 1.2.3.4", "\r", "\r\n\r\n",
-                                std::string(kProxyV2Signature).substr(0, 5),
-                                std::string(kProxyV2Signature), V2(0x20, 0x00, "")}) {
-    EXPECT_TRUE(StartsLikeProxyHeader(bytes)) << bytes;
+TEST(ProxyHeaderTest, MatchProxySignature) {
+  const std::string v2(kProxyV2Signature);
+  // Every proper prefix of either signature is a piece of one: the screen holds it.
+  for (size_t length = 0; length < 6; ++length) {
+    EXPECT_EQ(MatchProxySignature(std::string("PROXY ").substr(0, length)),
+              SignatureMatch::kPartial)
+        << length;
   }
-  for (const std::string bytes :
-       {"GET / HTTP/1.1", "\x16\x03\x01", "PROXX", "PROXYTCP4", "proxy ", "\r\n\r\r", " PROXY"}) {
-    EXPECT_FALSE(StartsLikeProxyHeader(bytes)) << bytes;
+  for (size_t length = 0; length < v2.size(); ++length) {
+    EXPECT_EQ(MatchProxySignature(v2.substr(0, length)), SignatureMatch::kPartial) << length;
+  }
+  for (const std::string& bytes : std::vector<std::string>{
+           "PROXY ", "PROXY TCP4 1.2.3.4", "PROXY UNKNOWN\r\n", v2, V2(0x20, 0x00, "")}) {
+    EXPECT_EQ(MatchProxySignature(bytes), SignatureMatch::kWhole) << bytes;
+  }
+  for (const std::string& bytes :
+       std::vector<std::string>{"GET / HTTP/1.1", "\x16\x03\x01", "PROXX", "PROXYTCP4", "proxy ",
+                                "\r\n\r\r", " PROXY", std::string("\r\n\r\n\0\r\nQUIX", 11)}) {
+    EXPECT_EQ(MatchProxySignature(bytes), SignatureMatch::kNone) << bytes;
   }
 }
 
