@@ -4,10 +4,8 @@
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/str_cat.h"
+#include "files/read_file.h"
 #include "net/host_port.h"
 #include "node_calls.h"
 #include "text/quote.h"
@@ -18,15 +16,14 @@ namespace {
 
 absl::StatusOr<std::string> ReadPem(const std::string& flag, const std::string& path) {
   if (path.empty()) return std::string();
-  std::ifstream file(path);
-  std::stringstream text;
-  text << file.rdbuf();
-  if (!file || text.str().find("-----BEGIN ") == std::string::npos) {
+  absl::StatusOr<std::string> text = files::ReadFile(path, files::kMaxPemBytes);
+  if (!text.ok() || text->find("-----BEGIN ") == std::string::npos) {
     return absl::InvalidArgumentError(
         absl::StrCat(flag, " ", text::Quote(path), ": ",
-                     !file ? "cannot read it" : "not PEM (no \"-----BEGIN\" block)"));
+                     !text.ok() ? absl::StrCat("cannot read it: ", text.status().message())
+                                : "not PEM (no \"-----BEGIN\" block)"));
   }
-  return text.str();
+  return text;
 }
 
 }  // namespace

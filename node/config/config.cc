@@ -1,17 +1,11 @@
 #include "config/config.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "config/toml.h"
 #include "config/toml_guard.h"
 #include "config/validator.h"
+#include "files/read_file.h"
 
 namespace plby::config {
 
@@ -81,32 +75,12 @@ absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
 }
 
 absl::StatusOr<std::string> ReadConfigText(const std::string& path) {
-  const auto unreadable = [&](int error) {
-    return absl::NotFoundError(
-        absl::StrCat(path, ": cannot read the configuration file: ", std::strerror(error)));
-  };
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return unreadable(errno);
-  std::string text;
-  struct stat info {};
-  if (fstat(fd, &info) != 0 || S_ISDIR(info.st_mode)) {
-    const int error = S_ISDIR(info.st_mode) ? EISDIR : errno;
-    ::close(fd);
-    return unreadable(error);
+  absl::StatusOr<std::string> text = files::ReadFile(path, files::kMaxConfigBytes);
+  if (!text.ok()) {
+    return absl::Status(
+        text.status().code(),
+        absl::StrCat(path, ": cannot read the configuration file: ", text.status().message()));
   }
-  char buffer[16384];
-  while (true) {
-    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int error = errno;
-      ::close(fd);
-      return unreadable(error);
-    }
-    if (n == 0) break;
-    text.append(buffer, static_cast<size_t>(n));
-  }
-  ::close(fd);
   return text;
 }
 

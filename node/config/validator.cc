@@ -1,15 +1,11 @@
 // The readers every section uses, the walk over the document, and the checks across sections.
 #include "config/validator.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "config/duration.h"
+#include "files/read_file.h"
 #include "text/quote.h"
 
 namespace plby::config::detail {
@@ -50,31 +46,15 @@ bool IsValidPoolName(absl::string_view name) {
   return true;
 }
 
-// Certificates and keys are small; a path to something endless (a device) must not hang start.
-constexpr size_t kMaxSmallFileBytes = 1 << 20;
-
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return absl::ErrnoToStatus(errno, "cannot read it");
-  std::string text;
-  char buffer[16384];
-  while (true) {
-    if (text.size() > kMaxSmallFileBytes) {
-      ::close(fd);
-      return absl::InvalidArgumentError("larger than 1 MiB: not a certificate or key file");
-    }
-    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const absl::Status error = absl::ErrnoToStatus(errno, "cannot read it");
-      ::close(fd);
-      return error;
-    }
-    if (n == 0) break;
-    text.append(buffer, static_cast<size_t>(n));
+  absl::StatusOr<std::string> bytes = files::ReadFile(path, files::kMaxPemBytes);
+  if (bytes.ok()) return bytes;
+  if (absl::IsFailedPrecondition(bytes.status())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(bytes.status().message(), ": not a certificate, key or CA file"));
   }
-  ::close(fd);
-  return text;
+  return absl::Status(bytes.status().code(),
+                      absl::StrCat("cannot read it: ", bytes.status().message()));
 }
 
 std::vector<PlacedListener> PlaceListeners(const Config& config,

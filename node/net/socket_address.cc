@@ -8,11 +8,11 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
-#include <fstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "files/read_file.h"
 #include "text/quote.h"
 
 namespace plby::net {
@@ -38,14 +38,16 @@ absl::StatusOr<uint32_t> ZoneIndex(const std::string& zone) {
 // The addresses the lines of an /etc/hosts-style file give `host`, each once, in file order.
 absl::StatusOr<std::vector<SocketAddress>> FromHostsFile(const std::string& path,
                                                          const HostPort& name) {
-  std::ifstream file(path);
-  if (!file) {
+  const absl::StatusOr<std::string> text = files::ReadFile(path, files::kMaxConfigBytes);
+  if (!text.ok()) {
     return absl::UnavailableError(
-        absl::StrCat("hosts file ", text::Quote(path), " (PLBY_HOSTS_FILE): cannot read it"));
+        absl::StrCat("hosts file ", text::Quote(path),
+                     " (PLBY_HOSTS_FILE): cannot read it: ", text.status().message()));
   }
   std::vector<SocketAddress> addresses;
-  std::string line;
-  for (int number = 1; std::getline(file, line); ++number) {
+  int number = 0;
+  for (const absl::string_view line : absl::StrSplit(*text, '\n')) {
+    ++number;
     absl::string_view content = line;
     content = content.substr(0, content.find('#'));
     const std::vector<absl::string_view> fields =

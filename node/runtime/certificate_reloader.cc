@@ -4,7 +4,7 @@
 
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
-#include "config/config.h"
+#include "files/read_file.h"
 #include "log/log.h"
 
 namespace plby::runtime {
@@ -22,18 +22,26 @@ std::string Fingerprint(const tls::ServerTlsSettings& settings) {
   return all;
 }
 
+// A certificate, key or ticket key file, as the config reads it (at most files::kMaxPemBytes).
+absl::StatusOr<std::string> ReadPem(const std::string& file) {
+  absl::StatusOr<std::string> bytes = files::ReadFile(file, files::kMaxPemBytes);
+  if (bytes.ok()) return bytes;
+  return absl::Status(bytes.status().code(),
+                      absl::StrCat(file, ": cannot read it: ", bytes.status().message()));
+}
+
 // The files of `settings` read again (file names are kept; the bytes are new).
 absl::StatusOr<tls::ServerTlsSettings> ReadAgain(tls::ServerTlsSettings settings) {
   for (tls::ServerTlsSettings::Certificate& certificate : settings.certificates) {
     for (auto [file, bytes] : {std::pair{&certificate.cert_file, &certificate.cert_pem},
                                std::pair{&certificate.key_file, &certificate.key_pem}}) {
-      absl::StatusOr<std::string> read = config::ReadConfigText(*file);
+      absl::StatusOr<std::string> read = ReadPem(*file);
       if (!read.ok()) return read.status();
       *bytes = *std::move(read);
     }
   }
   if (!settings.ticket_keys_file.empty()) {
-    absl::StatusOr<std::string> read = config::ReadConfigText(settings.ticket_keys_file);
+    absl::StatusOr<std::string> read = ReadPem(settings.ticket_keys_file);
     if (!read.ok()) return read.status();
     settings.ticket_keys = *std::move(read);
   }

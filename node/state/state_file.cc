@@ -15,6 +15,7 @@
 #include "balance/algorithm.h"
 #include "config/toml.h"
 #include "config/toml_guard.h"
+#include "files/read_file.h"
 #include "log/log.h"
 #include "net/host_port.h"
 #include "text/quote.h"
@@ -284,28 +285,13 @@ absl::StatusOr<State> ParseState(absl::string_view text, absl::string_view sourc
 }
 
 absl::StatusOr<std::optional<State>> ReadStateFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return std::nullopt;
+  absl::StatusOr<std::string> text = files::ReadFile(path, files::kMaxConfigBytes);
+  if (!text.ok()) {
+    if (absl::IsNotFound(text.status())) return std::nullopt;  // nothing saved yet
     return absl::UnavailableError(
-        absl::StrCat(path, ": cannot read the state file: ", std::strerror(errno)));
+        absl::StrCat(path, ": cannot read the state file: ", text.status().message()));
   }
-  std::string text;
-  char buffer[16384];
-  while (true) {
-    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int error = errno;
-      ::close(fd);
-      return absl::UnavailableError(
-          absl::StrCat(path, ": cannot read the state file: ", std::strerror(error)));
-    }
-    if (n == 0) break;
-    text.append(buffer, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  absl::StatusOr<State> state = ParseState(text, path);
+  absl::StatusOr<State> state = ParseState(*text, path);
   if (!state.ok()) return state.status();
   return std::optional<State>(*std::move(state));
 }

@@ -194,6 +194,15 @@ TEST_F(ApplyTest, ExitCodesNameTheFileTheNodeAndThePool) {
                             Ctl({"--node", nobody.address(), "apply", "-f", "/nonexistent.toml"}));
   EXPECT_EQ(missing_file.exit_code, kExitUsage) << missing_file.output;
   EXPECT_THAT(missing_file.output, HasSubstr("/nonexistent.toml: cannot read"));
+  // Endless or huge input is refused by name, before any node is contacted (it grew plbyctl to
+  // 3.9 GB before).
+  for (const char* command : {"diff", "apply"}) {
+    PLBY_ASSERT_OK_AND_ASSIGN(RunResult zero,
+                              Ctl({"--node", nobody.address(), command, "-f", "/dev/zero"}));
+    EXPECT_EQ(zero.exit_code, kExitUsage) << zero.output;
+    EXPECT_THAT(zero.output, HasSubstr("/dev/zero: cannot read the configuration file: not a "
+                                       "regular file (a character device)"));
+  }
   PLBY_ASSERT_OK_AND_ASSIGN(RunResult no_file, Ctl({"--node", nobody.address(), "apply"}));
   EXPECT_EQ(no_file.exit_code, kExitUsage) << no_file.output;
   EXPECT_THAT(no_file.output, HasSubstr("apply needs -f FILE"));

@@ -1,5 +1,7 @@
 // plby-node as an operator runs it: flags, --check-config, refused configs, signals.
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <string>
 #include <vector>
@@ -189,6 +191,50 @@ TEST(NodeCliTest, MissingConfigFileIsNamed) {
   EXPECT_EQ(result.exit_code, kExitUsage);
   EXPECT_THAT(result.output, HasSubstr("/nonexistent/plby.toml: cannot read the configuration "
                                        "file: No such file or directory"));
+}
+
+// Files are read whole only when they are regular and at most 64 MiB (1 MiB for certificates
+// and keys): /dev/zero grew a node to 3.8 GB before; now it is refused by name, at once.
+TEST(NodeCliTest, FilesThatAreNoFilesOrTooLargeAreRefused) {
+  for (const char* flag : {"--check-config", "--config"}) {
+    PLBY_ASSERT_OK_AND_ASSIGN(RunResult zero, RunToExit(NodeBinary(), {flag, "/dev/zero"}));
+    EXPECT_EQ(zero.exit_code, kExitUsage) << flag;
+    EXPECT_THAT(zero.output, HasSubstr("/dev/zero: cannot read the configuration file: not a "
+                                       "regular file (a character device)"))
+        << flag;
+  }
+  TempDir dir;
+  const std::string big = dir.Write("big.toml", "");
+  ASSERT_EQ(truncate(big.c_str(), 65 << 20), 0);  // sparse: nothing is written or read
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult large, RunToExit(NodeBinary(), {"--check-config", big}));
+  EXPECT_EQ(large.exit_code, kExitUsage);
+  EXPECT_THAT(large.output,
+              HasSubstr("big.toml: cannot read the configuration file: larger than 64 MiB"));
+  // A state file that is a pipe, a certificate that is a device: named with their key.
+  const std::string fifo = dir.path() + "/state.toml";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      RunResult state,
+      RunToExit(
+          NodeBinary(),
+          {"--check-config",
+           dir.Write("state.conf", OnePoolConfig({{"127.0.0.1:1"}}, "WRR", "",
+                                                 absl::StrCat("state_file = \"", fifo, "\"\n")))}));
+  EXPECT_EQ(state.exit_code, kExitUsage) << state.output;
+  EXPECT_THAT(state.output, HasSubstr("state.toml: cannot read the state file: not a regular "
+                                      "file (a pipe)"));
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      RunResult cert,
+      RunToExit(NodeBinary(),
+                {"--check-config",
+                 dir.Write("tls.conf",
+                           "[[server]]\nlisten = \"127.0.0.1:0\"\n[server.tls]\n"
+                           "certificates = [ { cert = \"/dev/zero\", key = \"/dev/zero\" "
+                           "} ]\n[[server.forward]]\nbackends = [ { address = "
+                           "\"127.0.0.1:1\" } ]\n")}));
+  EXPECT_EQ(cert.exit_code, kExitUsage) << cert.output;
+  EXPECT_THAT(cert.output, HasSubstr("cert \"/dev/zero\": not a regular file (a character "
+                                     "device): not a certificate, key or CA file"));
 }
 
 TEST(NodeCliTest, BadFlagsSayWhatIsValid) {
