@@ -249,6 +249,10 @@ int Reconcile(const plby::ctl::Invocation& invocation, plby::ctl::DesiredPools d
     Print(stderr, "plbyctl: " + std::string(watch.status().message()) + "\n");
     return kExitUsage;
   }
+  if (!watch->polling().empty()) {
+    PLBY_LOG(kWarn, "reconcile: ", watch->polling(),
+             "; the file is looked at every second instead");
+  }
   sigset_t signals;
   sigemptyset(&signals);
   for (int signo : {SIGINT, SIGTERM, SIGUSR1}) sigaddset(&signals, signo);

@@ -67,6 +67,10 @@ absl::StatusOr<std::unique_ptr<CertificateReloader>> CertificateReloader::Create
   }
   absl::StatusOr<net::FileWatch> watch = net::FileWatch::Create(files);
   if (!watch.ok()) return watch.status();
+  if (!watch->polling().empty()) {
+    PLBY_LOG(kWarn, "certificate files are looked at every second for changes (", watch->polling(),
+             "; raise fs.inotify.max_user_instances to watch them instead)");
+  }
   return absl::WrapUnique(
       new CertificateReloader(std::move(terminating), workers, *std::move(watch)));
 }

@@ -280,11 +280,14 @@ void WriteHostsFile(const std::string& path, const std::string& name,
 
 absl::StatusOr<Node> StartNode(const TempDir& dir, const std::string& config_text,
                                std::vector<std::string> extra_args,
-                               const std::vector<std::string>& environment) {
+                               const std::vector<std::string>& environment,
+                               const std::vector<std::string>& runner, const std::string& binary) {
   const std::string config = dir.Write("config.toml", config_text);
-  // env(1) adds the variables and execs the node: the same process, so signals still reach it.
+  // env(1) adds the variables and execs the node (so does a runner such as setpriv): the same
+  // process, so signals still reach it.
   std::vector<std::string> args = environment;
-  args.insert(args.end(), {NodeBinary(), "--config", config});
+  args.insert(args.end(), runner.begin(), runner.end());
+  args.insert(args.end(), {binary.empty() ? NodeBinary() : binary, "--config", config});
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   absl::StatusOr<std::unique_ptr<Process>> process = Process::Start("/usr/bin/env", args);
   if (!process.ok()) return process.status();

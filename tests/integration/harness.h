@@ -131,10 +131,14 @@ struct Node {
   std::string control_address() const { return "127.0.0.1:" + std::to_string(control_port); }
 };
 // Writes `config_text` into `dir` and runs plby-node on it until it says "ready", with
-// `environment` ("NAME=value") added to its environment.
+// `environment` ("NAME=value") added to its environment. `runner`, when given, is a command
+// that runs the node ("setpriv --reuid=N ...", ending where the node's path goes), and `binary`
+// the node's path when not NodeBinary().
 absl::StatusOr<Node> StartNode(const TempDir& dir, const std::string& config_text,
                                std::vector<std::string> extra_args = {"--workers", "2"},
-                               const std::vector<std::string>& environment = {});
+                               const std::vector<std::string>& environment = {},
+                               const std::vector<std::string>& runner = {},
+                               const std::string& binary = "");
 
 // The value of `sample` ("plby_x_total{a=\"b\"}") in Prometheus text, if it is there.
 std::optional<uint64_t> MetricValue(const std::string& exposition, const std::string& sample);

@@ -24,6 +24,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 constexpr char kOpenssl[] = "/usr/bin/openssl";
+constexpr char kPython[] = "/usr/bin/python3";
 // Each test's peers listen on addresses of its own, 127.0.17.N (nginx, the plaintext backend,
 // port 18080) and 127.0.18.N (openssl s_server, port 18443): ctest runs tests at the same time.
 const std::map<std::string, int>& PeerOctets() {
@@ -34,7 +35,8 @@ const std::map<std::string, int>& PeerOctets() {
                                      {"HandshakesThatFailCostTheirConnectionAndAreCounted", 4},
                                      {"ReEncryptsToABackendThatChecksItsClientCertificate", 5},
                                      {"CertificatesRotateLiveAndABadOneIsRefused", 6},
-                                     {"LargeTransfersFlowBothWaysThroughTls", 7}};
+                                     {"LargeTransfersFlowBothWaysThroughTls", 7},
+                                     {"WithoutInotifyInstancesNodesStartAndPollTheirFiles", 8}};
   return *octets;
 }
 
@@ -396,6 +398,77 @@ TEST_F(TlsTerminationTest, CertificatesRotateLiveAndABadOneIsRefused) {
   EXPECT_EQ(fixed.exit_code, 0) << fixed.output;
   EXPECT_THAT(Client(node.port(), {"-servername", "localhost"}),
               HasSubstr("subject=CN = plby node"));
+}
+
+// fs.inotify.max_user_instances (128 by default) counts every instance of every process of a
+// user: on a Kubernetes node, all the pods of one UID. A node used to need one to start, even
+// with no file to watch. Here a user of its own has every instance taken by another process:
+// a node without certificates starts as usual, and one with them polls its files and still
+// sees a Secret rotate.
+TEST_F(TlsTerminationTest, WithoutInotifyInstancesNodesStartAndPollTheirFiles) {
+  const std::string uid = std::to_string(50000 + getpid() % 10000);  // nobody else's
+  const std::vector<std::string> as_user = {"/usr/bin/setpriv", "--reuid=" + uid, "--regid=" + uid,
+                                            "--clear-groups"};
+  // The node's binary, the config and the certificates, where that user can read them.
+  const std::string binary = dir_.path() + "/plby-node";
+  std::filesystem::copy_file(NodeBinary(), binary);
+  SecretVolume secret(dir_, "secret");
+  secret.Publish(Cert("node.pem"), Cert("node.key"));
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult readable,
+                            RunToExit("/bin/chmod", {"-R", "a+rX", dir_.path()}));
+  ASSERT_EQ(readable.exit_code, 0) << readable.output;
+
+  std::vector<std::string> hog_args(as_user.begin() + 1, as_user.end());
+  hog_args.insert(hog_args.end(), {kPython, "-c", R"(
+import ctypes, errno, time
+libc = ctypes.CDLL(None, use_errno=True)
+held = []
+while True:
+    fd = libc.inotify_init1(0)
+    if fd < 0:
+        break
+    held.append(fd)
+print("holding", len(held), "instances, then", errno.errorcode[ctypes.get_errno()], flush=True)
+time.sleep(3600)
+)"});
+  PLBY_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Process> hog, Process::Start(as_user[0], hog_args));
+  const std::optional<std::vector<std::string>> holding =
+      hog->WaitForLine(std::regex("holding (\\d+) instances, then (\\w+)"));
+  ASSERT_TRUE(holding.has_value()) << hog->Output();
+  ASSERT_EQ((*holding)[2], "EMFILE") << hog->Output();
+
+  // No file to watch: no instance needed.
+  TempDir plain_dir;
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult plain_readable,
+                            RunToExit("/bin/chmod", {"a+rx", plain_dir.path()}));
+  ASSERT_EQ(plain_readable.exit_code, 0);
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      Node plain, StartNode(plain_dir, OnePoolConfig({{absl::StrCat(nginx_ip_, ":18080")}}),
+                            {"--workers", "1"}, {}, as_user, binary));
+  EXPECT_THAT(Exchange(plain.port(), "GET / HTTP/1.0\r\n\r\n").value_or(""),
+              HasSubstr("plain backend"));
+  EXPECT_THAT(plain.process->Output(), Not(HasSubstr("inotify")));
+
+  // Certificates to watch: polled, said once, and a rotation is still seen.
+  const std::string config =
+      absl::StrCat("[control]\nlisten = \"127.0.0.1:0\"\n",
+                   "[[server]]\nname = \"tls\"\nlisten = \"127.0.0.1:0\"\n", "[server.tls]\n",
+                   "certificates = [ { cert = \"secret/tls.crt\", key = \"secret/tls.key\" } ]\n",
+                   "[[server.forward]]\nbackends = [ { address = \"", nginx_ip_, ":18080\" } ]\n");
+  PLBY_ASSERT_OK_AND_ASSIGN(Node node,
+                            StartNode(dir_, config, {"--workers", "1"}, {}, as_user, binary));
+  EXPECT_EQ(node.process->CountLines(std::regex(
+                "warn  certificate files are looked at every second for changes \\(no inotify "
+                "instance: Too many open files; raise fs.inotify.max_user_instances")),
+            1)
+      << node.process->Output();
+  EXPECT_THAT(Client(node.port(), {"-servername", "localhost"}),
+              HasSubstr("subject=CN = plby node"));
+  secret.Publish(Cert("api.pem"), Cert("api.key"));
+  ASSERT_TRUE(node.process->WaitForLine(std::regex("certificates of listener tls reloaded")))
+      << node.process->Output();
+  EXPECT_THAT(Client(node.port(), {"-servername", "localhost"}),
+              HasSubstr("subject=CN = api.example.com"));
 }
 
 }  // namespace
