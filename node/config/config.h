@@ -105,6 +105,10 @@ struct BackendConfig {
 struct DiscoverConfig {
   net::HostPort dns;  // a name (or literal) and the backends' port
   absl::Duration every = absl::Seconds(5);
+  // A name that answers "no records" (NXDOMAIN, NODATA) keeps the last good set this long
+  // after that answer (HAProxy's `hold nx`): a DNS blip or a Service being recreated must not
+  // empty the pool at once. 0: emptied at the first such answer.
+  absl::Duration hold_nx = absl::Seconds(30);
 
   bool operator==(const DiscoverConfig&) const = default;
 };

@@ -241,7 +241,7 @@ void Validator::ReadDiscover(const toml::table& table, const std::string& path, 
   }
   const toml::table* discover = GetTable(table, "discover", discover_path);
   if (discover == nullptr) return;
-  CheckKeys(*discover, "discover", {"dns", "every"});
+  CheckKeys(*discover, "discover", {"dns", "every", "hold_nx"});
   DiscoverConfig config;
   if (discover->get("dns") == nullptr) {
     Error(
@@ -264,6 +264,10 @@ void Validator::ReadDiscover(const toml::table& table, const std::string& path, 
   if (auto every = GetDuration(*discover, "every", absl::StrCat(discover_path, ".every"), "5s",
                                absl::Seconds(1), absl::Hours(1))) {
     config.every = *every;
+  }
+  if (auto hold = GetDuration(*discover, "hold_nx", absl::StrCat(discover_path, ".hold_nx"), "30s",
+                              absl::ZeroDuration(), absl::Hours(24))) {
+    config.hold_nx = *hold;
   }
   pool.discover = config;
 }

@@ -71,16 +71,40 @@ void DnsDiscovery::LookUp(pool::Pool& pool) {
   absl::StatusOr<std::vector<net::SocketAddress>> found =
       net::SocketAddress::LookUpAll(discover.dns);
   std::vector<net::SocketAddress> addresses;
+  const absl::Time now = absl::Now();
   if (found.ok()) {
     addresses = *std::move(found);
+    last_records_[&pool] = now;
+    if (holding_.erase(&pool) > 0) {
+      PLBY_LOG(kInfo, where, ": the name has records again (", addresses.size(), ")");
+    }
   } else if (found.status().code() != absl::StatusCode::kNotFound) {
     pool.RecordLookup(found.status(), 0);
     warn_failure(absl::StrCat("no answer, keeping the last set of ",
                               pool.snapshot()->backends().size(),
                               " backends: ", found.status().message()));
     return;
+  } else if (const size_t kept = pool.snapshot()->backends().size(); kept > 0) {
+    // NOT_FOUND: the name has no records. The last good set stays for hold_nx after the last
+    // answer that had records, then the pool is emptied.
+    const auto last = last_records_.find(&pool);
+    const absl::Time until = (last != last_records_.end() ? last->second : now) + discover.hold_nx;
+    if (now < until) {
+      pool.RecordLookup(found.status(), 0);
+      if (holding_.insert(&pool).second) {
+        PLBY_LOG(kWarn, where, ": the name has no records (", found.status().message(),
+                 "); keeping the last set of ", kept, " backends until ",
+                 absl::FormatTime("%H:%M:%S", until, absl::UTCTimeZone()),
+                 " UTC (hold_nx=", absl::FormatDuration(discover.hold_nx), ")");
+      }
+      return;
+    }
+    holding_.erase(&pool);
+    PLBY_LOG(kWarn, where,
+             ": the name still has no records, hold_nx=", absl::FormatDuration(discover.hold_nx),
+             " after its last answer: emptying the pool");
   }
-  // (NOT_FOUND: the name has no records, and the pool is emptied.)
+  // (NOT_FOUND past hold_nx: the name has no records, and the pool is emptied.)
   const net::LocalAddresses local = net::LocalAddresses::Read();
   std::vector<net::SocketAddress> usable;
   std::vector<std::string> left_out;

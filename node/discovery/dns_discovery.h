@@ -4,9 +4,10 @@
 //
 // - An answer publishes a new version when the set changed (watches show it). Backends that
 //   stay keep their entry: a drain or weight set through the control service survives.
-// - A name that really has no records (NXDOMAIN, NODATA) empties the pool. A lookup that got no
-//   answer (a timeout, SERVFAIL) keeps the last good set, and is logged (once per distinct
-//   error) and counted.
+// - A name that really has no records (NXDOMAIN, NODATA) keeps the last good set for hold_nx
+//   (default 30 s) after its last answer with records, said in the log, then empties the pool
+//   (at the first lookup past that time). A lookup that got no answer (a timeout, SERVFAIL)
+//   keeps the last good set, and is logged (once per distinct error) and counted.
 // - Lookups block (getaddrinfo), so they run on a thread of their own, never on a worker or the
 //   control service; an address that is one of the node's own listeners, or not unicast, is
 //   left out with a warning.
@@ -16,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -55,6 +57,8 @@ class DnsDiscovery {
   std::map<const pool::Pool*, absl::Time> due_;              // the thread's only
   std::map<const pool::Pool*, std::string> failure_warned_;  // the last failure said, per pool
   std::map<const pool::Pool*, std::vector<std::string>> left_out_;  // the addresses left out
+  std::map<const pool::Pool*, absl::Time> last_records_;            // the last answer with records
+  std::set<const pool::Pool*> holding_;  // no records now; the last set kept (hold_nx)
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;  // guarded by mutex_

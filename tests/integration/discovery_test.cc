@@ -52,7 +52,7 @@ class DiscoveryTest : public ::testing::Test {
   void StartDiscoveringNode() {
     const std::string config = absl::StrCat(
         "[control]\nlisten = \"127.0.0.1:0\"\n[[pool]]\nname = \"web\"\n",
-        "discover = { dns = \"web.test:", port_, "\", every = \"1s\" }\n",
+        "discover = { dns = \"web.test:", port_, "\", every = \"1s\", hold_nx = \"2s\" }\n",
         "[[server]]\nname = \"front\"\nlisten = \"127.0.0.1:0\"\n[[server.forward]]\npool = "
         "\"web\"\n");
     absl::StatusOr<Node> node =
@@ -96,7 +96,8 @@ class DiscoveryTest : public ::testing::Test {
 
 // The pool follows the name: records added and removed publish new versions (a watch sees
 // them), a drain set by hand survives re-resolution, a lookup that gets no answer keeps the
-// set, and a name without records empties the pool. Backends are not added or removed by hand.
+// set, and a name without records empties the pool once hold_nx has passed. Backends are not
+// added or removed by hand.
 TEST_F(DiscoveryTest, ThePoolFollowsTheNamesRecords) {
   Name({1, 2});
   StartDiscoveringNode();
@@ -163,9 +164,35 @@ TEST_F(DiscoveryTest, ThePoolFollowsTheNamesRecords) {
   EXPECT_THAT(kept.output, HasSubstr(Address(1)));
   EXPECT_THAT(kept.output, HasSubstr(Address(3)));
 
-  // The name has no records now: the pool is emptied (and the node is not ready).
+  // The name has no records now (NXDOMAIN): the last good set is kept for hold_nx (2 s) after
+  // the last answer with records, and said so; then the pool is emptied (and the node is not
+  // ready).
+  Name({1, 3});
+  const auto answering = [&] {
+    absl::StatusOr<RunResult> pools = Ctl({"pools", "list"});
+    return pools.ok() && !absl::StrContains(pools->output, "(failing:");
+  };
+  const auto answered_by = std::chrono::steady_clock::now() + kWaitTimeout;
+  while (!answering() && std::chrono::steady_clock::now() < answered_by) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // polls a condition
+  }
+  ASSERT_TRUE(answering());
+  const size_t before_nx = node_.process->LineCount();
   Name({});
+  ASSERT_TRUE(node_.process->WaitForLine(
+      std::regex("discovery pool=\"web\" dns=web\\.test:\\d+: the name has no records \\(.*\\); "
+                 "keeping the last set of 2 backends until \\d\\d:\\d\\d:\\d\\d UTC "
+                 "\\(hold_nx=2s\\)"),
+      kWaitTimeout, before_nx))
+      << node_.process->Output();
+  PLBY_ASSERT_OK_AND_ASSIGN(RunResult held, Ctl({"backends", "list"}));
+  EXPECT_THAT(held.output, HasSubstr(Address(1)));
+  EXPECT_THAT(held.output, HasSubstr(Address(3)));
   ASSERT_TRUE(WaitForBackends({})) << last_list_;
+  EXPECT_TRUE(node_.process->WaitForLine(
+      std::regex("the name still has no records, hold_nx=2s after its last answer: emptying the "
+                 "pool"),
+      kWaitTimeout, before_nx));
   EXPECT_THAT(node_.process->Output(), HasSubstr("the name has no records now"));
   PLBY_ASSERT_OK_AND_ASSIGN(RunResult json, Ctl({"pools", "list", "-o", "json"}));
   EXPECT_THAT(json.output, HasSubstr("\"discover\":{\"dns\":\"web.test:"));

@@ -808,19 +808,24 @@ TEST(ConfigTest, APoolMayDiscoverItsBackendsInDns) {
       "[[server]]\nlisten = \"127.0.0.1:8200\"\n[[server.forward]]\npool = \"web\"\n";
   absl::StatusOr<Config> config = ParseConfig(
       "[[pool]]\nname = \"web\"\ndiscover = { dns = \"web.default.svc.cluster.local:8080\", "
-      "every = \"2s\" }\n" +
+      "every = \"2s\", hold_nx = \"1m\" }\n" +
           server,
       "t.toml");
   ASSERT_TRUE(config.ok()) << config.status();
   ASSERT_TRUE(config->pools[0].discover.has_value());
   EXPECT_EQ(config->pools[0].discover->dns.ToString(), "web.default.svc.cluster.local:8080");
   EXPECT_EQ(config->pools[0].discover->every, absl::Seconds(2));
+  EXPECT_EQ(config->pools[0].discover->hold_nx, absl::Minutes(1));
   EXPECT_TRUE(config->pools[0].backends.empty());
-  EXPECT_EQ(
-      ParseConfig("[[pool]]\nname = \"web\"\ndiscover = { dns = \"web:80\" }\n" + server, "t.toml")
-          ->pools[0]
-          .discover->every,
-      absl::Seconds(5));
+  absl::StatusOr<Config> defaults =
+      ParseConfig("[[pool]]\nname = \"web\"\ndiscover = { dns = \"web:80\" }\n" + server, "t.toml");
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->pools[0].discover->every, absl::Seconds(5));
+  EXPECT_EQ(defaults->pools[0].discover->hold_nx, absl::Seconds(30));  // HAProxy's hold nx
+  EXPECT_THAT(ErrorOf("[[pool]]\nname = \"web\"\ndiscover = { dns = \"web:80\", hold_nx = "
+                      "\"-1s\" }\n" +
+                      server),
+              HasSubstr("pool[0].discover.hold_nx"));
   EXPECT_THAT(ErrorOf("[[pool]]\nname = \"web\"\nbackends = []\ndiscover = { dns = \"web:80\" }\n" +
                       server),
               HasSubstr("test.toml:3:12: pool[0]: backends and discover exclude each other"));
@@ -834,7 +839,7 @@ TEST(ConfigTest, APoolMayDiscoverItsBackendsInDns) {
               HasSubstr("pool[0].discover.every"));
   EXPECT_THAT(
       ErrorOf("[[pool]]\nname = \"web\"\ndiscover = { dns = \"web:80\", ttl = 1 }\n" + server),
-      HasSubstr("unknown key \"ttl\" in discover (valid: dns, every)"));
+      HasSubstr("unknown key \"ttl\" in discover (valid: dns, every, hold_nx)"));
 }
 
 TEST(ConfigTest, ReadyAfterSyncAndBackendsThatStartDraining) {
