@@ -135,9 +135,13 @@ std::string RenderPrometheus(const Report& report) {
   }
   out.Family("plby_connections_closed_total", "counter",
              "Connections the node closed itself, by reason: idle_timeout (the pool's idle "
-             "timeout passed), drain_timeout (the backend's drain timeout passed).");
+             "timeout passed), drain_timeout (the backend's drain timeout passed), "
+             "idle_for_new_client (an HTTP client idle between requests, closed to make room "
+             "for a new one when out of descriptors or at max_connections).");
   out.Sample("plby_connections_closed_total", "reason=\"idle_timeout\"", counters.idle_timeouts);
   out.Sample("plby_connections_closed_total", "reason=\"drain_timeout\"", counters.drain_closes);
+  out.Sample("plby_connections_closed_total", "reason=\"idle_for_new_client\"",
+             counters.idle_evictions);
 
   // Inspection and routing, per listener ([[server]]).
   const auto listener_label = [](const stats::ListenerTotals& listener) {

@@ -334,6 +334,13 @@ void Connection::StartHttp() {
 
 void Connection::EndSession() { Close(); }
 
+void Connection::SetIdle(bool idle) {
+  if (idle == idle_hook_.linked) return;
+  if (!idle) return context_->idle_clients->Remove(idle_hook_);
+  context_->idle_clients->Add(idle_hook_);
+  if (context_->observer != nullptr) context_->observer->OnClientIdle();
+}
+
 void Connection::SwitchToRelay(const Handover& handover) {
   // The exchange's snapshot and backend are the relay's now, as if it had connected itself.
   view_ = handover.view;
@@ -841,6 +848,7 @@ void Connection::Close(Ending ending) {
     }
   }
   phase_ = Phase::kClosed;
+  context_->idle_clients->Remove(idle_hook_);
   http_.Stop();
   tls_context_.reset();
   context_->loop->CancelTimer(connect_timer_);

@@ -25,6 +25,7 @@
 #include "pool/pool_view.h"
 #include "proxy/buffer_pool.h"
 #include "proxy/http_session.h"
+#include "proxy/idle_clients.h"
 #include "proxy/listener.h"
 #include "proxy/transport.h"
 #include "proxy/worker_context.h"
@@ -54,6 +55,11 @@ class Connection final : public net::TimerHandler, public net::DeferredTask, pri
   // after its answer. Relayed (tcp) connections go on until they end or the drain timeout.
   void Drain() {
     if (phase_ == Phase::kHttp) http_.Drain();
+  }
+  // An HTTP client idle between requests (in the worker's IdleClients) is closed, to make room
+  // for a new client.
+  void CloseIdle() {
+    if (phase_ == Phase::kHttp) http_.CloseIdle();
   }
   // Closes the connection when it has been idle for its pool's idle timeout, or when its
   // backend was drained or removed with a drain timeout that has now passed. About once a
@@ -122,6 +128,7 @@ class Connection final : public net::TimerHandler, public net::DeferredTask, pri
   void EndSession() override;
   void SwitchToRelay(const Handover& handover) override;
   void DeferSession() override { DeferOnce(); }
+  void SetIdle(bool idle) override;
   // The pool sends PROXY headers: puts the header in front of whatever the client sent.
   // False when the client was refused (its bytes were an untrusted PROXY header).
   bool PrependProxyHeader();
@@ -198,6 +205,7 @@ class Connection final : public net::TimerHandler, public net::DeferredTask, pri
   size_t certificate_ = 0;     // the certificate presented, when TLS is terminated
   std::shared_ptr<const tls::ServerContext> tls_context_;  // ... and its context
   HttpSession http_;
+  IdleClients::Hook idle_hook_{this};  // in context_->idle_clients while idle between requests
 };
 
 }  // namespace plby::proxy

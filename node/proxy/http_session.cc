@@ -121,6 +121,12 @@ void HttpSession::OnUpstreamEvents(uint32_t events) {
 }
 
 void HttpSession::Run() {
+  RunSteps();
+  // Every turn of the session ends here: the one place that keeps the host's idle mark true.
+  host_->SetIdle(state_ == State::kReading && in_.size() == 0);
+}
+
+void HttpSession::RunSteps() {
   // Each step moves what it can; the loop ends when a step changed nothing (everything waits
   // for an event) or, after many, yields to the worker's other connections.
   reads_this_turn_ = 0;

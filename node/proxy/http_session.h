@@ -50,6 +50,9 @@ class SessionHost {
   virtual void SwitchToRelay(const Handover& handover) = 0;
   // Call Resume() after the other connections of this turn had theirs.
   virtual void DeferSession() = 0;
+  // Whether the client is idle, waiting for a request with none of it read: the host may then
+  // be closed (CloseIdle) to make room for a new client.
+  virtual void SetIdle(bool idle) = 0;
 
  protected:
   ~SessionHost() = default;
@@ -85,6 +88,8 @@ class HttpSession final : public UpstreamUser, public net::TimerHandler {
   void Drain();
   // Runs what a turn left over (a transfer that used up its reads).
   void Resume() { Run(); }
+  // Closes a client that is idle between requests, quietly (as its keep-alive timeout would).
+  void CloseIdle() { Close(); }
 
  private:
   enum class State {
@@ -114,8 +119,10 @@ class HttpSession final : public UpstreamUser, public net::TimerHandler {
     bool done = true;
   };
 
-  // Moves the session on until nothing more can be done now.
+  // Moves the session on until nothing more can be done now, and tells the host whether the
+  // client is idle then.
   void Run();
+  void RunSteps();
   // Reading: parses what arrived; starts the exchange, or queues plby's answer.
   void ReadRequest();
   void HandleRequest(const http::RequestHead& head);

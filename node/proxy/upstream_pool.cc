@@ -173,6 +173,18 @@ void UpstreamPool::Sweep(int64_t now_ms) {
   absl::erase_if(idle_, [](const auto& entry) { return entry.second.empty(); });
 }
 
+bool UpstreamPool::CloseOneIdle() {
+  for (auto& [runtime, list] : idle_) {
+    if (list.empty()) continue;
+    UpstreamConnection* connection = list.front();  // TakeIdle takes from the back
+    list.erase(list.begin());
+    --idle_count_;
+    Close(connection);
+    return true;
+  }
+  return false;
+}
+
 void UpstreamPool::CloseAll() {
   for (auto& [runtime, list] : idle_) {
     for (UpstreamConnection* connection : list) Close(connection);

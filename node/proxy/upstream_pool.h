@@ -75,6 +75,9 @@ class UpstreamPool final : private net::DeferredTask {
   void Sweep(int64_t now_ms);
   // Closes every idle connection (worker shutdown).
   void CloseAll();
+  // Closes one idle connection, the least recently used of some backend's, to give its
+  // descriptor back (the worker is out of them). False when none is idle.
+  bool CloseOneIdle();
 
   size_t idle_count() const { return idle_count_; }
 

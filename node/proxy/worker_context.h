@@ -10,6 +10,7 @@
 #include "log/rate_limit.h"
 #include "net/event_loop.h"
 #include "proxy/buffer_pool.h"
+#include "proxy/idle_clients.h"
 #include "stats/counter.h"
 
 namespace plby::proxy {
@@ -17,11 +18,13 @@ namespace plby::proxy {
 class ConnectionPool;
 class UpstreamPool;
 
-// Told when a connection of the worker closes (the worker resumes accepting when it was at its
-// connection limit).
+// Told when a connection of the worker closes or goes idle (the worker resumes accepting when it
+// was at its connection limit).
 class ConnectionObserver {
  public:
   virtual void OnConnectionClosed() = 0;
+  // A client joined IdleClients: one waiting to be accepted may take its place.
+  virtual void OnClientIdle() = 0;
 
  protected:
   ~ConnectionObserver() = default;
@@ -41,6 +44,7 @@ struct WorkerContext {
   log::LogRateLimit* inspect_log = nullptr;  // clients refused while being inspected
   health::HealthChecker* health = nullptr;   // for passive marks; may be null
   ConnectionObserver* observer = nullptr;
+  IdleClients* idle_clients = nullptr;  // HTTP clients between requests, longest idle first
   // HTTP mode.
   HttpBufferPool* http_buffers = nullptr;
   UpstreamPool* upstreams = nullptr;

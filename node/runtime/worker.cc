@@ -51,9 +51,15 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
     if (!socket_) return;  // closed earlier in this batch
     for (int i = 0; i < kAcceptsPerWakeup; ++i) {
       if (worker_->AtCapacity()) {
-        // Clients wait in the kernel's accept queue until a connection closes.
-        worker_->MuteAcceptors(true);
-        return;
+        // The wakeup says a client waits (the listener is level-triggered), and it may take an
+        // idle client's place. Past the first accept nobody may be waiting: the next wakeup
+        // tells.
+        if (i > 0) return;
+        if (!worker_->MakeRoom(/*for_descriptors=*/false)) {
+          // Clients wait in the kernel's accept queue until a connection closes or goes idle.
+          worker_->MuteAcceptors(true);
+          return;
+        }
       }
       sockaddr_storage peer;
       socklen_t peer_length = sizeof(peer);
@@ -72,6 +78,10 @@ class Worker::Acceptor final : public net::EventHandler, public net::TimerHandle
           continue;
         case EMFILE:
         case ENFILE:
+          // The client stays queued: closing idle connections gives it their descriptors.
+          if (worker_->MakeRoom(/*for_descriptors=*/true)) continue;
+          PauseAccepting(errno);
+          return;
         case ENOBUFS:
         case ENOMEM:
           PauseAccepting(errno);
@@ -184,6 +194,7 @@ Worker::Worker(int index, std::unique_ptr<net::EventLoop> loop, Options options)
   context_.inspect_log = &inspect_log_;
   context_.health = options.health;
   context_.observer = this;
+  context_.idle_clients = &idle_clients_;
   context_.http_buffers = &http_buffers_;
   context_.upstreams = &upstreams_;
   context_.headers = std::span<http::Header>(headers_);
@@ -238,8 +249,34 @@ void Worker::MuteAcceptors(bool muted) {
   }
 }
 
+bool Worker::MakeRoom(bool for_descriptors) {
+  proxy::Connection* idle = idle_clients_.Oldest();
+  // A new client needs a descriptor for itself and one towards its backend: an idle backend
+  // connection is only a cache, and goes first.
+  const bool upstream = for_descriptors && upstreams_.CloseOneIdle();
+  if (idle == nullptr) return upstream;
+  stats_.idle_evictions.Add();
+  idle->CloseIdle();  // leaves idle_clients_ as it closes
+  uint64_t suppressed = 0;
+  if (capacity_log_.Allow(loop_->now_ms(), &suppressed)) {
+    PLBY_LOG(kWarn, "worker ", index_,
+             for_descriptors
+                 ? absl::StrCat(" is out of file descriptors")
+                 : absl::StrCat(" is at its limit of ", max_connections_, " open connections"),
+             ": closed the HTTP client idle the longest to make room for a new one",
+             log::SuppressedSuffix(suppressed));
+  }
+  return true;
+}
+
 void Worker::OnConnectionClosed() {
   if (muted_for_capacity_ && !AtCapacity()) MuteAcceptors(false);
+}
+
+void Worker::OnClientIdle() {
+  // A client waiting to be accepted may take this one's place: listen again (the listener
+  // wakes only if one waits).
+  if (muted_for_capacity_) MuteAcceptors(false);
 }
 
 void Worker::OnTimer() {

@@ -18,6 +18,7 @@
 #include "proxy/buffer_pool.h"
 #include "proxy/connection.h"
 #include "proxy/connection_pool.h"
+#include "proxy/idle_clients.h"
 #include "proxy/listener.h"
 #include "proxy/upstream_pool.h"
 #include "stats/counter.h"
@@ -69,7 +70,12 @@ class Worker final : private proxy::ConnectionObserver, private net::TimerHandle
   // At the connection limit: stop accepting until a connection closes.
   bool AtCapacity() const { return static_cast<int64_t>(stats_.active.Get()) >= max_connections_; }
   void MuteAcceptors(bool muted);
+  // Out of descriptors, or at the connection limit, with a client waiting to be accepted:
+  // closes the HTTP client idle the longest (and, for descriptors, an idle backend connection)
+  // to make room for it. False when nothing idle was there to close.
+  bool MakeRoom(bool for_descriptors);
   void OnConnectionClosed() override;
+  void OnClientIdle() override;
   // Housekeeping, once a second: idle timeouts and drain deadlines.
   void OnTimer() override;
 
@@ -79,6 +85,7 @@ class Worker final : private proxy::ConnectionObserver, private net::TimerHandle
   stats::WorkerStats stats_;
   proxy::BufferPool buffers_;
   proxy::ConnectionPool connections_;
+  proxy::IdleClients idle_clients_;
   std::unique_ptr<proxy::RelayBuffer> scratch_;
   // HTTP mode: its buffers, its backend connections, and where request heads are parsed to
   // (as many fields as [server.http] max_headers may allow).

@@ -61,6 +61,7 @@ struct WorkerStats {
   Counter resource_errors;   // clients closed for lack of descriptors, memory or local ports
   Counter idle_timeouts;     // connections closed after their pool's idle timeout
   Counter drain_closes;      // connections closed when their backend's drain timeout passed
+  Counter idle_evictions;    // idle HTTP clients closed to make room for a new client
 };
 
 // WorkerStats summed over the workers, as plain numbers (for the control service and metrics).
@@ -73,6 +74,7 @@ struct WorkerTotals {
   uint64_t resource_errors = 0;
   uint64_t idle_timeouts = 0;
   uint64_t drain_closes = 0;
+  uint64_t idle_evictions = 0;
 
   void Add(const WorkerStats& stats) {
     accepted += stats.accepted.Get();
@@ -83,6 +85,7 @@ struct WorkerTotals {
     resource_errors += stats.resource_errors.Get();
     idle_timeouts += stats.idle_timeouts.Get();
     drain_closes += stats.drain_closes.Get();
+    idle_evictions += stats.idle_evictions.Get();
   }
 };
 

@@ -52,6 +52,7 @@ const std::map<std::string, int>& BackendOctets() {
       {"NginxSeesItsConnectionsReused", 15},
       {"AmbiguousFramingAndHeadersAreRefusedOrDropped", 16},
       {"BadAnswersAndSlowBodiesEndInTheirStatus", 17},
+      {"IdleClientsMakeRoomForNewOnes", 18},
   };
   return *octets;
 }
@@ -504,6 +505,65 @@ print(answer.split(b"\r\n")[0].decode())
 )",
                                      node.ports.at("web"));
   EXPECT_EQ(trickle, "HTTP/1.1 200 OK");
+}
+
+// Under descriptor pressure (a node with 256 descriptors), idle keep-alive clients used to lock
+// new ones out until their keep-alive timeout: 96 idle clients took a node's every place, and an
+// attacker could keep it so. Now the longest idle makes room, as nginx does: each new client
+// is served within a second, whether the limit is the node's share of max_connections (derived
+// from the descriptors) or the descriptors themselves (max_connections set past them).
+TEST_F(HttpTest, IdleClientsMakeRoomForNewOnes) {
+  StartBackends({"A"});
+  const std::string client = R"(
+import socket, sys, time
+port, count = int(sys.argv[1]), 300
+held, slowest, served = [], 0.0, 0
+for i in range(count):
+    started = time.monotonic()
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        s.sendall(b"GET /n HTTP/1.1\r\nHost: a\r\n\r\n")
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.endswith(b"A /n\n"):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+        if answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"A /n\n"):
+            served += 1
+    except OSError:
+        pass
+    slowest = max(slowest, time.monotonic() - started)
+    held.append(s)  # idle, kept open: a keep-alive client between requests
+# The clients made room for the ones after them: the first are closed now.
+closed = 0
+for s in held[:10]:
+    s.settimeout(2)
+    try:
+        closed += s.recv(1) == b""
+    except OSError:
+        closed += 1
+print("served", served, "of", count, "slowest under 1s", slowest < 1.0, "first closed", closed)
+)";
+  for (const std::string& limits :
+       {std::string(""), std::string("[node]\nmax_connections = 5000\n")}) {
+    TempDir dir;
+    PLBY_ASSERT_OK_AND_ASSIGN(
+        Node node,
+        StartNode(dir,
+                  absl::StrCat(Header(), limits, Pools({"A"}),
+                               "[[server]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\n",
+                               "mode = \"http\"\n[server.http]\nkeepalive_timeout = \"1h\"\n",
+                               "[[server.forward]]\npool = \"a\"\n"),
+                  {"--workers", "2"}, {}, {"/usr/bin/prlimit", "--nofile=256:256", "--"}));
+    EXPECT_EQ(Python(client, node.ports.at("web")),
+              "served 300 of 300 slowest under 1s True first closed 10")
+        << limits << node.process->Output();
+    EXPECT_GE(WaitForMetric(node, "plby_connections_closed_total{reason=\"idle_for_new_client\"}")
+                  .value_or(0),
+              10u)
+        << limits;
+  }
 }
 
 TEST_F(HttpTest, RefusalsAnswerWithTheirStatus) {
