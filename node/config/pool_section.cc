@@ -159,7 +159,9 @@ void Validator::ReadPoolTls(const toml::table& table, const std::string& path, P
   const std::string tls_path = absl::StrCat(path, ".tls");
   const toml::table* section = GetTable(table, "tls", tls_path);
   if (section == nullptr) return;
-  CheckKeys(*section, "[pool.tls]", {"enabled", "ca", "verify", "server_name", "cert", "key"});
+  CheckKeys(*section, "[pool.tls]",
+            {"enabled", "ca", "verify", "server_name", "cert", "key", "ciphers", "ciphersuites",
+             "groups"});
   const size_t errors_before = errors_.size();
   if (!GetBool(*section, "enabled", absl::StrCat(tls_path, ".enabled")).value_or(false)) {
     if (section->get("enabled") == nullptr) {
@@ -189,6 +191,7 @@ void Validator::ReadPoolTls(const toml::table& table, const std::string& path, P
   read_file("ca", settings.ca_file, settings.ca_pem);
   read_file("cert", settings.cert_file, settings.cert_pem);
   read_file("key", settings.key_file, settings.key_pem);
+  ReadCipherSettings(*section, tls_path, settings.ciphers);
   if (settings.verify && section->get("ca") == nullptr) {
     Error(section->source(),
           absl::StrCat(tls_path,

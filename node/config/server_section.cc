@@ -291,7 +291,8 @@ void Validator::ReadServerTls(const toml::table& table, const std::string& path,
   const toml::table* section = GetTable(table, "tls", tls_path);
   if (section == nullptr) return;
   CheckKeys(*section, "[server.tls]",
-            {"certificates", "min_version", "alpn", "handshake_timeout", "session_ticket_keys"});
+            {"certificates", "min_version", "alpn", "handshake_timeout", "session_ticket_keys",
+             "ciphers", "ciphersuites", "groups"});
   const size_t errors_before = errors_.size();
   tls::ServerTlsSettings settings;
   const auto read_file = [&](const toml::node& where, const std::string& key_path,
@@ -317,7 +318,7 @@ void Validator::ReadServerTls(const toml::table& table, const std::string& path,
     for (size_t i = 0; i < list->size(); ++i) {
       const toml::table& entry = *list->get(i)->as_table();
       const std::string entry_path = absl::StrCat(tls_path, ".certificates[", i, "]");
-      CheckKeys(entry, "a certificate", {"cert", "key"});
+      CheckKeys(entry, "a certificate", {"cert", "key", "ocsp"});
       tls::ServerTlsSettings::Certificate certificate;
       for (const auto& [key, file, bytes] :
            {std::tuple{"cert", &certificate.cert_file, &certificate.cert_pem},
@@ -332,6 +333,10 @@ void Validator::ReadServerTls(const toml::table& table, const std::string& path,
           continue;
         }
         read_file(*entry.get(key), absl::StrCat(entry_path, ".", key), *configured, *file, *bytes);
+      }
+      if (auto ocsp = GetString(entry, "ocsp", absl::StrCat(entry_path, ".ocsp"), "www.ocsp")) {
+        read_file(*entry.get("ocsp"), absl::StrCat(entry_path, ".ocsp"), *ocsp,
+                  certificate.ocsp_file, certificate.ocsp_der);
       }
       settings.certificates.push_back(std::move(certificate));
     }
@@ -364,6 +369,7 @@ void Validator::ReadServerTls(const toml::table& table, const std::string& path,
                       "10s", absl::Milliseconds(100), absl::Minutes(5))) {
     server.handshake_timeout = *timeout;
   }
+  ReadCipherSettings(*section, tls_path, settings.ciphers);
   if (auto keys = GetString(*section, "session_ticket_keys",
                             absl::StrCat(tls_path, ".session_ticket_keys"), "tickets.key")) {
     read_file(*section->get("session_ticket_keys"), absl::StrCat(tls_path, ".session_ticket_keys"),
@@ -379,9 +385,8 @@ void Validator::ReadServerTls(const toml::table& table, const std::string& path,
       return;
     }
     for (const tls::LoadedCertificate& certificate : (*loaded)->certificates()) {
-      const std::string warning = tls::ExpiryWarning(certificate.facts, absl::Now());
-      if (!warning.empty()) {
-        Warn(section->source(), absl::StrCat(tls_path, ": ", certificate.cert_file, ": ", warning));
+      for (const std::string& warning : tls::LoadWarnings(certificate, absl::Now())) {
+        Warn(section->source(), absl::StrCat(tls_path, ": ", warning));
       }
     }
   }

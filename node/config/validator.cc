@@ -248,6 +248,24 @@ std::string Validator::ResolveRelative(const std::string& path) const {
   return absl::StrCat(source_.substr(0, slash + 1), path);
 }
 
+void Validator::ReadCipherSettings(const toml::table& section, const std::string& tls_path,
+                                   tls::CipherSettings& settings) {
+  for (const auto& [key, field, example, check] :
+       {std::tuple{"ciphers", &settings.ciphers, tls::kDefaultCiphers, &tls::CheckCiphers},
+        std::tuple{"ciphersuites", &settings.ciphersuites, tls::kDefaultCiphersuites,
+                   &tls::CheckCiphersuites},
+        std::tuple{"groups", &settings.groups, tls::kDefaultGroups, &tls::CheckGroups}}) {
+    const std::string key_path = absl::StrCat(tls_path, ".", key);
+    std::optional<std::string> list = GetString(section, key, key_path, example);
+    if (!list) continue;
+    if (absl::Status valid = check(*list); !valid.ok()) {
+      Error(section.get(key)->source(), absl::StrCat(key_path, ": ", valid.message()));
+      continue;
+    }
+    *field = *std::move(list);
+  }
+}
+
 void Validator::CheckNoBackendIsAListener(const Config& config) {
   const net::OwnListeners own = OwnListenersOf(config);
   // Read once: a wildcard listener is reached through any local address, and a pool may list

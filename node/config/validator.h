@@ -87,6 +87,10 @@ class Validator {
                                           net::SocketAddress* resolved);
   // Paths in the config are relative to the directory of the config file.
   std::string ResolveRelative(const std::string& path) const;
+  // `ciphers`, `ciphersuites` and `groups` of a [server.tls] or [pool.tls] at `tls_path`,
+  // each checked as OpenSSL would take it; what is not set keeps its default.
+  void ReadCipherSettings(const toml::table& section, const std::string& tls_path,
+                          tls::CipherSettings& settings);
   // No backend may reach one of the node's own listeners (see net/own_listeners.h).
   void CheckNoBackendIsAListener(const Config& config);
   // Every listener of the node (pools, control, health, metrics) needs its own address, so

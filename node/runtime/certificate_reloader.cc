@@ -16,14 +16,16 @@ std::string Fingerprint(const tls::ServerTlsSettings& settings) {
   std::string all;
   for (const tls::ServerTlsSettings::Certificate& certificate : settings.certificates) {
     absl::StrAppend(&all, certificate.cert_pem.size(), ":", certificate.cert_pem,
-                    certificate.key_pem.size(), ":", certificate.key_pem);
+                    certificate.key_pem.size(), ":", certificate.key_pem,
+                    certificate.ocsp_der.size(), ":", certificate.ocsp_der);
   }
   absl::StrAppend(&all, settings.ticket_keys.size(), ":", settings.ticket_keys);
   return all;
 }
 
-// A certificate, key or ticket key file, as the config reads it (at most files::kMaxPemBytes).
-absl::StatusOr<std::string> ReadPem(const std::string& file) {
+// A certificate, key, OCSP response or ticket key file, as the config reads it (at most
+// files::kMaxPemBytes).
+absl::StatusOr<std::string> ReadTlsFile(const std::string& file) {
   absl::StatusOr<std::string> bytes = files::ReadFile(file, files::kMaxPemBytes);
   if (bytes.ok()) return bytes;
   return absl::Status(bytes.status().code(),
@@ -34,14 +36,16 @@ absl::StatusOr<std::string> ReadPem(const std::string& file) {
 absl::StatusOr<tls::ServerTlsSettings> ReadAgain(tls::ServerTlsSettings settings) {
   for (tls::ServerTlsSettings::Certificate& certificate : settings.certificates) {
     for (auto [file, bytes] : {std::pair{&certificate.cert_file, &certificate.cert_pem},
-                               std::pair{&certificate.key_file, &certificate.key_pem}}) {
-      absl::StatusOr<std::string> read = ReadPem(*file);
+                               std::pair{&certificate.key_file, &certificate.key_pem},
+                               std::pair{&certificate.ocsp_file, &certificate.ocsp_der}}) {
+      if (file->empty()) continue;  // no OCSP response
+      absl::StatusOr<std::string> read = ReadTlsFile(*file);
       if (!read.ok()) return read.status();
       *bytes = *std::move(read);
     }
   }
   if (!settings.ticket_keys_file.empty()) {
-    absl::StatusOr<std::string> read = ReadPem(settings.ticket_keys_file);
+    absl::StatusOr<std::string> read = ReadTlsFile(settings.ticket_keys_file);
     if (!read.ok()) return read.status();
     settings.ticket_keys = *std::move(read);
   }
@@ -60,6 +64,7 @@ absl::StatusOr<std::unique_ptr<CertificateReloader>> CertificateReloader::Create
     for (const auto& certificate : listener->tls_settings->certificates) {
       files.push_back(certificate.cert_file);
       files.push_back(certificate.key_file);
+      if (!certificate.ocsp_file.empty()) files.push_back(certificate.ocsp_file);
     }
     if (!listener->tls_settings->ticket_keys_file.empty()) {
       files.push_back(listener->tls_settings->ticket_keys_file);
@@ -135,6 +140,11 @@ std::vector<CertificateReload> CertificateReloader::Reload(absl::string_view why
       }
       PLBY_LOG(kInfo, "certificates of listener ", listener.name, " reloaded (", why, "): ", names,
                "; new handshakes use them");
+      for (const tls::LoadedCertificate& certificate : listener.tls->Get()->certificates()) {
+        for (const std::string& warning : tls::LoadWarnings(certificate, absl::Now())) {
+          PLBY_LOG(kWarn, "certificates of listener ", listener.name, ": ", warning);
+        }
+      }
     }
     results.push_back(std::move(result));
   }

@@ -10,8 +10,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <ctime>
-
 #include "absl/memory/memory.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -33,23 +31,10 @@ using detail::ParseCertificates;
 using detail::Ssl;
 using detail::SslContext;
 using detail::StoreContext;
+using detail::SubjectOf;
 using detail::TakeError;
+using detail::TimeOf;
 using detail::X509Store;
-
-std::string SubjectOf(X509* cert) {
-  Bio bio(BIO_new(BIO_s_mem()));
-  X509_NAME_print_ex(bio.get(), X509_get_subject_name(cert), 0, XN_FLAG_RFC2253);
-  char* data = nullptr;
-  const long size = BIO_get_mem_data(bio.get(), &data);
-  std::string subject(data, static_cast<size_t>(size));
-  return subject.empty() ? "(no subject)" : subject;
-}
-
-absl::Time TimeOf(const ASN1_TIME* time) {
-  std::tm tm{};
-  if (time == nullptr || ASN1_TIME_to_tm(time, &tm) != 1) return absl::InfinitePast();
-  return absl::FromTimeT(timegm(&tm));
-}
 
 std::vector<std::string> DnsNamesOf(X509* cert) {
   std::vector<std::string> names;

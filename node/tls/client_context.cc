@@ -58,9 +58,15 @@ absl::StatusOr<std::shared_ptr<const ClientContext>> ClientContext::Load(
       return absl::InvalidArgumentError(absl::StrCat(settings.key_file, ": ", key.message()));
     }
   }
+  if (absl::Status ciphers = CheckCipherSettings(settings.ciphers); !ciphers.ok()) {
+    return ciphers;
+  }
   for (int copy = 0; copy < copies; ++copy) {
     SslContext ctx(SSL_CTX_new(TLS_client_method()));
     if (!ctx) return absl::InternalError(absl::StrCat("SSL_CTX_new: ", TakeError()));
+    if (!detail::UseCipherSettings(ctx.get(), settings.ciphers)) {
+      return absl::InvalidArgumentError(absl::StrCat("ciphers: ", TakeError()));
+    }
     SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
     SSL_CTX_set_options(
         ctx.get(), SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_COMPRESSION);

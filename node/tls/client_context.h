@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "tls/ciphers.h"
 
 namespace plby::tls {
 
@@ -24,6 +25,7 @@ struct ClientTlsSettings {
   std::string cert_pem;
   std::string key_file;
   std::string key_pem;
+  CipherSettings ciphers;  // what TLS 1.2 and 1.3 offer, and the key exchange groups
 
   friend bool operator==(const ClientTlsSettings&, const ClientTlsSettings&) = default;
 };

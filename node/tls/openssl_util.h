@@ -8,11 +8,14 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "tls/ciphers.h"
 
 namespace plby::tls::detail {
 
@@ -62,6 +65,24 @@ inline std::vector<Cert> ParseCertificates(absl::string_view pem) {
   return certificates;
 }
 
+// "CN=plby node,O=..." (RFC 2253), or "(no subject)".
+inline std::string SubjectOf(X509* cert) {
+  Bio bio(BIO_new(BIO_s_mem()));
+  X509_NAME_print_ex(bio.get(), X509_get_subject_name(cert), 0, XN_FLAG_RFC2253);
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(bio.get(), &data);
+  std::string subject(data, static_cast<size_t>(size));
+  return subject.empty() ? "(no subject)" : subject;
+}
+
+// An ASN.1 time (a certificate's validity, an OCSP response's updates); InfinitePast when
+// absent or unreadable.
+inline absl::Time TimeOf(const ASN1_TIME* time) {
+  std::tm tm{};
+  if (time == nullptr || ASN1_TIME_to_tm(time, &tm) != 1) return absl::InfinitePast();
+  return absl::FromTimeT(timegm(&tm));
+}
+
 // Puts a certificate chain (leaf first) and its key into `ctx`; false, with OpenSSL's error
 // queue holding why, when it does not take them. The files were checked before.
 inline bool UseCertificateChain(SSL_CTX* ctx, absl::string_view chain_pem,
@@ -78,5 +99,9 @@ inline bool UseCertificateChain(SSL_CTX* ctx, absl::string_view chain_pem,
   }
   return true;
 }
+
+// Puts `settings` (checked before, with CheckCipherSettings) into `ctx`; false, with OpenSSL's
+// error queue holding why, when it does not take them. (tls/ciphers.cc)
+bool UseCipherSettings(SSL_CTX* ctx, const CipherSettings& settings);
 
 }  // namespace plby::tls::detail

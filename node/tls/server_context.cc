@@ -96,6 +96,18 @@ int AlpnCallback(SSL*, const unsigned char** out, unsigned char* out_length,
   return SSL_TLSEXT_ERR_OK;
 }
 
+// A client asked for the certificate's status (status_request): its OCSP response, while valid.
+int StapleCallback(SSL* ssl, void* arg) {
+  const std::optional<OcspStaple>& ocsp = static_cast<const LoadedCertificate*>(arg)->ocsp;
+  if (!ocsp || !Stapleable(*ocsp, absl::Now())) return SSL_TLSEXT_ERR_NOACK;
+  // OpenSSL takes the buffer and frees it with the handshake.
+  void* copy = OPENSSL_memdup(ocsp->der.data(), ocsp->der.size());
+  if (copy == nullptr) return SSL_TLSEXT_ERR_NOACK;
+  SSL_set_tlsext_status_ocsp_resp(ssl, static_cast<unsigned char*>(copy),
+                                  static_cast<long>(ocsp->der.size()));
+  return SSL_TLSEXT_ERR_OK;
+}
+
 absl::StatusOr<TicketKey> ProcessTicketKey() {
   static const absl::StatusOr<TicketKey>* const key = [] {
     TicketKey made;
@@ -111,6 +123,19 @@ absl::StatusOr<TicketKey> ProcessTicketKey() {
 }
 
 }  // namespace
+
+std::vector<std::string> LoadWarnings(const LoadedCertificate& certificate, absl::Time now) {
+  std::vector<std::string> warnings;
+  if (std::string expiry = ExpiryWarning(certificate.facts, now); !expiry.empty()) {
+    warnings.push_back(absl::StrCat(certificate.cert_file, ": ", expiry));
+  }
+  if (certificate.ocsp) {
+    if (std::string ocsp = OcspWarning(*certificate.ocsp, now); !ocsp.empty()) {
+      warnings.push_back(absl::StrCat(certificate.cert_file, ": ", ocsp));
+    }
+  }
+  return warnings;
+}
 
 absl::StatusOr<std::vector<TicketKey>> ParseTicketKeys(absl::string_view text) {
   std::vector<TicketKey> keys;
@@ -175,7 +200,20 @@ absl::StatusOr<std::shared_ptr<const ServerContext>> ServerContext::Load(
     if (absl::Status key = CheckPrivateKey(file.key_pem, file.cert_pem); !key.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(file.key_file, ": ", key.message()));
     }
-    context->certificates_.push_back({.cert_file = file.cert_file, .facts = leaf});
+    std::optional<OcspStaple> ocsp;
+    if (!file.ocsp_file.empty()) {
+      absl::StatusOr<OcspStaple> read = ReadOcspResponse(file.ocsp_der, file.cert_pem);
+      if (!read.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(file.ocsp_file, ": ", read.status().message()));
+      }
+      ocsp = *std::move(read);
+    }
+    context->certificates_.push_back(
+        {.cert_file = file.cert_file, .facts = leaf, .ocsp = std::move(ocsp)});
+  }
+  if (absl::Status ciphers = CheckCipherSettings(settings.ciphers); !ciphers.ok()) {
+    return ciphers;
   }
   if (!settings.ticket_keys.empty()) {
     absl::StatusOr<std::vector<TicketKey>> keys = ParseTicketKeys(settings.ticket_keys);
@@ -218,6 +256,14 @@ absl::StatusOr<std::shared_ptr<const ServerContext>> ServerContext::Load(
           ctx.get(), reinterpret_cast<const unsigned char*>(fingerprint.data()),
           static_cast<unsigned int>(std::min<size_t>(fingerprint.size(), SSL_MAX_SID_CTX_LENGTH)));
       SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx.get(), TicketKeyCallback);
+      if (!detail::UseCipherSettings(ctx.get(), settings.ciphers)) {
+        return absl::InvalidArgumentError(absl::StrCat("ciphers: ", TakeError()));
+      }
+      const LoadedCertificate& loaded = context->certificates_[contexts->by_certificate.size()];
+      if (loaded.ocsp) {
+        SSL_CTX_set_tlsext_status_cb(ctx.get(), StapleCallback);
+        SSL_CTX_set_tlsext_status_arg(ctx.get(), const_cast<LoadedCertificate*>(&loaded));
+      }
       if (!context->alpn_wire_.empty()) {
         SSL_CTX_set_alpn_select_cb(ctx.get(), AlpnCallback, &context->alpn_wire_);
       }

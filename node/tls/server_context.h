@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "tls/certificates.h"
+#include "tls/ciphers.h"
+#include "tls/ocsp.h"
 
 namespace plby::tls {
 
@@ -31,6 +34,8 @@ struct ServerTlsSettings {
     std::string key_file;
     std::string cert_pem;  // the chain, leaf first
     std::string key_pem;
+    std::string ocsp_file;  // a DER OCSP response to staple; empty: none
+    std::string ocsp_der;
   };
   std::vector<Certificate> certificates;  // at least one; the first is the default
   TlsVersion min_version = TlsVersion::kTls12;
@@ -39,13 +44,19 @@ struct ServerTlsSettings {
   // process only (resumption works on this node, not across a fleet).
   std::string ticket_keys_file;
   std::string ticket_keys;
+  CipherSettings ciphers;  // what TLS 1.2 and 1.3 offer, and the key exchange groups
 };
 
 // One loaded certificate, as `plbyctl certs list` and the metrics show it.
 struct LoadedCertificate {
   std::string cert_file;
-  CertificateFacts facts;  // of the leaf: names, expiry, fingerprint
+  CertificateFacts facts;          // of the leaf: names, expiry, fingerprint
+  std::optional<OcspStaple> ocsp;  // stapled to clients that ask, while Stapleable
 };
+
+// What is worth a warning about a certificate as loaded: it expires soon (or has), its OCSP
+// response is not stapled (expired, or not valid yet). Each names the file.
+std::vector<std::string> LoadWarnings(const LoadedCertificate& certificate, absl::Time now);
 
 // The ticket key file: one key per line, base64 of 80 bytes (16 name, 32 HMAC secret, 32 AES
 // key), HAProxy's tls-ticket-keys format, so a fleet can share HAProxy's files. Blank lines
@@ -62,7 +73,8 @@ class ServerContext {
   // Loads `settings` into `copies` independent sets of OpenSSL contexts (one per worker: OpenSSL
   // 3.0 contends on locks shared by the threads of one context). Refused, naming the file: a
   // certificate file without a certificate, a key that is not its certificate's, an expired
-  // certificate, a bad ticket key file.
+  // certificate, an OCSP response that is not for its certificate (ReadOcspResponse), a bad
+  // ticket key file; or the cipher settings OpenSSL does not take.
   static absl::StatusOr<std::shared_ptr<const ServerContext>> Load(
       const ServerTlsSettings& settings, int copies);
   ~ServerContext();

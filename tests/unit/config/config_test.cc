@@ -986,6 +986,105 @@ TEST_F(ControlTlsConfigTest, ServerTlsIsLoadedAndItsMistakesNamed) {
                         "random bytes"));
 }
 
+// ciphers, ciphersuites and groups: Mozilla's intermediate profile (ECDHE, AEAD) unless set,
+// each element checked as OpenSSL takes it; an OCSP response is checked against its certificate.
+TEST_F(ControlTlsConfigTest, CiphersGroupsAndOcspAreCheckedAtLoad) {
+  const auto load = [&](const std::string& tls) {
+    Write("config.toml",
+          "[[server]]\nlisten = \"127.0.0.1:8443\"\n[server.tls]\n" + tls +
+              "[[server.forward]]\nbackends = [ { address = \"127.0.0.1:9001\" } ]\n");
+    return LoadConfigFile(dir_ + "/config.toml");
+  };
+  const std::string node = "certificates = [ { cert = \"node.pem\", key = \"node.key\" } ]\n";
+  absl::StatusOr<Config> defaults = load(node);
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->servers[0].tls->ciphers, tls::CipherSettings{});
+  EXPECT_THAT(defaults->servers[0].tls->ciphers.ciphers, Not(HasSubstr("CBC")));
+  absl::StatusOr<Config> chosen =
+      load(node +
+           "ciphers = \"ECDHE-ECDSA-AES256-GCM-SHA384:!aNULL\"\n"
+           "ciphersuites = \"TLS_AES_256_GCM_SHA384\"\ngroups = \"P-384:X25519\"\n");
+  ASSERT_TRUE(chosen.ok()) << chosen.status();
+  EXPECT_EQ(chosen->servers[0].tls->ciphers.ciphers, "ECDHE-ECDSA-AES256-GCM-SHA384:!aNULL");
+  EXPECT_EQ(chosen->servers[0].tls->ciphers.ciphersuites, "TLS_AES_256_GCM_SHA384");
+  EXPECT_EQ(chosen->servers[0].tls->ciphers.groups, "P-384:X25519");
+  const auto error_of = [&](const std::string& tls) {
+    absl::StatusOr<Config> config = load(tls);
+    EXPECT_FALSE(config.ok()) << tls;
+    return config.ok() ? std::string() : std::string(config.status().message());
+  };
+  EXPECT_THAT(error_of(node + "ciphers = \"ECDHE-ECDSA-AES256-GCM-SHA384:NOPE-CIPHER\"\n"),
+              HasSubstr("config.toml:5:11: server[0].tls.ciphers: \"NOPE-CIPHER\" selects no "
+                        "TLS 1.2 cipher OpenSSL knows"));
+  EXPECT_THAT(error_of(node + "ciphersuites = \"TLS_AES_256_GCM_SHA384:TLS_AES_999\"\n"),
+              HasSubstr("server[0].tls.ciphersuites: \"TLS_AES_999\" is not a TLS 1.3 cipher "
+                        "suite (valid: TLS_AES_128_GCM_SHA256,"));
+  EXPECT_THAT(error_of(node + "groups = \"P-999\"\n"),
+              HasSubstr("server[0].tls.groups: \"P-999\" is not a key exchange group OpenSSL "
+                        "knows (valid: X25519"));
+  EXPECT_THAT(error_of(node + "groups = \"\"\n"), HasSubstr("expected a non-empty list"));
+
+  // OCSP: a response signed by the issuer, for this certificate, good and current, is stapled;
+  // the chain file must hold the issuer, to name the certificate as the response does.
+  const auto read = [&](const std::string& name) {
+    std::ifstream in(dir_ + "/" + name);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  Write("node-chain.pem", read("node.pem") + read("ca.pem"));
+  const auto ocsp = [&](const std::string& name, const std::string& cert,
+                        const std::vector<std::string>& extra) {
+    std::string command =
+        absl::StrCat("/usr/bin/python3 " PLBY_SOURCE_DIR "/tests/tools/make-ocsp-response.py ",
+                     dir_, "/", cert, " ", dir_, "/ca.pem ", dir_, "/ca.key ", dir_, "/", name);
+    for (const std::string& arg : extra) absl::StrAppend(&command, " ", arg);
+    EXPECT_EQ(std::system(command.c_str()), 0) << command;
+  };
+  ocsp("good.ocsp", "node.pem", {});
+  ocsp("api.ocsp", "api.pem", {});
+  ocsp("revoked.ocsp", "node.pem", {"--status", "revoked"});
+  ocsp("unknown.ocsp", "node.pem", {"--status", "unknown"});
+  ocsp("expired.ocsp", "node.pem", {"--this-update-hours", "-48", "--next-update-hours", "-24"});
+  const auto with_ocsp = [](const std::string& cert, const std::string& response) {
+    return absl::StrCat("certificates = [ { cert = \"", cert, "\", key = \"node.key\", ocsp = \"",
+                        response, "\" } ]\n");
+  };
+  absl::StatusOr<Config> stapled = load(with_ocsp("node-chain.pem", "good.ocsp"));
+  ASSERT_TRUE(stapled.ok()) << stapled.status();
+  EXPECT_EQ(stapled->servers[0].tls->certificates[0].ocsp_file, dir_ + "/good.ocsp");
+  EXPECT_FALSE(stapled->servers[0].tls->certificates[0].ocsp_der.empty());
+  EXPECT_THAT(stapled->warnings, Not(Contains(HasSubstr("OCSP"))));
+  EXPECT_THAT(error_of(with_ocsp("node-chain.pem", "api.ocsp")),
+              HasSubstr("api.ocsp: the OCSP response has no status for this certificate "
+                        "(CN=plby node"));
+  EXPECT_THAT(error_of(with_ocsp("node-chain.pem", "revoked.ocsp")),
+              HasSubstr("revoked.ocsp: the OCSP response says the certificate CN=plby node"));
+  EXPECT_THAT(error_of(with_ocsp("node-chain.pem", "revoked.ocsp")), HasSubstr("is revoked"));
+  EXPECT_THAT(error_of(with_ocsp("node-chain.pem", "unknown.ocsp")),
+              HasSubstr("is unknown to its responder"));
+  EXPECT_THAT(error_of(with_ocsp("node-chain.pem", "junk.pem")),
+              HasSubstr("junk.pem: the OCSP response is not a DER OCSP response"));
+  EXPECT_THAT(error_of(with_ocsp("node.pem", "good.ocsp")),
+              HasSubstr("the certificate file holds no issuer certificate after the leaf"));
+  // Signed by another CA: not the issuer's word.
+  {
+    const std::string command = absl::StrCat(
+        "/usr/bin/python3 " PLBY_SOURCE_DIR "/tests/tools/make-ocsp-response.py ", dir_,
+        "/node.pem ", dir_, "/rogue-ca.pem ", dir_, "/rogue-ca.key ", dir_, "/rogue.ocsp");
+    ASSERT_EQ(std::system(command.c_str()), 0);
+  }
+  EXPECT_THAT(error_of(with_ocsp("node-chain.pem", "rogue.ocsp")),
+              HasSubstr("rogue.ocsp: the OCSP response is not signed by the certificate's issuer "
+                        "CN=plby test CA"));
+  // Expired: the certificate loads, the response is not stapled, and a warning says so.
+  absl::StatusOr<Config> expired = load(with_ocsp("node-chain.pem", "expired.ocsp"));
+  ASSERT_TRUE(expired.ok()) << expired.status();
+  EXPECT_THAT(expired->warnings,
+              Contains(HasSubstr("node-chain.pem: the OCSP response expired on")));
+  EXPECT_THAT(error_of("certificates = [ { cert = \"node.pem\", key = \"node.key\", oscp = "
+                       "\"x\" } ]\n"),
+              HasSubstr("unknown key \"oscp\" in a certificate (valid: cert, key, ocsp)"));
+}
+
 TEST_F(ControlTlsConfigTest, PoolTlsIsLoadedAndItsMistakesNamed) {
   const auto load = [&](const std::string& tls) {
     Write("config.toml",
