@@ -189,7 +189,7 @@ TEST_F(BalancingTest, MaglevSendsEachClientToTheSameBackendOnEveryNode) {
         if (n == 0) answers[client] = *answer;
         EXPECT_EQ(*answer, answers[client]) << "client " << source(client) << " on node " << n;
         // Twice on one node: the same too.
-        EXPECT_EQ(*ExchangeFrom(source(client), nodes[n].port()), *answer);
+        EXPECT_EQ(ExchangeFrom(source(client), nodes[n].port()).value_or("(no answer)"), *answer);
       }
     }
     return answers;

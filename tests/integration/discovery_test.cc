@@ -68,21 +68,16 @@ class DiscoveryTest : public ::testing::Test {
 
   // Waits until the pool's backends are exactly `ns`, in any order (the discovery round is 1 s).
   bool WaitForBackends(const std::vector<int>& ns) {
-    const auto deadline = std::chrono::steady_clock::now() + kWaitTimeout;
-    while (std::chrono::steady_clock::now() < deadline) {
+    return WaitUntil([&] {
       absl::StatusOr<RunResult> list = Ctl({"backends", "list", "-o", "json"});
-      if (list.ok()) {
-        last_list_ = list->output;
-        const int count = CountOf(last_list_, "\"address\":");
-        bool all = count == static_cast<int>(ns.size());
-        for (int n : ns) {
-          all = all && absl::StrContains(last_list_, absl::StrCat("\"", Address(n), "\""));
-        }
-        if (all) return true;
+      if (!list.ok()) return false;
+      last_list_ = list->output;
+      bool all = CountOf(last_list_, "\"address\":") == static_cast<int>(ns.size());
+      for (int n : ns) {
+        all = all && absl::StrContains(last_list_, absl::StrCat("\"", Address(n), "\""));
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polls a condition
-    }
-    return false;
+      return all;
+    });
   }
 
   TempDir files_;
@@ -153,11 +148,7 @@ TEST_F(DiscoveryTest, ThePoolFollowsTheNamesRecords) {
     return std::regex_search(text, match, std::regex("\"failures\":(\\d+)")) ? std::stoi(match[1])
                                                                              : 0;
   };
-  const auto deadline = std::chrono::steady_clock::now() + kWaitTimeout;
-  while (failures() < 2 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // polls a condition
-  }
-  ASSERT_GE(failures(), 2);
+  ASSERT_TRUE(WaitUntil([&] { return failures() >= 2; }, kWaitTimeout, milliseconds(100)));
   PLBY_ASSERT_OK_AND_ASSIGN(RunResult pools, Ctl({"pools", "list"}));
   EXPECT_THAT(pools.output, HasSubstr("(failing: hosts file"));
   PLBY_ASSERT_OK_AND_ASSIGN(RunResult kept, Ctl({"backends", "list"}));
@@ -172,11 +163,7 @@ TEST_F(DiscoveryTest, ThePoolFollowsTheNamesRecords) {
     absl::StatusOr<RunResult> pools = Ctl({"pools", "list"});
     return pools.ok() && !absl::StrContains(pools->output, "(failing:");
   };
-  const auto answered_by = std::chrono::steady_clock::now() + kWaitTimeout;
-  while (!answering() && std::chrono::steady_clock::now() < answered_by) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // polls a condition
-  }
-  ASSERT_TRUE(answering());
+  ASSERT_TRUE(WaitUntil(answering, kWaitTimeout, milliseconds(100)));
   const size_t before_nx = node_.process->LineCount();
   Name({});
   ASSERT_TRUE(node_.process->WaitForLine(

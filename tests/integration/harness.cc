@@ -324,17 +324,25 @@ std::optional<uint64_t> MetricValue(const std::string& exposition, const std::st
   return std::stoull(exposition.substr(at, exposition.find('\n', at) - at));
 }
 
+bool WaitUntil(const std::function<bool()>& condition, milliseconds timeout,
+               milliseconds interval) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(interval);  // the poll interval: the loop ends on the condition
+  }
+}
+
 std::optional<uint64_t> WaitForMetric(const Node& node, const std::string& sample,
                                       uint64_t at_least) {
-  const auto deadline = std::chrono::steady_clock::now() + kWaitTimeout;
   std::optional<uint64_t> value;
-  while (std::chrono::steady_clock::now() < deadline) {
+  WaitUntil([&] {
     absl::StatusOr<std::string> answer =
         Exchange(node.metrics_port, "GET /metrics HTTP/1.0\r\n\r\n");
     if (answer.ok()) value = MetricValue(*answer, sample);
-    if (value && *value >= at_least) return value;
-    usleep(50'000);  // a poll interval: the loop ends on the condition, not on this
-  }
+    return value && *value >= at_least;
+  });
   return value;
 }
 

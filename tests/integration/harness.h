@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -139,6 +140,11 @@ absl::StatusOr<Node> StartNode(const TempDir& dir, const std::string& config_tex
                                const std::vector<std::string>& environment = {},
                                const std::vector<std::string>& runner = {},
                                const std::string& binary = "");
+
+// Calls `condition` until it holds (true) or `timeout` passes (false), `interval` apart: the one
+// poll loop of the tests, which ends on its condition, never on a clock alone.
+bool WaitUntil(const std::function<bool()>& condition, milliseconds timeout = kWaitTimeout,
+               milliseconds interval = milliseconds(50));
 
 // The value of `sample` ("plby_x_total{a=\"b\"}") in Prometheus text, if it is there.
 std::optional<uint64_t> MetricValue(const std::string& exposition, const std::string& sample);

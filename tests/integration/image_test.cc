@@ -109,13 +109,12 @@ class ImageTest : public ::testing::Test {
   bool WaitForHealth(int n, const std::string& service, int status) {
     const std::shared_ptr<grpc::Channel> channel =
         grpc::CreateChannel(Ip(n) + ":9101", grpc::InsecureChannelCredentials());
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (std::chrono::steady_clock::now() < deadline) {
-      absl::StatusOr<int> now = CheckHealth(channel, service);
-      if (now.ok() && *now == status) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // polls a condition
-    }
-    return false;
+    return WaitUntil(
+        [&] {
+          absl::StatusOr<int> now = CheckHealth(channel, service);
+          return now.ok() && *now == status;
+        },
+        std::chrono::seconds(60), milliseconds(100));
   }
 
   std::string Logs(const std::string& name) {

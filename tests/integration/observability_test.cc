@@ -38,13 +38,11 @@ std::string HttpRequest(uint16_t port, const std::string& method, const std::str
 // connection just closed may take a moment to show); returns the last answer.
 std::string WaitForAnswer(uint16_t port, const std::string& path,
                           const std::function<bool(const std::string&)>& ready) {
-  const auto deadline = std::chrono::steady_clock::now() + kWaitTimeout;
   std::string answer;
-  while (std::chrono::steady_clock::now() < deadline) {
+  WaitUntil([&] {
     answer = HttpRequest(port, "GET", path);
-    if (ready(answer)) return answer;
-    usleep(50'000);  // a poll interval: the loop ends on the condition, not on this
-  }
+    return ready(answer);
+  });
   return answer;
 }
 

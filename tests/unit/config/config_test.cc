@@ -853,7 +853,9 @@ TEST(ConfigTest, ReadyAfterSyncAndBackendsThatStartDraining) {
   EXPECT_TRUE(config->control.ready_after_sync);
   EXPECT_EQ(config->pools[0].backends[0].draining, true);
   EXPECT_FALSE(config->pools[0].backends[1].draining.has_value());
-  EXPECT_FALSE(ParseConfig(Server(), "t.toml")->control.ready_after_sync);
+  absl::StatusOr<Config> plain = ParseConfig(Server(), "t.toml");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_FALSE(plain->control.ready_after_sync);
   EXPECT_THAT(ErrorOf("[control]\nready_after_sync = 1\n" + Server()),
               HasSubstr("test.toml:2:20: control.ready_after_sync: expected true or false, got a "
                         "integer"));

@@ -122,7 +122,9 @@ TEST(DesiredPoolsTest, HashesTheBytesAndNotesWhatApplyLeavesAlone) {
   EXPECT_EQ(tls::Sha256Hex("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(desired->content_hash, "sha256:" + tls::Sha256Hex(text));
-  EXPECT_NE(ParseDesiredPools(text + "\n", "pools.toml")->content_hash, desired->content_hash);
+  absl::StatusOr<DesiredPools> changed = ParseDesiredPools(text + "\n", "pools.toml");
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_NE(changed->content_hash, desired->content_hash);
   ASSERT_EQ(desired->pools.size(), 2u);
   EXPECT_EQ(desired->pools[0].backends[0].address.ToString(), "web-0.web:8080");  // not resolved
   ASSERT_EQ(desired->notes.size(), 1u);
