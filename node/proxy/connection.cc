@@ -316,7 +316,26 @@ void Connection::Handshake() {
   // Decrypted bytes may already wait in OpenSSL: the relay reads until it says there are none.
   client_.readable = true;
   if (listener_->http != nullptr) return StartHttp();
+  if (LeftAfterHandshake()) return Close();
   ConnectRoute();
+}
+
+bool Connection::LeftAfterHandshake() {
+  // The read the relay would make first, made before connecting: its bytes stay for the relay.
+  char first;
+  const tls::IoResult peeked = client_.tls.Peek(&first, 1);
+  switch (peeked.status) {
+    case tls::IoStatus::kWantRead:
+      client_.readable = false;  // nothing decrypted waits: the next edge brings it
+      return false;
+    case tls::IoStatus::kOk:
+    case tls::IoStatus::kWantWrite:
+      return false;
+    case tls::IoStatus::kEnd:
+    case tls::IoStatus::kError:
+      return true;
+  }
+  return false;
 }
 
 void Connection::StartHttp() {

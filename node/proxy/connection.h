@@ -119,6 +119,10 @@ class Connection final : public net::TimerHandler, public net::DeferredTask, pri
   void Route();
   // Moves the client's TLS handshake on; connects to the route's pool once it is done.
   void Handshake();
+  // True when a TLS client ended (close_notify or FIN) right after its handshake, without a
+  // byte of data: it has nothing to forward and will read nothing, so no backend connection is
+  // made for it (TLS health probes and scanners do this; HAProxy makes none either).
+  bool LeftAfterHandshake();
   void RefuseHandshake(size_t failure, absl::string_view why);
   // The route's pool: picks a backend and starts connecting.
   void ConnectRoute();

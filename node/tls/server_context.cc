@@ -44,6 +44,13 @@ bool SetHmacKey(EVP_MAC_CTX* hmac, const TicketKey& key) {
   return EVP_MAC_CTX_set_params(hmac, params) == 1;
 }
 
+// The ticket cipher, fetched from the provider once: EVP_aes_256_cbc() would be looked up again
+// at every ticket sealed or opened (OpenSSL 3's implicit fetch, under the method store's lock).
+const EVP_CIPHER* TicketCipher() {
+  static EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
+  return cipher;
+}
+
 // RFC 5077's ticket protection with the listener's keys: the first seals new tickets; any of
 // them opens one (a ticket sealed with an older key is renewed with the first).
 int TicketKeyCallback(SSL* ssl, unsigned char name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
@@ -54,7 +61,8 @@ int TicketKeyCallback(SSL* ssl, unsigned char name[16], unsigned char* iv, EVP_C
     const TicketKey& key = keys.front();
     if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1) return -1;
     std::memcpy(name, key.name.data(), key.name.size());
-    if (EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes_key.data(), iv) != 1 ||
+    if (TicketCipher() == nullptr ||
+        EVP_EncryptInit_ex(cipher, TicketCipher(), nullptr, key.aes_key.data(), iv) != 1 ||
         !SetHmacKey(hmac, key)) {
       return -1;
     }
@@ -62,8 +70,8 @@ int TicketKeyCallback(SSL* ssl, unsigned char name[16], unsigned char* iv, EVP_C
   }
   for (size_t i = 0; i < keys.size(); ++i) {
     if (std::memcmp(name, keys[i].name.data(), keys[i].name.size()) != 0) continue;
-    if (!SetHmacKey(hmac, keys[i]) ||
-        EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, keys[i].aes_key.data(), iv) != 1) {
+    if (!SetHmacKey(hmac, keys[i]) || TicketCipher() == nullptr ||
+        EVP_DecryptInit_ex(cipher, TicketCipher(), nullptr, keys[i].aes_key.data(), iv) != 1) {
       return -1;
     }
     return i == 0 ? 1 : 2;

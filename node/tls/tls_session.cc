@@ -118,6 +118,14 @@ IoResult TlsSession::Read(char* data, size_t size) {
   return Result(returned, read);
 }
 
+IoResult TlsSession::Peek(char* data, size_t size) {
+  ERR_clear_error();
+  errno = 0;  // SSL_ERROR_SYSCALL reads it
+  size_t peeked = 0;
+  const int returned = SSL_peek_ex(ssl_, data, size, &peeked);
+  return Result(returned, peeked);
+}
+
 IoResult TlsSession::Write(const char* data, size_t size) {
   ERR_clear_error();
   errno = 0;  // SSL_ERROR_SYSCALL reads it

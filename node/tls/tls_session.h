@@ -57,6 +57,9 @@ class TlsSession {
   // Up to `size` decrypted bytes. A short read does not mean the socket is empty: OpenSSL may
   // hold more of a record; only kWantRead says there is nothing.
   IoResult Read(char* data, size_t size);
+  // As Read, but what it returns stays to be read (SSL_peek): kEnd when the peer has ended
+  // (close_notify, or its FIN) before sending a byte more.
+  IoResult Peek(char* data, size_t size);
   // Encrypts and sends up to `size` bytes (partial writes allowed). After kWantWrite, call
   // again with the same bytes (they may sit elsewhere: a moving buffer is allowed).
   IoResult Write(const char* data, size_t size);

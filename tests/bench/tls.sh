@@ -7,13 +7,16 @@
 #   bulk      MB/s of one 256 MiB download through TLS: curl
 #   idle_kib  KiB of proxy memory (RSS) per idle TLS connection: 400 openssl s_client held open
 # Each measurement alternates the two proxies, R times (default 3), and the medians are
-# printed with the plby/HAProxy ratio. Usage: tests/bench/tls.sh [R] (after a build in build/).
+# printed with the plby/HAProxy ratio. Both offer the same ciphers, suites and groups: plby's
+# defaults (ECDHE with AEAD; TLS 1.3 prefers AES-128-GCM), given to HAProxy as its
+# ssl-default-bind-* settings. Usage: tests/bench/tls.sh [R] (after a build in build/;
+# PLBY_NODE_BINARY=path measures another plby-node).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs=${1:-3}
 seconds=3
 tests/deps.sh haproxy nginx-light wrk openssl curl
-node=build/node/plby-node
+node=${PLBY_NODE_BINARY:-build/node/plby-node}
 [ -x "$node" ] || { echo "tests/bench/tls.sh: build first (cmake --build build)" >&2; exit 1; }
 
 dir=$(mktemp -d /tmp/plby-tls-bench.XXXXXX)
@@ -34,6 +37,10 @@ for kind in ecdsa rsa; do
   cat "$dir/$kind.pem" "$dir/$kind.key" >"$dir/$kind.combined.pem"
 done
 openssl rand -base64 80 | tr -d '\n' >"$dir/tickets.key"
+# plby's defaults (node/tls/ciphers.h), for HAProxy too.
+ciphers=$(sed -n '/kDefaultCiphers\[\] =/,/;/p' node/tls/ciphers.h | grep -o '"[^"]*"' | tr -d '"\n')
+ciphersuites=$(sed -n '/kDefaultCiphersuites\[\] =/,/;/p' node/tls/ciphers.h | grep -o '"[^"]*"' | tr -d '"\n')
+groups=$(sed -n '/kDefaultGroups\[\] =/,/;/p' node/tls/ciphers.h | grep -o '"[^"]*"' | tr -d '"\n')
 
 # The backend: nginx, one worker, a small answer and a 256 MiB body.
 head -c $((256 << 20)) /dev/zero >"$dir/big"
@@ -82,6 +89,9 @@ global
   nbthread $threads
   maxconn 9000
   tune.ssl.default-dh-param 2048
+  ssl-default-bind-ciphers $ciphers
+  ssl-default-bind-ciphersuites $ciphersuites
+  ssl-default-bind-curves $groups
 defaults
   mode tcp
   timeout connect 5s

@@ -28,18 +28,19 @@ constexpr char kPython[] = "/usr/bin/python3";
 // Each test's peers listen on addresses of its own, 127.0.17.N (nginx, the plaintext backend,
 // port 18080) and 127.0.18.N (openssl s_server, port 18443): ctest runs tests at the same time.
 const std::map<std::string, int>& PeerOctets() {
-  static const auto* octets =
-      new std::map<std::string, int>{{"ChoosesTheCertificateBySniAndSpeaksBothVersions", 1},
-                                     {"AListenerMayTerminateSomeRoutesAndPassOthersThrough", 2},
-                                     {"SessionsResumeOnAnotherNodeWithTheSameTicketKeys", 3},
-                                     {"HandshakesThatFailCostTheirConnectionAndAreCounted", 4},
-                                     {"ReEncryptsToABackendThatChecksItsClientCertificate", 5},
-                                     {"CertificatesRotateLiveAndABadOneIsRefused", 6},
-                                     {"LargeTransfersFlowBothWaysThroughTls", 7},
-                                     {"WithoutInotifyInstancesNodesStartAndPollTheirFiles", 8},
-                                     {"CiphersSuitesAndGroupsAreWhatTheConfigSays", 9},
-                                     {"OcspResponsesAreStapledWhileTheyAreValid", 10},
-                                     {"TestsslFindsNothingNotOkButTheTestCertificatesTrust", 11}};
+  static const auto* octets = new std::map<std::string, int>{
+      {"ChoosesTheCertificateBySniAndSpeaksBothVersions", 1},
+      {"AListenerMayTerminateSomeRoutesAndPassOthersThrough", 2},
+      {"SessionsResumeOnAnotherNodeWithTheSameTicketKeys", 3},
+      {"HandshakesThatFailCostTheirConnectionAndAreCounted", 4},
+      {"ReEncryptsToABackendThatChecksItsClientCertificate", 5},
+      {"CertificatesRotateLiveAndABadOneIsRefused", 6},
+      {"LargeTransfersFlowBothWaysThroughTls", 7},
+      {"WithoutInotifyInstancesNodesStartAndPollTheirFiles", 8},
+      {"CiphersSuitesAndGroupsAreWhatTheConfigSays", 9},
+      {"OcspResponsesAreStapledWhileTheyAreValid", 10},
+      {"TestsslFindsNothingNotOkButTheTestCertificatesTrust", 11},
+      {"AClientThatLeavesAfterItsHandshakeCostsNoBackendConnection", 12}};
   return *octets;
 }
 
@@ -584,6 +585,60 @@ TEST_F(TlsTerminationTest, OcspResponsesAreStapledWhileTheyAreValid) {
   EXPECT_TRUE(node.process->WaitForLine(
       std::regex("certificates of listener tls: .*node-chain.pem: the OCSP response expired on")));
   EXPECT_THAT(Client(node.ports["tls"], {"-status"}), HasSubstr("OCSP response: no response sent"));
+}
+
+// A TLS client that handshakes and leaves (its Finished and close_notify in one flight, as TLS
+// health probes, scanners and `openssl s_time` do) has nothing to forward and will read
+// nothing: no backend connection is opened for it, as HAProxy opens none. One that sends data
+// is served as ever.
+TEST_F(TlsTerminationTest, AClientThatLeavesAfterItsHandshakeCostsNoBackendConnection) {
+  const std::string config =
+      absl::StrCat("[control]\nlisten = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n",
+                   "[[server]]\nname = \"tls\"\nlisten = \"127.0.0.1:0\"\n",
+                   "[server.tls]\ncertificates = [ { cert = \"node.pem\", key = \"node.key\" } ]\n",
+                   "[[server.forward]]\nbackends = [ { address = \"", nginx_ip_, ":18080\" } ]\n");
+  PLBY_ASSERT_OK_AND_ASSIGN(Node node, StartNode(dir_, config));
+  const std::string client = absl::StrCat(R"(
+import socket, ssl, sys
+context = ssl.create_default_context(cafile=sys.argv[2])
+incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+while True:
+    try:
+        tls.do_handshake()
+        break
+    except ssl.SSLWantReadError:
+        s.sendall(outgoing.read())
+        incoming.write(s.recv(65536))
+# Done on this side: the Finished waits in `outgoing`; the close_notify joins it, one write.
+try:
+    tls.unwrap()
+except ssl.SSLWantReadError:
+    pass
+s.sendall(outgoing.read())
+while s.recv(65536):
+    pass
+print("left")
+)");
+  const std::string script = dir_.Write("leave.py", client);
+  for (int i = 0; i < 3; ++i) {
+    PLBY_ASSERT_OK_AND_ASSIGN(
+        RunResult left, RunToExit(kPython, {script, std::to_string(node.port()), Cert("ca.pem")}));
+    EXPECT_EQ(left.output, "left") << left.output;
+  }
+  EXPECT_EQ(Handshakes(node, "ok", 3), 3u);
+  const std::string connections = absl::StrCat(
+      "plby_backend_connections_total{pool=\"tls\",backend=\"", nginx_ip_, ":18080\"}");
+  EXPECT_EQ(WaitForMetric(node, connections, 0), 0u);
+  // A client with something to say reaches the backend.
+  PLBY_ASSERT_OK_AND_ASSIGN(
+      RunResult curl, RunToExit("/usr/bin/curl",
+                                {"-sS", "--max-time", "20", "--cacert", Cert("ca.pem"), "--resolve",
+                                 absl::StrCat("localhost:", node.port(), ":127.0.0.1"),
+                                 absl::StrCat("https://localhost:", node.port(), "/")}));
+  EXPECT_EQ(curl.output, "plain backend");
+  EXPECT_EQ(WaitForMetric(node, connections, 1), 1u);
 }
 
 // testssl.sh (Debian's), a battery nobody here wrote, against a listener with the defaults:
