@@ -99,7 +99,7 @@ ControlPlane::ControlPlane(pool::PoolRegistry& pools, NodeFacts facts, state::St
     : pools_(pools), facts_(std::move(facts)), state_file_(state_file) {}
 
 void ControlPlane::SetOwnListeners(net::OwnListeners listeners) {
-  own_listeners_.store(std::make_shared<const net::OwnListeners>(std::move(listeners)));
+  own_listeners_.Store(std::make_shared<const net::OwnListeners>(std::move(listeners)));
 }
 
 NodeStatus ControlPlane::Status() const {
@@ -368,7 +368,7 @@ absl::StatusOr<BackendChange> ControlPlane::Add(const AddBackendArgs& args,
   absl::StatusOr<pool::Pool*> pool = FindPool(args.pool);
   if (!pool.ok()) return pool.status();
   if (absl::Status listed = CheckNotDiscovered(**pool, "added"); !listed.ok()) return listed;
-  const std::shared_ptr<const net::OwnListeners> own = own_listeners_.load();
+  const std::shared_ptr<const net::OwnListeners> own = own_listeners_.Load();
   if (own == nullptr) {
     return absl::UnavailableError("the node is still starting: try again in a moment");
   }

@@ -25,6 +25,7 @@
 #include "net/socket_address.h"
 #include "pool/backend_runtime.h"
 #include "pool/pool_registry.h"
+#include "pool/snapshot_cell.h"
 #include "state/state_file.h"
 #include "stats/counter.h"
 #include "stats/listener_stats.h"
@@ -318,7 +319,7 @@ class ControlPlane {
   NodeFacts facts_;
   state::StateFile* state_file_;
   AuditLog audit_;
-  std::atomic<std::shared_ptr<const net::OwnListeners>> own_listeners_;  // null until set
+  pool::SnapshotCell<const net::OwnListeners> own_listeners_;  // null until set
   mutable std::atomic<int> open_watches_{0};
   mutable std::mutex sync_mutex_;
   std::optional<SyncMark> sync_;  // guarded by sync_mutex_

@@ -65,7 +65,7 @@ DiscoveryStatus Pool::discovery() const {
 absl::StatusOr<std::shared_ptr<const PoolSnapshot>> Pool::Update(
     std::optional<uint64_t> expected_version, Edit edit, Commit commit) {
   std::lock_guard<std::mutex> lock(writer_mutex_);
-  std::shared_ptr<const PoolSnapshot> current = snapshot_.load(std::memory_order_relaxed);
+  std::shared_ptr<const PoolSnapshot> current = snapshot_.Load();
   if (absl::Status version = CheckVersion(expected_version, current->version()); !version.ok()) {
     return version;
   }
@@ -84,7 +84,7 @@ absl::StatusOr<std::shared_ptr<const PoolSnapshot>> Pool::Update(
 absl::StatusOr<std::shared_ptr<const PoolSnapshot>> Pool::UpdateBalance(
     std::optional<uint64_t> expected_version, const BalanceSettings& balance, Commit commit) {
   std::lock_guard<std::mutex> lock(writer_mutex_);
-  std::shared_ptr<const PoolSnapshot> current = snapshot_.load(std::memory_order_relaxed);
+  std::shared_ptr<const PoolSnapshot> current = snapshot_.Load();
   if (absl::Status version = CheckVersion(expected_version, current->version()); !version.ok()) {
     return version;
   }
@@ -107,7 +107,7 @@ bool Pool::balance_set() const {
 
 std::shared_ptr<const PoolSnapshot> Pool::Publish(std::vector<Backend> backends) {
   std::lock_guard<std::mutex> lock(writer_mutex_);
-  const uint64_t version = snapshot_.load(std::memory_order_relaxed)->version() + 1;
+  const uint64_t version = snapshot_.Load()->version() + 1;
   return PublishLocked(version, std::move(backends));
 }
 
@@ -115,7 +115,7 @@ std::shared_ptr<const PoolSnapshot> Pool::RefreshHealth() {
   // Only the publish lock: the backend list cannot change under it (a writer publishes under
   // it too), and health is read afresh when the snapshot is built.
   std::lock_guard<std::mutex> lock(publish_mutex_);
-  std::shared_ptr<const PoolSnapshot> current = snapshot_.load(std::memory_order_relaxed);
+  std::shared_ptr<const PoolSnapshot> current = snapshot_.Load();
   return PublishUnderPublishLock(current->version(), current->backends());
 }
 
@@ -124,7 +124,7 @@ Pool::Resolution Pool::RecordResolution(const BackendRuntime* runtime,
   // The writer lock, not the publish lock alone: the backend list itself changes, and a writer
   // editing a copy meanwhile would publish over it.
   std::lock_guard<std::mutex> lock(writer_mutex_);
-  std::shared_ptr<const PoolSnapshot> current = snapshot_.load(std::memory_order_relaxed);
+  std::shared_ptr<const PoolSnapshot> current = snapshot_.Load();
   std::vector<Backend> backends = current->backends();
   const auto it = std::find_if(backends.begin(), backends.end(),
                                [&](const Backend& b) { return b.runtime.get() == runtime; });
@@ -178,12 +178,12 @@ std::shared_ptr<const PoolSnapshot> Pool::PublishLocked(uint64_t version,
 std::shared_ptr<const PoolSnapshot> Pool::PublishUnderPublishLock(uint64_t version,
                                                                   std::vector<Backend> backends) {
   const uint64_t generation = generation_.load(std::memory_order_relaxed) + 1;
-  const std::shared_ptr<const PoolSnapshot> previous = snapshot_.load(std::memory_order_relaxed);
+  const std::shared_ptr<const PoolSnapshot> previous = snapshot_.Load();
   auto next = std::make_shared<const PoolSnapshot>(InputsFor(version, generation, previous.get()),
                                                    std::move(backends));
   // Snapshot first, generation second: a reader that sees the new generation finds the new
   // snapshot.
-  snapshot_.store(next, std::memory_order_release);
+  snapshot_.Store(next);
   generation_.store(generation, std::memory_order_release);
   if (changes_ != nullptr) changes_->Notify();
   return next;

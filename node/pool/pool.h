@@ -1,10 +1,11 @@
 // Pool: a named set of backends behind one listener, published to the workers as immutable
 // snapshots.
 //
-// Readers (the workers) never lock: they compare version() with the snapshot they hold and load
-// the new one only when it changed. Writers (the control plane) are serialized among themselves
-// and replace the snapshot whole, so a connection already open keeps the backend it has, and the
-// next connection accepted after a change returns sees the change.
+// Readers (the workers) never wait for a writer: they compare generation() with the snapshot they
+// hold and copy the new one only when it changed (a pointer copy, SnapshotCell). Writers (the
+// control plane) are serialized among themselves and replace the snapshot whole, so a connection
+// already open keeps the backend it has, and the next connection accepted after a change returns
+// sees the change.
 #pragma once
 
 #include <atomic>
@@ -22,6 +23,7 @@
 #include "config/config.h"
 #include "pool/change_feed.h"
 #include "pool/pool_snapshot.h"
+#include "pool/snapshot_cell.h"
 #include "state/state_file.h"
 #include "stats/counter.h"
 #include "tls/client_context.h"
@@ -88,13 +90,11 @@ class Pool {
   const std::string& name() const { return settings_.name; }
   int worker_count() const { return workers_; }
 
-  // --- Reader side: any thread, lock-free. ---
+  // --- Reader side: any thread, never waiting for a writer. ---
   uint64_t version() const { return snapshot()->version(); }
   // Bumped by every new snapshot; workers compare it with theirs on each accept.
   uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
-  std::shared_ptr<const PoolSnapshot> snapshot() const {
-    return snapshot_.load(std::memory_order_acquire);
-  }
+  std::shared_ptr<const PoolSnapshot> snapshot() const { return snapshot_.Load(); }
   // The next position in the balancing sequence, shared by all workers.
   uint64_t TakeTicket() { return next_ticket_.fetch_add(1, std::memory_order_relaxed); }
 
@@ -199,7 +199,7 @@ class Pool {
   // alone takes publish_mutex_, so a health refresh never waits for a writer's disk.
   std::mutex writer_mutex_;
   mutable std::mutex publish_mutex_;
-  std::atomic<std::shared_ptr<const PoolSnapshot>> snapshot_;
+  SnapshotCell<const PoolSnapshot> snapshot_;
   stats::PerWorker<PoolCounters> counters_;
   const int workers_;
   mutable std::mutex discovery_mutex_;
