@@ -7,10 +7,10 @@
 #   bulk      MB/s of one 256 MiB download through TLS: curl
 #   idle_kib  KiB of proxy memory (RSS) per idle TLS connection: 400 openssl s_client held open
 # Each measurement alternates the two proxies, R times (default 3), and the medians are
-# printed with the plby/HAProxy ratio. Both offer the same ciphers, suites and groups: plby's
-# defaults (ECDHE with AEAD; TLS 1.3 prefers AES-128-GCM), given to HAProxy as its
-# ssl-default-bind-* settings. Usage: tests/bench/tls.sh [R] (after a build in build/;
-# PLBY_NODE_BINARY=path measures another plby-node).
+# printed with the median of each round's plby/HAProxy ratio. Both offer the same ciphers,
+# suites and groups: plby's defaults (ECDHE with AEAD; TLS 1.3 prefers AES-128-GCM), given to
+# HAProxy as its ssl-default-bind-* settings. Usage: tests/bench/tls.sh [R] (after a build in
+# build/; PLBY_NODE_BINARY=path measures another plby-node).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs=${1:-3}
@@ -162,20 +162,29 @@ for kind in ecdsa rsa; do
     for workload in full resumed keepalive bulk idle_kib; do
       : >"$dir/plby.runs"
       : >"$dir/haproxy.runs"
-      for _ in $(seq "$runs"); do
-        for system in plby haproxy; do
+      : >"$dir/ratios"
+      for run in $(seq "$runs"); do
+        # Which goes first alternates: a machine that slows down within a round favours neither.
+        order=(plby haproxy)
+        [ $((run % 2)) -eq 0 ] && order=(haproxy plby)
+        for system in "${order[@]}"; do
           start_proxy "$system" "$kind" "$threads"
           # (stderr: the shell's notes on the idle clients it kills)
-          measure "$workload" >>"$dir/$system.runs" 2>/dev/null
+          measure "$workload" >"$dir/$system.last" 2>/dev/null
+          cat "$dir/$system.last" >>"$dir/$system.runs"
           stop_proxy
         done
+        awk -v p="$(cat "$dir/plby.last")" -v h="$(cat "$dir/haproxy.last")" \
+          'BEGIN{ if (h > 0) printf "%.3f\n", p / h }' >>"$dir/ratios"
       done
       p=$(median <"$dir/plby.runs")
       h=$(median <"$dir/haproxy.runs")
+      # The ratio: the median of each round's own (rounds run minutes apart on a noisy machine).
       printf '%-6s %-8s %-10s %12s %12s %7s\n' "$kind" "$threads" "$workload" "$p" "$h" \
-        "$(awk -v p="$p" -v h="$h" 'BEGIN{ if (h > 0) printf "%.2f", p / h; else print "-" }')"
+        "$(if [ -s "$dir/ratios" ]; then median <"$dir/ratios" | awk '{printf "%.2f", $1}'; else echo -; fi)"
     done
   done
 done
 echo "(full, resumed: handshakes/s; keepalive: requests/s; bulk: MB/s; idle_kib: KiB per idle"
-echo " TLS connection, lower is better; medians of $runs; a ratio is plby / HAProxy)"
+echo " TLS connection, lower is better; medians of $runs; the ratio, plby / HAProxy, is the median"
+echo " of each round's own ratio, the two measured back to back, which goes first alternating)"
