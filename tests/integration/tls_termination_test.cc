@@ -72,6 +72,44 @@ class TlsTerminationTest : public ::testing::Test {
 
   std::string Cert(const std::string& file) const { return dir_.path() + "/" + file; }
 
+  // An openssl s_server on this test's backend address, with CERT.pem and CERT.key and the
+  // `mode` flags ("-www": a status page naming the cipher).
+  absl::StatusOr<std::unique_ptr<Process>> StartTlsBackend(const std::string& cert,
+                                                           std::vector<std::string> mode) {
+    std::vector<std::string> args = {"s_server",
+                                     "-accept",
+                                     absl::StrCat(tls_backend_ip_, ":18443"),
+                                     "-cert",
+                                     Cert(cert + ".pem"),
+                                     "-key",
+                                     Cert(cert + ".key")};
+    args.insert(args.end(), mode.begin(), mode.end());
+    args.push_back("-quiet");
+    return StartPeer(kOpenssl, args, tls_backend_ip_, 18443);
+  }
+
+  // node.pem with its issuer after it (what an OCSP response is checked against), written as
+  // node-chain.pem.
+  void WriteNodeChain() {
+    std::string chain;
+    for (const char* part : {"node.pem", "ca.pem"}) {
+      std::ifstream in(Cert(part));
+      chain.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    dir_.Write("node-chain.pem", chain);
+  }
+
+  // An OCSP response for node.pem, signed by the test CA, written as `out`, with
+  // make-ocsp-response.py's `extra` flags.
+  void MakeOcsp(const std::string& out, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {PLBY_SOURCE_DIR "/tests/tools/make-ocsp-response.py",
+                                     Cert("node.pem"), Cert("ca.pem"), Cert("ca.key"), Cert(out)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    absl::StatusOr<RunResult> made = RunToExit(kPython, args);
+    ASSERT_TRUE(made.ok()) << made.status();
+    ASSERT_EQ(made->exit_code, 0) << made->output;
+  }
+
   // A node terminating TLS with node.pem (the default) and api.pem, passing *.example.org
   // through to an openssl s_server.
   std::string Config(const std::string& tls_extra = "") const {
@@ -156,12 +194,8 @@ TEST_F(TlsTerminationTest, ChoosesTheCertificateBySniAndSpeaksBothVersions) {
 }
 
 TEST_F(TlsTerminationTest, AListenerMayTerminateSomeRoutesAndPassOthersThrough) {
-  PLBY_ASSERT_OK_AND_ASSIGN(
-      std::unique_ptr<Process> tls_backend,
-      StartPeer(kOpenssl,
-                {"s_server", "-accept", absl::StrCat(tls_backend_ip_, ":18443"), "-cert",
-                 Cert("wild.pem"), "-key", Cert("wild.key"), "-www", "-quiet"},
-                tls_backend_ip_, 18443));
+  PLBY_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Process> tls_backend,
+                            StartTlsBackend("wild", {"-www"}));
   PLBY_ASSERT_OK_AND_ASSIGN(Node node, StartNode(dir_, Config()));
   // *.example.org is the backend's own certificate: plby did not terminate it.
   EXPECT_THAT(Client(node.port(), {"-servername", "www.example.org"}),
@@ -231,13 +265,9 @@ TEST_F(TlsTerminationTest, HandshakesThatFailCostTheirConnectionAndAreCounted) {
 
 TEST_F(TlsTerminationTest, ReEncryptsToABackendThatChecksItsClientCertificate) {
   // s_server asks for a client certificate signed by ca.pem (-Verify) and refuses others.
-  PLBY_ASSERT_OK_AND_ASSIGN(
-      std::unique_ptr<Process> backend,
-      StartPeer(kOpenssl,
-                {"s_server", "-accept", absl::StrCat(tls_backend_ip_, ":18443"), "-cert",
-                 Cert("api.pem"), "-key", Cert("api.key"), "-Verify", "1", "-verify_return_error",
-                 "-CAfile", Cert("ca.pem"), "-www", "-quiet"},
-                tls_backend_ip_, 18443));
+  PLBY_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Process> backend,
+                            StartTlsBackend("api", {"-Verify", "1", "-verify_return_error",
+                                                    "-CAfile", Cert("ca.pem"), "-www"}));
   const std::string pool_tls =
       absl::StrCat("backends = [ { address = \"", tls_backend_ip_, ":18443\" } ]\n",
                    "[pool.tls]\nenabled = true\n", "ca = \"ca.pem\"\n");
@@ -298,12 +328,7 @@ TEST_F(TlsTerminationTest, LargeTransfersFlowBothWaysThroughTls) {
 
   // 1 MiB to a TLS backend (openssl s_server -rev answers each line reversed): plby writes it
   // to the backend through TLS.
-  PLBY_ASSERT_OK_AND_ASSIGN(
-      std::unique_ptr<Process> reverser,
-      StartPeer(kOpenssl,
-                {"s_server", "-accept", absl::StrCat(tls_backend_ip_, ":18443"), "-cert",
-                 Cert("api.pem"), "-key", Cert("api.key"), "-rev", "-quiet"},
-                tls_backend_ip_, 18443));
+  PLBY_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Process> reverser, StartTlsBackend("api", {"-rev"}));
   const std::string config = absl::StrCat(
       "[control]\nlisten = \"127.0.0.1:0\"\n[[server]]\nname = \"plain\"\nlisten = "
       "\"127.0.0.1:0\"\n",
@@ -487,12 +512,7 @@ time.sleep(3600)
 // ciphers, ciphersuites and groups: by default ECDHE with AEAD only (a client that offers only
 // CBC suites finds nothing in common); set, they are what a client and a backend get.
 TEST_F(TlsTerminationTest, CiphersSuitesAndGroupsAreWhatTheConfigSays) {
-  PLBY_ASSERT_OK_AND_ASSIGN(
-      std::unique_ptr<Process> backend,
-      StartPeer(kOpenssl,
-                {"s_server", "-accept", absl::StrCat(tls_backend_ip_, ":18443"), "-cert",
-                 Cert("api.pem"), "-key", Cert("api.key"), "-www", "-quiet"},
-                tls_backend_ip_, 18443));
+  PLBY_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Process> backend, StartTlsBackend("api", {"-www"}));
   const std::string config = absl::StrCat(
       "[control]\nlisten = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n",
       "[[server]]\nname = \"tls\"\nlisten = \"127.0.0.1:0\"\n",
@@ -540,21 +560,10 @@ TEST_F(TlsTerminationTest, CiphersSuitesAndGroupsAreWhatTheConfigSays) {
 // 1.2 and 1.3, while it is valid; an expired one is not stapled, said once; a new file is
 // reloaded with the certificate.
 TEST_F(TlsTerminationTest, OcspResponsesAreStapledWhileTheyAreValid) {
-  const auto read = [&](const std::string& name) {
-    std::ifstream in(Cert(name));
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  };
-  dir_.Write("node-chain.pem", read("node.pem") + read("ca.pem"));
-  const auto make_ocsp = [&](const std::string& out, const std::vector<std::string>& extra) {
-    std::vector<std::string> args = {PLBY_SOURCE_DIR "/tests/tools/make-ocsp-response.py",
-                                     Cert("node.pem"), Cert("ca.pem"), Cert("ca.key"), out};
-    args.insert(args.end(), extra.begin(), extra.end());
-    absl::StatusOr<RunResult> made = RunToExit(kPython, args);
-    ASSERT_TRUE(made.ok() && made->exit_code == 0) << (made.ok() ? made->output : "");
-  };
-  ASSERT_NO_FATAL_FAILURE(make_ocsp(Cert("live.ocsp"), {}));
+  WriteNodeChain();
+  ASSERT_NO_FATAL_FAILURE(MakeOcsp("live.ocsp"));
   ASSERT_NO_FATAL_FAILURE(
-      make_ocsp(Cert("stale.ocsp"), {"--this-update-hours", "-48", "--next-update-hours", "-24"}));
+      MakeOcsp("stale.ocsp", {"--this-update-hours", "-48", "--next-update-hours", "-24"}));
   const std::string config = absl::StrCat(
       "[control]\nlisten = \"127.0.0.1:0\"\n",
       "[[server]]\nname = \"tls\"\nlisten = \"127.0.0.1:0\"\n[server.tls]\ncertificates = [ { ",
@@ -647,16 +656,8 @@ print("left")
 // suite, LUCKY13 not vulnerable, OCSP stapled. (Run in the first stage of the test command only:
 // it takes about a minute.)
 TEST_F(TlsTerminationTest, TestsslFindsNothingNotOkButTheTestCertificatesTrust) {
-  const auto read = [&](const std::string& name) {
-    std::ifstream in(Cert(name));
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  };
-  dir_.Write("node-chain.pem", read("node.pem") + read("ca.pem"));
-  PLBY_ASSERT_OK_AND_ASSIGN(
-      RunResult made,
-      RunToExit(kPython, {PLBY_SOURCE_DIR "/tests/tools/make-ocsp-response.py", Cert("node.pem"),
-                          Cert("ca.pem"), Cert("ca.key"), Cert("node.ocsp")}));
-  ASSERT_EQ(made.exit_code, 0) << made.output;
+  WriteNodeChain();
+  ASSERT_NO_FATAL_FAILURE(MakeOcsp("node.ocsp"));
   const std::string config = absl::StrCat(
       "[control]\nlisten = \"127.0.0.1:0\"\n",
       "[[server]]\nname = \"tls\"\nlisten = \"127.0.0.1:0\"\n[server.tls]\ncertificates = [ { ",
